@@ -1,0 +1,104 @@
+//! Human-readable rendering of states and events.
+
+use std::fmt::Write;
+
+use netmon::{Address, DefaultRoute, Event, EventKind, Interface, NetworkState};
+
+/// The `netmon status` summary.
+pub(crate) fn state(state: &NetworkState) -> String {
+    let r = &state.reachability;
+    let mut s = String::new();
+    let _ = writeln!(s, "reachability: {} ({})", r.overall, r.source);
+    let _ = writeln!(s, "  ipv4: {} ({})", r.ipv4.reachability, r.ipv4.source);
+    let _ = writeln!(s, "  ipv6: {} ({})", r.ipv6.reachability, r.ipv6.source);
+    let _ = writeln!(s, "default routes:");
+    if state.default_routes.is_empty() {
+        let _ = writeln!(s, "  (none)");
+    }
+    for route in &state.default_routes {
+        let _ = writeln!(s, "  {}", self::route(route));
+    }
+    let _ = writeln!(s, "interfaces:");
+    for iface in &state.interfaces {
+        let _ = writeln!(s, "  {}", interface(iface));
+        for a in &iface.addresses {
+            let _ = writeln!(s, "      {}", address(a));
+        }
+    }
+    s
+}
+
+fn interface(i: &Interface) -> String {
+    format!(
+        "{}: {} ({}) {} carrier {} oper {} mtu {}{}",
+        i.index,
+        i.name,
+        json_word(&i.kind),
+        if i.up { "up" } else { "down" },
+        if i.carrier { "yes" } else { "no" },
+        json_word(&i.oper_state),
+        i.mtu,
+        i.mac.as_deref().map(|m| format!(" mac {m}")).unwrap_or_default(),
+    )
+}
+
+fn address(a: &Address) -> String {
+    let mut s = format!("{}/{} scope {}", a.address, a.prefix_len, json_word(&a.scope));
+    for (set, word) in [
+        (a.flags.tentative, "tentative"),
+        (a.flags.deprecated, "deprecated"),
+        (a.flags.temporary, "temporary"),
+        (a.flags.dad_failed, "dad-failed"),
+    ] {
+        if set {
+            s.push(' ');
+            s.push_str(word);
+        }
+    }
+    if let Some(valid) = a.valid_lifetime {
+        let _ = write!(s, " valid {valid}s");
+    }
+    s
+}
+
+fn route(r: &DefaultRoute) -> String {
+    let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+    let table = if r.table == 254 { String::new() } else { format!(" table {}", r.table) };
+    format!("{} default{via} dev {} metric {}{table}", r.family, r.interface, r.metric)
+}
+
+/// The serde name of a unit enum value (`"not_present"` -> `not_present`).
+fn json_word<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default().trim_matches('"').to_owned()
+}
+
+/// One `netmon watch` line.
+pub(crate) fn event(e: &Event) -> String {
+    let time = humantime::format_rfc3339_millis(e.timestamp);
+    let what = match &e.kind {
+        EventKind::Baseline { state: s } => format!("baseline\n{}", state(s).trim_end()),
+        EventKind::InterfaceAdded { interface: i } => format!("interface added: {}", interface(i)),
+        EventKind::InterfaceRemoved { interface: i } => format!("interface removed: {} ({})", i.name, i.index),
+        EventKind::InterfaceChanged { before, after } => {
+            format!("interface changed: {} -> {}", interface(before), interface(after))
+        }
+        EventKind::AddressAdded { interface, address: a, .. } => format!("address added: {interface} {}", address(a)),
+        EventKind::AddressRemoved { interface, address: a, .. } => {
+            format!("address removed: {interface} {}", address(a))
+        }
+        EventKind::AddressChanged { interface, before, after, .. } => {
+            format!("address changed: {interface} {} -> {}", address(before), address(after))
+        }
+        EventKind::DefaultRouteAdded { route: r } => format!("default route added: {}", route(r)),
+        EventKind::DefaultRouteRemoved { route: r } => format!("default route removed: {}", route(r)),
+        EventKind::ReachabilityChanged { family, old, new, source } => {
+            format!("reachability {}: {old} -> {new} ({source})", json_word(family))
+        }
+        EventKind::Resynced { reason, changes } => format!("resynced ({changes} changes): {reason}"),
+        EventKind::Lagged { missed } => format!("lagged: {missed} events dropped, baseline follows"),
+        EventKind::Error { message, fatal } => {
+            format!("{}: {message}", if *fatal { "fatal error" } else { "error" })
+        }
+    };
+    format!("{time} {what}")
+}

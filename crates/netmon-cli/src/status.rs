@@ -1,0 +1,22 @@
+//! `netmon status`: one reading of the current state.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::{human, Common};
+
+pub(crate) fn run(common: &Common) -> Result<ExitCode, String> {
+    let monitor = common.monitor().map_err(|e| e.to_string())?;
+    let state = monitor.snapshot();
+    let text = if common.json {
+        serde_json::to_string_pretty(&*state).map_err(|e| e.to_string())? + "\n"
+    } else {
+        human::state(&state)
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(format!("writing to standard output: {e}")),
+    }
+}

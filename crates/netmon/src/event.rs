@@ -1,0 +1,431 @@
+//! Events, and the pure functions that turn updates and state pairs into them.
+//!
+//! Backends translate OS messages into [`Update`]s and hold no policy. [`apply`] folds one
+//! update into a state and says exactly what changed (nothing, for a no-op such as an
+//! address-lifetime refresh). [`diff`] compares two whole states; it reports what a resync
+//! found. Both are plain functions so they can be table-tested without I/O.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::{Serialize, Serializer};
+
+use crate::reachability::{Level, Reachability, Source};
+use crate::state::{Address, DefaultRoute, Interface, NetworkState};
+
+/// One change reported to subscribers, stamped with the time netmon saw it.
+///
+/// Serialised (e.g. by `netmon watch --json`) as one flat object with a `"type"` field:
+/// `{"timestamp":"2026-11-23T10:00:00.123456Z","type":"address_added",...}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// When netmon processed the change (RFC 3339 in JSON).
+    #[serde(serialize_with = "rfc3339")]
+    pub timestamp: SystemTime,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// Stamps an event kind with the current time.
+    ///
+    /// ```
+    /// let e = netmon::Event::now(netmon::EventKind::Lagged { missed: 3 });
+    /// assert!(matches!(e.kind, netmon::EventKind::Lagged { missed: 3 }));
+    /// ```
+    pub fn now(kind: EventKind) -> Self {
+        Event { timestamp: SystemTime::now(), kind }
+    }
+}
+
+fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_micros(*t))
+}
+
+/// Which reachability a [`EventKind::ReachabilityChanged`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReachabilityOf {
+    /// The overall level (the better family).
+    Overall,
+    /// IPv4 only.
+    Ipv4,
+    /// IPv6 only.
+    Ipv6,
+}
+
+/// What happened. Interface events carry the link without its addresses; every address
+/// appears in its own address event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The whole current state: the first thing every subscriber receives, and again after a
+    /// [`EventKind::Lagged`].
+    Baseline {
+        /// The state.
+        state: Arc<NetworkState>,
+    },
+    /// A new interface appeared.
+    InterfaceAdded {
+        /// The interface (without addresses).
+        interface: Interface,
+    },
+    /// An interface disappeared (its addresses were reported removed just before).
+    InterfaceRemoved {
+        /// The interface as last seen (without addresses).
+        interface: Interface,
+    },
+    /// Link properties changed: up/down, carrier, operational state, name, MTU, MAC, kind.
+    InterfaceChanged {
+        /// Before (without addresses).
+        before: Interface,
+        /// After (without addresses).
+        after: Interface,
+    },
+    /// An address was added.
+    AddressAdded {
+        /// Interface name.
+        interface: String,
+        /// Interface index.
+        index: u32,
+        /// The address.
+        address: Address,
+    },
+    /// An address was removed.
+    AddressRemoved {
+        /// Interface name.
+        interface: String,
+        /// Interface index.
+        index: u32,
+        /// The address as last seen.
+        address: Address,
+    },
+    /// An address's flags or scope changed (e.g. duplicate address detection finished).
+    AddressChanged {
+        /// Interface name.
+        interface: String,
+        /// Interface index.
+        index: u32,
+        /// Before.
+        before: Address,
+        /// After.
+        after: Address,
+    },
+    /// A default route appeared.
+    DefaultRouteAdded {
+        /// The route.
+        route: DefaultRoute,
+    },
+    /// A default route disappeared (deleted, or flushed because its link went down).
+    DefaultRouteRemoved {
+        /// The route as last seen.
+        route: DefaultRoute,
+    },
+    /// A reachability level changed.
+    ReachabilityChanged {
+        /// Overall, IPv4 or IPv6.
+        family: ReachabilityOf,
+        /// The previous level.
+        old: Level,
+        /// The new level.
+        new: Level,
+        /// Who decided the new level.
+        source: Source,
+    },
+    /// The monitor re-read the whole state (after a netlink overrun or a socket failure);
+    /// the events just before this one are exactly what the re-read found changed.
+    Resynced {
+        /// Why.
+        reason: String,
+        /// How many change events the resync produced.
+        changes: usize,
+    },
+    /// This subscriber fell behind and `missed` events were dropped; a fresh
+    /// [`EventKind::Baseline`] follows.
+    Lagged {
+        /// How many events were dropped.
+        missed: u64,
+    },
+    /// Something went wrong. When `fatal` is false the monitor is recovering by itself; when
+    /// true the monitor has stopped and the subscription ends after this event.
+    Error {
+        /// What went wrong, in words.
+        message: String,
+        /// Whether the monitor stopped.
+        fatal: bool,
+    },
+}
+
+/// A change reported by a backend, before policy. Backends produce these; [`apply`] folds them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// A link was created or changed (addresses are ignored).
+    Link(Interface),
+    /// A link was deleted.
+    LinkRemoved(u32),
+    /// An address was added or re-announced on the interface with this index.
+    AddressAdded(u32, Address),
+    /// An address was removed from the interface with this index.
+    AddressRemoved(u32, Address),
+    /// A default route was added or replaced.
+    RouteAdded(DefaultRoute),
+    /// A default route was removed.
+    RouteRemoved(DefaultRoute),
+}
+
+/// Folds one update into `state` and returns what changed, in order; no-ops return nothing.
+/// Reachability is not touched: see [`reachability_events`].
+///
+/// Kernel rules mirrored here (the kernel changes these silently, without a message):
+/// - A link going administratively down flushes the routes through it.
+/// - A deleted link takes its addresses and routes with it.
+///
+/// ```
+/// use netmon::{apply, Address, EventKind, Interface, NetworkState, Update};
+/// let mut state = NetworkState::default();
+/// apply(&mut state, Update::Link(Interface { index: 2, name: "eth0".into(), ..Default::default() }));
+/// let a = Address::new("192.0.2.10".parse().unwrap(), 24);
+/// assert_eq!(apply(&mut state, Update::AddressAdded(2, a.clone())).len(), 1);
+/// // The same address announced again (a lifetime refresh) is not a change.
+/// assert!(apply(&mut state, Update::AddressAdded(2, a)).is_empty());
+/// ```
+pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
+    let mut events = Vec::new();
+    match update {
+        Update::Link(mut link) => {
+            link.addresses.clear();
+            match state.position(link.index) {
+                Ok(i) => {
+                    let current = &mut state.interfaces[i];
+                    if current.same_link(&link) {
+                        return events;
+                    }
+                    let before = current.link_only();
+                    link.addresses = std::mem::take(&mut current.addresses);
+                    *current = link;
+                    let after = current.link_only();
+                    let (went_down, renamed) = (before.up && !after.up, before.name != after.name);
+                    events.push(EventKind::InterfaceChanged { before, after });
+                    if renamed {
+                        rename_routes(state, i);
+                    }
+                    if went_down {
+                        let index = state.interfaces[i].index;
+                        remove_routes(state, |r| r.interface_index == index, &mut events);
+                    }
+                }
+                Err(i) => {
+                    events.push(EventKind::InterfaceAdded { interface: link.clone() });
+                    state.interfaces.insert(i, link);
+                    rename_routes(state, i);
+                }
+            }
+        }
+        Update::LinkRemoved(index) => {
+            if let Ok(i) = state.position(index) {
+                let gone = state.interfaces.remove(i);
+                for address in &gone.addresses {
+                    events.push(address_event(&gone, address, AddressChange::Removed));
+                }
+                remove_routes(state, |r| r.interface_index == index, &mut events);
+                events.push(EventKind::InterfaceRemoved { interface: gone.link_only() });
+            }
+        }
+        Update::AddressAdded(index, address) => {
+            let Ok(i) = state.position(index) else { return events };
+            let iface = &mut state.interfaces[i];
+            match iface.addresses.binary_search_by(|a| a.key().cmp(&address.key())) {
+                Ok(j) => {
+                    let before = &iface.addresses[j];
+                    if before.same_properties(&address) {
+                        // Lifetime refresh: keep the fresher lifetimes, report nothing.
+                        iface.addresses[j] = address;
+                    } else {
+                        let before = std::mem::replace(&mut iface.addresses[j], address.clone());
+                        events.push(EventKind::AddressChanged {
+                            interface: iface.name.clone(),
+                            index,
+                            before,
+                            after: address,
+                        });
+                    }
+                }
+                Err(j) => {
+                    events.push(address_event(iface, &address, AddressChange::Added));
+                    iface.addresses.insert(j, address);
+                }
+            }
+        }
+        Update::AddressRemoved(index, address) => {
+            let Ok(i) = state.position(index) else { return events };
+            let iface = &mut state.interfaces[i];
+            if let Ok(j) = iface.addresses.binary_search_by(|a| a.key().cmp(&address.key())) {
+                let gone = iface.addresses.remove(j);
+                events.push(address_event(iface, &gone, AddressChange::Removed));
+            }
+        }
+        Update::RouteAdded(mut route) => {
+            route.interface = state.interface(route.interface_index).map(|i| i.name.clone()).unwrap_or_default();
+            if !state.default_routes.iter().any(|r| r.same_route(&route)) {
+                events.push(EventKind::DefaultRouteAdded { route: route.clone() });
+                state.default_routes.push(route);
+                sort_routes(&mut state.default_routes);
+            }
+        }
+        Update::RouteRemoved(route) => {
+            remove_routes(state, |r| r.same_route(&route), &mut events);
+        }
+    }
+    events
+}
+
+/// Compares reachability before and after a change: one event per family that changed, then
+/// overall.
+///
+/// ```
+/// use netmon::{reachability_events, FamilyReachability, Level, Reachability, Source};
+/// let v4 = |l| FamilyReachability { reachability: l, source: Source::Kernel };
+/// let old = Reachability::from_families(v4(Level::Site), v4(Level::Local));
+/// let new = Reachability::from_families(v4(Level::Online), v4(Level::Local));
+/// assert_eq!(reachability_events(&old, &new).len(), 2); // ipv4 and overall
+/// ```
+pub fn reachability_events(old: &Reachability, new: &Reachability) -> Vec<EventKind> {
+    let mut events = Vec::new();
+    for (family, o, n) in [
+        (ReachabilityOf::Ipv4, old.ipv4.reachability, new.ipv4),
+        (ReachabilityOf::Ipv6, old.ipv6.reachability, new.ipv6),
+    ] {
+        if o != n.reachability {
+            events.push(EventKind::ReachabilityChanged { family, old: o, new: n.reachability, source: n.source });
+        }
+    }
+    if old.overall != new.overall {
+        events.push(EventKind::ReachabilityChanged {
+            family: ReachabilityOf::Overall,
+            old: old.overall,
+            new: new.overall,
+            source: new.source,
+        });
+    }
+    events
+}
+
+/// Everything that differs between two whole states, as the events that would turn `old` into
+/// `new` (reachability excluded: see [`reachability_events`]). A resync reports this.
+///
+/// ```
+/// use netmon::{diff, Interface, NetworkState};
+/// let old = NetworkState::default();
+/// let mut new = NetworkState::default();
+/// new.interfaces.push(Interface { index: 1, name: "lo".into(), ..Default::default() });
+/// assert_eq!(diff(&old, &new).len(), 1);
+/// assert!(diff(&new, &new).is_empty());
+/// ```
+pub fn diff(old: &NetworkState, new: &NetworkState) -> Vec<EventKind> {
+    let mut events = Vec::new();
+    let (mut o, mut n) = (old.interfaces.iter().peekable(), new.interfaces.iter().peekable());
+    loop {
+        match (o.peek(), n.peek()) {
+            (None, None) => break,
+            (Some(a), Some(b)) if a.index == b.index => {
+                if !a.same_link(b) {
+                    events.push(EventKind::InterfaceChanged { before: a.link_only(), after: b.link_only() });
+                }
+                diff_addresses(a, b, &mut events);
+                o.next();
+                n.next();
+            }
+            (Some(a), b) if b.is_none_or(|b| a.index < b.index) => {
+                for address in &a.addresses {
+                    events.push(address_event(a, address, AddressChange::Removed));
+                }
+                events.push(EventKind::InterfaceRemoved { interface: a.link_only() });
+                o.next();
+            }
+            (_, Some(b)) => {
+                events.push(EventKind::InterfaceAdded { interface: b.link_only() });
+                for address in &b.addresses {
+                    events.push(address_event(b, address, AddressChange::Added));
+                }
+                n.next();
+            }
+            (Some(_), None) => unreachable!("handled by the removal arm"),
+        }
+    }
+    for route in &old.default_routes {
+        if !new.default_routes.iter().any(|r| r.same_route(route)) {
+            events.push(EventKind::DefaultRouteRemoved { route: route.clone() });
+        }
+    }
+    for route in &new.default_routes {
+        if !old.default_routes.iter().any(|r| r.same_route(route)) {
+            events.push(EventKind::DefaultRouteAdded { route: route.clone() });
+        }
+    }
+    events
+}
+
+fn diff_addresses(a: &Interface, b: &Interface, events: &mut Vec<EventKind>) {
+    for old in &a.addresses {
+        match b.addresses.binary_search_by(|x| x.key().cmp(&old.key())) {
+            Err(_) => events.push(address_event(b, old, AddressChange::Removed)),
+            Ok(j) if !old.same_properties(&b.addresses[j]) => events.push(EventKind::AddressChanged {
+                interface: b.name.clone(),
+                index: b.index,
+                before: old.clone(),
+                after: b.addresses[j].clone(),
+            }),
+            Ok(_) => {}
+        }
+    }
+    for new in &b.addresses {
+        if a.addresses.binary_search_by(|x| x.key().cmp(&new.key())).is_err() {
+            events.push(address_event(b, new, AddressChange::Added));
+        }
+    }
+}
+
+enum AddressChange {
+    Added,
+    Removed,
+}
+
+fn address_event(iface: &Interface, address: &Address, change: AddressChange) -> EventKind {
+    let (interface, index, address) = (iface.name.clone(), iface.index, address.clone());
+    match change {
+        AddressChange::Added => EventKind::AddressAdded { interface, index, address },
+        AddressChange::Removed => EventKind::AddressRemoved { interface, index, address },
+    }
+}
+
+fn remove_routes(state: &mut NetworkState, gone: impl Fn(&DefaultRoute) -> bool, events: &mut Vec<EventKind>) {
+    state.default_routes.retain(|r| {
+        let remove = gone(r);
+        if remove {
+            events.push(EventKind::DefaultRouteRemoved { route: r.clone() });
+        }
+        !remove
+    });
+}
+
+/// Re-derives route interface names after the interface at `position` appeared or was renamed.
+fn rename_routes(state: &mut NetworkState, position: usize) {
+    let iface = &state.interfaces[position];
+    for r in state.default_routes.iter_mut().filter(|r| r.interface_index == iface.index) {
+        r.interface.clone_from(&iface.name);
+    }
+}
+
+/// Puts routes in their canonical order: family, table, metric, interface, gateway.
+pub(crate) fn sort_routes(routes: &mut [DefaultRoute]) {
+    routes.sort_by(|a, b| {
+        (a.family, a.table, a.metric, a.interface_index, a.gateway).cmp(&(
+            b.family,
+            b.table,
+            b.metric,
+            b.interface_index,
+            b.gateway,
+        ))
+    });
+}

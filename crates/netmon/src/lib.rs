@@ -1,0 +1,47 @@
+//! # netmon
+//!
+//! Is this machine online, how, and the moment that changes.
+//!
+//! A [`Monitor`] reads the kernel's interfaces, addresses and default routes (on Linux over
+//! rtnetlink, with no daemon and no root), derives Qt-style reachability levels per address
+//! family ([`Level`]: `unknown`, `disconnected`, `local`, `site`, `online`; see
+//! [`reachability`] for the table), and tells subscribers every change: as a callback, a
+//! blocking receiver, or a [`futures_core::Stream`], with no async runtime required.
+//!
+//! ```no_run
+//! use netmon::{EventKind, Monitor};
+//!
+//! let monitor = Monitor::new()?;
+//! let state = monitor.snapshot();
+//! println!("{} (ipv4 {}, ipv6 {})", state.reachability.overall,
+//!          state.reachability.ipv4.reachability, state.reachability.ipv6.reachability);
+//!
+//! for event in monitor.subscribe().iter() {
+//!     if let EventKind::ReachabilityChanged { family, old, new, .. } = event.kind {
+//!         println!("{family:?}: {old} -> {new}");
+//!     }
+//! }
+//! # Ok::<(), netmon::Error>(())
+//! ```
+//!
+//! Data flows one way: OS sources produce [`Update`]s; the engine folds them into a
+//! [`NetworkState`] with [`apply`], re-derives reachability, and publishes [`Event`]s.
+//! The thinking is in pure functions ([`apply`], [`diff`], [`derive_kernel_reachability`]).
+#![warn(missing_docs)]
+
+mod error;
+mod event;
+mod monitor;
+pub mod reachability;
+mod state;
+mod subscription;
+mod sys;
+
+pub use error::Error;
+pub use event::{apply, diff, reachability_events, Event, EventKind, ReachabilityOf, Update};
+pub use monitor::{CallbackId, Monitor, MonitorBuilder, Netns, DEFAULT_QUEUE_CAPACITY};
+pub use reachability::{derive_kernel_reachability, FamilyReachability, Level, Reachability, Source};
+pub use state::{
+    Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, InterfaceKind, NetworkState, OperState,
+};
+pub use subscription::{RecvError, Subscription};

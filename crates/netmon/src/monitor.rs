@@ -1,0 +1,382 @@
+//! The [`Monitor`]: builder, engine thread, snapshots and subscriptions.
+//!
+//! One engine thread per monitor runs the OS backend's loop. The backend hands it
+//! [`Update`]s; the engine folds them into the state ([`crate::apply`]), re-derives
+//! reachability, and publishes the resulting events to every subscriber. Callbacks run on
+//! that same thread, in order, outside every lock (so they may call back into the monitor).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use crate::error::Error;
+use crate::event::{apply, diff, reachability_events, Event, EventKind, Update};
+use crate::reachability::derive_kernel_reachability;
+use crate::state::NetworkState;
+use crate::subscription::{Queue, Subscription};
+use crate::sys;
+
+/// Default bound of each subscriber's queue.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+/// Which network namespace to monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Netns {
+    /// `/run/netns/NAME`, as made by `ip netns add NAME`.
+    Name(String),
+    /// A namespace file, e.g. `/proc/PID/ns/net`.
+    Path(PathBuf),
+}
+
+/// Settings for a [`Monitor`]; build one with [`Monitor::builder`].
+///
+/// ```no_run
+/// let monitor = netmon::Monitor::builder().netns("blue").queue_capacity(256).build()?;
+/// # Ok::<(), netmon::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct MonitorBuilder {
+    pub(crate) netns: Option<Netns>,
+    pub(crate) queue_capacity: usize,
+    pub(crate) receive_buffer: Option<usize>,
+}
+
+impl Default for MonitorBuilder {
+    fn default() -> Self {
+        MonitorBuilder { netns: None, queue_capacity: DEFAULT_QUEUE_CAPACITY, receive_buffer: None }
+    }
+}
+
+impl MonitorBuilder {
+    /// Monitors the namespace `/run/netns/NAME` instead of the caller's; the calling process
+    /// does not move into it (entering it needs CAP_SYS_ADMIN).
+    pub fn netns(mut self, name: impl Into<String>) -> Self {
+        self.netns = Some(Netns::Name(name.into()));
+        self
+    }
+
+    /// Monitors the namespace behind a namespace file such as `/proc/PID/ns/net`.
+    pub fn netns_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.netns = Some(Netns::Path(path.into()));
+        self
+    }
+
+    /// Bound of each subscriber's queue (default [`DEFAULT_QUEUE_CAPACITY`]; at least 1).
+    pub fn queue_capacity(mut self, events: usize) -> Self {
+        self.queue_capacity = events.max(1);
+        self
+    }
+
+    /// Kernel receive buffer of the event socket in bytes (default: the system's). A small
+    /// buffer overruns under bursts; the monitor then resyncs (used by the storm test).
+    pub fn receive_buffer(mut self, bytes: usize) -> Self {
+        self.receive_buffer = Some(bytes);
+        self
+    }
+
+    /// Starts the backend: opens its sockets, reads the initial state and starts the engine
+    /// thread. Any failure is returned here; there is no half-built monitor.
+    pub fn build(self) -> Result<Monitor, Error> {
+        let (backend, mut initial) = sys::start(&self)?;
+        initial.reachability = derive_kernel_reachability(&initial);
+        let shared = Arc::new(Shared {
+            dispatch: Mutex::new(Dispatch::default()),
+            state: Mutex::new(StateCell { state: initial, published: None }),
+            stopping: AtomicBool::new(false),
+            wake: backend.waker(),
+            queue_capacity: self.queue_capacity,
+        });
+        let engine = Engine { shared: shared.clone() };
+        let thread = std::thread::Builder::new()
+            .name("netmon".into())
+            .spawn(move || engine.run(backend))
+            .map_err(|e| Error::io("starting the monitor thread", e))?;
+        Ok(Monitor { shared, thread: Some(thread) })
+    }
+}
+
+/// What a backend runs on the engine thread.
+pub(crate) trait Backend: Send + 'static {
+    /// A handle that interrupts [`Backend::run`]'s wait from another thread.
+    fn waker(&self) -> Arc<dyn Wake>;
+    /// Runs until the engine is stopping (`Ok`) or the backend cannot go on (`Err` with a
+    /// description, reported to subscribers as a fatal error).
+    fn run(self: Box<Self>, engine: &Engine) -> Result<(), String>;
+}
+
+/// Wakes a backend's loop: it then either stops or delivers pending callbacks.
+pub(crate) trait Wake: Send + Sync {
+    fn wake(&self);
+}
+
+/// Watches the network and tells subscribers what changed.
+///
+/// ```no_run
+/// use netmon::{EventKind, Monitor};
+/// let monitor = Monitor::new()?;
+/// println!("now: {}", monitor.snapshot().reachability.overall);
+/// let _id = monitor.on_event(|event| {
+///     if let EventKind::ReachabilityChanged { family, old, new, .. } = &event.kind {
+///         println!("{family:?}: {old} -> {new}");
+///     }
+/// });
+/// # Ok::<(), netmon::Error>(())
+/// ```
+pub struct Monitor {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Identifies a callback registered with [`Monitor::on_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallbackId(u64);
+
+impl Monitor {
+    /// Monitors the caller's own network namespace with default settings.
+    pub fn new() -> Result<Monitor, Error> {
+        Monitor::builder().build()
+    }
+
+    /// Settings for a monitor.
+    pub fn builder() -> MonitorBuilder {
+        MonitorBuilder::default()
+    }
+
+    /// The current state. Cheap when nothing changed since the last call (a shared `Arc`).
+    pub fn snapshot(&self) -> Arc<NetworkState> {
+        self.shared.state().snapshot()
+    }
+
+    /// Subscribes: the returned [`Subscription`] yields a baseline, then every change.
+    pub fn subscribe(&self) -> Subscription {
+        let queue = Queue::new(self.shared.queue_capacity);
+        let mut dispatch = self.shared.dispatch();
+        self.shared.greet(&dispatch, &queue);
+        dispatch.queues.push(queue.clone());
+        Subscription::new(queue)
+    }
+
+    /// Calls `callback` with a baseline, then with every change, on the monitor's own thread,
+    /// in order and never concurrently. It should return quickly: it delays the next event for
+    /// everyone. A callback that panics is removed and an error event says so.
+    pub fn on_event<F>(&self, callback: F) -> CallbackId
+    where
+        F: FnMut(&Event) + Send + 'static,
+    {
+        let slot = {
+            let mut dispatch = self.shared.dispatch();
+            dispatch.next_id += 1;
+            let slot = Arc::new(CallbackSlot {
+                id: CallbackId(dispatch.next_id),
+                queue: Queue::new(self.shared.queue_capacity),
+                callback: Mutex::new(Box::new(callback)),
+            });
+            self.shared.greet(&dispatch, &slot.queue);
+            dispatch.callbacks.push(slot.clone());
+            slot
+        };
+        self.shared.wake.wake(); // the engine thread delivers the baseline
+        slot.id
+    }
+
+    /// Removes a callback; returns false if it was not registered (or already removed).
+    pub fn remove_callback(&self, id: CallbackId) -> bool {
+        let mut dispatch = self.shared.dispatch();
+        let before = dispatch.callbacks.len();
+        dispatch.callbacks.retain(|c| c.id != id);
+        before != dispatch.callbacks.len()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.wake.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join(); // the engine catches its own panics
+        }
+    }
+}
+
+struct CallbackSlot {
+    id: CallbackId,
+    queue: Arc<Queue>,
+    callback: Mutex<Box<dyn FnMut(&Event) + Send>>,
+}
+
+#[derive(Default)]
+struct Dispatch {
+    queues: Vec<Arc<Queue>>,
+    callbacks: Vec<Arc<CallbackSlot>>,
+    next_id: u64,
+    /// Set when the engine stopped; with the fatal error if there was one.
+    stopped: Option<Option<String>>,
+}
+
+struct StateCell {
+    state: NetworkState,
+    /// The last snapshot handed out, while still current.
+    published: Option<Arc<NetworkState>>,
+}
+
+impl StateCell {
+    fn snapshot(&mut self) -> Arc<NetworkState> {
+        self.published.get_or_insert_with(|| Arc::new(self.state.clone())).clone()
+    }
+}
+
+/// State shared by the [`Monitor`] handle and its engine thread. Lock order: dispatch, then
+/// state.
+struct Shared {
+    dispatch: Mutex<Dispatch>,
+    state: Mutex<StateCell>,
+    stopping: AtomicBool,
+    wake: Arc<dyn Wake>,
+    queue_capacity: usize,
+}
+
+impl Shared {
+    fn dispatch(&self) -> MutexGuard<'_, Dispatch> {
+        // Callbacks run outside this lock, so a poisoned lock means a bug in netmon itself
+        // mid-push; the data (lists of queues) is still consistent.
+        self.dispatch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn state(&self) -> MutexGuard<'_, StateCell> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Gives a new subscriber its baseline (and the end, if the monitor already stopped).
+    /// Called with the dispatch lock held so no event can slip between baseline and stream.
+    fn greet(&self, dispatch: &Dispatch, queue: &Queue) {
+        let state = self.state().snapshot();
+        let mut greeting = vec![Event::now(EventKind::Baseline { state: state.clone() })];
+        if let Some(Some(message)) = &dispatch.stopped {
+            greeting.push(Event::now(EventKind::Error { message: message.clone(), fatal: true }));
+        }
+        queue.push(&greeting, &|| state.clone());
+        if dispatch.stopped.is_some() {
+            queue.close();
+        }
+    }
+}
+
+/// The engine side: what a backend calls from the engine thread.
+pub(crate) struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// True once the monitor is being dropped.
+    pub(crate) fn stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Folds one backend update into the state and publishes what changed.
+    pub(crate) fn update(&self, update: Update) {
+        self.change(|state| apply(state, update));
+    }
+
+    /// Replaces the whole state with a fresh reading and publishes exactly what differed,
+    /// followed by a [`EventKind::Resynced`] notice.
+    pub(crate) fn resync(&self, fresh: NetworkState, reason: String) {
+        self.change(|state| {
+            let mut events = diff(state, &fresh);
+            let reachability = state.reachability;
+            *state = fresh;
+            state.reachability = reachability; // re-derived (and diffed) by `change`
+            let changes = events.len();
+            events.push(EventKind::Resynced { reason, changes });
+            events
+        });
+    }
+
+    /// Reports a fault. Non-fatal faults are being recovered from by the backend.
+    pub(crate) fn error(&self, message: String) {
+        self.publish(vec![EventKind::Error { message, fatal: false }]);
+    }
+
+    fn change(&self, f: impl FnOnce(&mut NetworkState) -> Vec<EventKind>) {
+        {
+            let mut dispatch = self.shared.dispatch();
+            let events = {
+                let mut cell = self.shared.state();
+                let mut events = f(&mut cell.state);
+                if events.is_empty() {
+                    return;
+                }
+                let reachability = derive_kernel_reachability(&cell.state);
+                // Reachability events go before a resync notice, which closes the batch.
+                let at = events.iter().position(|e| matches!(e, EventKind::Resynced { .. })).unwrap_or(events.len());
+                let changed = reachability_events(&cell.state.reachability, &reachability);
+                events.splice(at..at, changed);
+                cell.state.reachability = reachability;
+                cell.published = None;
+                events
+            };
+            self.push(&mut dispatch, events);
+        }
+        self.deliver_callbacks();
+    }
+
+    fn publish(&self, events: Vec<EventKind>) {
+        self.push(&mut self.shared.dispatch(), events);
+        self.deliver_callbacks();
+    }
+
+    fn push(&self, dispatch: &mut Dispatch, events: Vec<EventKind>) {
+        let now = std::time::SystemTime::now();
+        let batch: Vec<Event> = events.into_iter().map(|kind| Event { timestamp: now, kind }).collect();
+        let baseline = || self.shared.state().snapshot();
+        dispatch.queues.retain(|q| q.push(&batch, &baseline));
+        dispatch.callbacks.retain(|c| c.queue.push(&batch, &baseline));
+    }
+
+    /// Runs callbacks for everything queued for them, outside every lock.
+    pub(crate) fn deliver_callbacks(&self) {
+        let callbacks = self.shared.dispatch().callbacks.clone();
+        let mut panicked = Vec::new();
+        for slot in callbacks {
+            let mut callback = slot.callback.lock().unwrap_or_else(|p| p.into_inner());
+            for event in slot.queue.drain() {
+                if catch_unwind(AssertUnwindSafe(|| callback(&event))).is_err() {
+                    panicked.push(slot.id);
+                    break;
+                }
+            }
+        }
+        for id in panicked {
+            self.shared.dispatch().callbacks.retain(|c| c.id != id);
+            self.publish(vec![EventKind::Error {
+                message: format!("callback {} panicked and was removed", id.0),
+                fatal: false,
+            }]);
+        }
+    }
+
+    fn run(self, backend: Box<dyn Backend>) {
+        let outcome = match catch_unwind(AssertUnwindSafe(|| backend.run(&self))) {
+            Ok(outcome) => outcome,
+            Err(panic) => Err(format!(
+                "internal error: the monitor thread panicked ({})",
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default()
+            )),
+        };
+        let fatal = outcome.err();
+        if let Some(message) = &fatal {
+            self.publish(vec![EventKind::Error { message: message.clone(), fatal: true }]);
+        }
+        let mut dispatch = self.shared.dispatch();
+        dispatch.stopped = Some(fatal);
+        for q in &dispatch.queues {
+            q.close();
+        }
+        dispatch.callbacks.clear();
+    }
+}

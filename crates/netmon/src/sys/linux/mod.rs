@@ -1,0 +1,218 @@
+//! Linux: the kernel over rtnetlink. No daemon, no root needed (except to enter another
+//! network namespace).
+
+mod kind;
+mod netlink;
+mod netns;
+
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+use self::netlink::Sockets;
+use self::netns::Namespace;
+use crate::error::Error;
+use crate::monitor::{Backend, Engine, MonitorBuilder, Netns, Wake};
+use crate::state::NetworkState;
+
+/// At most this many datagrams are handled before the loop looks at its wake-up descriptor
+/// again, so dropping a monitor is prompt even in a storm.
+const BATCH: usize = 256;
+/// Backoff between attempts to reopen failed sockets.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Opens the sockets (inside the namespace, if one is given), reads the initial state.
+pub(crate) fn start(config: &MonitorBuilder) -> Result<(Box<dyn Backend>, NetworkState), Error> {
+    let namespace = match &config.netns {
+        None => None,
+        Some(Netns::Name(name)) => Some(Namespace::by_name(name)?),
+        Some(Netns::Path(path)) => Some(Namespace::by_path(path)?),
+    };
+    let deletion = namespace.as_ref().map(NamespaceWatch::new).transpose()?.flatten();
+    let mut backend = KernelBackend {
+        sockets: open_sockets(namespace.as_ref(), config.receive_buffer)?,
+        namespace,
+        receive_buffer: config.receive_buffer,
+        wake: Arc::new(EventWaker(
+            EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+                .map_err(|e| Error::io("creating an eventfd", e.into()))?,
+        )),
+        deletion,
+    };
+    let state =
+        backend.sockets.dump_state().map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
+    Ok((Box::new(backend), state))
+}
+
+fn open_sockets(namespace: Option<&Namespace>, receive_buffer: Option<usize>) -> Result<Sockets, Error> {
+    match namespace {
+        // sysfs describes the namespace of whoever mounted it: only trusted for our own.
+        None => Sockets::open(receive_buffer, true).map_err(|e| Error::io("opening netlink sockets", e)),
+        Some(ns) => ns.run_inside(|| Sockets::open(receive_buffer, false)),
+    }
+}
+
+struct EventWaker(EventFd);
+
+impl Wake for EventWaker {
+    fn wake(&self) {
+        // Cannot fail short of the counter overflowing, which a pending wake-up makes moot.
+        let _ = self.0.write(1);
+    }
+}
+
+/// Tells when a namespace file under a directory such as /run/netns is deleted (`ip netns
+/// del`). The namespace itself lives on while the monitor's sockets hold it, but nothing can
+/// enter or name it any more: the monitor reports that and stops, releasing it.
+struct NamespaceWatch {
+    inotify: Inotify,
+    name: std::ffi::OsString,
+}
+
+impl NamespaceWatch {
+    /// `None` for paths that cannot be watched this way: /proc/PID/ns/net ends with its process,
+    /// and inotify sees nothing in /proc.
+    fn new(namespace: &Namespace) -> Result<Option<Self>, Error> {
+        let path = namespace.path();
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return Ok(None) };
+        if path.starts_with("/proc") {
+            return Ok(None);
+        }
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .map_err(|e| Error::io("creating an inotify instance", e.into()))?;
+        inotify
+            .add_watch(dir, AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM)
+            .map_err(|e| Error::io(format!("watching {} for namespace deletion", dir.display()), e.into()))?;
+        Ok(Some(NamespaceWatch { inotify, name: name.to_owned() }))
+    }
+
+    fn deleted(&self) -> bool {
+        let events = self.inotify.read_events().unwrap_or_default();
+        events.iter().any(|e| e.name.as_deref() == Some(self.name.as_os_str()))
+    }
+}
+
+struct KernelBackend {
+    namespace: Option<Namespace>,
+    receive_buffer: Option<usize>,
+    sockets: Sockets,
+    wake: Arc<EventWaker>,
+    deletion: Option<NamespaceWatch>,
+}
+
+/// What the loop does next.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl Backend for KernelBackend {
+    fn waker(&self) -> Arc<dyn Wake> {
+        self.wake.clone()
+    }
+
+    fn run(mut self: Box<Self>, engine: &Engine) -> Result<(), String> {
+        let mut updates = Vec::new();
+        loop {
+            let (netlink_ready, woken, deleted) = {
+                let mut fds = vec![
+                    PollFd::new(self.sockets.events.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.wake.0.as_fd(), PollFlags::POLLIN),
+                ];
+                if let Some(watch) = &self.deletion {
+                    fds.push(PollFd::new(watch.inotify.as_fd(), PollFlags::POLLIN));
+                }
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) => {}
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(format!("waiting for netlink messages failed: {}", e.desc())),
+                }
+                let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+                (ready(&fds[0]), ready(&fds[1]), fds.get(2).is_some_and(ready))
+            };
+            if woken {
+                let _ = self.wake.0.read();
+                if engine.stopping() {
+                    return Ok(());
+                }
+                engine.deliver_callbacks();
+            }
+            if deleted && self.deletion.as_ref().is_some_and(NamespaceWatch::deleted) {
+                let path = self.namespace.as_ref().map(|n| n.path().display().to_string()).unwrap_or_default();
+                return Err(format!("network namespace {path} was deleted; monitoring stopped"));
+            }
+            if netlink_ready {
+                if let Flow::Stop = self.read_batch(engine, &mut updates) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+impl KernelBackend {
+    /// Handles up to [`BATCH`] datagrams from the event socket.
+    fn read_batch(&mut self, engine: &Engine, updates: &mut Vec<crate::event::Update>) -> Flow {
+        for _ in 0..BATCH {
+            match self.sockets.receive(updates) {
+                Ok(true) => {
+                    for update in updates.drain(..) {
+                        engine.update(update);
+                    }
+                    for what in self.sockets.take_undecodable() {
+                        engine.error(format!("skipped a netlink message that could not be decoded ({what})"));
+                    }
+                }
+                Ok(false) => break,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    self.sockets.drain_events();
+                    match self.sockets.dump_state() {
+                        Ok(fresh) => engine.resync(
+                            fresh,
+                            "netlink receive buffer overrun (ENOBUFS): events were lost, state re-read".into(),
+                        ),
+                        Err(e) => return self.recover(engine, e),
+                    }
+                }
+                Err(e) => return self.recover(engine, e),
+            }
+        }
+        Flow::Continue
+    }
+
+    /// After a socket failure: report it, then reopen the sockets with capped exponential
+    /// backoff until it works (or the monitor is dropped), and resync.
+    fn recover(&mut self, engine: &Engine, failure: std::io::Error) -> Flow {
+        engine.error(format!("netlink socket failed ({failure}); reopening"));
+        let mut backoff = BACKOFF_FIRST;
+        loop {
+            // Sleep by waiting on the wake-up descriptor, so dropping the monitor is prompt.
+            let mut fds = [PollFd::new(self.wake.0.as_fd(), PollFlags::POLLIN)];
+            let millis = u16::try_from(backoff.as_millis()).unwrap_or(u16::MAX);
+            let _ = poll(&mut fds, PollTimeout::from(millis));
+            if engine.stopping() {
+                return Flow::Stop;
+            }
+            let reopened = open_sockets(self.namespace.as_ref(), self.receive_buffer)
+                .map_err(|e| e.to_string())
+                .and_then(|mut s| s.dump_state().map(|state| (s, state)).map_err(|e| e.to_string()));
+            match reopened {
+                Ok((sockets, state)) => {
+                    self.sockets = sockets;
+                    engine.resync(state, format!("netlink sockets reopened after a failure ({failure})"));
+                    return Flow::Continue;
+                }
+                Err(e) => {
+                    engine.error(format!("reopening netlink sockets failed ({e}); retrying in {backoff:?}"));
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! rtnetlink: two sockets (one joined to the change groups, one for dumps), message
+//! translation into [`Update`]s, and full-state dumps. Parsing is the rust-netlink crates';
+//! this file only maps their types onto netmon's.
+
+use std::io;
+use std::net::IpAddr;
+
+use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags as NlAddressFlags, AddressMessage, AddressScope as NlScope,
+};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteType};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use super::kind::{classify, sysfs_hints};
+use crate::event::{sort_routes, Update};
+use crate::state::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, NetworkState, OperState};
+
+/// Big enough for any datagram the kernel sends on NETLINK_ROUTE (dump replies are at most
+/// 32 KiB; notifications are smaller).
+const RECV_BUFFER: usize = 64 * 1024;
+
+/// Multicast groups followed: links, IPv4/IPv6 addresses, IPv4/IPv6 routes.
+const GROUPS: [u32; 5] = [
+    libc::RTNLGRP_LINK,
+    libc::RTNLGRP_IPV4_IFADDR,
+    libc::RTNLGRP_IPV6_IFADDR,
+    libc::RTNLGRP_IPV4_ROUTE,
+    libc::RTNLGRP_IPV6_ROUTE,
+];
+
+/// How many times a dump is retried when the kernel flags it inconsistent (`NLM_F_DUMP_INTR`)
+/// or links and addresses disagree because something changed between the dumps.
+const DUMP_ATTEMPTS: usize = 5;
+
+/// The sockets a kernel backend reads from.
+pub(crate) struct Sockets {
+    /// Joined to [`GROUPS`]; non-blocking.
+    pub events: Socket,
+    /// For dump requests; blocking.
+    dumps: Socket,
+    buffer: Vec<u8>,
+    sequence: u32,
+    /// Messages skipped because they could not be decoded, to be reported as error events.
+    undecodable: Vec<String>,
+    /// Whether interface kinds may be refined from sysfs (only for the caller's namespace).
+    use_sysfs: bool,
+}
+
+impl Sockets {
+    /// Opens both sockets in the current thread's namespace. `receive_buffer` sets SO_RCVBUF of
+    /// the event socket (the kernel doubles it and applies a minimum).
+    pub(crate) fn open(receive_buffer: Option<usize>, use_sysfs: bool) -> io::Result<Self> {
+        let mut events = Socket::new(NETLINK_ROUTE)?;
+        events.bind(&SocketAddr::new(0, 0))?;
+        for group in GROUPS {
+            events.add_membership(group)?;
+        }
+        if let Some(bytes) = receive_buffer {
+            events.set_rx_buf_sz(bytes)?;
+        }
+        events.set_non_blocking(true)?;
+        let mut dumps = Socket::new(NETLINK_ROUTE)?;
+        dumps.bind_auto()?;
+        Ok(Sockets {
+            events,
+            dumps,
+            buffer: Vec::with_capacity(RECV_BUFFER),
+            sequence: 0,
+            undecodable: Vec::new(),
+            use_sysfs,
+        })
+    }
+
+    /// Receives one datagram from the event socket and translates it. `Ok(false)` when nothing
+    /// is waiting; `Err` carries the raw OS error (ENOBUFS means an overrun).
+    pub(crate) fn receive(&mut self, updates: &mut Vec<Update>) -> io::Result<bool> {
+        self.buffer.clear();
+        match self.events.recv(&mut self.buffer, 0) {
+            Ok(_) => {
+                let undecodable = &mut self.undecodable;
+                parse_datagram(&self.buffer, self.use_sysfs, updates, &mut |control| {
+                    if let Control::Undecodable(what) = control {
+                        undecodable.push(what);
+                    }
+                });
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Descriptions of messages that could not be decoded since the last call.
+    pub(crate) fn take_undecodable(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.undecodable)
+    }
+
+    /// Discards everything queued on the event socket (before a resync: the dump supersedes it).
+    pub(crate) fn drain_events(&mut self) {
+        loop {
+            self.buffer.clear();
+            match self.events.recv(&mut self.buffer, 0) {
+                Ok(_) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Reads the whole current state: links, addresses, default routes.
+    pub(crate) fn dump_state(&mut self) -> io::Result<NetworkState> {
+        let mut last_error = None;
+        for _ in 0..DUMP_ATTEMPTS {
+            match self.dump_once() {
+                Ok(Some(state)) => return Ok(state),
+                Ok(None) => continue,
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| io::Error::other("the kernel kept changing during every dump attempt")))
+    }
+
+    /// One consistent dump, or `None` when it must be retried.
+    fn dump_once(&mut self) -> io::Result<Option<NetworkState>> {
+        let mut updates = Vec::new();
+        let requests = [
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+        ];
+        for request in requests {
+            if !self.dump(request, &mut updates)? {
+                return Ok(None);
+            }
+        }
+        let mut state = NetworkState::default();
+        for update in updates {
+            match update {
+                Update::Link(link) => match state.position(link.index) {
+                    Ok(i) => state.interfaces[i] = link,
+                    Err(i) => state.interfaces.insert(i, link),
+                },
+                Update::AddressAdded(index, address) => {
+                    let Ok(i) = state.position(index) else { return Ok(None) }; // link appeared meanwhile
+                    state.interfaces[i].addresses.push(address);
+                }
+                Update::RouteAdded(mut route) => {
+                    if let Some(iface) = state.interface(route.interface_index) {
+                        route.interface.clone_from(&iface.name);
+                    }
+                    if !state.default_routes.contains(&route) {
+                        state.default_routes.push(route);
+                    }
+                }
+                Update::LinkRemoved(_) | Update::AddressRemoved(..) | Update::RouteRemoved(_) => {}
+            }
+        }
+        for iface in &mut state.interfaces {
+            iface.addresses.sort_by_key(Address::key);
+            iface.addresses.dedup_by_key(|a| a.key());
+        }
+        sort_routes(&mut state.default_routes);
+        Ok(Some(state))
+    }
+
+    /// Sends one dump request and collects its replies; `false` when the kernel flagged the dump
+    /// as interrupted by a concurrent change.
+    fn dump(&mut self, request: RouteNetlinkMessage, updates: &mut Vec<Update>) -> io::Result<bool> {
+        self.sequence = self.sequence.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.sequence_number = self.sequence;
+        let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(request));
+        message.finalize();
+        let mut bytes = vec![0; message.buffer_len()];
+        message.serialize(&mut bytes);
+        self.dumps.send(&bytes, 0)?;
+
+        let mut consistent = true;
+        loop {
+            self.buffer.clear();
+            self.dumps.recv(&mut self.buffer, 0)?;
+            let mut done = false;
+            let mut failure = None;
+            let undecodable = &mut self.undecodable;
+            parse_datagram(&self.buffer, self.use_sysfs, updates, &mut |control| match control {
+                Control::Done { interrupted } => {
+                    done = true;
+                    consistent &= !interrupted;
+                }
+                Control::Interrupted => consistent = false,
+                Control::Error(e) => failure = Some(e),
+                Control::Undecodable(what) => undecodable.push(what),
+            });
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            if done {
+                return Ok(consistent);
+            }
+        }
+    }
+}
+
+/// What a datagram said besides updates.
+enum Control {
+    Done {
+        interrupted: bool,
+    },
+    Interrupted,
+    Error(io::Error),
+    /// A message this crate version could not decode, skipped.
+    Undecodable(String),
+}
+
+/// Translates every message in one datagram.
+fn parse_datagram(mut bytes: &[u8], use_sysfs: bool, updates: &mut Vec<Update>, control: &mut dyn FnMut(Control)) {
+    while bytes.len() >= 16 {
+        let message = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                // Skip just this message: its length field is intact even if its body is not
+                // something this crate version understands.
+                let len = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+                let kind = u16::from_ne_bytes([bytes[4], bytes[5]]);
+                control(Control::Undecodable(format!("netlink message type {kind}: {e}")));
+                if len < 16 || len > bytes.len() {
+                    break;
+                }
+                bytes = &bytes[align(len).min(bytes.len())..];
+                continue;
+            }
+        };
+        let len = (message.header.length as usize).max(16);
+        if message.header.flags & NLM_F_DUMP_INTR != 0 {
+            control(Control::Interrupted);
+        }
+        match message.payload {
+            NetlinkPayload::Done(_) => {
+                control(Control::Done { interrupted: message.header.flags & NLM_F_DUMP_INTR != 0 })
+            }
+            NetlinkPayload::Error(e) if e.code.is_some() => control(Control::Error(e.to_io())),
+            NetlinkPayload::InnerMessage(inner) => translate(inner, use_sysfs, updates),
+            _ => {}
+        }
+        bytes = &bytes[align(len).min(bytes.len())..];
+    }
+}
+
+fn align(len: usize) -> usize {
+    (len + 3) & !3
+}
+
+fn translate(message: RouteNetlinkMessage, use_sysfs: bool, updates: &mut Vec<Update>) {
+    match message {
+        RouteNetlinkMessage::NewLink(m) if m.header.interface_family != AddressFamily::Bridge => {
+            updates.push(Update::Link(link(&m, use_sysfs)));
+        }
+        // AF_BRIDGE messages describe bridge *ports*; a port leaving a bridge is not a link going away.
+        RouteNetlinkMessage::DelLink(m) if m.header.interface_family != AddressFamily::Bridge => {
+            updates.push(Update::LinkRemoved(m.header.index));
+        }
+        RouteNetlinkMessage::NewAddress(m) => {
+            if let Some(a) = address(&m) {
+                updates.push(Update::AddressAdded(m.header.index, a));
+            }
+        }
+        RouteNetlinkMessage::DelAddress(m) => {
+            if let Some(a) = address(&m) {
+                updates.push(Update::AddressRemoved(m.header.index, a));
+            }
+        }
+        RouteNetlinkMessage::NewRoute(m) => updates.extend(default_routes(&m).map(Update::RouteAdded)),
+        RouteNetlinkMessage::DelRoute(m) => updates.extend(default_routes(&m).map(Update::RouteRemoved)),
+        _ => {}
+    }
+}
+
+fn link(m: &LinkMessage, use_sysfs: bool) -> Interface {
+    let mut iface = Interface {
+        index: m.header.index,
+        up: m.header.flags.contains(LinkFlags::Up),
+        carrier: m.header.flags.contains(LinkFlags::LowerUp),
+        ..Default::default()
+    };
+    let mut info_kind = None;
+    for attribute in &m.attributes {
+        match attribute {
+            LinkAttribute::IfName(name) => iface.name.clone_from(name),
+            LinkAttribute::Mtu(mtu) => iface.mtu = *mtu,
+            LinkAttribute::Address(bytes) => iface.mac = mac(bytes),
+            LinkAttribute::OperState(state) => iface.oper_state = oper_state(*state),
+            LinkAttribute::LinkInfo(infos) => {
+                info_kind = infos.iter().find_map(|i| match i {
+                    LinkInfo::Kind(k) => Some(k.clone()),
+                    _ => None,
+                })
+            }
+            _ => {}
+        }
+    }
+    let hints = if use_sysfs && info_kind.is_none() { sysfs_hints(&iface.name, iface.index) } else { None };
+    iface.kind = classify(m.header.link_layer_type, info_kind.as_ref(), hints.as_ref());
+    iface
+}
+
+fn mac(bytes: &[u8]) -> Option<String> {
+    if bytes.is_empty() || bytes.iter().all(|b| *b == 0) {
+        return None;
+    }
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Some(hex.join(":"))
+}
+
+fn oper_state(state: State) -> OperState {
+    match state {
+        State::Up => OperState::Up,
+        State::Down => OperState::Down,
+        State::LowerLayerDown => OperState::LowerLayerDown,
+        State::Dormant => OperState::Dormant,
+        State::Testing => OperState::Testing,
+        State::NotPresent => OperState::NotPresent,
+        _ => OperState::Unknown,
+    }
+}
+
+fn address(m: &AddressMessage) -> Option<Address> {
+    let (mut local, mut peer, mut flags, mut lifetimes) = (None, None, None, None);
+    for attribute in &m.attributes {
+        match attribute {
+            AddressAttribute::Local(ip) => local = Some(*ip),
+            AddressAttribute::Address(ip) => peer = Some(*ip),
+            AddressAttribute::Flags(f) => flags = Some(*f),
+            AddressAttribute::CacheInfo(c) => lifetimes = Some((c.ifa_valid, c.ifa_preferred)),
+            _ => {}
+        }
+    }
+    // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on point-to-point
+    // links and the only one given for IPv6.
+    let address: IpAddr = local.or(peer)?;
+    let flags = flags.unwrap_or_else(|| NlAddressFlags::from_bits_truncate(u32::from(m.header.flags.bits())));
+    let forever = |secs: u32| (secs != u32::MAX).then_some(secs);
+    Some(Address {
+        address,
+        prefix_len: m.header.prefix_len,
+        scope: match m.header.scope {
+            NlScope::Universe => AddressScope::Global,
+            NlScope::Site => AddressScope::Site,
+            NlScope::Link => AddressScope::Link,
+            NlScope::Host => AddressScope::Host,
+            _ => AddressScope::Nowhere,
+        },
+        flags: AddressFlags {
+            tentative: flags.contains(NlAddressFlags::Tentative),
+            deprecated: flags.contains(NlAddressFlags::Deprecated),
+            // IFA_F_TEMPORARY shares its bit with IFA_F_SECONDARY; it means "temporary" for IPv6.
+            temporary: address.is_ipv6() && flags.contains(NlAddressFlags::Secondary),
+            dad_failed: flags.contains(NlAddressFlags::Dadfailed),
+            permanent: flags.contains(NlAddressFlags::Permanent),
+        },
+        valid_lifetime: lifetimes.and_then(|(v, _)| forever(v)),
+        preferred_lifetime: lifetimes.and_then(|(_, p)| forever(p)),
+    })
+}
+
+/// The default routes a route message describes: one per next hop, none when it is not a
+/// unicast default route (or is a cache clone).
+fn default_routes(m: &RouteMessage) -> impl Iterator<Item = DefaultRoute> {
+    let family = match m.header.address_family {
+        AddressFamily::Inet => Some(Family::Ipv4),
+        AddressFamily::Inet6 => Some(Family::Ipv6),
+        _ => None,
+    };
+    let wanted = m.header.destination_prefix_length == 0
+        && m.header.kind == RouteType::Unicast
+        && !m.header.flags.contains(RouteFlags::Cloned);
+    let mut routes = Vec::new();
+    if let (Some(family), true) = (family, wanted) {
+        let mut base = DefaultRoute {
+            family,
+            gateway: None,
+            interface: String::new(),
+            interface_index: 0,
+            metric: 0,
+            table: u32::from(m.header.table),
+        };
+        let mut hops = None;
+        for attribute in &m.attributes {
+            match attribute {
+                RouteAttribute::Gateway(a) => base.gateway = route_ip(a),
+                RouteAttribute::Oif(i) => base.interface_index = *i,
+                RouteAttribute::Priority(p) => base.metric = *p,
+                RouteAttribute::Table(t) => base.table = *t,
+                RouteAttribute::MultiPath(h) => hops = Some(h),
+                _ => {}
+            }
+        }
+        match hops {
+            Some(hops) => routes.extend(hops.iter().map(|hop| {
+                let gateway = hop.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Gateway(g) => route_ip(g),
+                    _ => None,
+                });
+                DefaultRoute { gateway, interface_index: hop.interface_index, ..base.clone() }
+            })),
+            None => routes.push(base),
+        }
+    }
+    routes.into_iter()
+}
+
+fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}

@@ -1,0 +1,13 @@
+//! One backend per operating system behind [`crate::monitor::Backend`].
+
+#[cfg(target_os = "linux")]
+pub(crate) mod linux;
+#[cfg(target_os = "linux")]
+pub(crate) use linux::start;
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn start(
+    _: &crate::MonitorBuilder,
+) -> Result<(Box<dyn crate::monitor::Backend>, crate::NetworkState), crate::Error> {
+    Err(crate::Error::Unsupported(format!("netmon has no backend for {} yet", std::env::consts::OS)))
+}
