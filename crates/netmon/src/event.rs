@@ -168,8 +168,11 @@ pub enum Update {
     AddressAdded(u32, Address),
     /// An address was removed from the interface with this index.
     AddressRemoved(u32, Address),
-    /// A default route was added or replaced.
+    /// A default route was added.
     RouteAdded(DefaultRoute),
+    /// A default route replaced whatever route had the same family, table and metric
+    /// (`ip route replace`: the kernel sends no deletion for the route it replaced).
+    RouteReplaced(DefaultRoute),
     /// A default route was removed.
     RouteRemoved(DefaultRoute),
 }
@@ -264,6 +267,13 @@ pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
                 let gone = iface.addresses.remove(j);
                 events.push(address_event(iface, &gone, AddressChange::Removed));
             }
+        }
+        Update::RouteReplaced(route) => {
+            let replaced = |r: &DefaultRoute| {
+                r.family == route.family && r.table == route.table && r.metric == route.metric && !r.same_route(&route)
+            };
+            remove_routes(state, replaced, &mut events);
+            events.extend(apply(state, Update::RouteAdded(route)));
         }
         Update::RouteAdded(mut route) => {
             route.interface = state.interface(route.interface_index).map(|i| i.name.clone()).unwrap_or_default();

@@ -28,7 +28,9 @@ pub fn require_root(test: &str) -> bool {
         if std::env::var("NETMON_REQUIRE_ROOT").as_deref() == Ok("1") {
             panic!("{test}: needs root for network namespaces, and NETMON_REQUIRE_ROOT=1 forbids skipping");
         }
-        eprintln!("SKIPPED {test}: needs root to create network namespaces (run as root; CI sets NETMON_REQUIRE_ROOT=1)");
+        eprintln!(
+            "SKIPPED {test}: needs root to create network namespaces (run as root; CI sets NETMON_REQUIRE_ROOT=1)"
+        );
     }
     root
 }

@@ -5,7 +5,9 @@
 use std::io;
 use std::net::IpAddr;
 
-use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST};
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REPLACE, NLM_F_REQUEST,
+};
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags as NlAddressFlags, AddressMessage, AddressScope as NlScope,
 };
@@ -157,7 +159,10 @@ impl Sockets {
                         state.default_routes.push(route);
                     }
                 }
-                Update::LinkRemoved(_) | Update::AddressRemoved(..) | Update::RouteRemoved(_) => {}
+                Update::RouteReplaced(_)
+                | Update::LinkRemoved(_)
+                | Update::AddressRemoved(..)
+                | Update::RouteRemoved(_) => {}
             }
         }
         for iface in &mut state.interfaces {
@@ -245,7 +250,9 @@ fn parse_datagram(mut bytes: &[u8], use_sysfs: bool, updates: &mut Vec<Update>, 
                 control(Control::Done { interrupted: message.header.flags & NLM_F_DUMP_INTR != 0 })
             }
             NetlinkPayload::Error(e) if e.code.is_some() => control(Control::Error(e.to_io())),
-            NetlinkPayload::InnerMessage(inner) => translate(inner, use_sysfs, updates),
+            NetlinkPayload::InnerMessage(inner) => {
+                translate(inner, message.header.flags & NLM_F_REPLACE != 0, use_sysfs, updates)
+            }
             _ => {}
         }
         bytes = &bytes[align(len).min(bytes.len())..];
@@ -256,7 +263,7 @@ fn align(len: usize) -> usize {
     (len + 3) & !3
 }
 
-fn translate(message: RouteNetlinkMessage, use_sysfs: bool, updates: &mut Vec<Update>) {
+fn translate(message: RouteNetlinkMessage, replace: bool, use_sysfs: bool, updates: &mut Vec<Update>) {
     match message {
         RouteNetlinkMessage::NewLink(m) if m.header.interface_family != AddressFamily::Bridge => {
             updates.push(Update::Link(link(&m, use_sysfs)));
@@ -275,7 +282,12 @@ fn translate(message: RouteNetlinkMessage, use_sysfs: bool, updates: &mut Vec<Up
                 updates.push(Update::AddressRemoved(m.header.index, a));
             }
         }
-        RouteNetlinkMessage::NewRoute(m) => updates.extend(default_routes(&m).map(Update::RouteAdded)),
+        RouteNetlinkMessage::NewRoute(m) => {
+            // A replacement swaps out every next hop at once: replace with the first, add the rest.
+            for (i, route) in default_routes(&m).enumerate() {
+                updates.push(if replace && i == 0 { Update::RouteReplaced(route) } else { Update::RouteAdded(route) });
+            }
+        }
         RouteNetlinkMessage::DelRoute(m) => updates.extend(default_routes(&m).map(Update::RouteRemoved)),
         _ => {}
     }
