@@ -1,0 +1,32 @@
+//! Creating and dropping monitors returns every thread and file descriptor. Alone in its own
+//! test binary: it counts process-wide resources, which concurrent tests would disturb.
+
+use netmon::Monitor;
+use testns::{open_fds, require_root, threads, NetNs};
+
+#[test]
+fn a_thousand_monitors_leave_no_threads_or_fds_behind() {
+    // The caller's own namespace needs no root.
+    let (fds, tasks) = (open_fds(), threads());
+    for _ in 0..1000 {
+        let monitor = Monitor::new().expect("monitor");
+        let sub = monitor.subscribe();
+        assert!(sub.recv().is_some(), "baseline");
+        drop(monitor);
+    }
+    assert_eq!(open_fds(), fds, "file descriptors leaked");
+    assert_eq!(threads(), tasks, "threads leaked");
+
+    if !require_root("a_thousand_monitors_leave_no_threads_or_fds_behind (namespace part)") {
+        return;
+    }
+    let ns = NetNs::new("life");
+    let (fds, tasks) = (open_fds(), threads());
+    for _ in 0..200 {
+        let monitor = Monitor::builder().netns(ns.name()).build().expect("monitor in namespace");
+        monitor.on_event(|_| {});
+        drop(monitor);
+    }
+    assert_eq!(open_fds(), fds, "file descriptors leaked (namespace monitors)");
+    assert_eq!(threads(), tasks, "threads leaked (namespace monitors)");
+}
