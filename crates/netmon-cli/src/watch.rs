@@ -12,6 +12,7 @@ pub(crate) fn run(common: &Common) -> Result<ExitCode, String> {
     // so it costs no wake-ups while idle.
     ctrlc::set_handler(|| std::process::exit(0)).map_err(|e| format!("installing signal handlers: {e}"))?;
     let monitor = common.monitor().map_err(|e| e.to_string())?;
+    exit_when_reader_leaves();
     let events = monitor.subscribe();
     let mut out = std::io::stdout().lock();
     for event in events.iter() {
@@ -29,3 +30,29 @@ pub(crate) fn run(common: &Common) -> Result<ExitCode, String> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Exits 0 as soon as whoever reads our output goes away (`netmon watch | head -1`), instead
+/// of only at the next write, which may be hours away on a quiet network. A thread blocks in
+/// poll() asking for no events: only POLLERR (pipe reader gone) and POLLHUP (terminal hung up)
+/// wake it, so it costs nothing while idle. Regular files never report either.
+#[cfg(unix)]
+fn exit_when_reader_leaves() {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    std::thread::spawn(|| {
+        let stdout = std::io::stdout();
+        loop {
+            let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::empty())];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) if fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP)) => {
+                    std::process::exit(0)
+                }
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return, // not pollable: fall back to noticing EPIPE on the next write
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn exit_when_reader_leaves() {}

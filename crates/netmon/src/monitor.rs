@@ -190,6 +190,16 @@ impl Monitor {
     }
 }
 
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.snapshot();
+        f.debug_struct("Monitor")
+            .field("reachability", &state.reachability)
+            .field("interfaces", &state.interfaces.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Monitor {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
@@ -200,10 +210,13 @@ impl Drop for Monitor {
     }
 }
 
+/// A user callback (see [`Monitor::on_event`]).
+type Callback = Box<dyn FnMut(&Event) + Send>;
+
 struct CallbackSlot {
     id: CallbackId,
     queue: Arc<Queue>,
-    callback: Mutex<Box<dyn FnMut(&Event) + Send>>,
+    callback: Mutex<Callback>,
 }
 
 #[derive(Default)]

@@ -181,6 +181,12 @@ impl Subscription {
     }
 }
 
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("queued", &self.queue.lock().events.len()).finish()
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut q = self.queue.lock();
