@@ -321,7 +321,9 @@ pub struct DefaultRoute {
     pub family: Family,
     /// Next-hop gateway; `None` for a route straight out of a point-to-point link.
     pub gateway: Option<IpAddr>,
-    /// Name of the outgoing interface (empty when the interface is not known yet).
+    /// Name of the outgoing interface, derived from `interface_index`: it follows renames
+    /// (reported by [`crate::EventKind::InterfaceChanged`], not as a route change) and is empty
+    /// while the interface is not known.
     pub interface: String,
     /// Index of the outgoing interface.
     pub interface_index: u32,
