@@ -67,6 +67,24 @@ fn route(r: &DefaultRoute) -> String {
     format!("{} default{via} dev {} metric {}{table}", r.family, r.interface, r.metric)
 }
 
+/// What differs between two readings of a link, e.g. `carrier yes -> no, oper up -> down`.
+fn link_changes(before: &Interface, after: &Interface) -> String {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let up_down = |b: bool| if b { "up" } else { "down" };
+    let fields = [
+        ("name", before.name.clone(), after.name.clone()),
+        ("kind", json_word(&before.kind), json_word(&after.kind)),
+        ("admin", up_down(before.up).into(), up_down(after.up).into()),
+        ("carrier", yes_no(before.carrier).into(), yes_no(after.carrier).into()),
+        ("oper", json_word(&before.oper_state), json_word(&after.oper_state)),
+        ("mtu", before.mtu.to_string(), after.mtu.to_string()),
+        ("mac", before.mac.clone().unwrap_or_default(), after.mac.clone().unwrap_or_default()),
+    ];
+    let changed: Vec<String> =
+        fields.iter().filter(|(_, b, a)| b != a).map(|(what, b, a)| format!("{what} {b} -> {a}")).collect();
+    changed.join(", ")
+}
+
 /// The serde name of a unit enum value (`"not_present"` -> `not_present`).
 fn json_word<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default().trim_matches('"').to_owned()
@@ -80,7 +98,7 @@ pub(crate) fn event(e: &Event) -> String {
         EventKind::InterfaceAdded { interface: i } => format!("interface added: {}", interface(i)),
         EventKind::InterfaceRemoved { interface: i } => format!("interface removed: {} ({})", i.name, i.index),
         EventKind::InterfaceChanged { before, after } => {
-            format!("interface changed: {} -> {}", interface(before), interface(after))
+            format!("interface changed: {} ({}): {}", after.name, after.index, link_changes(before, after))
         }
         EventKind::AddressAdded { interface, address: a, .. } => format!("address added: {interface} {}", address(a)),
         EventKind::AddressRemoved { interface, address: a, .. } => {
@@ -101,4 +119,23 @@ pub(crate) fn event(e: &Event) -> String {
         }
     };
     format!("{time} {what}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_change_lists_only_what_differs() {
+        let before = Interface {
+            index: 3,
+            name: "eth0".into(),
+            up: true,
+            carrier: true,
+            oper_state: netmon::OperState::Up,
+            ..Default::default()
+        };
+        let after = Interface { carrier: false, oper_state: netmon::OperState::LowerLayerDown, ..before.clone() };
+        assert_eq!(link_changes(&before, &after), "carrier yes -> no, oper up -> lower_layer_down");
+    }
 }
