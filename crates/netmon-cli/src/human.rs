@@ -67,6 +67,17 @@ fn route(r: &DefaultRoute) -> String {
     format!("{} default{via} dev {} metric {}{table}", r.family, r.interface, r.metric)
 }
 
+/// One path's status, e.g. `192.0.2.10 -> 198.51.100.1: reachable via eth0`.
+pub(crate) fn path(status: &netmon::PathStatus) -> String {
+    let ends = format!("{} -> {}", status.local, status.remote);
+    let subnet = if status.same_subnet { " (same subnet)" } else { "" };
+    match (&status.reason, &status.interface) {
+        (None, Some(interface)) => format!("{ends}: reachable via {interface}{subnet}"),
+        (None, None) => format!("{ends}: reachable{subnet}"),
+        (Some(reason), _) => format!("{ends}: unreachable: {reason}"),
+    }
+}
+
 /// What differs between two readings of a link, e.g. `carrier yes -> no, oper up -> down`.
 fn link_changes(before: &Interface, after: &Interface) -> String {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
@@ -112,6 +123,7 @@ pub(crate) fn event(e: &Event) -> String {
         EventKind::ReachabilityChanged { family, old, new, source } => {
             format!("reachability {}: {old} -> {new} ({source})", json_word(family))
         }
+        EventKind::PathChanged { status } => path(status),
         EventKind::Resynced { reason, changes } => format!("resynced ({changes} changes): {reason}"),
         EventKind::Lagged { missed } => format!("lagged: {missed} events dropped, baseline follows"),
         EventKind::Error { message, fatal } => {

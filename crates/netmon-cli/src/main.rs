@@ -4,8 +4,11 @@
 //! - 0: success (`watch`: stopped by SIGINT/SIGTERM or a closed output pipe)
 //! - 1: the monitor could not start (e.g. no such namespace) or failed fatally; the reason
 //!   is on stderr
-//! - 2: bad command line (unknown subcommand or option)
+//! - 2: bad command line (unknown subcommand or option), or bad input to `check`
+//!
+//! `check` without `--watch` exits 0 when the path is reachable and 1 when it is not.
 
+mod check;
 mod human;
 mod status;
 mod watch;
@@ -28,6 +31,8 @@ enum Command {
     Status(Common),
     /// Print the current state, then one line per change until interrupted.
     Watch(Common),
+    /// Is the path from LOCAL to REMOTE reachable? Exit 0 if so, 1 if not, 2 for bad input.
+    Check(check::CheckArgs),
 }
 
 /// Options every subcommand takes.
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Status(common) => status::run(common),
         Command::Watch(common) => watch::run(common),
+        Command::Check(args) => check::run(args),
     };
     match result {
         Ok(code) => code,

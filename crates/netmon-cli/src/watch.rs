@@ -8,27 +8,40 @@ use netmon::EventKind;
 use crate::{human, Common};
 
 pub(crate) fn run(common: &Common) -> Result<ExitCode, String> {
-    // SIGINT and SIGTERM end the watch normally. The handler thread sleeps in a blocking read,
-    // so it costs no wake-ups while idle.
-    ctrlc::set_handler(|| std::process::exit(0)).map_err(|e| format!("installing signal handlers: {e}"))?;
+    install_exit_handlers()?;
     let monitor = common.monitor().map_err(|e| e.to_string())?;
-    exit_when_reader_leaves();
     let events = monitor.subscribe();
     let mut out = std::io::stdout().lock();
     for event in events.iter() {
         let line =
             if common.json { serde_json::to_string(&event).map_err(|e| e.to_string())? } else { human::event(&event) };
-        // Rust ignores SIGPIPE, so a closed pipe (`netmon watch | head -1`) is an EPIPE here.
-        match writeln!(out, "{line}").and_then(|()| out.flush()) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
-            Err(e) => return Err(format!("writing to standard output: {e}")),
+        if !print_line(&mut out, &line)? {
+            return Ok(ExitCode::SUCCESS);
         }
         if let EventKind::Error { fatal: true, message } = &event.kind {
             return Err(message.clone());
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// For commands that run until stopped: SIGINT and SIGTERM end them with exit code 0, and so
+/// does the reader of their output going away. Both handler threads sleep in blocking calls,
+/// so they cost no wake-ups while idle.
+pub(crate) fn install_exit_handlers() -> Result<(), String> {
+    ctrlc::set_handler(|| std::process::exit(0)).map_err(|e| format!("installing signal handlers: {e}"))?;
+    exit_when_reader_leaves();
+    Ok(())
+}
+
+/// Writes one line and flushes it; `Ok(false)` when the reader has gone (Rust ignores SIGPIPE,
+/// so a closed pipe such as `netmon watch | head -1` shows up here as EPIPE).
+pub(crate) fn print_line(out: &mut impl Write, line: &str) -> Result<bool, String> {
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(format!("writing to standard output: {e}")),
+    }
 }
 
 /// Exits 0 as soon as whoever reads our output goes away (`netmon watch | head -1`), instead

@@ -141,6 +141,12 @@ pub enum EventKind {
         /// How many change events the resync produced.
         changes: usize,
     },
+    /// A watched path's status: first its current status, then every change (only on a
+    /// [`crate::PathMonitor`]'s subscriptions).
+    PathChanged {
+        /// The new status.
+        status: crate::connection::PathStatus,
+    },
     /// This subscriber fell behind and `missed` events were dropped; a fresh
     /// [`EventKind::Baseline`] follows.
     Lagged {
@@ -175,6 +181,9 @@ pub enum Update {
     RouteReplaced(DefaultRoute),
     /// A default route was removed.
     RouteRemoved(DefaultRoute),
+    /// Some other route (destination, prefix length) was added, changed or removed. Not kept
+    /// in the state; it tells path monitors which kernel route lookups to repeat.
+    RouteChanged(std::net::IpAddr, u8),
 }
 
 /// Folds one update into `state` and returns what changed, in order; no-ops return nothing.
@@ -286,6 +295,7 @@ pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
         Update::RouteRemoved(route) => {
             remove_routes(state, |r| r.same_route(&route), &mut events);
         }
+        Update::RouteChanged(..) => {}
     }
     events
 }

@@ -29,6 +29,7 @@
 //! The thinking is in pure functions ([`apply`], [`diff`], [`derive_kernel_reachability`]).
 #![warn(missing_docs)]
 
+pub mod connection;
 mod error;
 mod event;
 mod monitor;
@@ -37,6 +38,7 @@ mod state;
 mod subscription;
 mod sys;
 
+pub use connection::{validate_path, PathMonitor, PathStatus, Unreachable};
 pub use error::Error;
 pub use event::{apply, diff, reachability_events, Event, EventKind, ReachabilityOf, Update};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, Netns, DEFAULT_QUEUE_CAPACITY};

@@ -5,12 +5,16 @@
 //! reachability, and publishes the resulting events to every subscriber. Callbacks run on
 //! that same thread, in order, outside every lock (so they may call back into the monitor).
 
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 
+use crate::connection::{
+    check_against_state, touched_by, validate_path, PathId, PathMonitor, PathRegistry, PathShared, RouteLookup, Touch,
+};
 use crate::error::Error;
 use crate::event::{apply, diff, reachability_events, Event, EventKind, Update};
 use crate::reachability::derive_kernel_reachability;
@@ -85,10 +89,11 @@ impl MonitorBuilder {
             dispatch: Mutex::new(Dispatch::default()),
             state: Mutex::new(StateCell { state: initial, published: None }),
             stopping: AtomicBool::new(false),
+            commands: Mutex::new(Some(Vec::new())),
             wake: backend.waker(),
             queue_capacity: self.queue_capacity,
         });
-        let engine = Engine { shared: shared.clone() };
+        let engine = Engine { shared: shared.clone(), paths: PathRegistry::default() };
         let thread = std::thread::Builder::new()
             .name("netmon".into())
             .spawn(move || engine.run(backend))
@@ -102,11 +107,12 @@ pub(crate) trait Backend: Send + 'static {
     /// A handle that interrupts [`Backend::run`]'s wait from another thread.
     fn waker(&self) -> Arc<dyn Wake>;
     /// Runs until the engine is stopping (`Ok`) or the backend cannot go on (`Err` with a
-    /// description, reported to subscribers as a fatal error).
-    fn run(self: Box<Self>, engine: &Engine) -> Result<(), String>;
+    /// description, reported to subscribers as a fatal error). When woken and not stopping, it
+    /// calls [`Engine::woken`].
+    fn run(self: Box<Self>, engine: &mut Engine) -> Result<(), String>;
 }
 
-/// Wakes a backend's loop: it then either stops or delivers pending callbacks.
+/// Wakes a backend's loop: it then either stops or calls [`Engine::woken`].
 pub(crate) trait Wake: Send + Sync {
     fn wake(&self);
 }
@@ -190,6 +196,66 @@ impl Monitor {
     }
 }
 
+impl Monitor {
+    /// Watches the path from `local` to `remote`: whether a connection between them can still
+    /// work, and the moment that changes. See [`crate::connection`] for the rule. Fails with a
+    /// clear error for unspecified, loopback, multicast or broadcast addresses, mixed
+    /// families, or a local address no interface owns.
+    ///
+    /// ```no_run
+    /// let monitor = netmon::Monitor::new()?;
+    /// let path = monitor.watch_path("192.0.2.10".parse().unwrap(), "198.51.100.1".parse().unwrap())?;
+    /// println!("{}", if path.is_reachable() { "reachable" } else { "unreachable" });
+    /// # Ok::<(), netmon::Error>(())
+    /// ```
+    pub fn watch_path(&self, local: IpAddr, remote: IpAddr) -> Result<PathMonitor, Error> {
+        let (local, remote) = validate_path(local, remote)?;
+        check_against_state(&self.snapshot(), local, remote)?;
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.shared.command(Command::AddPath { local, remote, reply })?;
+        let (id, shared) = answer.recv().map_err(|_| stopped())?;
+        let owner = Arc::downgrade(&self.shared);
+        Ok(PathMonitor { id, shared, on_drop: Box::new(move |id| forget_path(&owner, id)) })
+    }
+
+    /// Watches the path between two socket addresses (ports are ignored).
+    pub fn watch_socket_addrs(&self, local: SocketAddr, remote: SocketAddr) -> Result<PathMonitor, Error> {
+        self.watch_path(local.ip(), remote.ip())
+    }
+
+    /// Watches the path of a connected TCP stream (its local and peer addresses).
+    pub fn watch_tcp(&self, stream: &TcpStream) -> Result<PathMonitor, Error> {
+        let ends = stream.local_addr().and_then(|l| stream.peer_addr().map(|r| (l, r)));
+        let (local, remote) = ends.map_err(|e| Error::io("reading the TCP stream's addresses", e))?;
+        self.watch_socket_addrs(local, remote)
+    }
+
+    /// Watches the path of a connected UDP socket (its local and peer addresses).
+    pub fn watch_udp(&self, socket: &UdpSocket) -> Result<PathMonitor, Error> {
+        let ends = socket.local_addr().and_then(|l| socket.peer_addr().map(|r| (l, r)));
+        let (local, remote) =
+            ends.map_err(|e| Error::io("reading the UDP socket's addresses (it must be connected)", e))?;
+        self.watch_socket_addrs(local, remote)
+    }
+}
+
+fn stopped() -> Error {
+    Error::io("watching a path", std::io::Error::other("the monitor has stopped"))
+}
+
+/// Tells the engine a path's handle is gone; nothing to do if the monitor itself is gone.
+fn forget_path(owner: &Weak<Shared>, id: PathId) {
+    if let Some(shared) = owner.upgrade() {
+        let _ = shared.command(Command::RemovePath(id));
+    }
+}
+
+/// Work for the engine thread, which owns the sockets that path evaluation needs.
+enum Command {
+    AddPath { local: IpAddr, remote: IpAddr, reply: mpsc::SyncSender<(PathId, Arc<PathShared>)> },
+    RemovePath(PathId),
+}
+
 impl std::fmt::Debug for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.snapshot();
@@ -246,11 +312,22 @@ struct Shared {
     dispatch: Mutex<Dispatch>,
     state: Mutex<StateCell>,
     stopping: AtomicBool,
+    /// Pending work for the engine thread; `None` once it has stopped.
+    commands: Mutex<Option<Vec<Command>>>,
     wake: Arc<dyn Wake>,
     queue_capacity: usize,
 }
 
 impl Shared {
+    /// Queues work for the engine thread and wakes it.
+    fn command(&self, command: Command) -> Result<(), Error> {
+        let mut commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
+        commands.as_mut().ok_or_else(stopped)?.push(command);
+        drop(commands);
+        self.wake.wake();
+        Ok(())
+    }
+
     fn dispatch(&self) -> MutexGuard<'_, Dispatch> {
         // Callbacks run outside this lock, so a poisoned lock means a bug in netmon itself
         // mid-push; the data (lists of queues) is still consistent.
@@ -269,7 +346,7 @@ impl Shared {
         if let Some(Some(message)) = &dispatch.stopped {
             greeting.push(Event::now(EventKind::Error { message: message.clone(), fatal: true }));
         }
-        queue.push(&greeting, &|| state.clone());
+        queue.push(&greeting, &|| EventKind::Baseline { state: state.clone() });
         if dispatch.stopped.is_some() {
             queue.close();
         }
@@ -279,6 +356,7 @@ impl Shared {
 /// The engine side: what a backend calls from the engine thread.
 pub(crate) struct Engine {
     shared: Arc<Shared>,
+    paths: PathRegistry,
 }
 
 impl Engine {
@@ -287,14 +365,27 @@ impl Engine {
         self.shared.stopping.load(Ordering::SeqCst)
     }
 
-    /// Folds one backend update into the state and publishes what changed.
-    pub(crate) fn update(&self, update: Update) {
-        self.change(|state| apply(state, update));
+    /// Folds one backend update into the state, publishes what changed, and re-evaluates the
+    /// paths it touches (asking `lookup` for routes).
+    pub(crate) fn update(&mut self, update: Update, lookup: &mut dyn RouteLookup) {
+        let touch = touched_by(&update);
+        // Routes other than default ones are not state: only path monitors care about them.
+        let changed = matches!(update, Update::RouteChanged(..)) || self.change(|state| apply(state, update));
+        if let (true, Some(touch)) = (changed, touch) {
+            self.react(touch, lookup);
+        }
+    }
+
+    fn react(&mut self, touch: Touch, lookup: &mut dyn RouteLookup) {
+        if self.paths.len() > 0 {
+            let cell = self.shared.state();
+            self.paths.react(&cell.state, touch, lookup);
+        }
     }
 
     /// Replaces the whole state with a fresh reading and publishes exactly what differed,
-    /// followed by a [`EventKind::Resynced`] notice.
-    pub(crate) fn resync(&self, fresh: NetworkState, reason: String) {
+    /// followed by a [`EventKind::Resynced`] notice; every path is re-evaluated.
+    pub(crate) fn resync(&mut self, fresh: NetworkState, reason: String, lookup: &mut dyn RouteLookup) {
         self.change(|state| {
             let mut events = diff(state, &fresh);
             let reachability = state.reachability;
@@ -304,6 +395,30 @@ impl Engine {
             events.push(EventKind::Resynced { reason, changes });
             events
         });
+        self.react(Touch::All, lookup);
+    }
+
+    /// Called by the backend when woken and not stopping: runs queued commands, then delivers
+    /// pending callbacks.
+    pub(crate) fn woken(&mut self, lookup: &mut dyn RouteLookup) {
+        let commands = {
+            let mut commands = self.shared.commands.lock().unwrap_or_else(|p| p.into_inner());
+            commands.as_mut().map(std::mem::take).unwrap_or_default()
+        };
+        for command in commands {
+            match command {
+                Command::AddPath { local, remote, reply } => {
+                    let cell = self.shared.state();
+                    let added = self.paths.add(&cell.state, local, remote, self.shared.queue_capacity, lookup);
+                    drop(cell);
+                    if reply.send(added.clone()).is_err() {
+                        self.paths.remove(added.0); // the caller gave up waiting
+                    }
+                }
+                Command::RemovePath(id) => self.paths.remove(id),
+            }
+        }
+        self.deliver_callbacks();
     }
 
     /// Reports a fault. Non-fatal faults are being recovered from by the backend.
@@ -311,14 +426,16 @@ impl Engine {
         self.publish(vec![EventKind::Error { message, fatal: false }]);
     }
 
-    fn change(&self, f: impl FnOnce(&mut NetworkState) -> Vec<EventKind>) {
+    /// Applies `f` to the state; publishes its events plus any reachability change. Returns
+    /// whether anything changed.
+    fn change(&self, f: impl FnOnce(&mut NetworkState) -> Vec<EventKind>) -> bool {
         {
             let mut dispatch = self.shared.dispatch();
             let events = {
                 let mut cell = self.shared.state();
                 let mut events = f(&mut cell.state);
                 if events.is_empty() {
-                    return;
+                    return false;
                 }
                 let reachability = derive_kernel_reachability(&cell.state);
                 // Reachability events go before a resync notice, which closes the batch.
@@ -332,6 +449,7 @@ impl Engine {
             self.push(&mut dispatch, events);
         }
         self.deliver_callbacks();
+        true
     }
 
     fn publish(&self, events: Vec<EventKind>) {
@@ -342,7 +460,7 @@ impl Engine {
     fn push(&self, dispatch: &mut Dispatch, events: Vec<EventKind>) {
         let now = std::time::SystemTime::now();
         let batch: Vec<Event> = events.into_iter().map(|kind| Event { timestamp: now, kind }).collect();
-        let baseline = || self.shared.state().snapshot();
+        let baseline = || EventKind::Baseline { state: self.shared.state().snapshot() };
         dispatch.queues.retain(|q| q.push(&batch, &baseline));
         dispatch.callbacks.retain(|c| c.queue.push(&batch, &baseline));
     }
@@ -369,8 +487,8 @@ impl Engine {
         }
     }
 
-    fn run(self, backend: Box<dyn Backend>) {
-        let outcome = match catch_unwind(AssertUnwindSafe(|| backend.run(&self))) {
+    fn run(mut self, backend: Box<dyn Backend>) {
+        let outcome = match catch_unwind(AssertUnwindSafe(|| backend.run(&mut self))) {
             Ok(outcome) => outcome,
             Err(panic) => Err(format!(
                 "internal error: the monitor thread panicked ({})",
@@ -385,6 +503,9 @@ impl Engine {
         if let Some(message) = &fatal {
             self.publish(vec![EventKind::Error { message: message.clone(), fatal: true }]);
         }
+        // Pending path requests fail (their reply channels drop); new ones are refused.
+        self.shared.commands.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.paths.close_all();
         let mut dispatch = self.shared.dispatch();
         dispatch.stopped = Some(fatal);
         for q in &dispatch.queues {

@@ -7,7 +7,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::event::{Event, EventKind};
-use crate::state::NetworkState;
 
 /// A bounded event queue. When a push would overflow it, everything queued is dropped and
 /// replaced by [`EventKind::Lagged`] and a fresh [`EventKind::Baseline`]: memory stays bounded
@@ -39,9 +38,10 @@ impl Queue {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a batch of events; `baseline` is called only on overflow. Returns false when the
-    /// receiver is gone and the queue can be dropped.
-    pub(crate) fn push(&self, batch: &[Event], baseline: &dyn Fn() -> Arc<NetworkState>) -> bool {
+    /// Appends a batch of events; `baseline` (what a subscriber needs to start over: the whole
+    /// state, or a path's status) is called only on overflow. Returns false when the receiver
+    /// is gone and the queue can be dropped.
+    pub(crate) fn push(&self, batch: &[Event], baseline: &dyn Fn() -> EventKind) -> bool {
         let mut q = self.lock();
         if q.receiver_gone {
             return false;
@@ -52,7 +52,7 @@ impl Queue {
                 let missed = (q.events.len() + batch.len() - i) as u64;
                 q.events.clear();
                 q.events.push_back(Event::now(EventKind::Lagged { missed }));
-                q.events.push_back(Event::now(EventKind::Baseline { state: baseline() }));
+                q.events.push_back(Event::now(baseline()));
                 break;
             }
             q.events.push_back(event.clone());
@@ -104,8 +104,9 @@ impl std::fmt::Display for RecvError {
 
 impl std::error::Error for RecvError {}
 
-/// A stream of events from a [`crate::Monitor`]: first a [`EventKind::Baseline`] with the
-/// current state, then every change. Receive by blocking ([`Subscription::recv`],
+/// A stream of events from a [`crate::Monitor`] (first a [`EventKind::Baseline`] with the
+/// current state, then every change) or from a [`crate::PathMonitor`] (first
+/// [`EventKind::PathChanged`] with the current status, then every change). Receive by blocking ([`Subscription::recv`],
 /// [`Subscription::recv_timeout`]), by polling ([`Subscription::try_recv`]) or as a
 /// [`futures_core::Stream`] under any executor. Dropping it unsubscribes.
 ///
@@ -215,6 +216,7 @@ impl futures_core::Stream for Subscription {
 mod tests {
     use super::*;
     use crate::event::EventKind;
+    use crate::state::NetworkState;
 
     fn event(n: u64) -> Event {
         Event::now(EventKind::Lagged { missed: n })
@@ -224,7 +226,7 @@ mod tests {
     fn overflow_replaces_queue_with_lagged_and_baseline() {
         let queue = Queue::new(3);
         let sub = Subscription::new(queue.clone());
-        let baseline = || Arc::new(NetworkState::default());
+        let baseline = || EventKind::Baseline { state: Arc::new(NetworkState::default()) };
         assert!(queue.push(&[event(1), event(2), event(3)], &baseline));
         assert!(queue.push(&[event(4), event(5)], &baseline));
         let got: Vec<_> = std::iter::from_fn(|| sub.try_recv().ok()).map(|e| e.kind).collect();
@@ -238,7 +240,7 @@ mod tests {
     fn closed_queue_drains_then_ends() {
         let queue = Queue::new(8);
         let sub = Subscription::new(queue.clone());
-        queue.push(&[event(1)], &|| Arc::new(NetworkState::default()));
+        queue.push(&[event(1)], &|| EventKind::Lagged { missed: 0 });
         queue.close();
         assert!(sub.recv().is_some());
         assert!(sub.recv().is_none());
@@ -255,6 +257,6 @@ mod tests {
     fn dropped_receiver_frees_queue() {
         let queue = Queue::new(8);
         drop(Subscription::new(queue.clone()));
-        assert!(!queue.push(&[event(1)], &|| Arc::new(NetworkState::default())));
+        assert!(!queue.push(&[event(1)], &|| EventKind::Lagged { missed: 0 }));
     }
 }

@@ -117,7 +117,7 @@ impl Backend for KernelBackend {
         self.wake.clone()
     }
 
-    fn run(mut self: Box<Self>, engine: &Engine) -> Result<(), String> {
+    fn run(mut self: Box<Self>, engine: &mut Engine) -> Result<(), String> {
         let mut updates = Vec::new();
         loop {
             let (netlink_ready, woken, deleted) = {
@@ -141,7 +141,7 @@ impl Backend for KernelBackend {
                 if engine.stopping() {
                     return Ok(());
                 }
-                engine.deliver_callbacks();
+                engine.woken(&mut self.sockets);
             }
             if deleted && self.deletion.as_ref().is_some_and(NamespaceWatch::deleted) {
                 let path = self.namespace.as_ref().map(|n| n.path().display().to_string()).unwrap_or_default();
@@ -158,12 +158,12 @@ impl Backend for KernelBackend {
 
 impl KernelBackend {
     /// Handles up to [`BATCH`] datagrams from the event socket.
-    fn read_batch(&mut self, engine: &Engine, updates: &mut Vec<crate::event::Update>) -> Flow {
+    fn read_batch(&mut self, engine: &mut Engine, updates: &mut Vec<crate::event::Update>) -> Flow {
         for _ in 0..BATCH {
             match self.sockets.receive(updates) {
                 Ok(true) => {
                     for update in updates.drain(..) {
-                        engine.update(update);
+                        engine.update(update, &mut self.sockets);
                     }
                     for what in self.sockets.take_undecodable() {
                         engine.error(format!("skipped a netlink message that could not be decoded ({what})"));
@@ -176,6 +176,7 @@ impl KernelBackend {
                         Ok(fresh) => engine.resync(
                             fresh,
                             "netlink receive buffer overrun (ENOBUFS): events were lost, state re-read".into(),
+                            &mut self.sockets,
                         ),
                         Err(e) => return self.recover(engine, e),
                     }
@@ -188,7 +189,7 @@ impl KernelBackend {
 
     /// After a socket failure: report it, then reopen the sockets with capped exponential
     /// backoff until it works (or the monitor is dropped), and resync.
-    fn recover(&mut self, engine: &Engine, failure: std::io::Error) -> Flow {
+    fn recover(&mut self, engine: &mut Engine, failure: std::io::Error) -> Flow {
         engine.error(format!("netlink socket failed ({failure}); reopening"));
         let mut backoff = BACKOFF_FIRST;
         loop {
@@ -205,7 +206,11 @@ impl KernelBackend {
             match reopened {
                 Ok((sockets, state)) => {
                     self.sockets = sockets;
-                    engine.resync(state, format!("netlink sockets reopened after a failure ({failure})"));
+                    engine.resync(
+                        state,
+                        format!("netlink sockets reopened after a failure ({failure})"),
+                        &mut self.sockets,
+                    );
                     return Flow::Continue;
                 }
                 Err(e) => {

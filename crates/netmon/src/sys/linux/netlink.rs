@@ -17,6 +17,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::kind::{classify, sysfs_hints};
+use crate::connection::RouteLookup;
 use crate::event::{sort_routes, Update};
 use crate::state::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, NetworkState, OperState};
 
@@ -160,6 +161,7 @@ impl Sockets {
                     }
                 }
                 Update::RouteReplaced(_)
+                | Update::RouteChanged(..)
                 | Update::LinkRemoved(_)
                 | Update::AddressRemoved(..)
                 | Update::RouteRemoved(_) => {}
@@ -193,7 +195,8 @@ impl Sockets {
             let mut done = false;
             let mut failure = None;
             let undecodable = &mut self.undecodable;
-            parse_datagram(&self.buffer, self.use_sysfs, updates, &mut |control| match control {
+            let mut parsed = Vec::new();
+            parse_datagram(&self.buffer, self.use_sysfs, &mut parsed, &mut |control| match control {
                 Control::Done { interrupted } => {
                     done = true;
                     consistent &= !interrupted;
@@ -202,6 +205,8 @@ impl Sockets {
                 Control::Error(e) => failure = Some(e),
                 Control::Undecodable(what) => undecodable.push(what),
             });
+            // Other routes only matter as changes; a dump of a full BGP table must not pile up.
+            updates.extend(parsed.into_iter().filter(|u| !matches!(u, Update::RouteChanged(..))));
             if let Some(e) = failure {
                 return Err(e);
             }
@@ -281,6 +286,11 @@ fn translate(message: RouteNetlinkMessage, replace: bool, use_sysfs: bool, updat
             if let Some(a) = address(&m) {
                 updates.push(Update::AddressRemoved(m.header.index, a));
             }
+        }
+        RouteNetlinkMessage::NewRoute(m) | RouteNetlinkMessage::DelRoute(m)
+            if m.header.destination_prefix_length != 0 =>
+        {
+            updates.extend(route_destination(&m).map(|d| Update::RouteChanged(d, m.header.destination_prefix_length)));
         }
         RouteNetlinkMessage::NewRoute(m) => {
             // A replacement swaps out every next hop at once: replace with the first, add the rest.
@@ -426,10 +436,70 @@ fn default_routes(m: &RouteMessage) -> impl Iterator<Item = DefaultRoute> {
     routes.into_iter()
 }
 
+/// The destination prefix of a (non-default) route.
+fn route_destination(m: &RouteMessage) -> Option<IpAddr> {
+    m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Destination(d) => route_ip(d),
+        _ => None,
+    })
+}
+
 fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
     match a {
         RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
         RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
         _ => None,
+    }
+}
+
+impl RouteLookup for Sockets {
+    /// `ip route get REMOTE from LOCAL`: one RTM_GETROUTE request on the dump socket.
+    fn route(&mut self, local: IpAddr, remote: IpAddr) -> io::Result<Option<u32>> {
+        let (family, bits) = if remote.is_ipv4() { (AddressFamily::Inet, 32) } else { (AddressFamily::Inet6, 128) };
+        let mut request = RouteMessage::default();
+        request.header.address_family = family;
+        request.header.destination_prefix_length = bits;
+        request.header.source_prefix_length = bits;
+        request.attributes.push(RouteAttribute::Destination(remote.into()));
+        request.attributes.push(RouteAttribute::Source(local.into()));
+        self.sequence = self.sequence.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST;
+        header.sequence_number = self.sequence;
+        let mut message =
+            NetlinkMessage::new(header, NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetRoute(request)));
+        message.finalize();
+        let mut bytes = vec![0; message.buffer_len()];
+        message.serialize(&mut bytes);
+        self.dumps.send(&bytes, 0)?;
+        loop {
+            self.buffer.clear();
+            self.dumps.recv(&mut self.buffer, 0)?;
+            let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buffer)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            if reply.header.sequence_number != self.sequence {
+                continue; // a late answer to an earlier request
+            }
+            return match reply.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)) => Ok((m.header.kind
+                    == RouteType::Unicast)
+                    .then(|| {
+                        m.attributes.iter().find_map(|a| match a {
+                            RouteAttribute::Oif(i) => Some(*i),
+                            _ => None,
+                        })
+                    })
+                    .flatten()),
+                NetlinkPayload::Error(e) => {
+                    let error = e.to_io();
+                    match error.raw_os_error() {
+                        // No route, unreachable or prohibit route, blackhole route.
+                        Some(libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EACCES | libc::EINVAL) => Ok(None),
+                        _ => Err(error),
+                    }
+                }
+                other => Err(io::Error::other(format!("unexpected reply to a route lookup: {other:?}"))),
+            };
+        }
     }
 }

@@ -1,0 +1,691 @@
+//! Per-connection reachability: is the path from a local address to a remote one still alive?
+//!
+//! # The rule (Qt's `QNetworkConnectionMonitor`, made concrete for Linux)
+//!
+//! The remote's address family decides which family counts. IPv4-mapped IPv6 addresses
+//! (`::ffff:192.0.2.1`) are treated as the IPv4 address they carry. A path is unreachable when,
+//! checked in this order:
+//!
+//! | reason                      | condition                                                              |
+//! |-----------------------------|------------------------------------------------------------------------|
+//! | `local_address_gone`        | no interface owns the local address any more                           |
+//! | `local_address_dad_failed`  | duplicate address detection failed for it                               |
+//! | `local_address_tentative`   | duplicate address detection is still running                           |
+//! | `interface_down`            | the interface owning it is administratively down                       |
+//! | `no_carrier`                | that interface has no carrier (or is dormant / lower-layer down)       |
+//! | `no_route`                  | the kernel has no route to the remote from that source address         |
+//! | `route_via_other_interface` | the kernel's route to the remote now leaves through another interface  |
+//!
+//! A remote inside the local address's subnet needs only the path to that subnet: the kernel's
+//! route is then the subnet's connected route, so a default route coming or going does not
+//! touch it. Any other remote needs a route out, which the kernel lookup answers. The route is
+//! asked of the kernel (`RTM_GETROUTE` for that destination and source, like
+//! `ip route get REMOTE from LOCAL`) whenever a route covering the remote, the interface or
+//! the local address changes; routing tables are never mirrored.
+//!
+//! Many connection monitors share one [`crate::Monitor`]: one netlink socket per namespace,
+//! and indexes by local address, interface and remote address, so a change costs time in
+//! proportion to the paths it touches, not to how many are watched.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::event::{Event, EventKind, Update};
+use crate::state::{Address, Interface, NetworkState};
+use crate::subscription::{Queue, Subscription};
+
+/// Why a path is unreachable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Unreachable {
+    /// No interface owns the local address any more.
+    LocalAddressGone,
+    /// Duplicate address detection failed for the local address.
+    LocalAddressDadFailed,
+    /// Duplicate address detection is still running for the local address.
+    LocalAddressTentative,
+    /// The interface owning the local address is administratively down.
+    InterfaceDown {
+        /// That interface.
+        interface: String,
+    },
+    /// The interface owning the local address has no carrier.
+    NoCarrier {
+        /// That interface.
+        interface: String,
+    },
+    /// The kernel has no route to the remote from the local address.
+    NoRoute,
+    /// The kernel's route to the remote leaves through another interface than the one owning
+    /// the local address.
+    RouteViaOtherInterface {
+        /// The interface owning the local address.
+        expected: String,
+        /// The interface the route now leaves through.
+        actual: String,
+    },
+    /// The route could not be looked up (a netlink failure; the monitor is recovering).
+    LookupFailed {
+        /// What failed.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreachable::LocalAddressGone => f.write_str("no interface owns the local address any more"),
+            Unreachable::LocalAddressDadFailed => {
+                f.write_str("duplicate address detection failed for the local address")
+            }
+            Unreachable::LocalAddressTentative => {
+                f.write_str("the local address is tentative (duplicate address detection running)")
+            }
+            Unreachable::InterfaceDown { interface } => write!(f, "interface {interface} is down"),
+            Unreachable::NoCarrier { interface } => write!(f, "interface {interface} has no carrier"),
+            Unreachable::NoRoute => f.write_str("no route to the remote from the local address"),
+            Unreachable::RouteViaOtherInterface { expected, actual } => {
+                write!(f, "the route to the remote now leaves through {actual}, not {expected}")
+            }
+            Unreachable::LookupFailed { message } => write!(f, "route lookup failed: {message}"),
+        }
+    }
+}
+
+/// Whether one path is reachable, and why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathStatus {
+    /// The local address (IPv4-mapped IPv6 normalised to IPv4).
+    pub local: IpAddr,
+    /// The remote address (normalised likewise).
+    pub remote: IpAddr,
+    /// True when the path works as far as this machine can tell.
+    pub reachable: bool,
+    /// Why not, when not reachable.
+    #[serde(flatten)]
+    pub reason: Option<Unreachable>,
+    /// The interface owning the local address, when one does.
+    pub interface: Option<String>,
+    /// True when the remote is inside the local address's subnet (needs no route out).
+    pub same_subnet: bool,
+}
+
+impl PathStatus {
+    fn new(local: IpAddr, remote: IpAddr) -> Self {
+        PathStatus { local, remote, reachable: false, reason: None, interface: None, same_subnet: false }
+    }
+}
+
+/// The kernel's answer to "which interface does traffic from `local` to `remote` leave by?"
+pub(crate) trait RouteLookup {
+    /// `Ok(Some(index))`: out of that interface; `Ok(None)`: no route; `Err`: the lookup failed.
+    fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>>;
+}
+
+/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes the IPv4 address it carries.
+pub(crate) fn normalise(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// Checks a (local, remote) pair at the door; returns them normalised.
+///
+/// ```
+/// use netmon::validate_path;
+/// let (l, r) = validate_path("::ffff:192.0.2.10".parse().unwrap(), "198.51.100.1".parse().unwrap()).unwrap();
+/// assert_eq!(l.to_string(), "192.0.2.10");
+/// assert!(validate_path("192.0.2.10".parse().unwrap(), "127.0.0.1".parse().unwrap()).is_err());
+/// ```
+pub fn validate_path(local: IpAddr, remote: IpAddr) -> Result<(IpAddr, IpAddr), Error> {
+    let (local, remote) = (normalise(local), normalise(remote));
+    let bad = |msg: String| Err(Error::InvalidInput(msg));
+    if local.is_unspecified() {
+        return bad(format!(
+            "local address {local} is unspecified: pass the address the connection is bound to (a connected socket's local address)"
+        ));
+    }
+    if remote.is_unspecified() {
+        return bad(format!("remote address {remote} is unspecified"));
+    }
+    if remote.is_loopback() {
+        return bad(format!(
+            "remote address {remote} is loopback: traffic to it never leaves this machine, so its path is not monitored (it is always reachable)"
+        ));
+    }
+    if local.is_loopback() {
+        return bad(format!("local address {local} is loopback: a connection from it cannot reach {remote}"));
+    }
+    if local.is_ipv4() != remote.is_ipv4() {
+        return bad(format!(
+            "local address {local} and remote address {remote} are of different families; a connection's ends share one"
+        ));
+    }
+    if remote.is_multicast() || local.is_multicast() {
+        return bad(format!("{remote} or {local} is a multicast address: only unicast paths are monitored"));
+    }
+    if remote == IpAddr::V4(Ipv4Addr::BROADCAST) {
+        return bad(format!("remote address {remote} is the broadcast address: only unicast paths are monitored"));
+    }
+    Ok((local, remote))
+}
+
+/// True when `ip` lies in `network/prefix_len`.
+pub(crate) fn in_prefix(ip: IpAddr, network: IpAddr, prefix_len: u8) -> bool {
+    match (ip, network) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len.min(32))).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix_len.min(128))).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// The subnet broadcast address of an IPv4 address, when the subnet has one (/30 and wider).
+fn ipv4_broadcast(address: &Address) -> Option<IpAddr> {
+    match address.address {
+        IpAddr::V4(a) if address.prefix_len <= 30 => {
+            let host = u32::MAX >> address.prefix_len;
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from(a) | host)))
+        }
+        _ => None,
+    }
+}
+
+/// The interface owning `local` and the address entry, if any.
+fn owner<'a>(state: &'a NetworkState, local: IpAddr) -> Option<(&'a Interface, &'a Address)> {
+    state.interfaces.iter().find_map(|i| i.addresses.iter().find(|a| a.address == local).map(|a| (i, a)))
+}
+
+/// Checks what only the state can tell when a path is created: someone owns the local
+/// address, and the remote is not that subnet's broadcast address.
+pub(crate) fn check_against_state(state: &NetworkState, local: IpAddr, remote: IpAddr) -> Result<(), Error> {
+    let Some((_, address)) = owner(state, local) else {
+        return Err(Error::InvalidInput(format!(
+            "no interface owns the local address {local} (see `netmon status` for this machine's addresses)"
+        )));
+    };
+    if ipv4_broadcast(address) == Some(remote) {
+        return Err(Error::InvalidInput(format!(
+            "remote address {remote} is the broadcast address of {local}/{}: only unicast paths are monitored",
+            address.prefix_len
+        )));
+    }
+    Ok(())
+}
+
+/// The result of evaluating one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Evaluation {
+    pub status: PathStatus,
+    /// Index of the interface owning the local address.
+    pub owner: Option<u32>,
+    /// Index of the interface the kernel's route leaves through.
+    pub route_interface: Option<u32>,
+}
+
+/// Applies the rule in this module's docs to one path.
+pub(crate) fn evaluate(
+    state: &NetworkState,
+    local: IpAddr,
+    remote: IpAddr,
+    lookup: &mut dyn RouteLookup,
+) -> Evaluation {
+    let mut status = PathStatus::new(local, remote);
+    let unreachable = |mut status: PathStatus, reason, owner, route_interface| {
+        status.reason = Some(reason);
+        Evaluation { status, owner, route_interface }
+    };
+    let Some((iface, address)) = owner(state, local) else {
+        return unreachable(status, Unreachable::LocalAddressGone, None, None);
+    };
+    status.interface = Some(iface.name.clone());
+    status.same_subnet = in_prefix(remote, local, address.prefix_len);
+    let own = Some(iface.index);
+    if address.flags.dad_failed {
+        return unreachable(status, Unreachable::LocalAddressDadFailed, own, None);
+    }
+    if address.flags.tentative {
+        return unreachable(status, Unreachable::LocalAddressTentative, own, None);
+    }
+    if !iface.up {
+        return unreachable(status, Unreachable::InterfaceDown { interface: iface.name.clone() }, own, None);
+    }
+    if !iface.is_ready() {
+        return unreachable(status, Unreachable::NoCarrier { interface: iface.name.clone() }, own, None);
+    }
+    match lookup.route(local, remote) {
+        Err(e) => unreachable(status, Unreachable::LookupFailed { message: e.to_string() }, own, None),
+        Ok(None) => unreachable(status, Unreachable::NoRoute, own, None),
+        Ok(Some(out)) if out != iface.index => {
+            let actual = state.interface(out).map(|i| i.name.clone()).unwrap_or_else(|| format!("#{out}"));
+            let reason = Unreachable::RouteViaOtherInterface { expected: iface.name.clone(), actual };
+            unreachable(status, reason, own, Some(out))
+        }
+        Ok(Some(out)) => {
+            status.reachable = true;
+            Evaluation { status, owner: own, route_interface: Some(out) }
+        }
+    }
+}
+
+/// What a change can touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Touch {
+    /// Paths from this local address.
+    Local(IpAddr),
+    /// Paths whose local address lives on, or whose route leaves through, this interface.
+    Interface(u32),
+    /// Paths whose remote lies in this prefix (a route for it changed).
+    Prefix(IpAddr, u8),
+    /// Every path (after a resync).
+    All,
+}
+
+/// What an update (that changed something) can touch.
+pub(crate) fn touched_by(update: &Update) -> Option<Touch> {
+    Some(match update {
+        Update::Link(link) => Touch::Interface(link.index),
+        Update::LinkRemoved(index) => Touch::Interface(*index),
+        Update::AddressAdded(_, a) | Update::AddressRemoved(_, a) => Touch::Local(a.address),
+        Update::RouteAdded(r) | Update::RouteRemoved(r) | Update::RouteReplaced(r) => Touch::Prefix(
+            match r.family {
+                crate::Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                crate::Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            },
+            0,
+        ),
+        Update::RouteChanged(destination, prefix_len) => Touch::Prefix(*destination, *prefix_len),
+    })
+}
+
+/// A status callback of a path.
+type StatusCallback = Box<dyn FnMut(&PathStatus) + Send>;
+
+/// The part of a path shared by its handle ([`PathMonitor`]) and the engine.
+pub(crate) struct PathShared {
+    inner: Mutex<PathInner>,
+    queue_capacity: usize,
+}
+
+struct PathInner {
+    status: PathStatus,
+    queues: Vec<Arc<Queue>>,
+    callbacks: Vec<StatusCallback>,
+}
+
+impl PathShared {
+    fn lock(&self) -> MutexGuard<'_, PathInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn status_event(status: &PathStatus) -> EventKind {
+        EventKind::PathChanged { status: status.clone() }
+    }
+
+    /// Records a new status and notifies; callbacks run outside the lock.
+    fn publish(&self, status: PathStatus) {
+        let mut callbacks = {
+            let mut inner = self.lock();
+            if inner.status == status {
+                return;
+            }
+            inner.status = status.clone();
+            let batch = [Event::now(Self::status_event(&status))];
+            inner.queues.retain(|q| q.push(&batch, &|| Self::status_event(&status)));
+            std::mem::take(&mut inner.callbacks)
+        };
+        for callback in &mut callbacks {
+            // A panicking status callback is dropped: the others and the monitor go on.
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(&status))).is_ok();
+            if !ok {
+                *callback = Box::new(|_| {});
+            }
+        }
+        let mut inner = self.lock();
+        callbacks.append(&mut inner.callbacks); // keep ones registered meanwhile
+        inner.callbacks = callbacks;
+    }
+
+    fn close(&self) {
+        for q in &self.lock().queues {
+            q.close();
+        }
+    }
+}
+
+struct PathEntry {
+    local: IpAddr,
+    remote: IpAddr,
+    owner: Option<u32>,
+    route_interface: Option<u32>,
+    shared: Arc<PathShared>,
+}
+
+/// Identifies a path inside its monitor.
+pub(crate) type PathId = u64;
+
+/// Every watched path of one monitor, with indexes so a change only visits what it touches.
+#[derive(Default)]
+pub(crate) struct PathRegistry {
+    paths: HashMap<PathId, PathEntry>,
+    by_local: HashMap<IpAddr, HashSet<PathId>>,
+    by_interface: HashMap<u32, HashSet<PathId>>,
+    by_remote: BTreeSet<(IpAddr, PathId)>,
+    next_id: PathId,
+}
+
+impl PathRegistry {
+    /// Adds a path, evaluates it and returns its handle parts.
+    pub(crate) fn add(
+        &mut self,
+        state: &NetworkState,
+        local: IpAddr,
+        remote: IpAddr,
+        queue_capacity: usize,
+        lookup: &mut dyn RouteLookup,
+    ) -> (PathId, Arc<PathShared>) {
+        let evaluation = evaluate(state, local, remote, lookup);
+        self.next_id += 1;
+        let id = self.next_id;
+        let shared = Arc::new(PathShared {
+            inner: Mutex::new(PathInner {
+                status: evaluation.status.clone(),
+                queues: Vec::new(),
+                callbacks: Vec::new(),
+            }),
+            queue_capacity,
+        });
+        let entry = PathEntry { local, remote, owner: None, route_interface: None, shared: shared.clone() };
+        self.paths.insert(id, entry);
+        self.by_local.entry(local).or_default().insert(id);
+        self.by_remote.insert((remote, id));
+        self.reindex(id, &evaluation);
+        (id, shared)
+    }
+
+    /// Forgets a path (its handle was dropped).
+    pub(crate) fn remove(&mut self, id: PathId) {
+        let Some(entry) = self.paths.remove(&id) else { return };
+        remove_from(&mut self.by_local, entry.local, id);
+        for index in [entry.owner, entry.route_interface].into_iter().flatten() {
+            remove_from(&mut self.by_interface, index, id);
+        }
+        self.by_remote.remove(&(entry.remote, id));
+    }
+
+    /// How many paths are watched.
+    pub(crate) fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Re-evaluates the paths a change touches and publishes those whose status changed.
+    pub(crate) fn react(&mut self, state: &NetworkState, touch: Touch, lookup: &mut dyn RouteLookup) {
+        let ids: Vec<PathId> = match touch {
+            Touch::All => self.paths.keys().copied().collect(),
+            Touch::Local(ip) => self.by_local.get(&ip).map(|s| s.iter().copied().collect()).unwrap_or_default(),
+            Touch::Interface(index) => {
+                self.by_interface.get(&index).map(|s| s.iter().copied().collect()).unwrap_or_default()
+            }
+            Touch::Prefix(network, prefix_len) => self.in_prefix(network, prefix_len),
+        };
+        for id in ids {
+            let Some(entry) = self.paths.get(&id) else { continue };
+            let evaluation = evaluate(state, entry.local, entry.remote, lookup);
+            entry.shared.publish(evaluation.status.clone());
+            self.reindex(id, &evaluation);
+        }
+    }
+
+    /// Paths whose remote lies in `network/prefix_len`: a range of the sorted remote index.
+    fn in_prefix(&self, network: IpAddr, prefix_len: u8) -> Vec<PathId> {
+        let (low, high) = match network {
+            IpAddr::V4(n) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len.min(32))).unwrap_or(0);
+                let low = u32::from(n) & mask;
+                (IpAddr::V4(low.into()), IpAddr::V4((low | !mask).into()))
+            }
+            IpAddr::V6(n) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix_len.min(128))).unwrap_or(0);
+                let low = u128::from(n) & mask;
+                (IpAddr::V6(low.into()), IpAddr::V6((low | !mask).into()))
+            }
+        };
+        self.by_remote.range((low, PathId::MIN)..=(high, PathId::MAX)).map(|(_, id)| *id).collect()
+    }
+
+    fn reindex(&mut self, id: PathId, evaluation: &Evaluation) {
+        let Some(entry) = self.paths.get_mut(&id) else { return };
+        let old = [entry.owner, entry.route_interface];
+        let new = [evaluation.owner, evaluation.route_interface];
+        if old == new {
+            return;
+        }
+        entry.owner = evaluation.owner;
+        entry.route_interface = evaluation.route_interface;
+        for index in old.into_iter().flatten() {
+            remove_from(&mut self.by_interface, index, id);
+        }
+        for index in new.into_iter().flatten() {
+            self.by_interface.entry(index).or_default().insert(id);
+        }
+    }
+
+    /// Ends every path's subscriptions (the monitor stopped).
+    pub(crate) fn close_all(&self) {
+        for entry in self.paths.values() {
+            entry.shared.close();
+        }
+    }
+}
+
+fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<PathId>>, key: K, id: PathId) {
+    if let Some(set) = index.get_mut(&key) {
+        set.remove(&id);
+        if set.is_empty() {
+            index.remove(&key);
+        }
+    }
+}
+
+/// Watches whether one connection's path (local address -> remote address) still works.
+/// Made by [`crate::Monitor::watch_path`] and friends; many share one monitor. Dropping it
+/// stops watching.
+///
+/// ```no_run
+/// use std::net::TcpStream;
+/// let monitor = netmon::Monitor::new()?;
+/// let stream = TcpStream::connect("192.0.2.1:443").expect("connect");
+/// let path = monitor.watch_tcp(&stream)?;
+/// if let Some(reason) = path.status().reason {
+///     println!("dead path: {reason}; reconnect now instead of waiting for TCP timeouts");
+/// }
+/// # Ok::<(), netmon::Error>(())
+/// ```
+pub struct PathMonitor {
+    pub(crate) id: PathId,
+    pub(crate) shared: Arc<PathShared>,
+    pub(crate) on_drop: Box<dyn Fn(PathId) + Send + Sync>,
+}
+
+impl PathMonitor {
+    /// The current status.
+    pub fn status(&self) -> PathStatus {
+        self.shared.lock().status.clone()
+    }
+
+    /// True when the path is reachable; see [`PathMonitor::status`] for the reason when not.
+    pub fn is_reachable(&self) -> bool {
+        self.shared.lock().status.reachable
+    }
+
+    /// Subscribes to changes: [`EventKind::PathChanged`] with the current status first, then
+    /// one per change (bounded like the monitor's own subscriptions).
+    pub fn subscribe(&self) -> Subscription {
+        let queue = Queue::new(self.shared.queue_capacity);
+        let mut inner = self.shared.lock();
+        let status = inner.status.clone();
+        queue.push(&[Event::now(PathShared::status_event(&status))], &|| PathShared::status_event(&status));
+        inner.queues.push(queue.clone());
+        Subscription::new(queue)
+    }
+
+    /// Calls `callback` with the current status at once (on this thread), then with every
+    /// change (on the monitor's thread).
+    pub fn on_change<F>(&self, mut callback: F)
+    where
+        F: FnMut(&PathStatus) + Send + 'static,
+    {
+        let mut inner = self.shared.lock();
+        callback(&inner.status);
+        inner.callbacks.push(Box::new(callback));
+    }
+}
+
+impl std::fmt::Debug for PathMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PathMonitor").field("status", &self.status()).finish()
+    }
+}
+
+impl Drop for PathMonitor {
+    fn drop(&mut self) {
+        (self.on_drop)(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::InterfaceKind;
+
+    /// A fixed routing answer: the unit under test is the decision table, not the kernel
+    /// (the kernel itself is exercised by the namespace tests in tests/paths.rs).
+    struct FixedRoute(std::io::Result<Option<u32>>);
+    impl RouteLookup for FixedRoute {
+        fn route(&mut self, _: IpAddr, _: IpAddr) -> std::io::Result<Option<u32>> {
+            match &self.0 {
+                Ok(v) => Ok(*v),
+                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            }
+        }
+    }
+
+    fn state(configure: impl FnOnce(&mut Interface)) -> NetworkState {
+        let mut eth = Interface {
+            index: 2,
+            name: "eth0".into(),
+            kind: InterfaceKind::Ethernet,
+            up: true,
+            carrier: true,
+            addresses: vec![Address::new("192.0.2.10".parse().unwrap(), 24)],
+            ..Default::default()
+        };
+        configure(&mut eth);
+        let wlan = Interface { index: 3, name: "wlan0".into(), up: true, carrier: true, ..Default::default() };
+        NetworkState { interfaces: vec![eth, wlan], ..Default::default() }
+    }
+
+    fn reason(state: &NetworkState, remote: &str, route: std::io::Result<Option<u32>>) -> Option<Unreachable> {
+        let e = evaluate(state, "192.0.2.10".parse().unwrap(), remote.parse().unwrap(), &mut FixedRoute(route));
+        assert_eq!(e.status.reachable, e.status.reason.is_none());
+        e.status.reason
+    }
+
+    #[test]
+    fn rule_table() {
+        let eth0 = || "eth0".to_string();
+        let ok = state(|_| {});
+        assert_eq!(reason(&ok, "198.51.100.1", Ok(Some(2))), None);
+        assert_eq!(reason(&ok, "198.51.100.1", Ok(None)), Some(Unreachable::NoRoute));
+        assert_eq!(
+            reason(&ok, "198.51.100.1", Ok(Some(3))),
+            Some(Unreachable::RouteViaOtherInterface { expected: eth0(), actual: "wlan0".into() })
+        );
+        assert!(matches!(
+            reason(&ok, "198.51.100.1", Err(std::io::Error::other("boom"))),
+            Some(Unreachable::LookupFailed { .. })
+        ));
+        let gone = state(|i| i.addresses.clear());
+        assert_eq!(reason(&gone, "198.51.100.1", Ok(Some(2))), Some(Unreachable::LocalAddressGone));
+        let tentative = state(|i| i.addresses[0].flags.tentative = true);
+        assert_eq!(reason(&tentative, "198.51.100.1", Ok(Some(2))), Some(Unreachable::LocalAddressTentative));
+        let failed = state(|i| i.addresses[0].flags.dad_failed = true);
+        assert_eq!(reason(&failed, "198.51.100.1", Ok(Some(2))), Some(Unreachable::LocalAddressDadFailed));
+        let down = state(|i| i.up = false);
+        assert_eq!(reason(&down, "198.51.100.1", Ok(Some(2))), Some(Unreachable::InterfaceDown { interface: eth0() }));
+        let no_carrier = state(|i| i.carrier = false);
+        assert_eq!(reason(&no_carrier, "192.0.2.20", Ok(Some(2))), Some(Unreachable::NoCarrier { interface: eth0() }));
+    }
+
+    #[test]
+    fn same_subnet_is_reported() {
+        let s = state(|_| {});
+        let mut lookup = FixedRoute(Ok(Some(2)));
+        let local = "192.0.2.10".parse().unwrap();
+        assert!(evaluate(&s, local, "192.0.2.99".parse().unwrap(), &mut lookup).status.same_subnet);
+        assert!(!evaluate(&s, local, "198.51.100.1".parse().unwrap(), &mut lookup).status.same_subnet);
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let v = |l: &str, r: &str| validate_path(l.parse().unwrap(), r.parse().unwrap()).map_err(|e| e.to_string());
+        assert!(v("0.0.0.0", "192.0.2.1").unwrap_err().contains("unspecified"));
+        assert!(v("192.0.2.10", "0.0.0.0").unwrap_err().contains("unspecified"));
+        assert!(v("192.0.2.10", "127.0.0.1").unwrap_err().contains("loopback"));
+        assert!(v("2001:db8::1", "::1").unwrap_err().contains("loopback"));
+        assert!(v("127.0.0.1", "192.0.2.1").unwrap_err().contains("loopback"));
+        assert!(v("192.0.2.10", "2001:db8::1").unwrap_err().contains("different families"));
+        assert!(v("192.0.2.10", "224.0.0.1").unwrap_err().contains("multicast"));
+        assert!(v("2001:db8::1", "ff02::1").unwrap_err().contains("multicast"));
+        assert!(v("192.0.2.10", "255.255.255.255").unwrap_err().contains("broadcast"));
+        assert_eq!(
+            v("::ffff:192.0.2.10", "::ffff:198.51.100.1").unwrap(),
+            ("192.0.2.10".parse().unwrap(), "198.51.100.1".parse().unwrap())
+        );
+        let s = state(|_| {});
+        let check = |l: &str, r: &str| check_against_state(&s, l.parse().unwrap(), r.parse().unwrap());
+        assert!(check("192.0.2.11", "198.51.100.1").unwrap_err().to_string().contains("no interface owns"));
+        assert!(check("192.0.2.10", "192.0.2.255").unwrap_err().to_string().contains("broadcast address of"));
+        assert!(check("192.0.2.10", "192.0.2.254").is_ok());
+    }
+
+    #[test]
+    fn prefix_queries_visit_only_covered_remotes() {
+        let s = state(|_| {});
+        let mut registry = PathRegistry::default();
+        let mut lookup = FixedRoute(Ok(Some(2)));
+        let local: IpAddr = "192.0.2.10".parse().unwrap();
+        for remote in ["198.51.100.1", "198.51.100.200", "203.0.113.5"] {
+            registry.add(&s, local, remote.parse().unwrap(), 8, &mut lookup);
+        }
+        assert_eq!(registry.in_prefix("198.51.100.0".parse().unwrap(), 24).len(), 2);
+        assert_eq!(registry.in_prefix("198.51.100.128".parse().unwrap(), 25).len(), 1);
+        assert_eq!(registry.in_prefix("0.0.0.0".parse().unwrap(), 0).len(), 3);
+        assert_eq!(registry.in_prefix("::".parse().unwrap(), 0).len(), 0);
+        assert_eq!(registry.by_interface.get(&2).map(HashSet::len), Some(3));
+        registry.remove(1);
+        assert_eq!(registry.len(), 2);
+        assert_eq!(registry.by_interface.get(&2).map(HashSet::len), Some(2));
+    }
+
+    #[test]
+    fn in_prefix_edges() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(in_prefix(ip("192.0.2.255"), ip("192.0.2.0"), 24));
+        assert!(!in_prefix(ip("192.0.3.0"), ip("192.0.2.0"), 24));
+        assert!(in_prefix(ip("203.0.113.9"), ip("0.0.0.0"), 0));
+        assert!(in_prefix(ip("2001:db8::ffff"), ip("2001:db8::"), 64));
+        assert!(!in_prefix(ip("2001:db9::1"), ip("2001:db8::"), 32));
+        assert!(in_prefix(ip("192.0.2.7"), ip("192.0.2.7"), 32));
+    }
+}
