@@ -202,7 +202,7 @@ fn ipv4_broadcast(address: &Address) -> Option<IpAddr> {
 }
 
 /// The interface owning `local` and the address entry, if any.
-fn owner<'a>(state: &'a NetworkState, local: IpAddr) -> Option<(&'a Interface, &'a Address)> {
+fn owner(state: &NetworkState, local: IpAddr) -> Option<(&Interface, &Address)> {
     state.interfaces.iter().find_map(|i| i.addresses.iter().find(|a| a.address == local).map(|a| (i, a)))
 }
 
