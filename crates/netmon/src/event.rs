@@ -192,6 +192,7 @@ pub enum Update {
 /// Kernel rules mirrored here (the kernel changes these silently, without a message):
 /// - A link going administratively down flushes the routes through it.
 /// - A deleted link takes its addresses and routes with it.
+/// - An interface losing its last IPv4 address loses its IPv4 routes (`fib_disable_ip`).
 ///
 /// ```
 /// use netmon::{apply, Address, EventKind, Interface, NetworkState, Update};
@@ -275,6 +276,10 @@ pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
             if let Ok(j) = iface.addresses.binary_search_by(|a| a.key().cmp(&address.key())) {
                 let gone = iface.addresses.remove(j);
                 events.push(address_event(iface, &gone, AddressChange::Removed));
+                if gone.address.is_ipv4() && !iface.addresses.iter().any(|a| a.address.is_ipv4()) {
+                    let flushed = |r: &DefaultRoute| r.family == crate::Family::Ipv4 && r.interface_index == index;
+                    remove_routes(state, flushed, &mut events);
+                }
             }
         }
         Update::RouteReplaced(route) => {
@@ -526,7 +531,11 @@ mod tests {
             ("flags change", Update::AddressAdded(2, tentative), vec!["address_changed"]),
             ("other prefix is another address", Update::AddressAdded(2, addr("192.0.2.10/25")), vec!["address_added"]),
             ("address on unknown link", Update::AddressAdded(9, addr("192.0.2.11/24")), vec![]),
-            ("address removed", Update::AddressRemoved(2, addr("192.0.2.10/24")), vec!["address_removed"]),
+            (
+                "last v4 address removed",
+                Update::AddressRemoved(2, addr("192.0.2.10/24")),
+                vec!["address_removed", "route_removed"],
+            ),
             ("unknown address removed", Update::AddressRemoved(2, addr("192.0.2.99/24")), vec![]),
             ("same route again", Update::RouteAdded(route(2, "192.0.2.1", 0)), vec![]),
             ("second route", Update::RouteAdded(route(2, "192.0.2.2", 10)), vec!["route_added"]),

@@ -431,3 +431,20 @@ fn block_on_next(stream: &mut netmon::Subscription) -> Option<EventKind> {
         std::thread::park_timeout(EVENT_TIMEOUT);
     }
 }
+
+#[test]
+fn removing_the_last_ipv4_address_flushes_routes_like_the_kernel() {
+    if !require_root("removing_the_last_ipv4_address_flushes_routes_like_the_kernel") {
+        return;
+    }
+    let ns = ns_with_veth("lastv4");
+    ns.ip("addr add 192.0.2.10/24 dev va");
+    ns.ip("route add default via 192.0.2.1");
+    let (monitor, sub) = watch(&ns);
+    ns.ip("addr del 192.0.2.10/24 dev va");
+    // The kernel sends no deletion for the default route, but drops it.
+    expect(&sub, "default route gone", |k| matches!(k, EventKind::DefaultRouteRemoved { .. }));
+    assert!(ns.ip_json("route show default").as_array().unwrap().is_empty());
+    assert!(monitor.snapshot().default_routes.is_empty());
+    expect_level(&sub, ReachabilityOf::Ipv4, Level::Disconnected);
+}

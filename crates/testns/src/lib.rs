@@ -37,7 +37,11 @@ pub fn require_root(test: &str) -> bool {
 
 extern "C" {
     fn geteuid() -> u32;
+    fn setns(fd: i32, nstype: i32) -> i32;
 }
+
+/// `CLONE_NEWNET` from `<sched.h>`.
+const CLONE_NEWNET: i32 = 0x4000_0000;
 
 /// A network namespace that exists until this value is dropped.
 #[derive(Debug)]
@@ -128,6 +132,29 @@ impl NetNs {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name, program]);
         c
+    }
+
+    /// Runs `f` on a helper thread that has entered this namespace (sockets it opens stay in
+    /// the namespace) and returns its result.
+    pub fn run_inside<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let file = std::fs::File::open(self.path()).expect("open namespace file");
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    use std::os::fd::AsRawFd;
+                    // SAFETY: setns on a namespace file we hold open; affects only this thread.
+                    let rc = unsafe { setns(file.as_raw_fd(), CLONE_NEWNET) };
+                    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                    f()
+                })
+                .join()
+                .expect("namespace thread panicked")
+        })
+    }
+
+    /// Moves interface `link` of this namespace into `other`.
+    pub fn move_link(&self, link: &str, other: &NetNs) {
+        self.ip(&format!("link set {link} netns {}", other.name()));
     }
 
     /// Deletes the namespace now (what `ip netns del` does), consuming the handle.
