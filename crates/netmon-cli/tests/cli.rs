@@ -223,3 +223,69 @@ fn wait_with_timeout(child: &mut Child) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn check_exit_codes_and_json() {
+    if !require_root("check_exit_codes_and_json") {
+        return;
+    }
+    let ns = veth_ns("check");
+    ns.ip("route add default via 192.0.2.1");
+    let check = |args: &[&str]| {
+        let out = netmon().args(["check", "--netns", ns.name()]).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = check(&["192.0.2.10", "203.0.113.5"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("192.0.2.10 -> 203.0.113.5: reachable via va"), "{out}");
+
+    let (code, out, _) = check(&["--json", "192.0.2.10", "192.0.2.99"]);
+    assert_eq!(code, Some(0));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["reachable"].as_bool(), v["same_subnet"].as_bool()), (Some(true), Some(true)));
+
+    ns.ip("route del default");
+    let (code, out, _) = check(&["192.0.2.10", "203.0.113.5"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("unreachable: no route"), "{out}");
+    let (code, out, _) = check(&["--json", "192.0.2.10", "203.0.113.5"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["reason"], "no_route");
+
+    for (args, want) in [
+        (["192.0.2.10", "127.0.0.1"], "loopback"),
+        (["192.0.2.10", "2001:db8::1"], "different families"),
+        (["0.0.0.0", "203.0.113.5"], "unspecified"),
+        (["192.0.2.99", "203.0.113.5"], "no interface owns"),
+        (["192.0.2.10", "224.0.0.1"], "multicast"),
+    ] {
+        let (code, _, err) = check(&args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let out = netmon().args(["check", "192.0.2.10", "not-an-address"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_watch_streams_changes() {
+    if !require_root("check_watch_streams_changes") {
+        return;
+    }
+    let ns = veth_ns("checkw");
+    let mut command = netmon();
+    command.args(["check", "--watch", "--json", "--netns", ns.name(), "192.0.2.10", "192.0.2.20"]);
+    let lines = Lines::spawn(command);
+    let first = lines.next_json();
+    assert_eq!((first["type"].as_str(), first["status"]["reachable"].as_bool()), (Some("path_changed"), Some(true)));
+    ns.ip("link set vb down");
+    let v = lines.next_json();
+    assert_eq!((v["status"]["reachable"].as_bool(), v["status"]["reason"].as_str()), (Some(false), Some("no_carrier")));
+    ns.ip("link set vb up");
+    let v = lines.next_json();
+    assert_eq!(v["status"]["reachable"].as_bool(), Some(true));
+}
