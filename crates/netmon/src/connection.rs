@@ -292,8 +292,8 @@ pub(crate) enum Touch {
 }
 
 /// What an update (that changed something) can touch.
-pub(crate) fn touched_by(update: &Update) -> Option<Touch> {
-    Some(match update {
+pub(crate) fn touched_by(update: &Update) -> Touch {
+    match update {
         Update::Link(link) => Touch::Interface(link.index),
         Update::LinkRemoved(index) => Touch::Interface(*index),
         Update::AddressAdded(_, a) | Update::AddressRemoved(_, a) => Touch::Local(a.address),
@@ -305,7 +305,7 @@ pub(crate) fn touched_by(update: &Update) -> Option<Touch> {
             0,
         ),
         Update::RouteChanged(destination, prefix_len) => Touch::Prefix(*destination, *prefix_len),
-    })
+    }
 }
 
 /// A status callback of a path.

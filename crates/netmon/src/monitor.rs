@@ -371,7 +371,7 @@ impl Engine {
         let touch = touched_by(&update);
         // Routes other than default ones are not state: only path monitors care about them.
         let changed = matches!(update, Update::RouteChanged(..)) || self.change(|state| apply(state, update));
-        if let (true, Some(touch)) = (changed, touch) {
+        if changed {
             self.react(touch, lookup);
         }
     }
