@@ -27,7 +27,7 @@
 //! and indexes by local address, interface and remote address, so a change costs time in
 //! proportion to the paths it touches, not to how many are watched.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -51,12 +51,12 @@ pub enum Unreachable {
     /// The interface owning the local address is administratively down.
     InterfaceDown {
         /// That interface.
-        interface: String,
+        interface: Arc<str>,
     },
     /// The interface owning the local address has no carrier.
     NoCarrier {
         /// That interface.
-        interface: String,
+        interface: Arc<str>,
     },
     /// The kernel has no route to the remote from the local address.
     NoRoute,
@@ -64,9 +64,9 @@ pub enum Unreachable {
     /// the local address.
     RouteViaOtherInterface {
         /// The interface owning the local address.
-        expected: String,
+        expected: Arc<str>,
         /// The interface the route now leaves through.
-        actual: String,
+        actual: Arc<str>,
     },
     /// The route could not be looked up (a netlink failure; the monitor is recovering).
     LookupFailed {
@@ -108,8 +108,8 @@ pub struct PathStatus {
     /// Why not, when not reachable.
     #[serde(flatten)]
     pub reason: Option<Unreachable>,
-    /// The interface owning the local address, when one does.
-    pub interface: Option<String>,
+    /// The interface owning the local address, when one does. (Shared: many paths, one name.)
+    pub interface: Option<Arc<str>>,
     /// True when the remote is inside the local address's subnet (needs no route out).
     pub same_subnet: bool,
 }
@@ -233,12 +233,45 @@ pub(crate) struct Evaluation {
     pub route_interface: Option<u32>,
 }
 
+/// Interface names as shared strings, so many path statuses cost one allocation per name.
+#[derive(Default)]
+pub(crate) struct Names(HashMap<u32, Arc<str>>);
+
+impl Names {
+    fn of(&mut self, iface: &Interface) -> Arc<str> {
+        let name = self.0.entry(iface.index).or_insert_with(|| Arc::from(iface.name.as_str()));
+        if **name != *iface.name {
+            *name = Arc::from(iface.name.as_str()); // renamed since cached
+        }
+        name.clone()
+    }
+}
+
+/// Route lookups remembered for the length of one reaction: many paths often share a
+/// (local, remote) pair (connection pools), and the answer cannot change meanwhile.
+struct CachedLookup<'a> {
+    lookup: &'a mut dyn RouteLookup,
+    answers: HashMap<(IpAddr, IpAddr), Result<Option<u32>, (std::io::ErrorKind, String)>>,
+}
+
+impl RouteLookup for CachedLookup<'_> {
+    fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>> {
+        let lookup = &mut self.lookup;
+        self.answers
+            .entry((local, remote))
+            .or_insert_with(|| lookup.route(local, remote).map_err(|e| (e.kind(), e.to_string())))
+            .clone()
+            .map_err(|(kind, message)| std::io::Error::new(kind, message))
+    }
+}
+
 /// Applies the rule in this module's docs to one path.
 pub(crate) fn evaluate(
     state: &NetworkState,
     local: IpAddr,
     remote: IpAddr,
     lookup: &mut dyn RouteLookup,
+    names: &mut Names,
 ) -> Evaluation {
     let mut status = PathStatus::new(local, remote);
     let unreachable = |mut status: PathStatus, reason, owner, route_interface| {
@@ -248,7 +281,8 @@ pub(crate) fn evaluate(
     let Some((iface, address)) = owner(state, local) else {
         return unreachable(status, Unreachable::LocalAddressGone, None, None);
     };
-    status.interface = Some(iface.name.clone());
+    let name = names.of(iface);
+    status.interface = Some(name.clone());
     status.same_subnet = in_prefix(remote, local, address.prefix_len);
     let own = Some(iface.index);
     if address.flags.dad_failed {
@@ -258,17 +292,17 @@ pub(crate) fn evaluate(
         return unreachable(status, Unreachable::LocalAddressTentative, own, None);
     }
     if !iface.up {
-        return unreachable(status, Unreachable::InterfaceDown { interface: iface.name.clone() }, own, None);
+        return unreachable(status, Unreachable::InterfaceDown { interface: name }, own, None);
     }
     if !iface.is_ready() {
-        return unreachable(status, Unreachable::NoCarrier { interface: iface.name.clone() }, own, None);
+        return unreachable(status, Unreachable::NoCarrier { interface: name }, own, None);
     }
     match lookup.route(local, remote) {
         Err(e) => unreachable(status, Unreachable::LookupFailed { message: e.to_string() }, own, None),
         Ok(None) => unreachable(status, Unreachable::NoRoute, own, None),
         Ok(Some(out)) if out != iface.index => {
-            let actual = state.interface(out).map(|i| i.name.clone()).unwrap_or_else(|| format!("#{out}"));
-            let reason = Unreachable::RouteViaOtherInterface { expected: iface.name.clone(), actual };
+            let actual = state.interface(out).map(|i| names.of(i)).unwrap_or_else(|| Arc::from(format!("#{out}")));
+            let reason = Unreachable::RouteViaOtherInterface { expected: name, actual };
             unreachable(status, reason, own, Some(out))
         }
         Ok(Some(out)) => {
@@ -318,6 +352,7 @@ pub(crate) struct PathShared {
 }
 
 struct PathInner {
+    /// Cloning it is cheap (names are shared `Arc<str>`): no allocation per change.
     status: PathStatus,
     queues: Vec<Arc<Queue>>,
     callbacks: Vec<StatusCallback>,
@@ -334,18 +369,23 @@ impl PathShared {
 
     /// Records a new status and notifies; callbacks run outside the lock.
     fn publish(&self, status: PathStatus) {
-        let mut callbacks = {
+        let (status, mut callbacks) = {
             let mut inner = self.lock();
             if inner.status == status {
                 return;
             }
             inner.status = status.clone();
-            let batch = [Event::now(Self::status_event(&status))];
-            inner.queues.retain(|q| q.push(&batch, &|| Self::status_event(&status)));
-            std::mem::take(&mut inner.callbacks)
+            if !inner.queues.is_empty() {
+                let batch = [Event::now(Self::status_event(&status))];
+                inner.queues.retain(|q| q.push(&batch, &|| Self::status_event(&status)));
+            }
+            (status, std::mem::take(&mut inner.callbacks))
         };
+        if callbacks.is_empty() {
+            return;
+        }
         for callback in &mut callbacks {
-            // A panicking status callback is dropped: the others and the monitor go on.
+            // A panicking status callback is disarmed: the others and the monitor go on.
             let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(&status))).is_ok();
             if !ok {
                 *callback = Box::new(|_| {});
@@ -371,17 +411,20 @@ struct PathEntry {
     shared: Arc<PathShared>,
 }
 
-/// Identifies a path inside its monitor.
-pub(crate) type PathId = u64;
+/// Identifies a path inside its monitor: its slot in the registry's slab.
+pub(crate) type PathId = usize;
 
 /// Every watched path of one monitor, with indexes so a change only visits what it touches.
+/// Paths live in a slab (ids are slots, reused once freed); the indexes are ordered sets, so a
+/// reaction walks the slab in order.
 #[derive(Default)]
 pub(crate) struct PathRegistry {
-    paths: HashMap<PathId, PathEntry>,
-    by_local: HashMap<IpAddr, HashSet<PathId>>,
-    by_interface: HashMap<u32, HashSet<PathId>>,
+    slots: Vec<Option<PathEntry>>,
+    free: Vec<PathId>,
+    by_local: HashMap<IpAddr, BTreeSet<PathId>>,
+    by_interface: HashMap<u32, BTreeSet<PathId>>,
     by_remote: BTreeSet<(IpAddr, PathId)>,
-    next_id: PathId,
+    names: Names,
 }
 
 impl PathRegistry {
@@ -394,28 +437,32 @@ impl PathRegistry {
         queue_capacity: usize,
         lookup: &mut dyn RouteLookup,
     ) -> (PathId, Arc<PathShared>) {
-        let evaluation = evaluate(state, local, remote, lookup);
-        self.next_id += 1;
-        let id = self.next_id;
+        let evaluation = evaluate(state, local, remote, lookup, &mut self.names);
         let shared = Arc::new(PathShared {
-            inner: Mutex::new(PathInner {
-                status: evaluation.status.clone(),
-                queues: Vec::new(),
-                callbacks: Vec::new(),
-            }),
+            inner: Mutex::new(PathInner { status: evaluation.status, queues: Vec::new(), callbacks: Vec::new() }),
             queue_capacity,
         });
         let entry = PathEntry { local, remote, owner: None, route_interface: None, shared: shared.clone() };
-        self.paths.insert(id, entry);
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id] = Some(entry);
+                id
+            }
+            None => {
+                self.slots.push(Some(entry));
+                self.slots.len() - 1
+            }
+        };
         self.by_local.entry(local).or_default().insert(id);
         self.by_remote.insert((remote, id));
-        self.reindex(id, &evaluation);
+        self.reindex(id, evaluation.owner, evaluation.route_interface);
         (id, shared)
     }
 
     /// Forgets a path (its handle was dropped).
     pub(crate) fn remove(&mut self, id: PathId) {
-        let Some(entry) = self.paths.remove(&id) else { return };
+        let Some(entry) = self.slots.get_mut(id).and_then(Option::take) else { return };
+        self.free.push(id);
         remove_from(&mut self.by_local, entry.local, id);
         for index in [entry.owner, entry.route_interface].into_iter().flatten() {
             remove_from(&mut self.by_interface, index, id);
@@ -425,24 +472,30 @@ impl PathRegistry {
 
     /// How many paths are watched.
     pub(crate) fn len(&self) -> usize {
-        self.paths.len()
+        self.slots.len() - self.free.len()
     }
 
     /// Re-evaluates the paths a change touches and publishes those whose status changed.
     pub(crate) fn react(&mut self, state: &NetworkState, touch: Touch, lookup: &mut dyn RouteLookup) {
         let ids: Vec<PathId> = match touch {
-            Touch::All => self.paths.keys().copied().collect(),
+            Touch::All => (0..self.slots.len()).filter(|&id| self.slots[id].is_some()).collect(),
             Touch::Local(ip) => self.by_local.get(&ip).map(|s| s.iter().copied().collect()).unwrap_or_default(),
             Touch::Interface(index) => {
                 self.by_interface.get(&index).map(|s| s.iter().copied().collect()).unwrap_or_default()
             }
-            Touch::Prefix(network, prefix_len) => self.in_prefix(network, prefix_len),
+            Touch::Prefix(network, prefix_len) => {
+                let mut ids = self.in_prefix(network, prefix_len);
+                ids.sort_unstable();
+                ids
+            }
         };
+        let mut lookup = CachedLookup { lookup, answers: HashMap::new() };
         for id in ids {
-            let Some(entry) = self.paths.get(&id) else { continue };
-            let evaluation = evaluate(state, entry.local, entry.remote, lookup);
-            entry.shared.publish(evaluation.status.clone());
-            self.reindex(id, &evaluation);
+            let Some(entry) = &self.slots[id] else { continue };
+            let Evaluation { status, owner, route_interface } =
+                evaluate(state, entry.local, entry.remote, &mut lookup, &mut self.names);
+            entry.shared.publish(status);
+            self.reindex(id, owner, route_interface);
         }
     }
 
@@ -463,15 +516,15 @@ impl PathRegistry {
         self.by_remote.range((low, PathId::MIN)..=(high, PathId::MAX)).map(|(_, id)| *id).collect()
     }
 
-    fn reindex(&mut self, id: PathId, evaluation: &Evaluation) {
-        let Some(entry) = self.paths.get_mut(&id) else { return };
+    fn reindex(&mut self, id: PathId, owner: Option<u32>, route_interface: Option<u32>) {
+        let Some(entry) = self.slots[id].as_mut() else { return };
         let old = [entry.owner, entry.route_interface];
-        let new = [evaluation.owner, evaluation.route_interface];
+        let new = [owner, route_interface];
         if old == new {
             return;
         }
-        entry.owner = evaluation.owner;
-        entry.route_interface = evaluation.route_interface;
+        entry.owner = owner;
+        entry.route_interface = route_interface;
         for index in old.into_iter().flatten() {
             remove_from(&mut self.by_interface, index, id);
         }
@@ -482,13 +535,13 @@ impl PathRegistry {
 
     /// Ends every path's subscriptions (the monitor stopped).
     pub(crate) fn close_all(&self) {
-        for entry in self.paths.values() {
+        for entry in self.slots.iter().flatten() {
             entry.shared.close();
         }
     }
 }
 
-fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<PathId>>, key: K, id: PathId) {
+fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, BTreeSet<PathId>>, key: K, id: PathId) {
     if let Some(set) = index.get_mut(&key) {
         set.remove(&id);
         if set.is_empty() {
@@ -514,7 +567,14 @@ fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, HashSet<PathId>>,
 pub struct PathMonitor {
     pub(crate) id: PathId,
     pub(crate) shared: Arc<PathShared>,
-    pub(crate) on_drop: Box<dyn Fn(PathId) + Send + Sync>,
+    /// The monitor, told when this handle is dropped; weak so a path never keeps it alive.
+    pub(crate) owner: std::sync::Weak<dyn PathOwner>,
+}
+
+/// What a [`PathMonitor`] needs from its monitor.
+pub(crate) trait PathOwner: Send + Sync {
+    /// The handle of path `id` was dropped.
+    fn forget(&self, id: PathId);
 }
 
 impl PathMonitor {
@@ -559,7 +619,9 @@ impl std::fmt::Debug for PathMonitor {
 
 impl Drop for PathMonitor {
     fn drop(&mut self) {
-        (self.on_drop)(self.id);
+        if let Some(owner) = self.owner.upgrade() {
+            owner.forget(self.id);
+        }
     }
 }
 
@@ -596,20 +658,26 @@ mod tests {
     }
 
     fn reason(state: &NetworkState, remote: &str, route: std::io::Result<Option<u32>>) -> Option<Unreachable> {
-        let e = evaluate(state, "192.0.2.10".parse().unwrap(), remote.parse().unwrap(), &mut FixedRoute(route));
+        let e = evaluate(
+            state,
+            "192.0.2.10".parse().unwrap(),
+            remote.parse().unwrap(),
+            &mut FixedRoute(route),
+            &mut Names::default(),
+        );
         assert_eq!(e.status.reachable, e.status.reason.is_none());
         e.status.reason
     }
 
     #[test]
     fn rule_table() {
-        let eth0 = || "eth0".to_string();
+        let eth0 = || Arc::<str>::from("eth0");
         let ok = state(|_| {});
         assert_eq!(reason(&ok, "198.51.100.1", Ok(Some(2))), None);
         assert_eq!(reason(&ok, "198.51.100.1", Ok(None)), Some(Unreachable::NoRoute));
         assert_eq!(
             reason(&ok, "198.51.100.1", Ok(Some(3))),
-            Some(Unreachable::RouteViaOtherInterface { expected: eth0(), actual: "wlan0".into() })
+            Some(Unreachable::RouteViaOtherInterface { expected: eth0(), actual: Arc::from("wlan0") })
         );
         assert!(matches!(
             reason(&ok, "198.51.100.1", Err(std::io::Error::other("boom"))),
@@ -632,8 +700,9 @@ mod tests {
         let s = state(|_| {});
         let mut lookup = FixedRoute(Ok(Some(2)));
         let local = "192.0.2.10".parse().unwrap();
-        assert!(evaluate(&s, local, "192.0.2.99".parse().unwrap(), &mut lookup).status.same_subnet);
-        assert!(!evaluate(&s, local, "198.51.100.1".parse().unwrap(), &mut lookup).status.same_subnet);
+        let names = &mut Names::default();
+        assert!(evaluate(&s, local, "192.0.2.99".parse().unwrap(), &mut lookup, names).status.same_subnet);
+        assert!(!evaluate(&s, local, "198.51.100.1".parse().unwrap(), &mut lookup, names).status.same_subnet);
     }
 
     #[test]
@@ -672,10 +741,13 @@ mod tests {
         assert_eq!(registry.in_prefix("198.51.100.128".parse().unwrap(), 25).len(), 1);
         assert_eq!(registry.in_prefix("0.0.0.0".parse().unwrap(), 0).len(), 3);
         assert_eq!(registry.in_prefix("::".parse().unwrap(), 0).len(), 0);
-        assert_eq!(registry.by_interface.get(&2).map(HashSet::len), Some(3));
+        assert_eq!(registry.by_interface.get(&2).map(BTreeSet::len), Some(3));
         registry.remove(1);
         assert_eq!(registry.len(), 2);
-        assert_eq!(registry.by_interface.get(&2).map(HashSet::len), Some(2));
+        assert_eq!(registry.by_interface.get(&2).map(BTreeSet::len), Some(2));
+        // A freed slot is reused.
+        let (id, _) = registry.add(&s, local, "203.0.113.6".parse().unwrap(), 8, &mut lookup);
+        assert_eq!((id, registry.len()), (1, 3));
     }
 
     #[test]

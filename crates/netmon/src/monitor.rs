@@ -9,11 +9,12 @@ use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use crate::connection::{
-    check_against_state, touched_by, validate_path, PathId, PathMonitor, PathRegistry, PathShared, RouteLookup, Touch,
+    check_against_state, touched_by, validate_path, PathId, PathMonitor, PathOwner, PathRegistry, PathShared,
+    RouteLookup, Touch,
 };
 use crate::error::Error;
 use crate::event::{apply, diff, reachability_events, Event, EventKind, Update};
@@ -214,8 +215,8 @@ impl Monitor {
         let (reply, answer) = mpsc::sync_channel(1);
         self.shared.command(Command::AddPath { local, remote, reply })?;
         let (id, shared) = answer.recv().map_err(|_| stopped())?;
-        let owner = Arc::downgrade(&self.shared);
-        Ok(PathMonitor { id, shared, on_drop: Box::new(move |id| forget_path(&owner, id)) })
+        let owner: Arc<dyn PathOwner> = self.shared.clone();
+        Ok(PathMonitor { id, shared, owner: Arc::downgrade(&owner) })
     }
 
     /// Watches the path between two socket addresses (ports are ignored).
@@ -243,10 +244,9 @@ fn stopped() -> Error {
     Error::io("watching a path", std::io::Error::other("the monitor has stopped"))
 }
 
-/// Tells the engine a path's handle is gone; nothing to do if the monitor itself is gone.
-fn forget_path(owner: &Weak<Shared>, id: PathId) {
-    if let Some(shared) = owner.upgrade() {
-        let _ = shared.command(Command::RemovePath(id));
+impl PathOwner for Shared {
+    fn forget(&self, id: PathId) {
+        let _ = self.command(Command::RemovePath(id)); // fails only once the engine stopped
     }
 }
 
