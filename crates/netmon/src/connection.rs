@@ -251,8 +251,11 @@ impl Names {
 /// (local, remote) pair (connection pools), and the answer cannot change meanwhile.
 struct CachedLookup<'a> {
     lookup: &'a mut dyn RouteLookup,
-    answers: HashMap<(IpAddr, IpAddr), Result<Option<u32>, (std::io::ErrorKind, String)>>,
+    answers: HashMap<(IpAddr, IpAddr), LookupAnswer>,
 }
+
+/// A remembered lookup result (`io::Error` is not `Clone`, so errors keep kind and text).
+type LookupAnswer = Result<Option<u32>, (std::io::ErrorKind, String)>;
 
 impl RouteLookup for CachedLookup<'_> {
     fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>> {
