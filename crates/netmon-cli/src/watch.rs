@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::mpsc;
 
 use netmon::EventKind;
 
@@ -10,19 +11,23 @@ use crate::{human, Common};
 pub(crate) fn run(common: &Common) -> Result<ExitCode, String> {
     install_exit_handlers()?;
     let monitor = common.monitor().map_err(|e| e.to_string())?;
-    let events = monitor.subscribe();
-    let mut out = std::io::stdout().lock();
-    for event in events.iter() {
-        let line =
-            if common.json { serde_json::to_string(&event).map_err(|e| e.to_string())? } else { human::event(&event) };
-        if !print_line(&mut out, &line)? {
-            return Ok(ExitCode::SUCCESS);
+    let (finished, outcome) = mpsc::channel::<Result<ExitCode, String>>();
+    let json = common.json;
+    // Lines are written on the monitor's own thread, as each event is published: handing every
+    // event to another thread first was most of the latency over `ip monitor`. A slow reader
+    // then slows the monitor, which a netlink overrun and resync absorb.
+    monitor.on_event(move |event| {
+        let line = if json { serde_json::to_string(event).map_err(|e| e.to_string()) } else { Ok(human::event(event)) };
+        let verdict = line.and_then(|line| print_line(&mut std::io::stdout().lock(), &line));
+        match (verdict, &event.kind) {
+            (Ok(false), _) => drop(finished.send(Ok(ExitCode::SUCCESS))), // the reader left
+            (Err(e), _) => drop(finished.send(Err(e))),
+            (Ok(true), EventKind::Error { fatal: true, message }) => drop(finished.send(Err(message.clone()))),
+            (Ok(true), _) => {}
         }
-        if let EventKind::Error { fatal: true, message } = &event.kind {
-            return Err(message.clone());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    });
+    // Ends with the first verdict; a monitor that stopped drops the callback and the sender.
+    outcome.recv().unwrap_or(Ok(ExitCode::SUCCESS))
 }
 
 /// For commands that run until stopped: SIGINT and SIGTERM end them with exit code 0, and so

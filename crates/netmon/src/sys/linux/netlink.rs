@@ -67,6 +67,9 @@ impl Sockets {
         events.set_non_blocking(true)?;
         let mut dumps = Socket::new(NETLINK_ROUTE)?;
         dumps.bind_auto()?;
+        // Lets the kernel filter route dumps by type (Linux 4.20+). Where it is refused, dumps
+        // just carry every route and the translation below drops what it does not need.
+        let _ = dumps.set_netlink_get_strict_chk(true);
         Ok(Sockets {
             events,
             dumps,
@@ -131,10 +134,14 @@ impl Sockets {
     /// One consistent dump, or `None` when it must be retried.
     fn dump_once(&mut self) -> io::Result<Option<NetworkState>> {
         let mut updates = Vec::new();
+        // Only unicast routes: a host has a `local` route per address (10,000 addresses, 10,000
+        // routes) that would otherwise be parsed and thrown away.
+        let mut unicast = RouteMessage::default();
+        unicast.header.kind = RouteType::Unicast;
         let requests = [
             RouteNetlinkMessage::GetLink(LinkMessage::default()),
             RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            RouteNetlinkMessage::GetRoute(RouteMessage::default()),
+            RouteNetlinkMessage::GetRoute(unicast),
         ];
         for request in requests {
             if !self.dump(request, &mut updates)? {
