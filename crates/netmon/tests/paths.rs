@@ -42,15 +42,15 @@ fn next_status(sub: &Subscription) -> PathStatus {
     }
 }
 
-/// Runs `break_it`, expects the path to become unreachable for `reason`, then `fix_it` and
-/// expects it reachable again.
-fn flips(sub: &Subscription, reason: Unreachable, break_it: impl FnOnce(), fix_it: impl FnOnce()) {
+/// Runs the `break_it` commands (`ip` arguments), expects the path to become unreachable for
+/// `reason`, then runs `fix_it` and expects it reachable again.
+fn flips(ns: &NetNs, sub: &Subscription, reason: Unreachable, break_it: &[&str], fix_it: &[&str]) {
     eprintln!("flip: {reason}");
-    break_it();
+    break_it.iter().for_each(|c| drop(ns.ip(c)));
     let status = next_status(sub);
     assert!(!status.reachable);
     assert_eq!(status.reason, Some(reason));
-    fix_it();
+    fix_it.iter().for_each(|c| drop(ns.ip(c)));
     // Fixing can pass through intermediate states (e.g. tentative, then no route until the
     // prefix route returns): the path must end reachable.
     let mut status = next_status(sub);
@@ -72,59 +72,26 @@ fn each_reason_flips_the_path_and_back_v4() {
     assert_eq!(p.status().interface.as_deref(), Some("va"));
     assert!(!p.status().same_subnet);
 
-    flips(
-        &sub,
-        Unreachable::LocalAddressGone,
-        || {
-            ns.ip("addr del 192.0.2.10/24 dev va");
-        },
-        || {
-            ns.ip("addr add 192.0.2.10/24 dev va");
-            ns.ip("route replace default via 192.0.2.1");
-        },
-    );
-    flips(
-        &sub,
-        Unreachable::InterfaceDown { interface: "va".into() },
-        || {
-            ns.ip("link set va down");
-        },
-        || {
-            ns.ip("link set va up");
-            ns.ip("route replace default via 192.0.2.1"); // admin down flushed it
-        },
-    );
-    flips(
-        &sub,
-        Unreachable::NoCarrier { interface: "va".into() },
-        || {
-            ns.ip("link set vb down");
-        },
-        || {
-            ns.ip("link set vb up");
-        },
-    );
-    flips(
-        &sub,
-        Unreachable::NoRoute,
-        || {
-            ns.ip("route del default");
-        },
-        || {
-            ns.ip("route add default via 192.0.2.1");
-        },
-    );
-    let moved = Unreachable::RouteViaOtherInterface { expected: "va".into(), actual: "wa".into() };
-    flips(
-        &sub,
-        moved,
-        || {
-            ns.ip("route add 203.0.113.0/24 via 198.51.100.1 dev wa");
-        },
-        || {
-            ns.ip("route del 203.0.113.0/24");
-        },
-    );
+    let va = || "va".into();
+    let default = "route replace default via 192.0.2.1"; // flushed with the address or the link
+    let cases: [(Unreachable, &[&str], &[&str]); 5] = [
+        (
+            Unreachable::LocalAddressGone,
+            &["addr del 192.0.2.10/24 dev va"],
+            &["addr add 192.0.2.10/24 dev va", default],
+        ),
+        (Unreachable::InterfaceDown { interface: va() }, &["link set va down"], &["link set va up", default]),
+        (Unreachable::NoCarrier { interface: va() }, &["link set vb down"], &["link set vb up"]),
+        (Unreachable::NoRoute, &["route del default"], &["route add default via 192.0.2.1"]),
+        (
+            Unreachable::RouteViaOtherInterface { expected: va(), actual: "wa".into() },
+            &["route add 203.0.113.0/24 via 198.51.100.1 dev wa"],
+            &["route del 203.0.113.0/24"],
+        ),
+    ];
+    for (reason, break_it, fix_it) in cases {
+        flips(&ns, &sub, reason, break_it, fix_it);
+    }
 }
 
 #[test]
@@ -136,37 +103,18 @@ fn each_reason_flips_the_path_and_back_v6() {
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (p, sub) = path(&monitor, "2001:db8::10", "2001:db8:ffff::5");
     assert!(p.is_reachable(), "{:?}", p.status());
-    flips(
-        &sub,
-        Unreachable::LocalAddressGone,
-        || {
-            ns.ip("addr del 2001:db8::10/64 dev va");
-        },
-        || {
-            ns.ip("addr add 2001:db8::10/64 dev va nodad");
-            ns.ip("-6 route replace default via 2001:db8::1");
-        },
-    );
-    flips(
-        &sub,
-        Unreachable::NoCarrier { interface: "va".into() },
-        || {
-            ns.ip("link set vb down");
-        },
-        || {
-            ns.ip("link set vb up");
-        },
-    );
-    flips(
-        &sub,
-        Unreachable::NoRoute,
-        || {
-            ns.ip("-6 route del default");
-        },
-        || {
-            ns.ip("-6 route add default via 2001:db8::1");
-        },
-    );
+    let cases: [(Unreachable, &[&str], &[&str]); 3] = [
+        (
+            Unreachable::LocalAddressGone,
+            &["addr del 2001:db8::10/64 dev va"],
+            &["addr add 2001:db8::10/64 dev va nodad", "-6 route replace default via 2001:db8::1"],
+        ),
+        (Unreachable::NoCarrier { interface: "va".into() }, &["link set vb down"], &["link set vb up"]),
+        (Unreachable::NoRoute, &["-6 route del default"], &["-6 route add default via 2001:db8::1"]),
+    ];
+    for (reason, break_it, fix_it) in cases {
+        flips(&ns, &sub, reason, break_it, fix_it);
+    }
     // A tentative address (DAD running) is not usable yet.
     let (q, qsub) = path(&monitor, "2001:db8::10", "2001:db8:ffff::6");
     assert!(q.is_reachable());
