@@ -175,19 +175,26 @@ pub fn validate_path(local: IpAddr, remote: IpAddr) -> Result<(IpAddr, IpAddr), 
     Ok((local, remote))
 }
 
-/// True when `ip` lies in `network/prefix_len`.
-pub(crate) fn in_prefix(ip: IpAddr, network: IpAddr, prefix_len: u8) -> bool {
-    match (ip, network) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
+/// The first and last address of `network/prefix_len`.
+fn prefix_bounds(network: IpAddr, prefix_len: u8) -> (IpAddr, IpAddr) {
+    match network {
+        IpAddr::V4(n) => {
             let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len.min(32))).unwrap_or(0);
-            u32::from(a) & mask == u32::from(n) & mask
+            let low = u32::from(n) & mask;
+            (IpAddr::V4(low.into()), IpAddr::V4((low | !mask).into()))
         }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
+        IpAddr::V6(n) => {
             let mask = u128::MAX.checked_shl(128 - u32::from(prefix_len.min(128))).unwrap_or(0);
-            u128::from(a) & mask == u128::from(n) & mask
+            let low = u128::from(n) & mask;
+            (IpAddr::V6(low.into()), IpAddr::V6((low | !mask).into()))
         }
-        _ => false,
     }
+}
+
+/// True when `ip` lies in `network/prefix_len` (never across families).
+pub(crate) fn in_prefix(ip: IpAddr, network: IpAddr, prefix_len: u8) -> bool {
+    let (low, high) = prefix_bounds(network, prefix_len);
+    ip.is_ipv4() == network.is_ipv4() && low <= ip && ip <= high
 }
 
 /// The subnet broadcast address of an IPv4 address, when the subnet has one (/30 and wider).
@@ -504,18 +511,7 @@ impl PathRegistry {
 
     /// Paths whose remote lies in `network/prefix_len`: a range of the sorted remote index.
     fn in_prefix(&self, network: IpAddr, prefix_len: u8) -> Vec<PathId> {
-        let (low, high) = match network {
-            IpAddr::V4(n) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len.min(32))).unwrap_or(0);
-                let low = u32::from(n) & mask;
-                (IpAddr::V4(low.into()), IpAddr::V4((low | !mask).into()))
-            }
-            IpAddr::V6(n) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(prefix_len.min(128))).unwrap_or(0);
-                let low = u128::from(n) & mask;
-                (IpAddr::V6(low.into()), IpAddr::V6((low | !mask).into()))
-            }
-        };
+        let (low, high) = prefix_bounds(network, prefix_len);
         self.by_remote.range((low, PathId::MIN)..=(high, PathId::MAX)).map(|(_, id)| *id).collect()
     }
 

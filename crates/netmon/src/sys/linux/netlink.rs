@@ -182,18 +182,24 @@ impl Sockets {
         Ok(Some(state))
     }
 
-    /// Sends one dump request and collects its replies; `false` when the kernel flagged the dump
-    /// as interrupted by a concurrent change.
-    fn dump(&mut self, request: RouteNetlinkMessage, updates: &mut Vec<Update>) -> io::Result<bool> {
+    /// Sends one request on the dump socket under a fresh sequence number.
+    fn request(&mut self, request: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.flags = flags;
         header.sequence_number = self.sequence;
         let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(request));
         message.finalize();
         let mut bytes = vec![0; message.buffer_len()];
         message.serialize(&mut bytes);
         self.dumps.send(&bytes, 0)?;
+        Ok(())
+    }
+
+    /// Sends one dump request and collects its replies; `false` when the kernel flagged the dump
+    /// as interrupted by a concurrent change.
+    fn dump(&mut self, request: RouteNetlinkMessage, updates: &mut Vec<Update>) -> io::Result<bool> {
+        self.request(request, NLM_F_REQUEST | NLM_F_DUMP)?;
 
         let mut consistent = true;
         loop {
@@ -469,16 +475,7 @@ impl RouteLookup for Sockets {
         request.header.source_prefix_length = bits;
         request.attributes.push(RouteAttribute::Destination(remote.into()));
         request.attributes.push(RouteAttribute::Source(local.into()));
-        self.sequence = self.sequence.wrapping_add(1);
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST;
-        header.sequence_number = self.sequence;
-        let mut message =
-            NetlinkMessage::new(header, NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetRoute(request)));
-        message.finalize();
-        let mut bytes = vec![0; message.buffer_len()];
-        message.serialize(&mut bytes);
-        self.dumps.send(&bytes, 0)?;
+        self.request(RouteNetlinkMessage::GetRoute(request), NLM_F_REQUEST)?;
         loop {
             self.buffer.clear();
             self.dumps.recv(&mut self.buffer, 0)?;
