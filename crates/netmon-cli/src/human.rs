@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use netmon::{Address, DefaultRoute, Event, EventKind, Interface, NetworkState};
+use netmon::{Address, DefaultRoute, Details, Event, EventKind, Interface, NetworkState, Verdict};
 
 /// The `netmon status` summary.
 pub(crate) fn state(state: &NetworkState) -> String {
@@ -11,6 +11,10 @@ pub(crate) fn state(state: &NetworkState) -> String {
     let _ = writeln!(s, "reachability: {} ({})", r.overall, r.source);
     let _ = writeln!(s, "  ipv4: {} ({})", r.ipv4.reachability, r.ipv4.source);
     let _ = writeln!(s, "  ipv6: {} ({})", r.ipv6.reachability, r.ipv6.source);
+    let _ = writeln!(s, "{}", details(&state.details));
+    for v in &state.verdicts {
+        let _ = writeln!(s, "  {}", verdict(v));
+    }
     let _ = writeln!(s, "default routes:");
     if state.default_routes.is_empty() {
         let _ = writeln!(s, "  (none)");
@@ -26,6 +30,48 @@ pub(crate) fn state(state: &NetworkState) -> String {
         }
     }
     s
+}
+
+/// e.g. `transport: wifi, metered: yes, captive portal: yes (http://192.0.2.1/login)`.
+fn details(d: &Details) -> String {
+    let known = |b: Option<bool>| match b {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    };
+    let transport = d.transport.map(|t| t.to_string()).unwrap_or_else(|| "unknown".into());
+    let portal = d.portal_url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default();
+    format!(
+        "transport: {transport}, metered: {}, captive portal: {}{portal}",
+        known(d.metered),
+        known(d.captive_portal)
+    )
+}
+
+/// One source's verdict, e.g. `probe says: ipv4 online, ipv6 limited to site`.
+fn verdict(v: &Verdict) -> String {
+    let mut said: Vec<String> = Vec::new();
+    for (family, level) in [("ipv4", v.ipv4), ("ipv6", v.ipv6)] {
+        if let Some(level) = level {
+            said.push(format!("{family} {level}"));
+        }
+    }
+    if let Some(portal) = v.captive_portal {
+        said.push(if portal { "captive portal".into() } else { "no captive portal".into() });
+    }
+    if let Some(metered) = v.metered {
+        said.push(if metered { "metered".into() } else { "not metered".into() });
+    }
+    if let Some(t) = v.transport {
+        said.push(format!("transport {t}"));
+    }
+    if let Some(note) = &v.note {
+        said.push(note.clone());
+    }
+    if said.is_empty() {
+        said.push("no opinion".into());
+    }
+    format!("{} says: {}", v.source, said.join(", "))
 }
 
 fn interface(i: &Interface) -> String {
@@ -123,6 +169,8 @@ pub(crate) fn event(e: &Event) -> String {
         EventKind::ReachabilityChanged { family, old, new, source } => {
             format!("reachability {}: {old} -> {new} ({source})", json_word(family))
         }
+        EventKind::DetailsChanged { after, .. } => details(after),
+        EventKind::VerdictChanged { verdict: v } => verdict(v),
         EventKind::PathChanged { status } => path(status),
         EventKind::Resynced { reason, changes } => format!("resynced ({changes} changes): {reason}"),
         EventKind::Lagged { missed } => format!("lagged: {missed} events dropped, baseline follows"),

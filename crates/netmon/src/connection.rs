@@ -333,6 +333,8 @@ pub(crate) enum Touch {
     Prefix(IpAddr, u8),
     /// Every path (after a resync).
     All,
+    /// No path (a verdict about the whole machine).
+    Nothing,
 }
 
 /// What an update (that changed something) can touch.
@@ -349,6 +351,8 @@ pub(crate) fn touched_by(update: &Update) -> Touch {
             0,
         ),
         Update::RouteChanged(destination, prefix_len) => Touch::Prefix(*destination, *prefix_len),
+        // Paths follow the kernel; probes and daemons judge the machine, not one path.
+        Update::Verdict(_) => Touch::Nothing,
     }
 }
 
@@ -488,6 +492,7 @@ impl PathRegistry {
     /// Re-evaluates the paths a change touches and publishes those whose status changed.
     pub(crate) fn react(&mut self, state: &NetworkState, touch: Touch, lookup: &mut dyn RouteLookup) {
         let ids: Vec<PathId> = match touch {
+            Touch::Nothing => Vec::new(),
             Touch::All => (0..self.slots.len()).filter(|&id| self.slots[id].is_some()).collect(),
             Touch::Local(ip) => self.by_local.get(&ip).map(|s| s.iter().copied().collect()).unwrap_or_default(),
             Touch::Interface(index) => {

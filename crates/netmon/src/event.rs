@@ -133,6 +133,19 @@ pub enum EventKind {
         /// Who decided the new level.
         source: Source,
     },
+    /// Transport, metering or captive portal changed.
+    DetailsChanged {
+        /// Before.
+        before: crate::verdict::Details,
+        /// After.
+        after: crate::verdict::Details,
+    },
+    /// A source above the kernel (probe, NetworkManager, Windows) gave a new verdict; the
+    /// reachability and details events it causes follow.
+    VerdictChanged {
+        /// The new verdict (all fields `None` when the source withdrew, e.g. its daemon left).
+        verdict: crate::verdict::Verdict,
+    },
     /// The monitor re-read the whole state (after a netlink overrun or a socket failure);
     /// the events just before this one are exactly what the re-read found changed.
     Resynced {
@@ -184,6 +197,9 @@ pub enum Update {
     /// Some other route (destination, prefix length) was added, changed or removed. Not kept
     /// in the state; it tells path monitors which kernel route lookups to repeat.
     RouteChanged(std::net::IpAddr, u8),
+    /// A source above the kernel gave its verdict, replacing its previous one. A verdict with
+    /// no opinion at all withdraws the source.
+    Verdict(crate::verdict::Verdict),
 }
 
 /// Folds one update into `state` and returns what changed, in order; no-ops return nothing.
@@ -301,6 +317,22 @@ pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
             remove_routes(state, |r| r.same_route(&route), &mut events);
         }
         Update::RouteChanged(..) => {}
+        Update::Verdict(verdict) => {
+            let at = state.verdicts.iter().position(|v| v.source == verdict.source);
+            let withdrawn = verdict == crate::verdict::Verdict::new(verdict.source);
+            let same = match at {
+                Some(i) => state.verdicts[i] == verdict,
+                None => withdrawn,
+            };
+            if !same {
+                match (at, withdrawn) {
+                    (Some(i), true) => drop(state.verdicts.remove(i)),
+                    (Some(i), false) => state.verdicts[i] = verdict.clone(),
+                    (None, _) => state.verdicts.push(verdict.clone()),
+                }
+                events.push(EventKind::VerdictChanged { verdict });
+            }
+        }
     }
     events
 }

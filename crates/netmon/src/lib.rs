@@ -37,6 +37,7 @@ pub mod reachability;
 mod state;
 mod subscription;
 mod sys;
+pub mod verdict;
 
 pub use connection::{validate_path, PathMonitor, PathStatus, Unreachable};
 pub use error::Error;
@@ -47,3 +48,4 @@ pub use state::{
     Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, InterfaceKind, NetworkState, OperState,
 };
 pub use subscription::{RecvError, Subscription};
+pub use verdict::{derive, refine, Details, Transport, Verdict};

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 
 use crate::connection::{
@@ -18,10 +18,11 @@ use crate::connection::{
 };
 use crate::error::Error;
 use crate::event::{apply, diff, reachability_events, Event, EventKind, Update};
-use crate::reachability::derive_kernel_reachability;
+use crate::reachability::{derive_kernel_reachability, Reachability};
 use crate::state::NetworkState;
 use crate::subscription::{Queue, Subscription};
 use crate::sys;
+use crate::verdict::{kernel_transport, refine, Verdict};
 
 /// Default bound of each subscriber's queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -85,7 +86,7 @@ impl MonitorBuilder {
     /// thread. Any failure is returned here; there is no half-built monitor.
     pub fn build(self) -> Result<Monitor, Error> {
         let (backend, mut initial) = sys::start(&self)?;
-        initial.reachability = derive_kernel_reachability(&initial);
+        (initial.reachability, initial.details) = crate::verdict::derive(&initial);
         let shared = Arc::new(Shared {
             dispatch: Mutex::new(Dispatch::default()),
             state: Mutex::new(StateCell { state: initial, published: None }),
@@ -93,13 +94,57 @@ impl MonitorBuilder {
             commands: Mutex::new(Some(Vec::new())),
             wake: backend.waker(),
             queue_capacity: self.queue_capacity,
+            refiners: Mutex::new(Vec::new()),
         });
+        let sink = VerdictSink { shared: Arc::downgrade(&shared) };
+        let refiners = self.start_refiners(&sink)?;
+        {
+            let cell = shared.state();
+            let kernel = derive_kernel_reachability(&cell.state);
+            refiners.iter().for_each(|r| r.state_changed(&cell.state, &kernel));
+            // first judgment
+        }
+        *shared.refiners.lock().unwrap_or_else(|p| p.into_inner()) = refiners;
         let engine = Engine { shared: shared.clone(), paths: PathRegistry::default() };
         let thread = std::thread::Builder::new()
             .name("netmon".into())
             .spawn(move || engine.run(backend))
             .map_err(|e| Error::io("starting the monitor thread", e))?;
         Ok(Monitor { shared, thread: Some(thread) })
+    }
+}
+
+impl MonitorBuilder {
+    /// Starts the sources above the kernel that these settings ask for. Each source's
+    /// settings (probe, NetworkManager) add its start here.
+    fn start_refiners(&self, _sink: &VerdictSink) -> Result<Vec<Arc<dyn Refiner>>, Error> {
+        Ok(Vec::new())
+    }
+}
+
+/// A source above the kernel that the monitor runs (a probe, a daemon's client): it judges
+/// connectivity on its own thread and hands [`Verdict`]s to a [`VerdictSink`].
+pub(crate) trait Refiner: Send + Sync {
+    /// The state changed: `kernel` is the kernel's own reading, before any verdict. Called on
+    /// the engine thread with the state locked, after every change: it must return at once
+    /// (e.g. signal its own thread when something it cares about changed) and must not call
+    /// into the monitor.
+    fn state_changed(&self, state: &NetworkState, kernel: &Reachability);
+    /// Asks for a fresh verdict and blocks until it has been handed to the sink (or failed).
+    fn check(&self) -> Result<(), Error>;
+}
+
+/// Hands verdicts from a source's own thread to the engine. Holds no strong reference: a
+/// verdict that arrives after the monitor is gone is dropped harmlessly.
+#[derive(Clone)]
+pub(crate) struct VerdictSink {
+    shared: Weak<Shared>,
+}
+
+impl VerdictSink {
+    /// Queues `verdict` for the engine; false once the monitor has stopped.
+    pub(crate) fn send(&self, verdict: Verdict) -> bool {
+        self.shared.upgrade().is_some_and(|shared| shared.command(Command::Verdict(verdict)).is_ok())
     }
 }
 
@@ -188,6 +233,30 @@ impl Monitor {
         slot.id
     }
 
+    /// Asks every source above the kernel (probe, daemon) for a fresh verdict now, waits for
+    /// the answers to be applied, and returns the resulting state. With no such source the
+    /// kernel's view is always current and is returned at once.
+    ///
+    /// ```no_run
+    /// let monitor = netmon::Monitor::new()?;
+    /// let state = monitor.check()?;
+    /// println!("{} ({})", state.reachability.overall, state.reachability.source);
+    /// # Ok::<(), netmon::Error>(())
+    /// ```
+    pub fn check(&self) -> Result<Arc<NetworkState>, Error> {
+        let refiners = self.shared.refiners.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for refiner in &refiners {
+            refiner.check()?;
+        }
+        if !refiners.is_empty() {
+            // Commands run in order: once this one is answered, the verdicts are applied.
+            let (reply, answer) = mpsc::sync_channel(1);
+            self.shared.command(Command::Sync(reply))?;
+            answer.recv().map_err(|_| stopped())?;
+        }
+        Ok(self.snapshot())
+    }
+
     /// Removes a callback; returns false if it was not registered (or already removed).
     pub fn remove_callback(&self, id: CallbackId) -> bool {
         let mut dispatch = self.shared.dispatch();
@@ -252,8 +321,16 @@ impl PathOwner for Shared {
 
 /// Work for the engine thread, which owns the sockets that path evaluation needs.
 enum Command {
-    AddPath { local: IpAddr, remote: IpAddr, reply: mpsc::SyncSender<(PathId, Arc<PathShared>)> },
+    AddPath {
+        local: IpAddr,
+        remote: IpAddr,
+        reply: mpsc::SyncSender<(PathId, Arc<PathShared>)>,
+    },
     RemovePath(PathId),
+    /// A source's verdict, from its own thread.
+    Verdict(Verdict),
+    /// Answered once every earlier command has run.
+    Sync(mpsc::SyncSender<()>),
 }
 
 impl std::fmt::Debug for Monitor {
@@ -268,6 +345,8 @@ impl std::fmt::Debug for Monitor {
 
 impl Drop for Monitor {
     fn drop(&mut self) {
+        // Sources first: their threads end before the engine they report to.
+        drop(std::mem::take(&mut *self.shared.refiners.lock().unwrap_or_else(|p| p.into_inner())));
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.shared.wake.wake();
         if let Some(thread) = self.thread.take() {
@@ -316,6 +395,8 @@ struct Shared {
     commands: Mutex<Option<Vec<Command>>>,
     wake: Arc<dyn Wake>,
     queue_capacity: usize,
+    /// Sources above the kernel; emptied (and so stopped) when the monitor drops.
+    refiners: Mutex<Vec<Arc<dyn Refiner>>>,
 }
 
 impl Shared {
@@ -388,9 +469,12 @@ impl Engine {
     pub(crate) fn resync(&mut self, fresh: NetworkState, reason: String, lookup: &mut dyn RouteLookup) {
         self.change(|state| {
             let mut events = diff(state, &fresh);
-            let reachability = state.reachability;
+            let (reachability, details) = (state.reachability, std::mem::take(&mut state.details));
+            let verdicts = std::mem::take(&mut state.verdicts);
             *state = fresh;
-            state.reachability = reachability; // re-derived (and diffed) by `change`
+            // Verdicts come from other sources than the kernel re-read; reachability and
+            // details are re-derived (and diffed) by `change`.
+            (state.reachability, state.details, state.verdicts) = (reachability, details, verdicts);
             let changes = events.len();
             events.push(EventKind::Resynced { reason, changes });
             events
@@ -416,6 +500,10 @@ impl Engine {
                     }
                 }
                 Command::RemovePath(id) => self.paths.remove(id),
+                Command::Verdict(verdict) => self.update(Update::Verdict(verdict), lookup),
+                Command::Sync(reply) => {
+                    let _ = reply.send(()); // the caller may have given up
+                }
             }
         }
         self.deliver_callbacks();
@@ -437,13 +525,23 @@ impl Engine {
                 if events.is_empty() {
                     return false;
                 }
-                let reachability = derive_kernel_reachability(&cell.state);
+                let kernel = derive_kernel_reachability(&cell.state);
+                let (reachability, details) =
+                    refine(&kernel, kernel_transport(&cell.state, &kernel), &cell.state.verdicts);
                 // Reachability events go before a resync notice, which closes the batch.
                 let at = events.iter().position(|e| matches!(e, EventKind::Resynced { .. })).unwrap_or(events.len());
-                let changed = reachability_events(&cell.state.reachability, &reachability);
+                let mut changed = reachability_events(&cell.state.reachability, &reachability);
+                if details != cell.state.details {
+                    changed
+                        .push(EventKind::DetailsChanged { before: cell.state.details.clone(), after: details.clone() });
+                }
                 events.splice(at..at, changed);
                 cell.state.reachability = reachability;
+                cell.state.details = details;
                 cell.published = None;
+                for refiner in self.shared.refiners.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                    refiner.state_changed(&cell.state, &kernel);
+                }
                 events
             };
             self.push(&mut dispatch, events);

@@ -97,12 +97,22 @@ pub enum Source {
     /// Derived from kernel interfaces, addresses and routes (the table in this module).
     #[default]
     Kernel,
+    /// netmon's own HTTP connectivity probe.
+    Probe,
+    /// NetworkManager, over D-Bus.
+    #[serde(rename = "networkmanager")]
+    NetworkManager,
+    /// Windows' Network List Manager.
+    Windows,
 }
 
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Source::Kernel => "kernel",
+            Source::Probe => "probe",
+            Source::NetworkManager => "networkmanager",
+            Source::Windows => "windows",
         })
     }
 }

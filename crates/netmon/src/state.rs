@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::reachability::Reachability;
+use crate::verdict::{Details, Verdict};
 
 /// Everything netmon knows about one network namespace (or machine) at one moment.
 ///
@@ -22,6 +23,13 @@ pub struct NetworkState {
     /// reads `{"reachability": "online", "ipv4": {"reachability": ...}, ...}`.
     #[serde(flatten)]
     pub reachability: Reachability,
+    /// Transport, metering and captive portal (flattened in JSON as well).
+    #[serde(flatten)]
+    pub details: Details,
+    /// The latest verdict of every source above the kernel (probe, NetworkManager, Windows),
+    /// from which `reachability` and `details` were refined ([`crate::verdict`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdicts: Vec<Verdict>,
     /// Interfaces sorted by index.
     pub interfaces: Vec<Interface>,
     /// Default routes (IPv4 `0.0.0.0/0`, IPv6 `::/0`) of every routing table, sorted. Other

@@ -171,7 +171,8 @@ impl Sockets {
                 | Update::RouteChanged(..)
                 | Update::LinkRemoved(_)
                 | Update::AddressRemoved(..)
-                | Update::RouteRemoved(_) => {}
+                | Update::RouteRemoved(_)
+                | Update::Verdict(_) => {}
             }
         }
         for iface in &mut state.interfaces {
