@@ -56,9 +56,28 @@ impl Subscriber {
     }
 }
 
+/// What a subscriber reported, stamped when it arrived.
+enum Report {
+    /// A library subscriber's change, already decoded.
+    Seen(Seen),
+    /// A line of a process's output, decoded only by the waiting thread: decoding on the
+    /// reader thread would delay the stamping of the next line (netmon prints several lines
+    /// per change, and JSON takes longer to decode than `ip monitor`'s words).
+    Line(String, fn(&str) -> Option<Seen>),
+}
+
+impl Report {
+    fn seen(&self) -> Option<Seen> {
+        match self {
+            Report::Seen(seen) => Some(seen.clone()),
+            Report::Line(line, parse) => parse(line),
+        }
+    }
+}
+
 /// A running subscriber and the stamped changes it reports.
 pub struct Observer {
-    seen: Receiver<(Instant, Seen)>,
+    seen: Receiver<(Instant, Report)>,
     /// What keeps the subscriber alive: the [`Monitor`], or the [`Guarded`] child process.
     /// Dropping it stops the monitor or kills the child.
     _source: Box<dyn Any>,
@@ -99,7 +118,7 @@ impl Observer {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.seen.recv_timeout(left) {
-                Ok((at, seen)) if seen == *expected => return Ok(at),
+                Ok((at, report)) if report.seen().as_ref() == Some(expected) => return Ok(at),
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(format!("{} did not report {expected:?} within {timeout:?}", self.name))
@@ -112,13 +131,13 @@ impl Observer {
     }
 }
 
-fn library(netns: &str, tx: Sender<(Instant, Seen)>) -> Fallible<Monitor> {
+fn library(netns: &str, tx: Sender<(Instant, Report)>) -> Fallible<Monitor> {
     let monitor = Monitor::builder().netns(netns).build().map_err(|e| format!("starting the monitor: {e}"))?;
     monitor.on_event(move |event| {
         // Stamp first: the callback's own matching is not netmon's latency.
         let at = Instant::now();
         if let Some(seen) = seen_of_event(&event.kind) {
-            let _ = tx.send((at, seen));
+            let _ = tx.send((at, Report::Seen(seen)));
         }
     });
     Ok(monitor)
@@ -126,7 +145,7 @@ fn library(netns: &str, tx: Sender<(Instant, Seen)>) -> Fallible<Monitor> {
 
 /// Receives on a thread of its own, which ends when the monitor is dropped (the
 /// subscription then closes).
-fn library_subscription(netns: &str, tx: Sender<(Instant, Seen)>) -> Fallible<Monitor> {
+fn library_subscription(netns: &str, tx: Sender<(Instant, Report)>) -> Fallible<Monitor> {
     let monitor = Monitor::builder().netns(netns).build().map_err(|e| format!("starting the monitor: {e}"))?;
     let events = monitor.subscribe();
     std::thread::Builder::new()
@@ -135,7 +154,7 @@ fn library_subscription(netns: &str, tx: Sender<(Instant, Seen)>) -> Fallible<Mo
             while let Some(event) = events.recv() {
                 let at = Instant::now();
                 if let Some(seen) = seen_of_event(&event.kind) {
-                    let _ = tx.send((at, seen));
+                    let _ = tx.send((at, Report::Seen(seen)));
                 }
             }
         })
@@ -165,7 +184,7 @@ fn link_seen(after: &Interface) -> Option<Seen> {
 }
 
 /// Spawns `command` and a thread that stamps and parses each line of its stdout.
-fn process(command: &mut Command, tx: Sender<(Instant, Seen)>, parse: fn(&str) -> Option<Seen>) -> Fallible<Guarded> {
+fn process(command: &mut Command, tx: Sender<(Instant, Report)>, parse: fn(&str) -> Option<Seen>) -> Fallible<Guarded> {
     let mut child = Guarded::spawn(command, Stdio::piped())?;
     let stdout = child.0.stdout.take().ok_or("child has no stdout")?;
     std::thread::Builder::new()
@@ -176,19 +195,16 @@ fn process(command: &mut Command, tx: Sender<(Instant, Seen)>, parse: fn(&str) -
 }
 
 /// Ends when the child's stdout closes (the child is killed when its observer is dropped).
-fn read_lines(stdout: ChildStdout, tx: Sender<(Instant, Seen)>, parse: fn(&str) -> Option<Seen>) {
+fn read_lines(stdout: ChildStdout, tx: Sender<(Instant, Report)>, parse: fn(&str) -> Option<Seen>) {
     let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
     loop {
-        line.clear();
+        let mut line = String::new();
         match reader.read_line(&mut line) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let at = Instant::now();
-                if let Some(seen) = parse(&line) {
-                    if tx.send((at, seen)).is_err() {
-                        return;
-                    }
+                if tx.send((at, Report::Line(line, parse))).is_err() {
+                    return;
                 }
             }
         }

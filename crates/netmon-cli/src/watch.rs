@@ -16,9 +16,17 @@ pub(crate) fn run(common: &Common) -> Result<ExitCode, String> {
     // Lines are written on the monitor's own thread, as each event is published: handing every
     // event to another thread first was most of the latency over `ip monitor`. A slow reader
     // then slows the monitor, which a netlink overrun and resync absorb.
+    let mut line = Vec::with_capacity(1024); // reused: no allocation per event
     monitor.on_event(move |event| {
-        let line = if json { serde_json::to_string(event).map_err(|e| e.to_string()) } else { Ok(human::event(event)) };
-        let verdict = line.and_then(|line| print_line(&mut std::io::stdout().lock(), &line));
+        line.clear();
+        let encoded = if json {
+            serde_json::to_writer(&mut line, event).map_err(|e| e.to_string())
+        } else {
+            line.extend_from_slice(human::event(event).as_bytes());
+            Ok(())
+        };
+        line.push(b'\n');
+        let verdict = encoded.and_then(|()| write_flushed(&mut std::io::stdout().lock(), &line));
         match (verdict, &event.kind) {
             (Ok(false), _) => drop(finished.send(Ok(ExitCode::SUCCESS))), // the reader left
             (Err(e), _) => drop(finished.send(Err(e))),
@@ -42,7 +50,12 @@ pub(crate) fn install_exit_handlers() -> Result<(), String> {
 /// Writes one line and flushes it; `Ok(false)` when the reader has gone (Rust ignores SIGPIPE,
 /// so a closed pipe such as `netmon watch | head -1` shows up here as EPIPE).
 pub(crate) fn print_line(out: &mut impl Write, line: &str) -> Result<bool, String> {
-    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+    write_flushed(out, format!("{line}\n").as_bytes())
+}
+
+/// Writes `bytes` (whole lines) in one go and flushes them; `Ok(false)` when the reader has gone.
+fn write_flushed(out: &mut impl Write, bytes: &[u8]) -> Result<bool, String> {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(format!("writing to standard output: {e}")),
