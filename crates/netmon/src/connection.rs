@@ -529,10 +529,13 @@ impl PathRegistry {
         }
         entry.owner = owner;
         entry.route_interface = route_interface;
-        for index in old.into_iter().flatten() {
+        // Only touch the sets that change: usually the owner and the route's interface are the
+        // same link, and a link going down clears only the route (its paths stay indexed under
+        // the owner), which must not cost a removal and re-insertion per path.
+        for index in old.into_iter().flatten().filter(|i| !new.contains(&Some(*i))) {
             remove_from(&mut self.by_interface, index, id);
         }
-        for index in new.into_iter().flatten() {
+        for index in new.into_iter().flatten().filter(|i| !old.contains(&Some(*i))) {
             self.by_interface.entry(index).or_default().insert(id);
         }
     }

@@ -12,9 +12,7 @@ use netlink_packet_core::{
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags as NlAddressFlags, AddressMessage, AddressScope as NlScope,
 };
-use netlink_packet_route::link::{
-    LinkAttribute, LinkExtentMask, LinkFlags, LinkHeader, LinkInfo, LinkMessage, State,
-};
+use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkFlags, LinkHeader, LinkInfo, LinkMessage, State};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -280,9 +278,7 @@ fn parse_datagram(mut bytes: &[u8], use_sysfs: bool, updates: &mut Vec<Update>, 
                 control(Control::Done { interrupted: message.header.flags & NLM_F_DUMP_INTR != 0 })
             }
             NetlinkPayload::Error(e) if e.code.is_some() => control(Control::Error(e.to_io())),
-            NetlinkPayload::InnerMessage(inner) => {
-                translate(inner, message.header.flags & NLM_F_REPLACE != 0, updates)
-            }
+            NetlinkPayload::InnerMessage(inner) => translate(inner, message.header.flags & NLM_F_REPLACE != 0, updates),
             _ => {}
         }
         bytes = &bytes[align(len).min(bytes.len())..];
@@ -329,7 +325,12 @@ fn translate(message: RouteNetlinkMessage, replace: bool, updates: &mut Vec<Upda
 /// attributes netmon keeps. A full [`LinkMessage`] parse decodes every attribute (statistics,
 /// per-family settings, queue and XDP details...), which made link events several times
 /// costlier than address or route events. Returns the message's length when it was handled.
-fn new_link(bytes: &[u8], use_sysfs: bool, updates: &mut Vec<Update>, control: &mut dyn FnMut(Control)) -> Option<usize> {
+fn new_link(
+    bytes: &[u8],
+    use_sysfs: bool,
+    updates: &mut Vec<Update>,
+    control: &mut dyn FnMut(Control),
+) -> Option<usize> {
     let header = NetlinkBuffer::new_checked(bytes).ok()?;
     if header.message_type() != libc::RTM_NEWLINK {
         return None;
