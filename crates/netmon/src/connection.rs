@@ -124,6 +124,12 @@ impl PathStatus {
 pub(crate) trait RouteLookup {
     /// `Ok(Some(index))`: out of that interface; `Ok(None)`: no route; `Err`: the lookup failed.
     fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>>;
+
+    /// Many lookups at once, answers in the order asked. Backends that can ask the OS in
+    /// batches override this (one reaction may need thousands of lookups).
+    fn routes(&mut self, pairs: &[(IpAddr, IpAddr)]) -> Vec<std::io::Result<Option<u32>>> {
+        pairs.iter().map(|&(local, remote)| self.route(local, remote)).collect()
+    }
 }
 
 /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes the IPv4 address it carries.
@@ -264,6 +270,22 @@ struct CachedLookup<'a> {
 /// A remembered lookup result (`io::Error` is not `Clone`, so errors keep kind and text).
 type LookupAnswer = Result<Option<u32>, (std::io::ErrorKind, String)>;
 
+impl CachedLookup<'_> {
+    /// Looks up, in one batch, the pairs not answered yet.
+    fn prefetch(&mut self, pairs: impl Iterator<Item = (IpAddr, IpAddr)>) {
+        let mut missing: Vec<(IpAddr, IpAddr)> = pairs.filter(|pair| !self.answers.contains_key(pair)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return;
+        }
+        let answers = self.lookup.routes(&missing);
+        for (pair, answer) in missing.into_iter().zip(answers) {
+            self.answers.insert(pair, answer.map_err(|e| (e.kind(), e.to_string())));
+        }
+    }
+}
+
 impl RouteLookup for CachedLookup<'_> {
     fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>> {
         let lookup = &mut self.lookup;
@@ -273,6 +295,12 @@ impl RouteLookup for CachedLookup<'_> {
             .clone()
             .map_err(|(kind, message)| std::io::Error::new(kind, message))
     }
+}
+
+/// Whether [`evaluate`] will ask for the kernel's route: the local address is owned and
+/// usable and its interface is ready. Lets a reaction batch its lookups up front.
+fn wants_route(state: &NetworkState, local: IpAddr) -> bool {
+    owner(state, local).is_some_and(|(iface, a)| !a.flags.dad_failed && !a.flags.tentative && iface.is_ready())
 }
 
 /// Applies the rule in this module's docs to one path.
@@ -505,6 +533,11 @@ impl PathRegistry {
             }
         };
         let mut lookup = CachedLookup { lookup, answers: HashMap::new() };
+        let mut wanted = HashMap::new(); // per local address: most paths share a few
+        lookup.prefetch(ids.iter().filter_map(|&id| self.slots[id].as_ref()).filter_map(|entry| {
+            let wants = *wanted.entry(entry.local).or_insert_with(|| wants_route(state, entry.local));
+            wants.then_some((entry.local, entry.remote))
+        }));
         for id in ids {
             let Some(entry) = &self.slots[id] else { continue };
             let Evaluation { status, owner, route_interface } =
