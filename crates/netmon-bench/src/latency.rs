@@ -57,16 +57,14 @@ impl Kind {
             Kind::LinkDown => "vl0",
         }
     }
-
-    /// What `ip monitor` must follow to see this kind.
-    fn ip_objects(self) -> &'static [&'static str] {
-        match self {
-            Kind::AddressAdd => &["address"],
-            Kind::RouteRemoval => &["route"],
-            Kind::LinkDown => &["link"],
-        }
-    }
 }
+
+/// What `ip monitor` follows: the same multicast groups as netmon, so both read the same
+/// stream of kernel messages. With only the measured object (`ip monitor link`), `ip` would
+/// skip what the kernel sends *before* the measured message: taking a link down first
+/// announces the removal of its IPv6 routes and addresses, which netmon has to read (and
+/// report) before it reaches the link's own message.
+const IP_MONITOR_OBJECTS: [&str; 3] = ["link", "address", "route"];
 
 /// The `i`-th address of the add cycle: 198.51.100.1-254, then 203.0.113.1-254, cycling.
 fn cycle_address(i: usize) -> Ipv4Addr {
@@ -136,7 +134,7 @@ impl Bench {
         samples: usize,
         netmon: &Path,
     ) -> Fallible<Vec<Duration>> {
-        let observer = Observer::start(subscriber, self.ns.name(), kind.ip_objects(), netmon)?;
+        let observer = Observer::start(subscriber, self.ns.name(), &IP_MONITOR_OBJECTS, netmon)?;
         self.warm_up(kind, &observer).map_err(|e| format!("warm-up: {e}"))?;
         (0..samples)
             .map(|i| self.cycle(kind, &observer, i, EVENT_TIMEOUT).map_err(|e| format!("change {i}: {e}")))

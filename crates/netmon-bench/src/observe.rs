@@ -85,8 +85,8 @@ pub struct Observer {
 }
 
 impl Observer {
-    /// Starts `subscriber` on namespace `netns`. `ip_objects` are the `ip monitor` objects
-    /// that cover the change being measured (e.g. `["address"]`).
+    /// Starts `subscriber` on namespace `netns`. `ip_objects` are the objects `ip monitor`
+    /// follows (e.g. `["link", "address", "route"]`).
     pub fn start(subscriber: Subscriber, netns: &str, ip_objects: &[&str], netmon_bin: &Path) -> Fallible<Observer> {
         let (tx, rx) = channel();
         let source: Box<dyn Any> = match subscriber {

@@ -43,10 +43,11 @@ const DUMP_ATTEMPTS: usize = 5;
 pub(crate) struct Sockets {
     /// Joined to [`GROUPS`]; non-blocking.
     pub events: Socket,
-    /// For dump requests; blocking.
-    dumps: Socket,
     buffer: Vec<u8>,
-    sequence: u32,
+    /// For address and route dumps and route lookups.
+    requests: Requester,
+    /// For link dumps, which run beside the address dump (see [`Sockets::dump_once`]).
+    links: Requester,
     /// Messages skipped because they could not be decoded, to be reported as error events.
     undecodable: Vec<String>,
     /// Whether interface kinds may be refined from sysfs (only for the caller's namespace).
@@ -66,16 +67,11 @@ impl Sockets {
             events.set_rx_buf_sz(bytes)?;
         }
         events.set_non_blocking(true)?;
-        let mut dumps = Socket::new(NETLINK_ROUTE)?;
-        dumps.bind_auto()?;
-        // Lets the kernel filter route dumps by type (Linux 4.20+). Where it is refused, dumps
-        // just carry every route and the translation below drops what it does not need.
-        let _ = dumps.set_netlink_get_strict_chk(true);
         Ok(Sockets {
             events,
-            dumps,
             buffer: Vec::with_capacity(RECV_BUFFER),
-            sequence: 0,
+            requests: Requester::open()?,
+            links: Requester::open()?,
             undecodable: Vec::new(),
             use_sysfs,
         })
@@ -132,29 +128,53 @@ impl Sockets {
         Err(last_error.unwrap_or_else(|| io::Error::other("the kernel kept changing during every dump attempt")))
     }
 
-    /// One consistent dump, or `None` when it must be retried.
+    /// One consistent dump, or `None` when it must be retried. Links are dumped on a second
+    /// socket from a second thread while addresses and routes are dumped here: the kernel's
+    /// link dump is as costly as the address dump (every link carries its per-family settings),
+    /// and a host with 1,000 interfaces reads its state in about half the time.
     fn dump_once(&mut self) -> io::Result<Option<NetworkState>> {
-        let mut updates = Vec::new();
-        // Only unicast routes: a host has a `local` route per address (10,000 addresses, 10,000
-        // routes) that would otherwise be parsed and thrown away.
-        let mut unicast = RouteMessage::default();
-        unicast.header.kind = RouteType::Unicast;
         // Link statistics (two blocks of counters per link) are most of a link message; the
         // kernel skips gathering them when asked.
         let mut links = LinkMessage::default();
         links.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        let requests = [
-            RouteNetlinkMessage::GetLink(links),
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            RouteNetlinkMessage::GetRoute(unicast),
-        ];
-        for request in requests {
-            if !self.dump(request, &mut updates)? {
-                return Ok(None);
+        // Only unicast routes: a host has a `local` route per address (10,000 addresses, 10,000
+        // routes) that would otherwise be parsed and thrown away.
+        let mut unicast = RouteMessage::default();
+        unicast.header.kind = RouteType::Unicast;
+        let others =
+            [RouteNetlinkMessage::GetAddress(AddressMessage::default()), RouteNetlinkMessage::GetRoute(unicast)];
+
+        let Sockets { requests, links: link_socket, undecodable, use_sysfs, .. } = self;
+        let use_sysfs = *use_sysfs;
+        let (link_dump, other_dumps) = std::thread::scope(|scope| {
+            let link_thread = std::thread::Builder::new().name("netmon-dump".into()).spawn_scoped(scope, move || {
+                let (mut updates, mut skipped) = (Vec::new(), Vec::new());
+                let consistent =
+                    link_socket.dump(RouteNetlinkMessage::GetLink(links), use_sysfs, &mut updates, &mut skipped);
+                consistent.map(|c| (c, updates, skipped))
+            });
+            let mut updates = Vec::new();
+            let mut consistent = Ok(true);
+            for request in others {
+                consistent = requests.dump(request, use_sysfs, &mut updates, undecodable);
+                if !matches!(consistent, Ok(true)) {
+                    break;
+                }
             }
+            let link_dump = match link_thread {
+                Ok(thread) => thread.join().unwrap_or_else(|_| Err(io::Error::other("the link dump thread panicked"))),
+                Err(e) => Err(e),
+            };
+            (link_dump, consistent.map(|c| (c, updates)))
+        });
+        let (links_consistent, link_updates, skipped) = link_dump?;
+        let (others_consistent, other_updates) = other_dumps?;
+        self.undecodable.extend(skipped);
+        if !(links_consistent && others_consistent) {
+            return Ok(None);
         }
         let mut state = NetworkState::default();
-        for update in updates {
+        for update in link_updates.into_iter().chain(other_updates) {
             match update {
                 Update::Link(link) => match state.position(link.index) {
                     Ok(i) => state.interfaces[i] = link,
@@ -187,8 +207,27 @@ impl Sockets {
         sort_routes(&mut state.default_routes);
         Ok(Some(state))
     }
+}
 
-    /// Sends one request on the dump socket under a fresh sequence number.
+/// A blocking socket for requests: dumps and route lookups. Each has its own buffer and
+/// sequence numbers, so two can run on two threads.
+struct Requester {
+    socket: Socket,
+    buffer: Vec<u8>,
+    sequence: u32,
+}
+
+impl Requester {
+    fn open() -> io::Result<Self> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        socket.bind_auto()?;
+        // Lets the kernel filter route dumps by type (Linux 4.20+). Where it is refused, dumps
+        // just carry every route and the translation below drops what it does not need.
+        let _ = socket.set_netlink_get_strict_chk(true);
+        Ok(Requester { socket, buffer: Vec::with_capacity(RECV_BUFFER), sequence: 0 })
+    }
+
+    /// Sends one request under a fresh sequence number.
     fn request(&mut self, request: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
@@ -198,24 +237,29 @@ impl Sockets {
         message.finalize();
         let mut bytes = vec![0; message.buffer_len()];
         message.serialize(&mut bytes);
-        self.dumps.send(&bytes, 0)?;
+        self.socket.send(&bytes, 0)?;
         Ok(())
     }
 
     /// Sends one dump request and collects its replies; `false` when the kernel flagged the dump
     /// as interrupted by a concurrent change.
-    fn dump(&mut self, request: RouteNetlinkMessage, updates: &mut Vec<Update>) -> io::Result<bool> {
+    fn dump(
+        &mut self,
+        request: RouteNetlinkMessage,
+        use_sysfs: bool,
+        updates: &mut Vec<Update>,
+        undecodable: &mut Vec<String>,
+    ) -> io::Result<bool> {
         self.request(request, NLM_F_REQUEST | NLM_F_DUMP)?;
 
         let mut consistent = true;
         loop {
             self.buffer.clear();
-            self.dumps.recv(&mut self.buffer, 0)?;
+            self.socket.recv(&mut self.buffer, 0)?;
             let mut done = false;
             let mut failure = None;
-            let undecodable = &mut self.undecodable;
             let mut parsed = Vec::new();
-            parse_datagram(&self.buffer, self.use_sysfs, &mut parsed, &mut |control| match control {
+            parse_datagram(&self.buffer, use_sysfs, &mut parsed, &mut |control| match control {
                 Control::Done { interrupted } => {
                     done = true;
                     consistent &= !interrupted;
@@ -524,7 +568,7 @@ impl RouteLookup for Sockets {
     fn routes(&mut self, pairs: &[(IpAddr, IpAddr)]) -> Vec<io::Result<Option<u32>>> {
         let mut answers = Vec::with_capacity(pairs.len());
         for batch in pairs.chunks(LOOKUP_BATCH) {
-            match self.lookup_batch(batch) {
+            match self.requests.lookup_batch(batch) {
                 Ok(mut batch_answers) => answers.append(&mut batch_answers),
                 Err(e) => answers.extend(batch.iter().map(|_| Err(io::Error::new(e.kind(), e.to_string())))),
             }
@@ -538,7 +582,7 @@ impl RouteLookup for Sockets {
 /// so no answer can be dropped.
 const LOOKUP_BATCH: usize = 64;
 
-impl Sockets {
+impl Requester {
     fn lookup_batch(&mut self, pairs: &[(IpAddr, IpAddr)]) -> io::Result<Vec<io::Result<Option<u32>>>> {
         let first = self.sequence.wrapping_add(1);
         let mut bytes = Vec::new();
@@ -561,12 +605,12 @@ impl Sockets {
             bytes.resize(at + align(message.buffer_len()), 0);
             message.serialize(&mut bytes[at..]);
         }
-        self.dumps.send(&bytes, 0)?;
+        self.socket.send(&bytes, 0)?;
         let mut answers: Vec<Option<io::Result<Option<u32>>>> = (0..pairs.len()).map(|_| None).collect();
         let mut missing = pairs.len();
         while missing > 0 {
             self.buffer.clear();
-            self.dumps.recv(&mut self.buffer, 0)?;
+            self.socket.recv(&mut self.buffer, 0)?;
             let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buffer)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             let slot = reply.header.sequence_number.wrapping_sub(first) as usize;
