@@ -34,6 +34,13 @@ pub fn client_server(tag: &str) -> (NetNs, NetNs) {
          route add default via {SERVER_V4}\nroute add default via {SERVER_V6}\n"
     ));
     server.ip_batch(&format!("addr add {SERVER_V4}/24 dev vb\naddr add {SERVER_V6}/64 dev vb nodad\nlink set vb up\n"));
+    // Until the kernel's link watcher has seen the carrier (it may take up to a second), the
+    // link has no queue and drops what is sent: wait for both ends to be operationally up.
+    for (ns, link) in [(&client, "va"), (&server, "vb")] {
+        crate::wait_until(Duration::from_secs(10), &format!("{link} operationally up"), || {
+            ns.ip_json(&format!("link show dev {link}"))[0]["operstate"] == "UP"
+        });
+    }
     (client, server)
 }
 
