@@ -67,6 +67,9 @@ impl Switch {
 
     /// Adds the probe to `builder` when --probe was given.
     pub(crate) fn apply(&self, builder: netmon::MonitorBuilder) -> Result<netmon::MonitorBuilder, netmon::Error> {
+        if !self.probe && !self.target.urls.is_empty() {
+            return Err(netmon::Error::InvalidInput("--url applies to the probe: add --probe".into()));
+        }
         Ok(if self.probe { builder.probe(self.target.config()?) } else { builder })
     }
 }
