@@ -131,10 +131,11 @@ fn line(r: &FamilyProbe) -> String {
     if !matches!(r.outcome, Outcome::NotProbed { .. }) {
         let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
         let t = &r.timings;
-        let parts: Vec<String> = [("dns", t.dns), ("connect", t.connect), ("first byte", t.first_byte), ("total", Some(t.total))]
-            .into_iter()
-            .filter_map(|(name, d)| d.map(|d| format!("{name} {}", ms(d))))
-            .collect();
+        let parts: Vec<String> =
+            [("dns", t.dns), ("connect", t.connect), ("first byte", t.first_byte), ("total", Some(t.total))]
+                .into_iter()
+                .filter_map(|(name, d)| d.map(|d| format!("{name} {}", ms(d))))
+                .collect();
         let _ = write!(s, " ({})", parts.join(", "));
     }
     s

@@ -253,7 +253,13 @@ mod tests {
                 false,
                 vec!["interface wlan0: does not exist"],
             ),
-            ("through the interface", state(true, true, vec![]), goal(Level::Online, Some("eth0"), false), true, vec![]),
+            (
+                "through the interface",
+                state(true, true, vec![]),
+                goal(Level::Online, Some("eth0"), false),
+                true,
+                vec![],
+            ),
         ];
         for (name, state, goal, want, lines) in table {
             assert_eq!(reached(&state, &goal), want, "{name}");

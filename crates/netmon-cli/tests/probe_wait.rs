@@ -171,7 +171,8 @@ fn wait_sees_the_network_come_online_after_two_seconds() {
     }
     let ns = site_only("w2");
     let start = Instant::now();
-    let child = netmon().args(["wait", "--netns", ns.name(), "--timeout", "20s"]).stderr(Stdio::piped()).spawn().unwrap();
+    let child =
+        netmon().args(["wait", "--netns", ns.name(), "--timeout", "20s"]).stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_secs(2)); // the scenario: the route appears two seconds later
     ns.ip("route add default via 192.0.2.1");
     let out = child.wait_with_output().unwrap();
@@ -190,14 +191,18 @@ fn wait_gives_up_at_its_timeout_saying_what_is_missing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(3), "{elapsed:?}");
     let err = text(&out.stderr);
-    assert!(err.contains("timed out after 1s waiting for online") && err.contains("ipv4: site (no default route)"), "{err}");
+    assert!(
+        err.contains("timed out after 1s waiting for online") && err.contains("ipv4: site (no default route)"),
+        "{err}"
+    );
 
     // An interface that never gets carrier: its far end stays down.
     let ns = NetNs::new("wc");
     ns.ip("link add va type veth peer name vb");
     ns.ip("link set va up");
     ns.ip("addr add 192.0.2.10/24 dev va");
-    let (out, elapsed) = run(&["wait", "--netns", ns.name(), "--interface", "va", "--level", "local", "--timeout", "1s"]);
+    let (out, elapsed) =
+        run(&["wait", "--netns", ns.name(), "--interface", "va", "--level", "local", "--timeout", "1s"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
     assert!(text(&out.stderr).contains("interface va: no carrier"), "{}", text(&out.stderr));
@@ -251,7 +256,10 @@ fn wait_and_status_use_the_probe_when_asked() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((v["ipv4"]["reachability"].as_str(), v["ipv4"]["source"].as_str()), (Some("site"), Some("probe")));
-    assert_eq!((v["captive_portal"].as_bool(), v["portal_url"].as_str()), (Some(true), Some("http://portal.test/login")));
+    assert_eq!(
+        (v["captive_portal"].as_bool(), v["portal_url"].as_str()),
+        (Some(true), Some("http://portal.test/login"))
+    );
     // Without --probe nothing is sent.
     let before = ok.requests() + portal.requests();
     let (out, _) = run(&["status", "--netns", client.name(), "--json"]);

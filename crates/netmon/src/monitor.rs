@@ -130,7 +130,11 @@ impl MonitorBuilder {
     fn start_refiners(&self, sink: &VerdictSink) -> Result<Vec<Arc<dyn Refiner>>, Error> {
         let mut refiners: Vec<Arc<dyn Refiner>> = Vec::new();
         if let Some(config) = self.probe.clone().filter(|c| c.is_enabled()) {
-            refiners.push(Arc::new(crate::probe::refiner::ProbeRefiner::start(config, self.netns.clone(), sink.clone())?));
+            refiners.push(Arc::new(crate::probe::refiner::ProbeRefiner::start(
+                config,
+                self.netns.clone(),
+                sink.clone(),
+            )?));
         }
         Ok(refiners)
     }

@@ -49,12 +49,9 @@ fn every_server_behaviour_gets_its_verdict_in_time() {
             nm,
             |o| *o == Outcome::Online,
         ),
-        (
-            "wrong body",
-            Reply::text("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
-            nm,
-            |o| *o == Outcome::CaptivePortal { url: None },
-        ),
+        ("wrong body", Reply::text("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"), nm, |o| {
+            *o == Outcome::CaptivePortal { url: None }
+        }),
         (
             "302 with Location",
             Reply::text("HTTP/1.1 302 Found\r\nLocation: http://portal.test/login\r\nContent-Length: 0\r\n\r\n"),
@@ -74,15 +71,15 @@ fn every_server_behaviour_gets_its_verdict_in_time() {
             |o| *o == Outcome::CaptivePortal { url: None },
         ),
         ("accepts and never answers", Reply::Silent, |e| e, |o| limited(o, "in time")),
-        ("1 byte per second", Reply::Trickle(OK_204.as_bytes().to_vec(), Duration::from_secs(1)), |e| e, |o| {
-            limited(o, "in time")
-        }),
         (
-            "endless body",
-            flood("HTTP/1.1 200 OK\r\n\r\n<html>", "<p>welcome</p>".repeat(64)),
-            nm,
-            |o| *o == Outcome::CaptivePortal { url: None },
+            "1 byte per second",
+            Reply::Trickle(OK_204.as_bytes().to_vec(), Duration::from_secs(1)),
+            |e| e,
+            |o| limited(o, "in time"),
         ),
+        ("endless body", flood("HTTP/1.1 200 OK\r\n\r\n<html>", "<p>welcome</p>".repeat(64)), nm, |o| {
+            *o == Outcome::CaptivePortal { url: None }
+        }),
         (
             "10 MB of headers",
             flood("HTTP/1.1 200 OK\r\n", format!("X-Pad: {}\r\n", "a".repeat(1000))),
@@ -142,8 +139,12 @@ fn redirect_loop_is_reported_not_followed() {
     let (client, server) = client_server("pl");
     let to_self = format!("HTTP/1.1 302 Found\r\nLocation: http://{SERVER_V4}:8080/check\r\nContent-Length: 0\r\n\r\n");
     let srv = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(&to_self));
-    let r = &run(&config(vec![Endpoint::new(&srv.url("/check")).unwrap()]), &[Family::Ipv4], Some(&Netns::Name(client.name().into())))
-        .unwrap()[0];
+    let r = &run(
+        &config(vec![Endpoint::new(&srv.url("/check")).unwrap()]),
+        &[Family::Ipv4],
+        Some(&Netns::Name(client.name().into())),
+    )
+    .unwrap()[0];
     assert_eq!(r.outcome, Outcome::CaptivePortal { url: Some(srv.url("/check")) });
     assert_eq!(srv.requests(), 1);
 }
@@ -161,7 +162,9 @@ fn families_are_judged_separately() {
     let (client, server) = client_server("pf");
     let ns = Netns::Name(client.name().into());
     let broken = Reply::text("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n");
-    for (v4_reply, v6_reply, v4_ok) in [(Reply::text(OK_204), broken.clone(), true), (broken, Reply::text(OK_204), false)] {
+    for (v4_reply, v6_reply, v4_ok) in
+        [(Reply::text(OK_204), broken.clone(), true), (broken, Reply::text(OK_204), false)]
+    {
         let v4 = Server::start(&server, &format!("{SERVER_V4}:8080"), v4_reply);
         let v6 = Server::start(&server, &format!("[{SERVER_V6}]:8086"), v6_reply);
         let results = run(&config(dual(&v4, &v6)), &[Family::Ipv4, Family::Ipv6], Some(&ns)).unwrap();
@@ -200,9 +203,11 @@ fn monitor_refines_levels_with_the_probe_and_rechecks_a_portal() {
     // The portal lets us through: a recheck (no kernel change) finds IPv4 online.
     drop(v4);
     let _v4 = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
-    expect(&sub, "probe verdict ipv4 online", |k| {
-        matches!(k, EventKind::VerdictChanged { verdict } if verdict.ipv4 == Some(Level::Online))
-    });
+    expect(
+        &sub,
+        "probe verdict ipv4 online",
+        |k| matches!(k, EventKind::VerdictChanged { verdict } if verdict.ipv4 == Some(Level::Online)),
+    );
     let state = monitor.snapshot();
     assert_eq!((state.reachability.ipv4.reachability, state.details.captive_portal), (Level::Online, Some(false)));
     assert_eq!(state.details.portal_url, None);
@@ -218,23 +223,31 @@ fn probes_follow_relevant_changes_only_and_stop_below_site() {
     let v6 = Server::start(&server, &format!("[{SERVER_V6}]:8086"), Reply::text(OK_204));
     let monitor = Monitor::builder().netns(client.name()).probe(config(dual(&v4, &v6))).build().unwrap();
     let sub = monitor.subscribe();
-    expect(&sub, "first verdict", |k| {
-        matches!(k, EventKind::VerdictChanged { verdict } if verdict.ipv4 == Some(Level::Online) && verdict.ipv6 == Some(Level::Online))
-    });
+    expect(
+        &sub,
+        "first verdict",
+        |k| matches!(k, EventKind::VerdictChanged { verdict } if verdict.ipv4 == Some(Level::Online) && verdict.ipv6 == Some(Level::Online)),
+    );
     let before = (v4.requests(), v6.requests());
     // The link goes down: both families drop below site, so the verdict is withdrawn without
     // a request.
     client.ip("link set va down");
-    expect(&sub, "verdict withdrawn", |k| {
-        matches!(k, EventKind::VerdictChanged { verdict } if verdict.ipv4.is_none() && verdict.ipv6.is_none())
-    });
+    expect(
+        &sub,
+        "verdict withdrawn",
+        |k| matches!(k, EventKind::VerdictChanged { verdict } if verdict.ipv4.is_none() && verdict.ipv6.is_none()),
+    );
     assert_eq!((v4.requests(), v6.requests()), before, "no probe below site");
     // A burst of relevant changes (route metric flips) is coalesced.
     client.ip("link set va up");
     client.ip(&format!("addr add {}/64 dev va nodad", testns::http::CLIENT_V6)); // flushed on down
     client.ip(&format!("route add default via {SERVER_V4}"));
     client.ip(&format!("route add default via {SERVER_V6}"));
-    expect(&sub, "verdict back", |k| matches!(k, EventKind::VerdictChanged { verdict } if verdict.ipv4 == Some(Level::Online)));
+    expect(
+        &sub,
+        "verdict back",
+        |k| matches!(k, EventKind::VerdictChanged { verdict } if verdict.ipv4 == Some(Level::Online)),
+    );
     let settled = v4.requests();
     let burst: String = (1..=20).map(|m| format!("route add default via {SERVER_V4} metric {m}\n")).collect();
     client.ip_batch(&burst);

@@ -104,12 +104,18 @@ pub(crate) fn round(config: &ProbeConfig, families: &[Family], cancel: &Cancel) 
 }
 
 /// One family: endpoints in order until one answers online or portal.
-fn probe_family(config: &ProbeConfig, family: Family, resolved: &[OnceLock<Resolution>], cancel: &Cancel) -> FamilyProbe {
+fn probe_family(
+    config: &ProbeConfig,
+    family: Family,
+    resolved: &[OnceLock<Resolution>],
+    cancel: &Cancel,
+) -> FamilyProbe {
     let mut last: Option<FamilyProbe> = None;
     for (endpoint, resolution) in config.endpoints.iter().zip(resolved) {
         let start = Instant::now();
         let deadline = start + config.total_timeout;
-        let resolution = resolution.get_or_init(|| resolve(endpoint, config.dns_timeout.min(config.total_timeout), cancel));
+        let resolution =
+            resolution.get_or_init(|| resolve(endpoint, config.dns_timeout.min(config.total_timeout), cancel));
         let (addrs, dns) = match resolution {
             Ok((addrs, dns)) => (addrs, *dns),
             Err(reason) => {
@@ -212,7 +218,13 @@ fn connect_error(addr: SocketAddr, e: &std::io::Error) -> String {
 }
 
 /// Sends the GET and reads at most [`READ_CAP`] bytes of the reply until it can be judged.
-fn exchange(endpoint: &Endpoint, mut stream: TcpStream, deadline: Instant, cancel: &Cancel, t: &mut Timings) -> Outcome {
+fn exchange(
+    endpoint: &Endpoint,
+    mut stream: TcpStream,
+    deadline: Instant,
+    cancel: &Cancel,
+    t: &mut Timings,
+) -> Outcome {
     let url = &endpoint.target;
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: netmon/{}\r\nAccept: */*\r\nCache-Control: no-cache\r\n\
@@ -246,7 +258,9 @@ fn exchange(endpoint: &Endpoint, mut stream: TcpStream, deadline: Instant, cance
                 Ok(None) if buf.len() >= READ_CAP => {
                     return limited(format!("the reply's head is larger than {} KiB", READ_CAP / 1024))
                 }
-                Ok(None) if eof && buf.is_empty() => return limited("the server closed the connection without a reply"),
+                Ok(None) if eof && buf.is_empty() => {
+                    return limited("the server closed the connection without a reply")
+                }
                 Ok(None) if eof => return limited("the reply ended inside its head"),
                 Ok(None) => {}
             }

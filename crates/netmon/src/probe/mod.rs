@@ -199,7 +199,13 @@ mod tests {
         let limited = |r: &str| Outcome::Limited { reason: r.into() };
         let skipped = Outcome::NotProbed { reason: "no address".into() };
         #[allow(clippy::type_complexity)]
-        let table: Vec<(Vec<FamilyProbe>, (Option<Level>, Option<Level>), Option<bool>, Option<&str>, Option<&str>)> = vec![
+        let table: Vec<(
+            Vec<FamilyProbe>,
+            (Option<Level>, Option<Level>),
+            Option<bool>,
+            Option<&str>,
+            Option<&str>,
+        )> = vec![
             (vec![], (None, None), None, None, None),
             (
                 vec![result(Ipv4, online.clone()), result(Ipv6, online.clone())],

@@ -46,7 +46,12 @@ impl Fingerprint {
 
     /// Families worth probing: kernel level `site` or better.
     pub(crate) fn families(&self) -> Vec<Family> {
-        [Family::Ipv4, Family::Ipv6].into_iter().zip(self.levels).filter(|(_, l)| *l >= Level::Site).map(|(f, _)| f).collect()
+        [Family::Ipv4, Family::Ipv6]
+            .into_iter()
+            .zip(self.levels)
+            .filter(|(_, l)| *l >= Level::Site)
+            .map(|(f, _)| f)
+            .collect()
     }
 }
 
@@ -136,7 +141,9 @@ fn run(inner: &Inner, sink: &VerdictSink) {
                 match control.due {
                     _ if control.requested > control.answered => break,
                     Some(due) if due <= now => break,
-                    Some(due) => control = inner.changed.wait_timeout(control, due - now).unwrap_or_else(|p| p.into_inner()).0,
+                    Some(due) => {
+                        control = inner.changed.wait_timeout(control, due - now).unwrap_or_else(|p| p.into_inner()).0
+                    }
                     None => control = inner.changed.wait(control).unwrap_or_else(|p| p.into_inner()),
                 }
             }
@@ -144,7 +151,11 @@ fn run(inner: &Inner, sink: &VerdictSink) {
             let families = control.fingerprint.as_ref().map(Fingerprint::families).unwrap_or_default();
             (control.requested, families)
         };
-        let verdict = if families.is_empty() { Verdict::new(crate::Source::Probe) } else { verdict(&round(config, &families, &inner.cancel)) };
+        let verdict = if families.is_empty() {
+            Verdict::new(crate::Source::Probe)
+        } else {
+            verdict(&round(config, &families, &inner.cancel))
+        };
         if inner.cancel.is_cancelled() || !sink.send(verdict.clone()) {
             return; // the monitor is going away
         }

@@ -95,7 +95,10 @@ mod tests {
     #[test]
     fn parses_the_shapes_a_probe_uses() {
         let table = [
-            ("http://connectivitycheck.gstatic.com/generate_204", ("connectivitycheck.gstatic.com", 80, "/generate_204")),
+            (
+                "http://connectivitycheck.gstatic.com/generate_204",
+                ("connectivitycheck.gstatic.com", 80, "/generate_204"),
+            ),
             ("http://192.0.2.1:8080/check?x=1", ("192.0.2.1", 8080, "/check?x=1")),
             ("http://[2001:db8::1]:81/", ("2001:db8::1", 81, "/")),
             ("http://[2001:db8::1]", ("2001:db8::1", 80, "/")),
