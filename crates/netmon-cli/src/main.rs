@@ -7,10 +7,13 @@
 //! - 2: bad command line (unknown subcommand or option), or bad input to `check`
 //!
 //! `check` without `--watch` exits 0 when the path is reachable and 1 when it is not.
+//! `probe` exits 0 online, 1 otherwise, 2 bad input; `wait` 0 reached, 1 timed out, 130 SIGINT.
 
 mod check;
 mod human;
+mod probe;
 mod status;
+mod wait;
 mod watch;
 
 use std::process::ExitCode;
@@ -28,11 +31,32 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print reachability, default routes and interfaces once.
-    Status(Common),
+    Status(Monitored),
     /// Print the current state, then one line per change until interrupted.
-    Watch(Common),
+    Watch(Monitored),
     /// Is the path from LOCAL to REMOTE reachable? Exit 0 if so, 1 if not, 2 for bad input.
     Check(check::CheckArgs),
+    /// Probe connectivity now over plain HTTP: verdict per family (online, captive portal,
+    /// limited) with timings. Exit 0 online, 1 not, 2 bad input.
+    Probe(probe::ProbeArgs),
+    /// Wait until the machine reaches a level: exit 0 when reached (at once if it is), 1 at
+    /// the timeout (saying what is missing), 130 on SIGINT.
+    Wait(wait::WaitArgs),
+}
+
+/// Options of the commands that run a monitor and may probe.
+#[derive(Args)]
+pub(crate) struct Monitored {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    probe: probe::Switch,
+}
+
+impl Monitored {
+    pub(crate) fn monitor(&self) -> Result<netmon::Monitor, netmon::Error> {
+        self.probe.apply(self.common.builder())?.build()
+    }
 }
 
 /// Options every subcommand takes.
@@ -49,13 +73,27 @@ pub(crate) struct Common {
 
 impl Common {
     pub(crate) fn monitor(&self) -> Result<netmon::Monitor, netmon::Error> {
+        self.builder().build()
+    }
+
+    pub(crate) fn builder(&self) -> netmon::MonitorBuilder {
         let builder = netmon::Monitor::builder();
-        let builder = match &self.netns {
-            Some(ns) if ns.contains('/') => builder.netns_path(ns),
-            Some(ns) => builder.netns(ns.as_str()),
+        match self.netns() {
+            Some(netmon::Netns::Path(path)) => builder.netns_path(path),
+            Some(netmon::Netns::Name(name)) => builder.netns(name),
             None => builder,
-        };
-        builder.build()
+        }
+    }
+
+    /// The namespace asked for: a value with a `/` is a path, anything else a name.
+    pub(crate) fn netns(&self) -> Option<netmon::Netns> {
+        self.netns.as_ref().map(|ns| {
+            if ns.contains('/') {
+                netmon::Netns::Path(ns.into())
+            } else {
+                netmon::Netns::Name(ns.clone())
+            }
+        })
     }
 }
 
@@ -65,6 +103,8 @@ fn main() -> ExitCode {
         Command::Status(common) => status::run(common),
         Command::Watch(common) => watch::run(common),
         Command::Check(args) => check::run(args),
+        Command::Probe(args) => probe::run(args),
+        Command::Wait(args) => wait::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,12 +3,13 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::{human, Common};
+use crate::{human, Monitored};
 
-pub(crate) fn run(common: &Common) -> Result<ExitCode, String> {
-    let monitor = common.monitor().map_err(|e| e.to_string())?;
-    let state = monitor.snapshot();
-    let text = if common.json {
+pub(crate) fn run(args: &Monitored) -> Result<ExitCode, String> {
+    let monitor = args.monitor().map_err(|e| e.to_string())?;
+    // With --probe, probe now so the verdict is in what is printed.
+    let state = if args.probe.enabled() { monitor.check().map_err(|e| e.to_string())? } else { monitor.snapshot() };
+    let text = if args.common.json {
         serde_json::to_string_pretty(&*state).map_err(|e| e.to_string())? + "\n"
     } else {
         human::state(&state)

@@ -6,13 +6,13 @@ use std::sync::mpsc;
 
 use netmon::EventKind;
 
-use crate::{human, Common};
+use crate::{human, Monitored};
 
-pub(crate) fn run(common: &Common) -> Result<ExitCode, String> {
+pub(crate) fn run(args: &Monitored) -> Result<ExitCode, String> {
     install_exit_handlers()?;
-    let monitor = common.monitor().map_err(|e| e.to_string())?;
+    let monitor = args.monitor().map_err(|e| e.to_string())?;
     let (finished, outcome) = mpsc::channel::<Result<ExitCode, String>>();
-    let json = common.json;
+    let json = args.common.json;
     // Lines are written on the monitor's own thread, as each event is published: handing every
     // event to another thread first was most of the latency over `ip monitor`. A slow reader
     // then slows the monitor, which a netlink overrun and resync absorb.

@@ -33,6 +33,7 @@ pub mod connection;
 mod error;
 mod event;
 mod monitor;
+pub mod probe;
 pub mod reachability;
 mod state;
 mod subscription;

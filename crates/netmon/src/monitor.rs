@@ -47,11 +47,12 @@ pub struct MonitorBuilder {
     pub(crate) netns: Option<Netns>,
     pub(crate) queue_capacity: usize,
     pub(crate) receive_buffer: Option<usize>,
+    pub(crate) probe: Option<crate::probe::ProbeConfig>,
 }
 
 impl Default for MonitorBuilder {
     fn default() -> Self {
-        MonitorBuilder { netns: None, queue_capacity: DEFAULT_QUEUE_CAPACITY, receive_buffer: None }
+        MonitorBuilder { netns: None, queue_capacity: DEFAULT_QUEUE_CAPACITY, receive_buffer: None, probe: None }
     }
 }
 
@@ -79,6 +80,15 @@ impl MonitorBuilder {
     /// buffer overruns under bursts; the monitor then resyncs (used by the storm test).
     pub fn receive_buffer(mut self, bytes: usize) -> Self {
         self.receive_buffer = Some(bytes);
+        self
+    }
+
+    /// Runs the connectivity probe ([`crate::probe`]) as a source of this monitor: its verdicts
+    /// refine the kernel's levels (source `probe`) and [`Monitor::check`] probes at once. Off
+    /// unless called; a config with [`crate::probe::ProbeConfig::enabled`]`(false)` keeps it off.
+    /// The probe connects from inside the monitored namespace.
+    pub fn probe(mut self, config: crate::probe::ProbeConfig) -> Self {
+        self.probe = Some(config);
         self
     }
 
@@ -117,8 +127,16 @@ impl MonitorBuilder {
 impl MonitorBuilder {
     /// Starts the sources above the kernel that these settings ask for. Each source's
     /// settings (probe, NetworkManager) add its start here.
-    fn start_refiners(&self, _sink: &VerdictSink) -> Result<Vec<Arc<dyn Refiner>>, Error> {
-        Ok(Vec::new())
+    fn start_refiners(&self, sink: &VerdictSink) -> Result<Vec<Arc<dyn Refiner>>, Error> {
+        let mut refiners: Vec<Arc<dyn Refiner>> = Vec::new();
+        if let Some(config) = self.probe.clone().filter(|c| c.is_enabled()) {
+            refiners.push(Arc::new(crate::probe::refiner::ProbeRefiner::start(
+                config,
+                self.netns.clone(),
+                sink.clone(),
+            )?));
+        }
+        Ok(refiners)
     }
 }
 

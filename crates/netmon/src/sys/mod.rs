@@ -3,11 +3,16 @@
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
 #[cfg(target_os = "linux")]
-pub(crate) use linux::start;
+pub(crate) use linux::{enter_netns, start};
 
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn start(
     _: &crate::MonitorBuilder,
 ) -> Result<(Box<dyn crate::monitor::Backend>, crate::NetworkState), crate::Error> {
     Err(crate::Error::Unsupported(format!("netmon has no backend for {} yet", std::env::consts::OS)))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn enter_netns(_: &crate::Netns) -> Result<(), crate::Error> {
+    Err(crate::Error::Unsupported(format!("network namespaces do not exist on {}", std::env::consts::OS)))
 }

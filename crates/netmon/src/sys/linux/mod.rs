@@ -29,11 +29,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Opens the sockets (inside the namespace, if one is given), reads the initial state.
 pub(crate) fn start(config: &MonitorBuilder) -> Result<(Box<dyn Backend>, NetworkState), Error> {
-    let namespace = match &config.netns {
-        None => None,
-        Some(Netns::Name(name)) => Some(Namespace::by_name(name)?),
-        Some(Netns::Path(path)) => Some(Namespace::by_path(path)?),
-    };
+    let namespace = config.netns.as_ref().map(Namespace::open).transpose()?;
     let deletion = namespace.as_ref().map(NamespaceWatch::new).transpose()?.flatten();
     let mut backend = KernelBackend {
         sockets: open_sockets(namespace.as_ref(), config.receive_buffer)?,
@@ -48,6 +44,11 @@ pub(crate) fn start(config: &MonitorBuilder) -> Result<(Box<dyn Backend>, Networ
     let state =
         backend.sockets.dump_state().map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
     Ok((Box::new(backend), state))
+}
+
+/// Moves the calling thread into `netns` (for sources that open their sockets there).
+pub(crate) fn enter_netns(netns: &Netns) -> Result<(), Error> {
+    Namespace::open(netns)?.enter()
 }
 
 fn open_sockets(namespace: Option<&Namespace>, receive_buffer: Option<usize>) -> Result<Sockets, Error> {

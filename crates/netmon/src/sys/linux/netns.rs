@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use nix::sched::{setns, CloneFlags};
 
 use crate::error::Error;
+use crate::monitor::Netns;
 
 /// `NS_GET_NSTYPE` from `<linux/nsfs.h>`: `_IO(0xb7, 0x3)`. libc does not export it.
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
@@ -58,6 +59,26 @@ impl Namespace {
         Ok(Namespace { file, path: path.to_owned() })
     }
 
+    /// Opens the namespace a [`Netns`] names.
+    pub(crate) fn open(netns: &Netns) -> Result<Self, Error> {
+        match netns {
+            Netns::Name(name) => Self::by_name(name),
+            Netns::Path(path) => Self::by_path(path),
+        }
+    }
+
+    /// Moves the calling thread (only it) into the namespace; threads and sockets it creates
+    /// afterwards live there too.
+    pub(crate) fn enter(&self) -> Result<(), Error> {
+        setns(&self.file, CloneFlags::CLONE_NEWNET).map_err(|errno| Error::Namespace {
+            path: self.path.clone(),
+            reason: match errno {
+                nix::errno::Errno::EPERM => "entering a network namespace needs CAP_SYS_ADMIN (run as root)".into(),
+                other => format!("cannot enter: {}", other.desc()),
+            },
+        })
+    }
+
     /// The path it was opened from.
     pub(crate) fn path(&self) -> &Path {
         &self.path
@@ -70,15 +91,7 @@ impl Namespace {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    setns(&self.file, CloneFlags::CLONE_NEWNET).map_err(|errno| Error::Namespace {
-                        path: self.path.clone(),
-                        reason: match errno {
-                            nix::errno::Errno::EPERM => {
-                                "entering a network namespace needs CAP_SYS_ADMIN (run as root)".into()
-                            }
-                            other => format!("cannot enter: {}", other.desc()),
-                        },
-                    })?;
+                    self.enter()?;
                     make().map_err(|e| Error::io("opening netlink sockets inside the namespace", e))
                 })
                 .join()

@@ -1,0 +1,169 @@
+//! `netmon probe`: one connectivity probe now; and the probe options of status/watch/wait.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use netmon::probe::{Endpoint, FamilyProbe, Outcome, ProbeConfig};
+use netmon::Family;
+
+use crate::watch::print_line;
+use crate::Common;
+
+/// Which endpoints to probe and how long to give them.
+#[derive(Args, Clone)]
+pub(crate) struct Target {
+    /// Probe this plain-http URL instead of the default endpoints (repeatable: tried in order).
+    #[arg(long = "url", value_name = "URL")]
+    urls: Vec<String>,
+    /// The HTTP status that means online, for --url.
+    #[arg(long, value_name = "N", default_value_t = 204, requires = "urls")]
+    expect_status: u16,
+    /// The body must start with this text, for --url ("" = empty body); any body if not given.
+    #[arg(long, value_name = "TEXT", requires = "urls")]
+    expect_body: Option<String>,
+    /// Bound on each endpoint's whole probe, e.g. 3s (default 10s; also caps DNS and connect).
+    #[arg(long = "probe-timeout", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    probe_timeout: Option<Duration>,
+}
+
+impl Target {
+    /// The probe settings these options ask for; a bad URL is an `InvalidInput` error.
+    pub(crate) fn config(&self) -> Result<ProbeConfig, netmon::Error> {
+        let mut config = ProbeConfig::new();
+        if !self.urls.is_empty() {
+            let endpoint = |url: &String| {
+                let e = Endpoint::new(url)?.expect_status(self.expect_status);
+                Ok::<_, netmon::Error>(match &self.expect_body {
+                    Some(body) => e.expect_body(body.clone()),
+                    None => e,
+                })
+            };
+            config = config.endpoints(self.urls.iter().map(endpoint).collect::<Result<_, _>>()?);
+        }
+        if let Some(t) = self.probe_timeout {
+            config = config.total_timeout(t).connect_timeout(t).dns_timeout(t);
+        }
+        Ok(config)
+    }
+}
+
+/// `--probe` and its endpoint options, for commands that run a monitor.
+#[derive(Args, Clone)]
+pub(crate) struct Switch {
+    /// Also run the connectivity probe (plain HTTP to the default endpoints or --url) and use
+    /// its verdict. Off unless given: without it nothing is sent on the network.
+    #[arg(long)]
+    probe: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+impl Switch {
+    pub(crate) fn enabled(&self) -> bool {
+        self.probe
+    }
+
+    /// Adds the probe to `builder` when --probe was given.
+    pub(crate) fn apply(&self, builder: netmon::MonitorBuilder) -> Result<netmon::MonitorBuilder, netmon::Error> {
+        if !self.probe && !self.target.urls.is_empty() {
+            return Err(netmon::Error::InvalidInput("--url applies to the probe: add --probe".into()));
+        }
+        Ok(if self.probe { builder.probe(self.target.config()?) } else { builder })
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct ProbeArgs {
+    /// Probe only this family: 4 or 6 (default both).
+    #[arg(long, value_name = "4|6", value_parser = ["4", "6"])]
+    family: Option<String>,
+    #[command(flatten)]
+    target: Target,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Bad input: 2, like a bad command line.
+const BAD_INPUT: u8 = 2;
+
+pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode, String> {
+    let families = match args.family.as_deref() {
+        Some("4") => vec![Family::Ipv4],
+        Some(_) => vec![Family::Ipv6],
+        None => vec![Family::Ipv4, Family::Ipv6],
+    };
+    let results = args.target.config().and_then(|c| netmon::probe::run(&c, &families, args.common.netns().as_ref()));
+    let results = match results {
+        Ok(results) => results,
+        Err(e @ (netmon::Error::InvalidInput(_) | netmon::Error::Namespace { .. })) => {
+            eprintln!("netmon: {e}");
+            return Ok(ExitCode::from(BAD_INPUT));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let text = if args.common.json {
+        serde_json::to_string(&results).map_err(|e| e.to_string())?
+    } else {
+        results.iter().map(line).collect::<Vec<_>>().join("\n")
+    };
+    print_line(&mut std::io::stdout().lock(), &text)?;
+    Ok(if online(&results) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Online: some family answered as expected and none met a captive portal.
+fn online(results: &[FamilyProbe]) -> bool {
+    results.iter().any(|r| r.outcome == Outcome::Online)
+        && !results.iter().any(|r| matches!(r.outcome, Outcome::CaptivePortal { .. }))
+}
+
+/// e.g. `ipv4: online via http://192.0.2.1:8080/ at 192.0.2.1:8080 (connect 0.2 ms, first byte
+/// 0.3 ms, total 0.6 ms)`.
+fn line(r: &FamilyProbe) -> String {
+    let mut s = format!("{}: {}", r.family, r.outcome);
+    if let Some(endpoint) = &r.endpoint {
+        let _ = write!(s, " via {endpoint}");
+    }
+    if let Some(address) = r.address {
+        let _ = write!(s, " at {address}");
+    }
+    if !matches!(r.outcome, Outcome::NotProbed { .. }) {
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+        let t = &r.timings;
+        let parts: Vec<String> =
+            [("dns", t.dns), ("connect", t.connect), ("first byte", t.first_byte), ("total", Some(t.total))]
+                .into_iter()
+                .filter_map(|(name, d)| d.map(|d| format!("{name} {}", ms(d))))
+                .collect();
+        let _ = write!(s, " ({})", parts.join(", "));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(family: Family, outcome: Outcome) -> FamilyProbe {
+        FamilyProbe { family, outcome, endpoint: None, address: None, timings: Default::default() }
+    }
+
+    #[test]
+    fn exit_rule() {
+        let on = result(Family::Ipv4, Outcome::Online);
+        let portal = result(Family::Ipv6, Outcome::CaptivePortal { url: None });
+        let down = result(Family::Ipv6, Outcome::Limited { reason: "refused".into() });
+        assert!(online(&[on.clone(), down.clone()]));
+        assert!(!online(&[on, portal]));
+        assert!(!online(&[down]));
+    }
+
+    #[test]
+    fn lines_name_verdict_endpoint_and_timings() {
+        let mut r = result(Family::Ipv4, Outcome::CaptivePortal { url: Some("http://portal.test/".into()) });
+        r.endpoint = Some("http://192.0.2.1:8080/".into());
+        r.timings.total = Duration::from_micros(1500);
+        assert_eq!(line(&r), "ipv4: captive portal (http://portal.test/) via http://192.0.2.1:8080/ (total 1.5 ms)");
+    }
+}
