@@ -18,7 +18,7 @@ mod watch;
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// Is this machine online, how, and the moment that changes.
 #[derive(Parser)]
@@ -99,6 +99,12 @@ impl Common {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Status(monitored) | Command::Watch(monitored) = &cli.command {
+        if let Err(message) = monitored.probe.validate() {
+            Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+            // exit code 2
+        }
+    }
     let result = match &cli.command {
         Command::Status(common) => status::run(common),
         Command::Watch(common) => watch::run(common),

@@ -65,11 +65,16 @@ impl Switch {
         self.probe
     }
 
+    /// Options that mean nothing without --probe are a command-line mistake (exit 2).
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !self.probe && !self.target.urls.is_empty() {
+            return Err("--url applies to the probe: add --probe".into());
+        }
+        Ok(())
+    }
+
     /// Adds the probe to `builder` when --probe was given.
     pub(crate) fn apply(&self, builder: netmon::MonitorBuilder) -> Result<netmon::MonitorBuilder, netmon::Error> {
-        if !self.probe && !self.target.urls.is_empty() {
-            return Err(netmon::Error::InvalidInput("--url applies to the probe: add --probe".into()));
-        }
         Ok(if self.probe { builder.probe(self.target.config()?) } else { builder })
     }
 }

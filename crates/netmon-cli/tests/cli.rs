@@ -208,6 +208,10 @@ fn bad_input_exit_codes() {
 
     let out = netmon().args(["status", "--bogus"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // An endpoint without --probe would silently do nothing: a command-line mistake.
+    let out = netmon().args(["watch", "--url", "http://192.0.2.1/"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add --probe"));
     let out = netmon().args(["watch", "--netns", "/etc/hostname"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a namespace file"));
