@@ -1,0 +1,61 @@
+//! The Network List Manager's event sinks: COM objects made with `#[implement]`.
+//!
+//! A sink holds only a channel sender to the COM thread ([`super::com`]), never a pointer to
+//! the monitor: COM may keep a sink (and call it) after the monitor is gone, and then the
+//! send fails quietly. (Qt's sink kept a raw pointer to its monitor: a use-after-free.)
+
+use std::sync::mpsc::Sender;
+
+use windows::core::{implement, Result, GUID};
+use windows::Win32::Networking::NetworkListManager::{
+    INetworkConnectionEvents, INetworkConnectionEvents_Impl, INetworkListManagerEvents,
+    INetworkListManagerEvents_Impl, NLM_CONNECTION_PROPERTY_CHANGE, NLM_CONNECTIVITY,
+};
+
+/// What a sink tells the COM thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NlmEvent {
+    /// The machine's connectivity (`NLM_CONNECTIVITY` flags).
+    Connectivity(u32),
+    /// One connection's connectivity.
+    ConnectionConnectivity(GUID, u32),
+    /// One connection's properties changed (e.g. its internet-connectivity property, which
+    /// carries the captive-portal flag): read them again.
+    ConnectionProperties(GUID),
+}
+
+/// The request a sink sends: the COM thread handles it.
+pub(crate) type Report = Sender<super::com::Request>;
+
+/// `INetworkListManagerEvents`: the machine's connectivity.
+#[implement(INetworkListManagerEvents)]
+pub(crate) struct ListSink(pub(crate) Report);
+
+impl INetworkListManagerEvents_Impl for ListSink_Impl {
+    fn ConnectivityChanged(&self, connectivity: NLM_CONNECTIVITY) -> Result<()> {
+        let _ = self.0.send(super::com::Request::Event(NlmEvent::Connectivity(connectivity.0 as u32)));
+        Ok(())
+    }
+}
+
+/// `INetworkConnectionEvents`: every connection's connectivity and properties.
+#[implement(INetworkConnectionEvents)]
+pub(crate) struct ConnectionSink(pub(crate) Report);
+
+impl INetworkConnectionEvents_Impl for ConnectionSink_Impl {
+    fn NetworkConnectionConnectivityChanged(&self, id: &GUID, connectivity: NLM_CONNECTIVITY) -> Result<()> {
+        let event = NlmEvent::ConnectionConnectivity(*id, connectivity.0 as u32);
+        let _ = self.0.send(super::com::Request::Event(event));
+        Ok(())
+    }
+
+    fn NetworkConnectionPropertyChanged(&self, id: &GUID, _: NLM_CONNECTION_PROPERTY_CHANGE) -> Result<()> {
+        let _ = self.0.send(super::com::Request::Event(NlmEvent::ConnectionProperties(*id)));
+        Ok(())
+    }
+}
+
+/// Both sinks as the interfaces they are advised under.
+pub(crate) fn make(report: &Report) -> (INetworkListManagerEvents, INetworkConnectionEvents) {
+    (ListSink(report.clone()).into(), ConnectionSink(report.clone()).into())
+}
