@@ -13,8 +13,8 @@ use std::thread::JoinHandle;
 
 use windows::core::{w, Interface, GUID, PCWSTR};
 use windows::Win32::Networking::NetworkListManager::{
-    INetworkConnection, INetworkConnectionEvents, INetworkCostManager, INetworkListManager,
-    INetworkListManagerEvents, NetworkListManager,
+    INetworkConnection, INetworkConnectionEvents, INetworkCostManager, INetworkListManager, INetworkListManagerEvents,
+    NetworkListManager,
 };
 use windows::Win32::System::Com::StructuredStorage::IPropertyBag;
 use windows::Win32::System::Com::{
@@ -222,10 +222,8 @@ fn describe(connection: &INetworkConnection) -> Result<Connection, String> {
         Ok(Connection {
             id: connection.GetConnectionId().map_err(|e| failed("INetworkConnection::GetConnectionId", e))?,
             adapter: connection.GetAdapterId().map_err(|e| failed("INetworkConnection::GetAdapterId", e))?,
-            connectivity: connection
-                .GetConnectivity()
-                .map_err(|e| failed("INetworkConnection::GetConnectivity", e))?
-                .0 as u32,
+            connectivity: connection.GetConnectivity().map_err(|e| failed("INetworkConnection::GetConnectivity", e))?.0
+                as u32,
             portal: portal(connection),
         })
     }
@@ -250,7 +248,12 @@ fn read_u32(bag: &IPropertyBag, name: PCWSTR) -> Option<u32> {
     number
 }
 
-fn run(inbox: Receiver<Request>, report: sinks::Report, to_backend: Sender<Msg>, ready: SyncSender<Result<Reading, String>>) {
+fn run(
+    inbox: Receiver<Request>,
+    report: sinks::Report,
+    to_backend: Sender<Msg>,
+    ready: SyncSender<Result<Reading, String>>,
+) {
     let apartment = match Apartment::enter() {
         Ok(apartment) => apartment,
         Err(e) => return drop(ready.send(Err(e))),
@@ -324,6 +327,11 @@ pub(crate) mod tests_hook {
             list: unknown(list.cast().expect("IUnknown")),
             connection: unknown(connection.cast().expect("IUnknown")),
         };
-        *LAST.lock().unwrap() = Some(advised);
+        let old = LAST.lock().unwrap().replace(advised);
+        if let Some(old) = old {
+            // Give back the references the previous monitor's entry owned.
+            drop(unsafe { windows::core::IUnknown::from_raw(old.list) });
+            drop(unsafe { windows::core::IUnknown::from_raw(old.connection) });
+        }
     }
 }

@@ -9,8 +9,8 @@ use std::sync::mpsc::Sender;
 
 use windows::core::GUID;
 use windows::Win32::Foundation::{
-    ERROR_BUFFER_OVERFLOW, ERROR_HOST_UNREACHABLE, ERROR_NETWORK_UNREACHABLE, ERROR_NOT_FOUND, ERROR_SUCCESS, HANDLE,
-    WIN32_ERROR,
+    ERROR_BUFFER_OVERFLOW, ERROR_HOST_UNREACHABLE, ERROR_NETWORK_UNREACHABLE, ERROR_NOT_FOUND, ERROR_NOT_SUPPORTED,
+    ERROR_SUCCESS, HANDLE, WIN32_ERROR,
 };
 use windows::Win32::NetworkManagement::IpHelper::{
     CancelMibChangeNotify2, ConvertInterfaceLuidToGuid, FreeMibTable, GetAdaptersAddresses, GetBestRoute2,
@@ -20,8 +20,8 @@ use windows::Win32::NetworkManagement::IpHelper::{
     MIB_NOTIFICATION_TYPE, MIB_UNICASTIPADDRESS_ROW,
 };
 use windows::Win32::Networking::WinSock::{
-    IpDadStateDeprecated, IpDadStateDuplicate, IpDadStateTentative, IpSuffixOriginRandom, AF_INET,
-    AF_INET6, AF_UNSPEC, SOCKADDR, SOCKADDR_IN, SOCKADDR_IN6, SOCKADDR_INET,
+    IpDadStateDeprecated, IpDadStateDuplicate, IpDadStateTentative, IpSuffixOriginRandom, AF_INET, AF_INET6, AF_UNSPEC,
+    SOCKADDR, SOCKADDR_IN, SOCKADDR_IN6, SOCKADDR_INET,
 };
 
 use super::Msg;
@@ -113,9 +113,8 @@ unsafe fn interface(adapter: &IP_ADAPTER_ADDRESSES_LH) -> (Interface, Option<GUI
     let name = unsafe { adapter.FriendlyName.to_string() }.unwrap_or_default();
     let oper_state = nlm::oper_state(adapter.OperStatus.0 as u32);
     let mac_len = (adapter.PhysicalAddressLength as usize).min(adapter.PhysicalAddress.len());
-    let mac = (mac_len > 0).then(|| {
-        adapter.PhysicalAddress[..mac_len].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
-    });
+    let mac = (mac_len > 0)
+        .then(|| adapter.PhysicalAddress[..mac_len].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"));
     let mut addresses = Vec::new();
     let mut next = adapter.FirstUnicastAddress as *const IP_ADAPTER_UNICAST_ADDRESS_LH;
     while let Some(unicast) = unsafe { next.as_ref() } {
@@ -209,29 +208,39 @@ fn inet_of(ip: IpAddr) -> SOCKADDR_INET {
     inet
 }
 
-/// The default routes (prefix length 0) of both families.
-fn default_routes(state: &NetworkState) -> std::io::Result<Vec<DefaultRoute>> {
-    let mut table: *mut MIB_IPFORWARD_TABLE2 = std::ptr::null_mut();
-    let result = unsafe { GetIpForwardTable2(AF_UNSPEC, &mut table) };
-    if result == ERROR_NOT_FOUND {
-        return Ok(Vec::new());
+/// `GetIpForwardTable2`'s table, freed by `FreeMibTable` on drop.
+struct RouteTable(*mut MIB_IPFORWARD_TABLE2);
+
+impl RouteTable {
+    /// The routing table (both families); empty when there are no routes.
+    fn read() -> std::io::Result<RouteTable> {
+        let mut table: *mut MIB_IPFORWARD_TABLE2 = std::ptr::null_mut();
+        match unsafe { GetIpForwardTable2(AF_UNSPEC, &mut table) } {
+            ERROR_SUCCESS | ERROR_NOT_FOUND => Ok(RouteTable(table)),
+            e => Err(win32(e)),
+        }
     }
-    if result != ERROR_SUCCESS {
-        return Err(win32(result));
+
+    fn rows(&self) -> &[MIB_IPFORWARD_ROW2] {
+        match unsafe { self.0.as_ref() } {
+            Some(t) => unsafe { std::slice::from_raw_parts(t.Table.as_ptr(), t.NumEntries as usize) },
+            None => &[],
+        }
     }
-    // Freed by FreeMibTable on every path below.
-    struct Table(*mut MIB_IPFORWARD_TABLE2);
-    impl Drop for Table {
-        fn drop(&mut self) {
+}
+
+impl Drop for RouteTable {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
             unsafe { FreeMibTable(self.0 as *const c_void) };
         }
     }
-    let table = Table(table);
-    let rows = unsafe {
-        let t = &*table.0;
-        std::slice::from_raw_parts(t.Table.as_ptr(), t.NumEntries as usize)
-    };
-    let mut routes: Vec<DefaultRoute> = rows.iter().filter_map(|row| default_route(state, row)).collect();
+}
+
+/// The default routes (prefix length 0) of both families.
+fn default_routes(state: &NetworkState) -> std::io::Result<Vec<DefaultRoute>> {
+    let table = RouteTable::read()?;
+    let mut routes: Vec<DefaultRoute> = table.rows().iter().filter_map(|row| default_route(state, row)).collect();
     routes.sort();
     routes.dedup();
     Ok(routes)
@@ -264,8 +273,23 @@ pub(crate) fn best_route(local: IpAddr, remote: IpAddr) -> std::io::Result<Optio
     match result {
         ERROR_SUCCESS => Ok(Some(row.InterfaceIndex)),
         ERROR_NETWORK_UNREACHABLE | ERROR_HOST_UNREACHABLE | ERROR_NOT_FOUND => Ok(None),
+        ERROR_NOT_SUPPORTED => longest_match(remote),
         e => Err(win32(e)),
     }
+}
+
+/// Where `GetBestRoute2` is missing (Wine 8.0 answers `ERROR_NOT_SUPPORTED`): the routing
+/// table's longest matching prefix, lowest metric among equals. This ignores what only the
+/// system knows (interface metrics, the source address's interface under the strong host
+/// model), so it is used only where the system cannot answer.
+fn longest_match(remote: IpAddr) -> std::io::Result<Option<u32>> {
+    let table = RouteTable::read()?;
+    let covering = table.rows().iter().filter_map(|row| {
+        let prefix = ip_of_inet(&row.DestinationPrefix.Prefix)?;
+        let length = row.DestinationPrefix.PrefixLength;
+        crate::connection::in_prefix(remote, prefix, length).then_some((length, row.Metric, row.InterfaceIndex))
+    });
+    Ok(covering.max_by_key(|&(length, metric, _)| (length, std::cmp::Reverse(metric))).map(|(.., index)| index))
 }
 
 /// The IP Helper change notifications, registered for as long as this lives. Each callback's
@@ -283,8 +307,7 @@ unsafe impl Send for Notifications {}
 impl Notifications {
     /// Registers for interface, address and route changes of both families.
     pub(crate) fn register(to_backend: Sender<Msg>) -> std::io::Result<Notifications> {
-        let mut this =
-            Notifications { handles: Vec::new(), context: Box::into_raw(Box::new(to_backend)) };
+        let mut this = Notifications { handles: Vec::new(), context: Box::into_raw(Box::new(to_backend)) };
         let context = this.context as *const c_void;
         let mut handle = HANDLE::default();
         check(unsafe { NotifyIpInterfaceChange(AF_UNSPEC, Some(on_interface), Some(context), false, &mut handle) })?;
@@ -295,13 +318,11 @@ impl Notifications {
         let mut handle = HANDLE::default();
         check(unsafe { NotifyRouteChange2(AF_UNSPEC, Some(on_route), context, false, &mut handle) })?;
         this.handles.push(handle);
+        #[cfg(test)]
+        {
+            *tests_hook::LAST_CONTEXT.lock().unwrap() = this.context as usize;
+        }
         Ok(this)
-    }
-
-    /// The context every callback receives (for the test that calls a callback late).
-    #[cfg(test)]
-    pub(crate) fn context(&self) -> *const c_void {
-        self.context as *const c_void
     }
 }
 
@@ -329,13 +350,17 @@ impl Drop for Notifications {
 /// # Safety
 /// `context` is the `Sender<Msg>` registered by [`Notifications::register`], alive until the
 /// registration is cancelled.
-pub(crate) unsafe fn notify(context: *const c_void) {
+unsafe fn notify(context: *const c_void) {
     if let Some(sender) = unsafe { (context as *const Sender<Msg>).as_ref() } {
         let _ = sender.send(Msg::IpChanged);
     }
 }
 
-unsafe extern "system" fn on_interface(context: *const c_void, _: *const MIB_IPINTERFACE_ROW, _: MIB_NOTIFICATION_TYPE) {
+unsafe extern "system" fn on_interface(
+    context: *const c_void,
+    _: *const MIB_IPINTERFACE_ROW,
+    _: MIB_NOTIFICATION_TYPE,
+) {
     unsafe { notify(context) }
 }
 
@@ -349,4 +374,19 @@ unsafe extern "system" fn on_address(
 
 unsafe extern "system" fn on_route(context: *const c_void, _: *const MIB_IPFORWARD_ROW2, _: MIB_NOTIFICATION_TYPE) {
     unsafe { notify(context) }
+}
+
+/// Tests call the registered callbacks themselves: Wine never fires them.
+#[cfg(test)]
+pub(crate) mod tests_hook {
+    use std::ffi::c_void;
+    use std::sync::Mutex;
+
+    /// The context of the last registration (an address, so the static is `Send`).
+    pub(crate) static LAST_CONTEXT: Mutex<usize> = Mutex::new(0);
+
+    /// Calls the route-change callback exactly as IP Helper would, with `context`.
+    pub(crate) fn route_changed(context: *const c_void) {
+        unsafe { super::on_route(context, std::ptr::null(), Default::default()) }
+    }
 }

@@ -276,7 +276,8 @@ mod tests {
             assert_eq!(interface_kind(if_type), kind, "type {if_type}");
             assert_eq!(Transport::from(kind), transport, "type {if_type}");
         }
-        let states = [(1, OperState::Up), (4, OperState::Unknown), (7, OperState::LowerLayerDown), (99, OperState::Unknown)];
+        let states =
+            [(1, OperState::Up), (4, OperState::Unknown), (7, OperState::LowerLayerDown), (99, OperState::Unknown)];
         for (status, state) in states {
             assert_eq!(oper_state(status), state);
         }

@@ -8,8 +8,8 @@ use std::sync::mpsc::Sender;
 
 use windows::core::{implement, Result, GUID};
 use windows::Win32::Networking::NetworkListManager::{
-    INetworkConnectionEvents, INetworkConnectionEvents_Impl, INetworkListManagerEvents,
-    INetworkListManagerEvents_Impl, NLM_CONNECTION_PROPERTY_CHANGE, NLM_CONNECTIVITY,
+    INetworkConnectionEvents, INetworkConnectionEvents_Impl, INetworkListManagerEvents, INetworkListManagerEvents_Impl,
+    NLM_CONNECTION_PROPERTY_CHANGE, NLM_CONNECTIVITY,
 };
 
 /// What a sink tells the COM thread.
