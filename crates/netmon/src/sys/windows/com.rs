@@ -70,8 +70,12 @@ impl Reading {
 }
 
 /// A COM failure, naming the call, the HRESULT and its message.
-fn failed(call: &str, e: windows::core::Error) -> String {
-    format!("{call} failed: HRESULT {:#010x}: {}", e.code().0 as u32, e.message())
+pub(crate) fn failed(call: &str, e: windows::core::Error) -> String {
+    let code = e.code().0 as u32;
+    match e.message() {
+        message if message.is_empty() => format!("{call} failed: HRESULT {code:#010x}"),
+        message => format!("{call} failed: HRESULT {code:#010x}: {message}"),
+    }
 }
 
 /// The COM thread; dropping it stops the thread after it released everything.

@@ -12,10 +12,11 @@ use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use windows::core::{IUnknown, Interface, GUID};
+use windows::Win32::Foundation::E_ACCESSDENIED;
 use windows::Win32::Networking::NetworkListManager::{
     INetworkConnectionEvents, INetworkListManagerEvents, NLM_CONNECTION_PROPERTY_CHANGE, NLM_CONNECTIVITY,
 };
-use windows::Win32::System::Com::{CoInitializeEx, CoUninitialize, COINIT_MULTITHREADED};
+use windows::Win32::System::Com::{CoInitializeEx, CoUninitialize, COINIT_APARTMENTTHREADED, COINIT_MULTITHREADED};
 
 use super::com::{tests_hook::LAST, ComThread};
 use super::iphlpapi::{self, tests_hook as ip_hook, Notifications};
@@ -231,6 +232,30 @@ fn route_lookups_follow_the_routing_table() {
     let default = state.default_routes.iter().find(|r| r.family == crate::Family::Ipv4).map(|r| r.interface_index);
     let remote = "198.51.100.1".parse().unwrap();
     assert_eq!(iphlpapi::best_route(local, remote).expect("route lookup"), default);
+}
+
+#[test]
+fn callers_in_a_single_threaded_apartment_just_work() {
+    let _turn = serial();
+    // A GUI thread: COM initialised as STA. The monitor's COM lives on its own MTA thread, so
+    // RPC_E_CHANGED_MODE never reaches the caller.
+    std::thread::spawn(|| {
+        unsafe { CoInitializeEx(None, COINIT_APARTMENTTHREADED) }.ok().expect("STA");
+        let monitor = Monitor::new().expect("a monitor from an STA thread");
+        assert!(monitor.snapshot().verdicts.iter().any(|v| v.source == Source::Windows));
+        drop(monitor);
+        unsafe { CoUninitialize() };
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn com_failures_name_the_hresult_and_its_message() {
+    let message = super::com::failed("CoCreateInstance(NetworkListManager)", E_ACCESSDENIED.into());
+    let text = windows::core::Error::from(E_ACCESSDENIED).message();
+    assert!(!text.is_empty());
+    assert_eq!(message, format!("CoCreateInstance(NetworkListManager) failed: HRESULT 0x80070005: {text}"));
 }
 
 #[test]
