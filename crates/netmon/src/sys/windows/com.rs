@@ -13,8 +13,8 @@ use std::thread::JoinHandle;
 
 use windows::core::{w, Interface, GUID, PCWSTR};
 use windows::Win32::Networking::NetworkListManager::{
-    INetworkConnection, INetworkConnectionEvents, INetworkCostManager, INetworkListManager, INetworkListManagerEvents,
-    NetworkListManager,
+    INetworkConnection, INetworkConnectionEvents, INetworkCostManager, INetworkCostManagerEvents, INetworkListManager,
+    INetworkListManagerEvents, NetworkListManager,
 };
 use windows::Win32::System::Com::StructuredStorage::IPropertyBag;
 use windows::Win32::System::Com::{
@@ -171,9 +171,9 @@ impl Drop for Advice {
     }
 }
 
-/// The manager and its two advised sinks. Field order is drop order: the advices go first.
+/// The manager and its three advised sinks. Field order is drop order: the advices go first.
 struct Session {
-    _advices: [Advice; 2],
+    _advices: [Advice; 3],
     manager: INetworkListManager,
 }
 
@@ -181,13 +181,14 @@ impl Session {
     fn open(report: &sinks::Report) -> Result<Session, String> {
         let manager: INetworkListManager = unsafe { CoCreateInstance(&NetworkListManager, None, CLSCTX_ALL) }
             .map_err(|e| failed("CoCreateInstance(NetworkListManager)", e))?;
-        let (list, connection) = sinks::make(report);
+        let sinks = sinks::Sinks::new(report);
         #[cfg(test)]
-        tests_hook::advised(&list, &connection);
-        // If the second advice fails, the first is unadvised as it drops here.
-        let list = Advice::new::<INetworkListManagerEvents>(&manager, &list)?;
-        let connection = Advice::new::<INetworkConnectionEvents>(&manager, &connection)?;
-        Ok(Session { _advices: [list, connection], manager })
+        tests_hook::advised(&sinks);
+        // If a later advice fails, the earlier ones are unadvised as they drop here.
+        let list = Advice::new::<INetworkListManagerEvents>(&manager, &sinks.list)?;
+        let connection = Advice::new::<INetworkConnectionEvents>(&manager, &sinks.connection)?;
+        let cost = Advice::new::<INetworkCostManagerEvents>(&manager, &sinks.cost)?;
+        Ok(Session { _advices: [list, connection, cost], manager })
     }
 
     fn read(&self) -> Result<Reading, String> {
@@ -279,6 +280,7 @@ fn run(
             Request::Event(NlmEvent::Connectivity(connectivity)) => {
                 Ok(Reading { connectivity, metered: session.metered(), ..reading.clone() })
             }
+            Request::Event(NlmEvent::Cost(cost)) => Ok(Reading { metered: nlm::metered(cost), ..reading.clone() }),
             Request::Event(NlmEvent::ConnectionConnectivity(id, connectivity)) => {
                 let mut fresh = reading.clone();
                 match fresh.connections.iter_mut().find(|c| c.id == id) {
@@ -309,33 +311,39 @@ fn run(
 /// Tests reach the sinks a monitor advised through their COM interfaces, as Windows would.
 #[cfg(test)]
 pub(crate) mod tests_hook {
+    use std::ffi::c_void;
     use std::sync::Mutex;
 
-    use windows::core::Interface;
-    use windows::Win32::Networking::NetworkListManager::{INetworkConnectionEvents, INetworkListManagerEvents};
+    use windows::core::{IUnknown, Interface};
 
     /// Raw, owned references to the last advised sinks (as `IUnknown`, so a test has to
     /// `QueryInterface` for the event interface like Windows does).
     pub(crate) struct Advised {
-        pub list: *mut std::ffi::c_void,
-        pub connection: *mut std::ffi::c_void,
+        pub list: *mut c_void,
+        pub connection: *mut c_void,
+        pub cost: *mut c_void,
     }
     // Sinks are free-threaded objects (they hold only a channel sender).
     unsafe impl Send for Advised {}
 
+    impl Drop for Advised {
+        fn drop(&mut self) {
+            for raw in [self.list, self.connection, self.cost] {
+                drop(unsafe { IUnknown::from_raw(raw) });
+            }
+        }
+    }
+
     pub(crate) static LAST: Mutex<Option<Advised>> = Mutex::new(None);
 
-    pub(crate) fn advised(list: &INetworkListManagerEvents, connection: &INetworkConnectionEvents) {
-        let unknown = |i: windows::core::IUnknown| i.into_raw();
+    pub(crate) fn advised(sinks: &super::sinks::Sinks) {
+        let unknown = |i: &dyn Fn() -> windows::core::Result<IUnknown>| i().expect("IUnknown").into_raw();
         let advised = Advised {
-            list: unknown(list.cast().expect("IUnknown")),
-            connection: unknown(connection.cast().expect("IUnknown")),
+            list: unknown(&|| sinks.list.cast()),
+            connection: unknown(&|| sinks.connection.cast()),
+            cost: unknown(&|| sinks.cost.cast()),
         };
-        let old = LAST.lock().unwrap().replace(advised);
-        if let Some(old) = old {
-            // Give back the references the previous monitor's entry owned.
-            drop(unsafe { windows::core::IUnknown::from_raw(old.list) });
-            drop(unsafe { windows::core::IUnknown::from_raw(old.connection) });
-        }
+        // The previous monitor's entry gives its references back as it drops.
+        drop(LAST.lock().unwrap().replace(advised));
     }
 }

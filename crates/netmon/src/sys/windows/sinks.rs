@@ -8,8 +8,9 @@ use std::sync::mpsc::Sender;
 
 use windows::core::{implement, Result, GUID};
 use windows::Win32::Networking::NetworkListManager::{
-    INetworkConnectionEvents, INetworkConnectionEvents_Impl, INetworkListManagerEvents, INetworkListManagerEvents_Impl,
-    NLM_CONNECTION_PROPERTY_CHANGE, NLM_CONNECTIVITY,
+    INetworkConnectionEvents, INetworkConnectionEvents_Impl, INetworkCostManagerEvents, INetworkCostManagerEvents_Impl,
+    INetworkListManagerEvents, INetworkListManagerEvents_Impl, NLM_CONNECTION_PROPERTY_CHANGE, NLM_CONNECTIVITY,
+    NLM_SOCKADDR,
 };
 
 /// What a sink tells the COM thread.
@@ -19,6 +20,8 @@ pub(crate) enum NlmEvent {
     Connectivity(u32),
     /// One connection's connectivity.
     ConnectionConnectivity(GUID, u32),
+    /// The machine-wide connection cost (`NLM_CONNECTION_COST_*` flags).
+    Cost(u32),
     /// One connection's properties changed (e.g. its internet-connectivity property, which
     /// carries the captive-portal flag): read them again.
     ConnectionProperties(GUID),
@@ -55,7 +58,39 @@ impl INetworkConnectionEvents_Impl for ConnectionSink_Impl {
     }
 }
 
-/// Both sinks as the interfaces they are advised under.
-pub(crate) fn make(report: &Report) -> (INetworkListManagerEvents, INetworkConnectionEvents) {
-    (ListSink(report.clone()).into(), ConnectionSink(report.clone()).into())
+/// `INetworkCostManagerEvents`: the machine's connection cost (metered or not).
+#[implement(INetworkCostManagerEvents)]
+pub(crate) struct CostSink(pub(crate) Report);
+
+impl INetworkCostManagerEvents_Impl for CostSink_Impl {
+    fn CostChanged(&self, cost: u32, destination: *const NLM_SOCKADDR) -> Result<()> {
+        // A cost for one destination only is not the machine's: netmon reports the latter.
+        if destination.is_null() {
+            let _ = self.0.send(super::com::Request::Event(NlmEvent::Cost(cost)));
+        }
+        Ok(())
+    }
+
+    fn DataPlanStatusChanged(&self, _: *const NLM_SOCKADDR) -> Result<()> {
+        // Usage and limits of the data plan are not part of netmon's state: `metered` follows
+        // the cost, which Windows reports separately (above).
+        Ok(())
+    }
+}
+
+/// The three sinks, as the interfaces they are advised under.
+pub(crate) struct Sinks {
+    pub list: INetworkListManagerEvents,
+    pub connection: INetworkConnectionEvents,
+    pub cost: INetworkCostManagerEvents,
+}
+
+impl Sinks {
+    pub(crate) fn new(report: &Report) -> Sinks {
+        Sinks {
+            list: ListSink(report.clone()).into(),
+            connection: ConnectionSink(report.clone()).into(),
+            cost: CostSink(report.clone()).into(),
+        }
+    }
 }

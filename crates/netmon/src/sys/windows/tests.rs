@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use windows::core::{IUnknown, Interface, GUID};
 use windows::Win32::Foundation::E_ACCESSDENIED;
 use windows::Win32::Networking::NetworkListManager::{
-    INetworkConnectionEvents, INetworkListManagerEvents, NLM_CONNECTION_PROPERTY_CHANGE, NLM_CONNECTIVITY,
+    INetworkConnectionEvents, INetworkCostManagerEvents, INetworkListManagerEvents, NLM_CONNECTION_PROPERTY_CHANGE,
+    NLM_CONNECTIVITY,
 };
 use windows::Win32::System::Com::{CoInitializeEx, CoUninitialize, COINIT_APARTMENTTHREADED, COINIT_MULTITHREADED};
 
@@ -49,12 +50,24 @@ impl Drop for Mta {
 }
 
 /// The sinks the last monitor advised, asked for their event interfaces as Windows would.
-fn advised_sinks() -> (INetworkListManagerEvents, INetworkConnectionEvents, *mut c_void) {
+struct Sinks {
+    list: INetworkListManagerEvents,
+    connection: INetworkConnectionEvents,
+    cost: INetworkCostManagerEvents,
+    /// The objects themselves, for reference counts.
+    raw: [*mut c_void; 3],
+}
+
+fn advised_sinks() -> Sinks {
     let last = LAST.lock().unwrap();
     let advised = last.as_ref().expect("a monitor advised its sinks");
-    let list = unsafe { IUnknown::from_raw_borrowed(&advised.list) }.unwrap();
-    let connection = unsafe { IUnknown::from_raw_borrowed(&advised.connection) }.unwrap();
-    (list.cast().expect("QueryInterface"), connection.cast().expect("QueryInterface"), advised.list)
+    let ask = |raw: &*mut c_void| unsafe { IUnknown::from_raw_borrowed(raw) }.unwrap().clone();
+    Sinks {
+        list: ask(&advised.list).cast().expect("QueryInterface"),
+        connection: ask(&advised.connection).cast().expect("QueryInterface"),
+        cost: ask(&advised.cost).cast().expect("QueryInterface"),
+        raw: [advised.list, advised.connection, advised.cost],
+    }
 }
 
 /// The reference count of a COM object (AddRef, then Release, returns it).
@@ -133,7 +146,7 @@ fn connectivity_events_reach_the_monitor_through_the_sink() {
     let events = monitor.subscribe();
     let before = monitor.snapshot().reachability;
     assert!(before.overall > Level::Disconnected, "the test needs a way out: {before:?}");
-    let (list, _, _) = advised_sinks();
+    let list = advised_sinks().list;
 
     // Windows says: nothing. The kernel's levels are lowered, and Windows is named.
     unsafe { list.ConnectivityChanged(NLM_CONNECTIVITY(nlm::DISCONNECTED as i32)) }.expect("S_OK");
@@ -158,7 +171,7 @@ fn connection_events_drive_paths_by_qt_rule() {
     let _mta = Mta::enter();
     let (id, index, local, prefix_len) = connected_interface();
     let monitor = Monitor::new().expect("monitor");
-    let (_, connection, _) = advised_sinks();
+    let connection = advised_sinks().connection;
     let near = monitor.watch_path(local, neighbour(local, prefix_len)).expect("same-subnet path");
     let far = monitor.watch_path(local, "198.51.100.1".parse().unwrap()).expect("path out");
     let (near_events, far_events) = (near.subscribe(), far.subscribe());
@@ -195,18 +208,38 @@ fn connection_events_drive_paths_by_qt_rule() {
 }
 
 #[test]
+fn cost_events_set_metered() {
+    let _turn = serial();
+    let _mta = Mta::enter();
+    let monitor = Monitor::new().expect("monitor");
+    let events = monitor.subscribe();
+    let cost = advised_sinks().cost;
+    let metered = |m: &Monitor| m.snapshot().details.metered;
+    unsafe { cost.CostChanged(nlm::COST_VARIABLE, std::ptr::null()) }.expect("S_OK");
+    assert!(wait_for(&events, || metered(&monitor) == Some(true)), "{:?}", monitor.snapshot().details);
+    unsafe { cost.CostChanged(nlm::COST_UNRESTRICTED, std::ptr::null()) }.expect("S_OK");
+    assert!(wait_for(&events, || metered(&monitor) == Some(false)), "{:?}", monitor.snapshot().details);
+    unsafe { cost.DataPlanStatusChanged(std::ptr::null()) }.expect("S_OK");
+}
+
+#[test]
 fn sinks_are_unadvised_on_drop_and_late_calls_are_harmless() {
     let _turn = serial();
     let _mta = Mta::enter();
     let monitor = Monitor::new().expect("monitor");
-    let (list, connection, raw) = advised_sinks();
-    // Ours (the hook's and `list`), plus the connection point's.
-    let advised = references(raw);
+    let sinks = advised_sinks();
+    // Ours (the hook's and the interfaces above), plus the connection point's.
+    let advised = sinks.raw.map(references);
     drop(monitor);
-    assert_eq!(references(raw), advised - 1, "Unadvise released the connection point's reference");
+    assert_eq!(
+        sinks.raw.map(references),
+        advised.map(|n| n - 1),
+        "Unadvise released each connection point's reference"
+    );
     // COM could still call a sink it held: nothing to reach, nothing happens.
-    unsafe { list.ConnectivityChanged(NLM_CONNECTIVITY(0)) }.expect("S_OK after the monitor is gone");
-    unsafe { connection.NetworkConnectionConnectivityChanged(GUID::zeroed(), NLM_CONNECTIVITY(0)) }.unwrap();
+    unsafe { sinks.list.ConnectivityChanged(NLM_CONNECTIVITY(0)) }.expect("S_OK after the monitor is gone");
+    unsafe { sinks.connection.NetworkConnectionConnectivityChanged(GUID::zeroed(), NLM_CONNECTIVITY(0)) }.unwrap();
+    unsafe { sinks.cost.CostChanged(nlm::COST_FIXED, std::ptr::null()) }.unwrap();
 }
 
 #[test]
