@@ -1,4 +1,5 @@
 //! The `netmon` binary against the real kernel, in namespaces the tests create.
+#![cfg(target_os = "linux")] // network namespaces; Windows has tests/windows.rs
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -15,6 +15,7 @@
 //! | `no_carrier`                | that interface has no carrier (or is dormant / lower-layer down)       |
 //! | `no_route`                  | the kernel has no route to the remote from that source address         |
 //! | `route_via_other_interface` | the kernel's route to the remote now leaves through another interface  |
+//! | `no_connectivity`           | Windows only: the Network List Manager says the connection cannot carry it |
 //!
 //! A remote inside the local address's subnet needs only the path to that subnet: the kernel's
 //! route is then the subnet's connected route, so a default route coming or going does not
@@ -68,6 +69,14 @@ pub enum Unreachable {
         /// The interface the route now leaves through.
         actual: Arc<str>,
     },
+    /// The operating system's own judgement of the connection says it carries no traffic to
+    /// the remote (Windows: the Network List Manager's connectivity of the connection on this
+    /// interface, by Qt's rule: the subnet's connectivity for a same-subnet remote, else the
+    /// internet's; see [`crate::nlm::path_connectivity`]).
+    NoConnectivity {
+        /// The interface owning the local address.
+        interface: Arc<str>,
+    },
     /// The route could not be looked up (a netlink failure; the monitor is recovering).
     LookupFailed {
         /// What failed.
@@ -90,6 +99,9 @@ impl std::fmt::Display for Unreachable {
             Unreachable::NoRoute => f.write_str("no route to the remote from the local address"),
             Unreachable::RouteViaOtherInterface { expected, actual } => {
                 write!(f, "the route to the remote now leaves through {actual}, not {expected}")
+            }
+            Unreachable::NoConnectivity { interface } => {
+                write!(f, "the system reports no connectivity to the remote on {interface}")
             }
             Unreachable::LookupFailed { message } => write!(f, "route lookup failed: {message}"),
         }
@@ -129,6 +141,13 @@ pub(crate) trait RouteLookup {
     /// batches override this (one reaction may need thousands of lookups).
     fn routes(&mut self, pairs: &[(IpAddr, IpAddr)]) -> Vec<std::io::Result<Option<u32>>> {
         pairs.iter().map(|&(local, remote)| self.route(local, remote)).collect()
+    }
+
+    /// The operating system's own verdict on a path that leaves through `interface`:
+    /// `Some(false)` when it says the connection there cannot carry it. Only Windows judges
+    /// connections (Network List Manager); elsewhere there is no such opinion.
+    fn connectivity(&mut self, _interface: u32, _remote: IpAddr, _same_subnet: bool) -> Option<bool> {
+        None
     }
 }
 
@@ -295,6 +314,10 @@ impl RouteLookup for CachedLookup<'_> {
             .clone()
             .map_err(|(kind, message)| std::io::Error::new(kind, message))
     }
+
+    fn connectivity(&mut self, interface: u32, remote: IpAddr, same_subnet: bool) -> Option<bool> {
+        self.lookup.connectivity(interface, remote, same_subnet)
+    }
 }
 
 /// Whether [`evaluate`] will ask for the kernel's route: the local address is owned and
@@ -342,6 +365,9 @@ pub(crate) fn evaluate(
             let actual = state.interface(out).map(|i| names.of(i)).unwrap_or_else(|| Arc::from(format!("#{out}")));
             let reason = Unreachable::RouteViaOtherInterface { expected: name, actual };
             unreachable(status, reason, own, Some(out))
+        }
+        Ok(Some(out)) if lookup.connectivity(out, remote, status.same_subnet) == Some(false) => {
+            unreachable(status, Unreachable::NoConnectivity { interface: name }, own, Some(out))
         }
         Ok(Some(out)) => {
             status.reachable = true;
@@ -733,6 +759,33 @@ mod tests {
         assert_eq!(reason(&down, "198.51.100.1", Ok(Some(2))), Some(Unreachable::InterfaceDown { interface: eth0() }));
         let no_carrier = state(|i| i.carrier = false);
         assert_eq!(reason(&no_carrier, "192.0.2.20", Ok(Some(2))), Some(Unreachable::NoCarrier { interface: eth0() }));
+    }
+
+    /// A route out of eth0 plus a fixed system verdict (Windows' NLM, in production).
+    struct Judged(Option<bool>);
+    impl RouteLookup for Judged {
+        fn route(&mut self, _: IpAddr, _: IpAddr) -> std::io::Result<Option<u32>> {
+            Ok(Some(2))
+        }
+        fn connectivity(&mut self, interface: u32, _: IpAddr, _: bool) -> Option<bool> {
+            assert_eq!(interface, 2);
+            self.0
+        }
+    }
+
+    #[test]
+    fn system_connectivity_verdict() {
+        let s = state(|_| {});
+        let local = "192.0.2.10".parse().unwrap();
+        let remote = "198.51.100.1".parse().unwrap();
+        let reason = |verdict| evaluate(&s, local, remote, &mut Judged(verdict), &mut Names::default()).status.reason;
+        assert_eq!(reason(Some(false)), Some(Unreachable::NoConnectivity { interface: Arc::from("eth0") }));
+        assert_eq!(reason(Some(true)), None);
+        assert_eq!(reason(None), None);
+        // A dead link is reported as such, before any system verdict.
+        let down = state(|i| i.carrier = false);
+        let e = evaluate(&down, local, remote, &mut Judged(Some(false)), &mut Names::default());
+        assert_eq!(e.status.reason, Some(Unreachable::NoCarrier { interface: Arc::from("eth0") }));
     }
 
     #[test]

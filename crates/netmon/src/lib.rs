@@ -33,6 +33,10 @@ pub mod connection;
 mod error;
 mod event;
 mod monitor;
+/// Windows' Network List Manager and IP Helper vocabulary mapped onto netmon's (pure; on every
+/// platform, so its tables are tested everywhere).
+#[path = "sys/windows/nlm.rs"]
+pub mod nlm;
 pub mod probe;
 pub mod reachability;
 mod state;

@@ -484,8 +484,28 @@ impl Engine {
 
     /// Replaces the whole state with a fresh reading and publishes exactly what differed,
     /// followed by a [`EventKind::Resynced`] notice; every path is re-evaluated.
+    #[cfg_attr(windows, allow(dead_code))] // Windows re-reads on notifications; it never overruns
     pub(crate) fn resync(&mut self, fresh: NetworkState, reason: String, lookup: &mut dyn RouteLookup) {
-        self.change(|state| {
+        self.replace(fresh, Some(reason), lookup);
+    }
+
+    /// Replaces the whole state with a fresh reading and publishes exactly what differed, as
+    /// ordinary changes: for backends whose OS says "something changed, read again" (Windows'
+    /// IP Helper notifications). Paths are re-evaluated when something did change.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn reread(&mut self, fresh: NetworkState, lookup: &mut dyn RouteLookup) {
+        self.replace(fresh, None, lookup);
+    }
+
+    /// Re-evaluates the paths on one interface: the OS's verdict on its connection changed
+    /// (Windows' per-connection NLM connectivity), not the state.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn recheck_interface(&mut self, index: u32, lookup: &mut dyn RouteLookup) {
+        self.react(Touch::Interface(index), lookup);
+    }
+
+    fn replace(&mut self, fresh: NetworkState, resynced: Option<String>, lookup: &mut dyn RouteLookup) {
+        let changed = self.change(|state| {
             let mut events = diff(state, &fresh);
             let (reachability, details) = (state.reachability, std::mem::take(&mut state.details));
             let verdicts = std::mem::take(&mut state.verdicts);
@@ -493,11 +513,15 @@ impl Engine {
             // Verdicts come from other sources than the kernel re-read; reachability and
             // details are re-derived (and diffed) by `change`.
             (state.reachability, state.details, state.verdicts) = (reachability, details, verdicts);
-            let changes = events.len();
-            events.push(EventKind::Resynced { reason, changes });
+            if let Some(reason) = resynced {
+                let changes = events.len();
+                events.push(EventKind::Resynced { reason, changes });
+            }
             events
         });
-        self.react(Touch::All, lookup);
+        if changed {
+            self.react(Touch::All, lookup);
+        }
     }
 
     /// Called by the backend when woken and not stopping: runs queued commands, then delivers

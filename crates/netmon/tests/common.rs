@@ -1,6 +1,6 @@
 //! Shared helpers for the kernel tests: a monitor on a test namespace and bounded waits for
 //! events.
-
+#![cfg(target_os = "linux")] // network namespaces
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::time::{Duration, Instant};

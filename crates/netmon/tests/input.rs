@@ -1,4 +1,5 @@
 //! Bad namespace input gets a clear error naming the problem, never a panic or a monitor.
+#![cfg(target_os = "linux")] // network namespaces; Windows has tests/windows.rs
 
 use netmon::{Error, Monitor};
 

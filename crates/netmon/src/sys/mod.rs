@@ -5,7 +5,12 @@ pub(crate) mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{enter_netns, start};
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+pub(crate) mod windows;
+#[cfg(windows)]
+pub(crate) use windows::start;
+
+#[cfg(not(any(target_os = "linux", windows)))]
 pub(crate) fn start(
     _: &crate::MonitorBuilder,
 ) -> Result<(Box<dyn crate::monitor::Backend>, crate::NetworkState), crate::Error> {
