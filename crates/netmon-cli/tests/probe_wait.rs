@@ -1,6 +1,7 @@
 //! `netmon probe`, `netmon wait` and `--probe` against servers in namespaces the tests create.
 //! Name resolution happens only inside a mount namespace whose /etc/resolv.conf, /etc/hosts and
 //! /etc/nsswitch.conf are the test's own, so no query can leave the machine.
+#![cfg(target_os = "linux")] // network namespaces
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
 //! The connectivity probe against scripted servers in namespaces the tests create: every bad
 //! server behaviour gets its verdict within its time bound, families are judged separately,
 //! and the monitor probes on relevant changes, rechecks portals, and stops promptly.
+#![cfg(target_os = "linux")] // network namespaces
 
 mod common;
 
