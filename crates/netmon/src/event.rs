@@ -40,7 +40,12 @@ impl Event {
 }
 
 fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&humantime::format_rfc3339_micros(*t))
+    // Formatted whole first: `collect_str` would hand the serializer a dozen small pieces, each
+    // escaped on its own, and this runs for every event `netmon watch --json` prints.
+    use std::fmt::Write;
+    let mut text = String::with_capacity(32);
+    let _ = write!(text, "{}", humantime::format_rfc3339_micros(*t)); // writing to a String cannot fail
+    s.serialize_str(&text)
 }
 
 /// Which reachability a [`EventKind::ReachabilityChanged`] is about.
