@@ -3,7 +3,9 @@
 //!
 //! Every sample is one cycle: drain stragglers, make the measured change (t0 right before
 //! `send()`), wait for the subscriber to report it (t1), then undo the change and wait for
-//! that too, so each sample starts from the same quiet state.
+//! that too, then until the subscriber has been silent for [`QUIET`]: each sample starts from
+//! the same quiet state, not while a subscriber is still busy printing the previous change
+//! (netmon reports a change with several lines: the change, then reachability and details).
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -15,6 +17,8 @@ use crate::changer::Changer;
 use crate::observe::{Observer, Seen, Subscriber};
 use crate::util::{percentile, Fallible};
 
+/// Silence that ends a cycle (see the module docs).
+const QUIET: Duration = Duration::from_millis(1);
 /// How long any one change may take to show up before the measurement fails.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// While warming up (the subscriber may still be starting) a cycle is retried this often...
@@ -188,6 +192,7 @@ impl Bench {
         };
         let t1 = seen?;
         observer.wait_for(&undone, timeout)?;
+        observer.settle(QUIET, timeout);
         Ok(t1.saturating_duration_since(t0))
     }
 }

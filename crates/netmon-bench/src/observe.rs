@@ -111,6 +111,12 @@ impl Observer {
         while self.seen.try_recv().is_ok() {}
     }
 
+    /// Returns once nothing was reported for `quiet` (or after `timeout` of constant reports).
+    pub fn settle(&self, quiet: Duration, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline && self.seen.recv_timeout(quiet).is_ok() {}
+    }
+
     /// Waits at most `timeout` for `expected` and returns when the observer saw it; other
     /// reports are skipped.
     pub fn wait_for(&self, expected: &Seen, timeout: Duration) -> Fallible<Instant> {
