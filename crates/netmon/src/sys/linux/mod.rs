@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
@@ -110,6 +111,8 @@ struct KernelBackend {
 /// What the loop does next.
 enum Flow {
     Continue,
+    /// The sockets were replaced (after a failure): the new event socket must be waited on.
+    Reopened,
     Stop,
 }
 
@@ -119,24 +122,30 @@ impl Backend for KernelBackend {
     }
 
     fn run(mut self: Box<Self>, engine: &mut Engine) -> Result<(), String> {
+        // epoll rather than poll: the descriptors are registered once, not on every wait (this
+        // loop waits once per kernel message, and that cost is in every event's latency).
+        let ready_set = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .map_err(|e| format!("creating an epoll instance failed: {}", e.desc()))?;
+        let register = |fd: std::os::fd::BorrowedFd<'_>, token: u64| {
+            ready_set
+                .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
+                .map_err(|e| format!("registering a descriptor with epoll failed: {}", e.desc()))
+        };
+        register(self.sockets.events.as_fd(), NETLINK)?;
+        register(self.wake.0.as_fd(), WAKE)?;
+        if let Some(watch) = &self.deletion {
+            register(watch.inotify.as_fd(), DELETION)?;
+        }
         let mut updates = Vec::new();
+        let mut ready = [EpollEvent::empty(); 3];
         loop {
-            let (netlink_ready, woken, deleted) = {
-                let mut fds = vec![
-                    PollFd::new(self.sockets.events.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(self.wake.0.as_fd(), PollFlags::POLLIN),
-                ];
-                if let Some(watch) = &self.deletion {
-                    fds.push(PollFd::new(watch.inotify.as_fd(), PollFlags::POLLIN));
-                }
-                match poll(&mut fds, PollTimeout::NONE) {
-                    Ok(_) => {}
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(format!("waiting for netlink messages failed: {}", e.desc())),
-                }
-                let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-                (ready(&fds[0]), ready(&fds[1]), fds.get(2).is_some_and(ready))
+            let count = match ready_set.wait(&mut ready, EpollTimeout::NONE) {
+                Ok(count) => count,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(format!("waiting for netlink messages failed: {}", e.desc())),
             };
+            let is_ready = |token| ready[..count].iter().any(|e| e.data() == token);
+            let (netlink_ready, woken, deleted) = (is_ready(NETLINK), is_ready(WAKE), is_ready(DELETION));
             if woken {
                 let _ = self.wake.0.read();
                 if engine.stopping() {
@@ -149,13 +158,21 @@ impl Backend for KernelBackend {
                 return Err(format!("network namespace {path} was deleted; monitoring stopped"));
             }
             if netlink_ready {
-                if let Flow::Stop = self.read_batch(engine, &mut updates) {
-                    return Ok(());
+                match self.read_batch(engine, &mut updates) {
+                    Flow::Stop => return Ok(()),
+                    Flow::Continue => {}
+                    // The old socket left the set when it was closed.
+                    Flow::Reopened => register(self.sockets.events.as_fd(), NETLINK)?,
                 }
             }
         }
     }
 }
+
+/// epoll tokens of the loop's descriptors.
+const NETLINK: u64 = 0;
+const WAKE: u64 = 1;
+const DELETION: u64 = 2;
 
 impl KernelBackend {
     /// Handles up to [`BATCH`] datagrams from the event socket.
@@ -212,7 +229,7 @@ impl KernelBackend {
                         format!("netlink sockets reopened after a failure ({failure})"),
                         &mut self.sockets,
                     );
-                    return Flow::Continue;
+                    return Flow::Reopened;
                 }
                 Err(e) => {
                     engine.error(format!("reopening netlink sockets failed ({e}); retrying in {backoff:?}"));
