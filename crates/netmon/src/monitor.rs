@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
+use crate::backend::BackendKind;
 use crate::connection::{
     check_against_state, touched_by, validate_path, PathId, PathMonitor, PathOwner, PathRegistry, PathShared,
     RouteLookup, Touch,
@@ -47,11 +49,21 @@ pub struct MonitorBuilder {
     pub(crate) netns: Option<Netns>,
     pub(crate) queue_capacity: usize,
     pub(crate) receive_buffer: Option<usize>,
+    pub(crate) backend: BackendKind,
+    pub(crate) system_bus_address: Option<String>,
+    pub(crate) settle: Option<Duration>,
 }
 
 impl Default for MonitorBuilder {
     fn default() -> Self {
-        MonitorBuilder { netns: None, queue_capacity: DEFAULT_QUEUE_CAPACITY, receive_buffer: None }
+        MonitorBuilder {
+            netns: None,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            receive_buffer: None,
+            backend: BackendKind::Auto,
+            system_bus_address: None,
+            settle: None,
+        }
     }
 }
 
@@ -79,6 +91,34 @@ impl MonitorBuilder {
     /// buffer overruns under bursts; the monitor then resyncs (used by the storm test).
     pub fn receive_buffer(mut self, bytes: usize) -> Self {
         self.receive_buffer = Some(bytes);
+        self
+    }
+
+    /// Which source refines the kernel's view (default [`BackendKind::Auto`]: NetworkManager
+    /// when the system bus answers). See [`BackendKind`].
+    ///
+    /// ```no_run
+    /// let monitor = netmon::Monitor::builder().backend(netmon::BackendKind::NetworkManager).build()?;
+    /// # Ok::<(), netmon::Error>(())
+    /// ```
+    pub fn backend(mut self, backend: BackendKind) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// D-Bus address of the system bus, e.g. `unix:path=/run/dbus/system_bus_socket` (default:
+    /// `DBUS_SYSTEM_BUS_ADDRESS`, else that path).
+    pub fn system_bus_address(mut self, address: impl Into<String>) -> Self {
+        self.system_bus_address = Some(address.into());
+        self
+    }
+
+    /// Passes NetworkManager's values on only once they have held for `window` (default: off,
+    /// every value is passed on as it arrives). NM emits transients, e.g. `limited` for a
+    /// moment before `portal`; with a window such a value is never reported. NM leaving the
+    /// bus and [`Monitor::check`] are never delayed.
+    pub fn settle(mut self, window: Duration) -> Self {
+        self.settle = Some(window).filter(|w| !w.is_zero());
         self
     }
 
@@ -117,8 +157,10 @@ impl MonitorBuilder {
 impl MonitorBuilder {
     /// Starts the sources above the kernel that these settings ask for. Each source's
     /// settings (probe, NetworkManager) add its start here.
-    fn start_refiners(&self, _sink: &VerdictSink) -> Result<Vec<Arc<dyn Refiner>>, Error> {
-        Ok(Vec::new())
+    fn start_refiners(&self, sink: &VerdictSink) -> Result<Vec<Arc<dyn Refiner>>, Error> {
+        let mut refiners = Vec::new();
+        refiners.extend(sys::start_networkmanager(self, sink)?);
+        Ok(refiners)
     }
 }
 
@@ -145,6 +187,11 @@ impl VerdictSink {
     /// Queues `verdict` for the engine; false once the monitor has stopped.
     pub(crate) fn send(&self, verdict: Verdict) -> bool {
         self.shared.upgrade().is_some_and(|shared| shared.command(Command::Verdict(verdict)).is_ok())
+    }
+
+    /// Reports a fault the source is recovering from, as a non-fatal error event.
+    pub(crate) fn error(&self, message: String) -> bool {
+        self.shared.upgrade().is_some_and(|shared| shared.command(Command::Error(message)).is_ok())
     }
 }
 
@@ -329,6 +376,8 @@ enum Command {
     RemovePath(PathId),
     /// A source's verdict, from its own thread.
     Verdict(Verdict),
+    /// A source's non-fatal fault, from its own thread.
+    Error(String),
     /// Answered once every earlier command has run.
     Sync(mpsc::SyncSender<()>),
 }
@@ -501,6 +550,7 @@ impl Engine {
                 }
                 Command::RemovePath(id) => self.paths.remove(id),
                 Command::Verdict(verdict) => self.update(Update::Verdict(verdict), lookup),
+                Command::Error(message) => self.error(message),
                 Command::Sync(reply) => {
                     let _ = reply.send(()); // the caller may have given up
                 }

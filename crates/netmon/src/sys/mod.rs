@@ -3,6 +3,8 @@
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
 #[cfg(target_os = "linux")]
+pub(crate) use linux::networkmanager::start as start_networkmanager;
+#[cfg(target_os = "linux")]
 pub(crate) use linux::start;
 
 #[cfg(not(target_os = "linux"))]
@@ -10,4 +12,18 @@ pub(crate) fn start(
     _: &crate::MonitorBuilder,
 ) -> Result<(Box<dyn crate::monitor::Backend>, crate::NetworkState), crate::Error> {
     Err(crate::Error::Unsupported(format!("netmon has no backend for {} yet", std::env::consts::OS)))
+}
+
+/// NetworkManager exists only on Linux: `auto` means the kernel alone elsewhere.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn start_networkmanager(
+    config: &crate::MonitorBuilder,
+    _: &crate::monitor::VerdictSink,
+) -> Result<Option<std::sync::Arc<dyn crate::monitor::Refiner>>, crate::Error> {
+    match config.backend {
+        crate::BackendKind::NetworkManager => {
+            Err(crate::Error::Unsupported("the NetworkManager backend exists only on Linux".into()))
+        }
+        _ => Ok(None),
+    }
 }

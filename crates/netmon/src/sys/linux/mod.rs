@@ -3,6 +3,7 @@
 
 mod kind;
 mod netlink;
+pub(crate) mod networkmanager;
 mod netns;
 
 use std::os::fd::AsFd;
