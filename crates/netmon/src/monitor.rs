@@ -139,6 +139,20 @@ impl MonitorBuilder {
         let sink = VerdictSink { shared: Arc::downgrade(&shared) };
         let refiners = self.start_refiners(&sink)?;
         {
+            // Verdicts the sources read while starting belong in the first state.
+            let mut commands = shared.commands.lock().unwrap_or_else(|p| p.into_inner());
+            let mut cell = shared.state();
+            let mut rest = Vec::new();
+            for command in commands.as_mut().map(std::mem::take).unwrap_or_default() {
+                match command {
+                    Command::Verdict(verdict) => drop(apply(&mut cell.state, Update::Verdict(verdict))),
+                    other => rest.push(other),
+                }
+            }
+            *commands = Some(rest);
+            (cell.state.reachability, cell.state.details) = crate::verdict::derive(&cell.state);
+        }
+        {
             let cell = shared.state();
             let kernel = derive_kernel_reachability(&cell.state);
             refiners.iter().for_each(|r| r.state_changed(&cell.state, &kernel));

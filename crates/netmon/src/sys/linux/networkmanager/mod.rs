@@ -68,10 +68,10 @@ pub(crate) fn start(config: &MonitorBuilder, sink: &VerdictSink) -> Result<Optio
         Err(e) => return Err(unusable(format!("cannot connect to the system bus at {address}: {e}"))),
     };
     if explicit {
-        let owned = zbus::block_on(async {
+        let owned = zbus::block_on(ticking(&connection, async {
             let dbus = zbus::fdo::DBusProxy::new(&connection).await?;
             dbus.name_has_owner(client::nm_name()).await
-        });
+        }));
         match owned {
             Ok(true) => {}
             Ok(false) => return Err(unusable(format!("{NM_NAME} is not running (no owner on the bus at {address})"))),
@@ -91,6 +91,18 @@ pub(crate) fn start(config: &MonitorBuilder, sink: &VerdictSink) -> Result<Optio
     // The first reading is in the sink before the monitor is handed out.
     let _ = started.recv();
     Ok(Some(Arc::new(NmRefiner { control, stop, thread: Mutex::new(Some(thread)) })))
+}
+
+/// Runs `work` while ticking the connection's executor, where zbus runs its socket reader
+/// (connections here have no executor thread of their own).
+async fn ticking<T>(conn: &Connection, work: impl std::future::Future<Output = T>) -> T {
+    let executor = conn.executor().clone();
+    work.or(async move {
+        loop {
+            executor.tick().await;
+        }
+    })
+    .await
 }
 
 /// Handle of the NetworkManager thread, owned by the monitor.
@@ -184,14 +196,7 @@ impl Follower {
                     }
                 },
             };
-            // zbus runs its socket reader as a task on the connection's executor: tick it here.
-            let executor = conn.executor().clone();
-            let ticking = async {
-                loop {
-                    executor.tick().await;
-                }
-            };
-            let end = self.follow(&conn, &requests, &mut ready).or(ticking).await;
+            let end = ticking(&conn, self.follow(&conn, &requests, &mut ready)).await;
             drop(ready.take()); // a start that failed to read still lets the builder go on
             match end {
                 End::Stop => return,
@@ -226,12 +231,11 @@ impl Follower {
             Ok(streams) => streams,
             Err(e) => return lost(e),
         };
+        let mut present = present;
         let mut model = None;
         if present {
-            match Model::read(conn).await {
-                Ok(m) => model = Some(m),
-                // NM left between the question and the read: its name change follows.
-                Err(zbus::Error::MethodError(..)) | Err(zbus::Error::FDO(_)) => {}
+            match self.read(conn).await {
+                Ok(m) => model = m,
                 Err(e) => return lost(e),
             }
         }
@@ -258,7 +262,18 @@ impl Follower {
                 Wake::Signal(None) | Wake::Owner(None) => return End::BusLost("the connection closed".into()),
                 Wake::Signal(Some(Err(e))) => return lost(e),
                 Wake::Signal(Some(Ok(message))) => {
-                    let Some(m) = model.as_mut() else { continue };
+                    let Some(m) = model.as_mut() else {
+                        // NM owns its name before it exports its objects: the first read may
+                        // have come too early, and its first signal says it is ready now.
+                        if present {
+                            match self.read(conn).await {
+                                Ok(m) => model = m,
+                                Err(e) => return lost(e),
+                            }
+                            self.publish(model.as_ref(), true);
+                        }
+                        continue;
+                    };
                     match m.on_signal(conn, &message).await {
                         Ok(true) => self.publish(model.as_ref(), false),
                         Ok(false) => {}
@@ -267,13 +282,12 @@ impl Follower {
                     }
                 }
                 Wake::Owner(Some(change)) => {
-                    let arrived = change.args().ok().is_some_and(|a| a.new_owner().is_some());
+                    present = change.args().ok().is_some_and(|a| a.new_owner().is_some());
                     model = None;
-                    if arrived {
-                        match Model::read(conn).await {
-                            Ok(m) => model = Some(m),
-                            Err(e @ zbus::Error::InputOutput(_)) => return lost(e),
-                            Err(e) => drop(self.sink.error(format!("reading NetworkManager's properties: {e}"))),
+                    if present {
+                        match self.read(conn).await {
+                            Ok(m) => model = m,
+                            Err(e) => return lost(e),
                         }
                     }
                     // Leaving is never a transient to settle: withdraw at once.
@@ -297,6 +311,16 @@ impl Follower {
                     }
                 }
             }
+        }
+    }
+
+    /// Reads NM afresh: `None` when it is not (or no longer, or not yet) answering, which its
+    /// next name change or signal corrects; `Err` only when the bus connection failed.
+    async fn read(&self, conn: &Connection) -> zbus::Result<Option<Model>> {
+        match Model::read(conn).await {
+            Ok(m) => Ok(Some(m)),
+            Err(e @ zbus::Error::InputOutput(_)) => Err(e),
+            Err(_) => Ok(None),
         }
     }
 
