@@ -45,11 +45,15 @@ pub(crate) struct Common {
     /// /run/netns/NAME) or a path such as /proc/PID/ns/net.
     #[arg(long, value_name = "NAME|PATH")]
     netns: Option<String>,
+    /// What refines the kernel's view: `auto` (NetworkManager when the system bus answers,
+    /// for our own namespace), `kernel`, or `networkmanager` (fail if it is not running).
+    #[arg(long, value_name = "auto|kernel|networkmanager", default_value = "auto")]
+    backend: netmon::BackendKind,
 }
 
 impl Common {
     pub(crate) fn monitor(&self) -> Result<netmon::Monitor, netmon::Error> {
-        let builder = netmon::Monitor::builder();
+        let builder = netmon::Monitor::builder().backend(self.backend);
         let builder = match &self.netns {
             Some(ns) if ns.contains('/') => builder.netns_path(ns),
             Some(ns) => builder.netns(ns.as_str()),
