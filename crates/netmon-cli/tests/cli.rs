@@ -325,5 +325,5 @@ fn backend_option_chooses_and_explains() {
     assert_eq!(nm["transport"], "ethernet");
     let kernel = status("kernel");
     assert_eq!(kernel["source"], "kernel", "{kernel:#}");
-    assert_eq!(kernel["verdicts"], serde_json::json!([]));
+    assert_eq!(kernel["verdicts"].as_array().map_or(0, Vec::len), 0, "{kernel:#}");
 }
