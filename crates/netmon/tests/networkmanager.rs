@@ -212,7 +212,9 @@ fn the_bus_vanishing_is_reported_and_survived() {
     assert_eq!(monitor.check().expect("check without a bus").reachability.source, Source::Kernel);
     seen.extend(std::iter::from_fn(|| sub.recv_timeout(Duration::ZERO).ok()));
     assert!(
-        seen.iter().any(|e| matches!(&e.kind, EventKind::Error { message, fatal: false } if message.contains("lost the system bus"))),
+        seen.iter().any(
+            |e| matches!(&e.kind, EventKind::Error { message, fatal: false } if message.contains("lost the system bus"))
+        ),
         "{seen:#?}"
     );
     // A new bus; NM does not reconnect to a new bus by itself, so it is restarted too.
@@ -291,7 +293,9 @@ fn settle_window_hides_transients_and_passes_settled_values() {
     sandbox.nmcli(&["device", "reapply", "nm0"]);
     let seen = until(&monitor, &sub, "metered after the window", |s| s.details.metered == Some(true));
     assert!(
-        !seen.iter().any(|e| matches!(&e.kind, EventKind::VerdictChanged { verdict } if verdict.captive_portal == Some(true))),
+        !seen
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::VerdictChanged { verdict } if verdict.captive_portal == Some(true))),
         "a transient portal was reported: {seen:#?}"
     );
     assert_eq!(monitor.snapshot().details.captive_portal, Some(false));

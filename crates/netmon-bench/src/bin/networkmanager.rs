@@ -104,8 +104,14 @@ fn main() {
         let portal = i % 2 == 0;
         sandbox.set_mode(if portal { "wrong" } else { "ok" });
         let want = if portal { 2 } else { 4 };
-        zbus::block_on(caller.call_method(Some(NM), "/org/freedesktop/NetworkManager", Some(NM), "CheckConnectivity", &()))
-            .expect("CheckConnectivity");
+        zbus::block_on(caller.call_method(
+            Some(NM),
+            "/org/freedesktop/NetworkManager",
+            Some(NM),
+            "CheckConnectivity",
+            &(),
+        ))
+        .expect("CheckConnectivity");
         let t0 = loop {
             let (at, value) = bus.recv_timeout(TIMEOUT).expect("NM's signal");
             if value == want {

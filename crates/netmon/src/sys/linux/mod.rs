@@ -3,8 +3,8 @@
 
 mod kind;
 mod netlink;
-pub(crate) mod networkmanager;
 mod netns;
+pub(crate) mod networkmanager;
 
 use std::os::fd::AsFd;
 use std::sync::Arc;

@@ -97,10 +97,7 @@ pub(crate) fn verdict(r: &Reading) -> Verdict {
     };
     if !(r.check_enabled && r.check_available) {
         let why = if r.check_available { "disabled" } else { "not configured" };
-        v.note = Some(format!(
-            "NetworkManager's connectivity check is {why}; its state: {}",
-            state_name(r.state)
-        ));
+        v.note = Some(format!("NetworkManager's connectivity check is {why}; its state: {}", state_name(r.state)));
         return v;
     }
     // NM's values are ordered none < portal < limited < full only by number, and "portal" is

@@ -27,8 +27,8 @@ use futures_lite::StreamExt;
 use zbus::Connection;
 
 use self::client::{Model, NM_NAME};
-use crate::error::Error;
 use crate::backend::BackendKind;
+use crate::error::Error;
 use crate::monitor::{MonitorBuilder, Refiner, VerdictSink};
 use crate::reachability::{Reachability, Source};
 use crate::state::NetworkState;
@@ -61,6 +61,9 @@ pub(crate) fn start(config: &MonitorBuilder, sink: &VerdictSink) -> Result<Optio
         .clone()
         .or_else(|| std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok().filter(|a| !a.is_empty()))
         .unwrap_or_else(|| DEFAULT_SYSTEM_BUS.to_string());
+    if !explicit && !socket_exists(&address) {
+        return Ok(None); // the common case without a system bus: no zbus set-up at all
+    }
     let unusable = |what: String| Error::Unsupported(format!("NetworkManager backend: {what}"));
     let connection = match zbus::block_on(client::connect(&address)) {
         Ok(connection) => connection,
@@ -83,14 +86,44 @@ pub(crate) fn start(config: &MonitorBuilder, sink: &VerdictSink) -> Result<Optio
     // NM never answers.
     let (stop, stopped) = async_channel::bounded::<()>(1);
     let (ready, started) = mpsc::sync_channel(1);
-    let mut source = Follower { address, sink: sink.clone(), settle: config.settle, sent: None, pending: None, denied: false };
+    let mut source =
+        Follower { address, sink: sink.clone(), settle: config.settle, sent: None, pending: None, denied: false };
     let thread = std::thread::Builder::new()
         .name("netmon-nm".into())
-        .spawn(move || zbus::block_on(source.run(connection, requests, ready).or(async { stopped.recv().await.unwrap_or(()) })))
+        .spawn(move || zbus::block_on(source.run(connection, requests, stopped, ready)))
         .map_err(|e| Error::io("starting the NetworkManager thread", e))?;
     // The first reading is in the sink before the monitor is handed out.
     let _ = started.recv();
     Ok(Some(Arc::new(NmRefiner { control, stop, thread: Mutex::new(Some(thread)) })))
+}
+
+/// False only when `address` is a `unix:path=` address whose socket file does not exist:
+/// checking that costs a `stat`, where a zbus connection attempt costs ~50 µs (measured),
+/// which `auto` would add to every monitor on machines without a system bus.
+fn socket_exists(address: &str) -> bool {
+    match address.strip_prefix("unix:path=") {
+        Some(rest) => std::path::Path::new(rest.split(',').next().unwrap_or(rest)).exists(),
+        None => true, // another transport: let zbus try
+    }
+}
+
+/// Closes a connection and runs its executor until zbus's socket reader task has seen the end
+/// (bounded: a bus that never answers the shutdown gets a second). Merely dropping the
+/// connection would leave that task, and with it the socket, in an executor nobody ticks.
+async fn close(conn: Connection) {
+    let executor = conn.executor().clone();
+    let _ = ticking(&conn, conn.clone().close()).await;
+    drop(conn);
+    let drained = async {
+        while !executor.is_empty() {
+            executor.tick().await;
+        }
+    };
+    drained
+        .or(async {
+            async_io::Timer::after(Duration::from_secs(1)).await;
+        })
+        .await;
 }
 
 /// Runs `work` while ticking the connection's executor, where zbus runs its socket reader
@@ -168,6 +201,7 @@ impl Follower {
         &mut self,
         first: Connection,
         requests: async_channel::Receiver<mpsc::SyncSender<()>>,
+        stopped: async_channel::Receiver<()>,
         ready: mpsc::SyncSender<()>,
     ) {
         let mut connection = Some(first);
@@ -196,7 +230,12 @@ impl Follower {
                     }
                 },
             };
-            let end = ticking(&conn, self.follow(&conn, &requests, &mut ready)).await;
+            let stop = async {
+                let _ = stopped.recv().await;
+                End::Stop
+            };
+            let end = ticking(&conn, self.follow(&conn, &requests, &mut ready).or(stop)).await;
+            close(conn).await;
             drop(ready.take()); // a start that failed to read still lets the builder go on
             match end {
                 End::Stop => return,
