@@ -108,6 +108,14 @@ impl MonitorBuilder {
 
     /// D-Bus address of the system bus, e.g. `unix:path=/run/dbus/system_bus_socket` (default:
     /// `DBUS_SYSTEM_BUS_ADDRESS`, else that path).
+    ///
+    /// ```no_run
+    /// let monitor = netmon::Monitor::builder()
+    ///     .backend(netmon::BackendKind::NetworkManager)
+    ///     .system_bus_address("unix:path=/tmp/sandbox/system_bus_socket")
+    ///     .build()?;
+    /// # Ok::<(), netmon::Error>(())
+    /// ```
     pub fn system_bus_address(mut self, address: impl Into<String>) -> Self {
         self.system_bus_address = Some(address.into());
         self
@@ -117,6 +125,11 @@ impl MonitorBuilder {
     /// every value is passed on as it arrives). NM emits transients, e.g. `limited` for a
     /// moment before `portal`; with a window such a value is never reported. NM leaving the
     /// bus and [`Monitor::check`] are never delayed.
+    ///
+    /// ```no_run
+    /// let monitor = netmon::Monitor::builder().settle(std::time::Duration::from_secs(2)).build()?;
+    /// # Ok::<(), netmon::Error>(())
+    /// ```
     pub fn settle(mut self, window: Duration) -> Self {
         self.settle = Some(window).filter(|w| !w.is_zero());
         self
