@@ -3,6 +3,9 @@
 //! mean is [`super::mapping`]'s job.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_lite::FutureExt;
 
 use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 use zbus::{Connection, Message};
@@ -18,10 +21,20 @@ const PROPERTIES_IFACE: &str = "org.freedesktop.DBus.Properties";
 
 type Properties = HashMap<String, OwnedValue>;
 
+/// A bus that accepts the connection but does not complete the handshake in this time (e.g. a
+/// stopped dbus-daemon) counts as absent, so building a monitor never hangs on it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens a connection to the bus at `address`. The caller's thread drives the connection
-/// (no zbus executor thread): see [`super::run`].
+/// (no zbus executor thread): see `ticking` in the parent module.
 pub(crate) async fn connect(address: &str) -> zbus::Result<Connection> {
-    zbus::connection::Builder::address(address)?.internal_executor(false).build().await
+    let attempt = async { zbus::connection::Builder::address(address)?.internal_executor(false).build().await };
+    attempt
+        .or(async {
+            async_io::Timer::after(CONNECT_TIMEOUT).await;
+            Err(zbus::Error::Failure(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))
+        })
+        .await
 }
 
 /// The match rule for every `PropertiesChanged` NM emits on its objects (manager, devices,

@@ -38,6 +38,8 @@ use crate::verdict::Verdict;
 const DEFAULT_SYSTEM_BUS: &str = "unix:path=/run/dbus/system_bus_socket";
 const RECONNECT_FIRST: Duration = Duration::from_millis(50);
 const RECONNECT_MAX: Duration = Duration::from_secs(2);
+/// How long building a monitor waits for NM's first reading.
+const FIRST_READING_WAIT: Duration = Duration::from_secs(5);
 /// Signals queued for this source before zbus drops the oldest: far more than NM emits in a
 /// burst (a few per change).
 const SIGNAL_QUEUE: usize = 1024;
@@ -92,8 +94,9 @@ pub(crate) fn start(config: &MonitorBuilder, sink: &VerdictSink) -> Result<Optio
         .name("netmon-nm".into())
         .spawn(move || zbus::block_on(source.run(connection, requests, stopped, ready)))
         .map_err(|e| Error::io("starting the NetworkManager thread", e))?;
-    // The first reading is in the sink before the monitor is handed out.
-    let _ = started.recv();
+    // The first reading is in the sink before the monitor is handed out, unless NM is slow to
+    // answer: then it arrives as an event, and building never waits longer than this.
+    let _ = started.recv_timeout(FIRST_READING_WAIT);
     Ok(Some(Arc::new(NmRefiner { control, stop, thread: Mutex::new(Some(thread)) })))
 }
 
@@ -169,8 +172,8 @@ impl Drop for NmRefiner {
     }
 }
 
-/// What woke the thread.
-enum Wake {
+/// What woke the thread up.
+enum Woke {
     Signal(Option<zbus::Result<zbus::Message>>),
     Owner(Option<zbus::fdo::NameOwnerChanged>),
     Check(Result<mpsc::SyncSender<()>, async_channel::RecvError>),
@@ -290,17 +293,17 @@ impl Follower {
                     Some(due) => drop(async_io::Timer::at(due).await),
                     None => future::pending::<()>().await,
                 }
-                Wake::Settled
+                Woke::Settled
             };
-            let wake = async { Wake::Signal(signals.next().await) }
-                .or(async { Wake::Owner(owners.next().await) })
-                .or(async { Wake::Check(requests.recv().await) })
+            let wake = async { Woke::Signal(signals.next().await) }
+                .or(async { Woke::Owner(owners.next().await) })
+                .or(async { Woke::Check(requests.recv().await) })
                 .or(settled)
                 .await;
             match wake {
-                Wake::Signal(None) | Wake::Owner(None) => return End::BusLost("the connection closed".into()),
-                Wake::Signal(Some(Err(e))) => return lost(e),
-                Wake::Signal(Some(Ok(message))) => {
+                Woke::Signal(None) | Woke::Owner(None) => return End::BusLost("the connection closed".into()),
+                Woke::Signal(Some(Err(e))) => return lost(e),
+                Woke::Signal(Some(Ok(message))) => {
                     let Some(m) = model.as_mut() else {
                         // NM owns its name before it exports its objects: the first read may
                         // have come too early, and its first signal says it is ready now.
@@ -320,7 +323,7 @@ impl Follower {
                         Err(e) => drop(self.sink.error(format!("reading NetworkManager's properties: {e}"))),
                     }
                 }
-                Wake::Owner(Some(change)) => {
+                Woke::Owner(Some(change)) => {
                     present = change.args().ok().is_some_and(|a| a.new_owner().is_some());
                     model = None;
                     if present {
@@ -333,8 +336,8 @@ impl Follower {
                     self.pending = None;
                     self.publish(model.as_ref(), true);
                 }
-                Wake::Check(Err(_)) => return End::Stop,
-                Wake::Check(Ok(reply)) => {
+                Woke::Check(Err(_)) => return End::Stop,
+                Woke::Check(Ok(reply)) => {
                     if let Some(m) = model.as_mut() {
                         if let Some(fresh) = self.check(conn, m).await {
                             *m = fresh;
@@ -344,7 +347,7 @@ impl Follower {
                     }
                     let _ = reply.send(());
                 }
-                Wake::Settled => {
+                Woke::Settled => {
                     if let Some((verdict, _)) = self.pending.take() {
                         self.hand_over(verdict);
                     }
