@@ -58,4 +58,17 @@ fn networkmanager_monitors_leave_no_threads_or_fds_behind() {
     }
     assert_eq!(open_fds(), fds, "file descriptors leaked (NetworkManager monitors)");
     assert_eq!(threads(), tasks, "threads leaked (NetworkManager monitors)");
+    // Refused builds (NM not running) release their bus connection too.
+    sandbox.control("kill-nm");
+    let (fds, tasks) = (open_fds(), threads());
+    for _ in 0..20 {
+        let refused = Monitor::builder()
+            .netns_path(sandbox.netns_path())
+            .backend(netmon::BackendKind::NetworkManager)
+            .system_bus_address(sandbox.bus_address())
+            .build();
+        assert!(refused.is_err());
+    }
+    assert_eq!(open_fds(), fds, "file descriptors leaked (refused NetworkManager monitors)");
+    assert_eq!(threads(), tasks, "threads leaked (refused NetworkManager monitors)");
 }

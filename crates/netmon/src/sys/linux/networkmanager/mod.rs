@@ -48,8 +48,8 @@ const SIGNAL_QUEUE: usize = 1024;
 ///
 /// - `Kernel`: none.
 /// - `Auto`: only for the caller's own namespace (NM speaks for the namespace it runs in) and
-///   only if the system bus answers; NM itself may come and go later. Without a bus this
-///   costs one failed `connect()`.
+///   only if the system bus answers; NM itself may come and go later. Without a bus socket
+///   this costs one `stat`.
 /// - `NetworkManager`: the bus must answer and NM must own its name, else a clear error.
 pub(crate) fn start(config: &MonitorBuilder, sink: &VerdictSink) -> Result<Option<Arc<dyn Refiner>>, Error> {
     let explicit = match config.backend {
@@ -77,10 +77,14 @@ pub(crate) fn start(config: &MonitorBuilder, sink: &VerdictSink) -> Result<Optio
             let dbus = zbus::fdo::DBusProxy::new(&connection).await?;
             dbus.name_has_owner(client::nm_name()).await
         }));
-        match owned {
-            Ok(true) => {}
-            Ok(false) => return Err(unusable(format!("{NM_NAME} is not running (no owner on the bus at {address})"))),
-            Err(e) => return Err(unusable(format!("asking the system bus at {address} about {NM_NAME}: {e}"))),
+        let problem = match owned {
+            Ok(true) => None,
+            Ok(false) => Some(format!("{NM_NAME} is not running (no owner on the bus at {address})")),
+            Err(e) => Some(format!("asking the system bus at {address} about {NM_NAME}: {e}")),
+        };
+        if let Some(problem) = problem {
+            zbus::block_on(close(connection));
+            return Err(unusable(problem));
         }
     }
     let (control, requests) = async_channel::unbounded();
