@@ -69,6 +69,10 @@ pub(crate) struct Common {
     /// /run/netns/NAME) or a path such as /proc/PID/ns/net.
     #[arg(long, value_name = "NAME|PATH")]
     netns: Option<String>,
+    /// What refines the kernel's view: `auto` (NetworkManager when the system bus answers,
+    /// for our own namespace), `kernel`, or `networkmanager` (fail if it is not running).
+    #[arg(long, value_name = "auto|kernel|networkmanager", default_value = "auto")]
+    backend: netmon::BackendKind,
 }
 
 impl Common {
@@ -77,7 +81,7 @@ impl Common {
     }
 
     pub(crate) fn builder(&self) -> netmon::MonitorBuilder {
-        let builder = netmon::Monitor::builder();
+        let builder = netmon::Monitor::builder().backend(self.backend);
         match self.netns() {
             Some(netmon::Netns::Path(path)) => builder.netns_path(path),
             Some(netmon::Netns::Name(name)) => builder.netns(name),

@@ -294,3 +294,41 @@ fn check_watch_streams_changes() {
     let v = lines.next_json();
     assert_eq!(v["status"]["reachable"].as_bool(), Some(true));
 }
+
+#[test]
+fn backend_option_chooses_and_explains() {
+    let out = netmon().args(["status", "--backend", "bogus"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auto, kernel, networkmanager"));
+    let out = netmon()
+        .args(["status", "--backend", "networkmanager"])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/netmon-test-bus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to the system bus"));
+
+    if !(require_root("backend_option_chooses_and_explains (NM part)")
+        && testns::nm::require_networkmanager("backend_option_chooses_and_explains (NM part)"))
+    {
+        return;
+    }
+    let sandbox = testns::nm::NmSandbox::up();
+    let netns = sandbox.netns_path();
+    let status = |backend: &str| -> Value {
+        let out = netmon()
+            .args(["status", "--json", "--backend", backend, "--netns"])
+            .arg(&netns)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", sandbox.bus_address())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let nm = status("networkmanager");
+    assert_eq!(nm["source"], "networkmanager", "{nm:#}");
+    assert_eq!(nm["transport"], "ethernet");
+    let kernel = status("kernel");
+    assert_eq!(kernel["source"], "kernel", "{kernel:#}");
+    assert_eq!(kernel["verdicts"].as_array().map_or(0, Vec::len), 0, "{kernel:#}");
+}

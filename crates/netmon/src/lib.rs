@@ -29,6 +29,7 @@
 //! The thinking is in pure functions ([`apply`], [`diff`], [`derive_kernel_reachability`]).
 #![warn(missing_docs)]
 
+mod backend;
 pub mod connection;
 mod error;
 mod event;
@@ -44,6 +45,7 @@ mod subscription;
 mod sys;
 pub mod verdict;
 
+pub use backend::BackendKind;
 pub use connection::{validate_path, PathMonitor, PathStatus, Unreachable};
 pub use error::Error;
 pub use event::{apply, diff, reachability_events, Event, EventKind, ReachabilityOf, Update};

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
+use crate::backend::BackendKind;
 use crate::connection::{
     check_against_state, touched_by, validate_path, PathId, PathMonitor, PathOwner, PathRegistry, PathShared,
     RouteLookup, Touch,
@@ -48,11 +50,22 @@ pub struct MonitorBuilder {
     pub(crate) queue_capacity: usize,
     pub(crate) receive_buffer: Option<usize>,
     pub(crate) probe: Option<crate::probe::ProbeConfig>,
+    pub(crate) backend: BackendKind,
+    pub(crate) system_bus_address: Option<String>,
+    pub(crate) settle: Option<Duration>,
 }
 
 impl Default for MonitorBuilder {
     fn default() -> Self {
-        MonitorBuilder { netns: None, queue_capacity: DEFAULT_QUEUE_CAPACITY, receive_buffer: None, probe: None }
+        MonitorBuilder {
+            netns: None,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            receive_buffer: None,
+            probe: None,
+            backend: BackendKind::Auto,
+            system_bus_address: None,
+            settle: None,
+        }
     }
 }
 
@@ -92,6 +105,47 @@ impl MonitorBuilder {
         self
     }
 
+    /// Which source refines the kernel's view (default [`BackendKind::Auto`]: NetworkManager
+    /// when the system bus answers). See [`BackendKind`].
+    ///
+    /// ```no_run
+    /// let monitor = netmon::Monitor::builder().backend(netmon::BackendKind::NetworkManager).build()?;
+    /// # Ok::<(), netmon::Error>(())
+    /// ```
+    pub fn backend(mut self, backend: BackendKind) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// D-Bus address of the system bus, e.g. `unix:path=/run/dbus/system_bus_socket` (default:
+    /// `DBUS_SYSTEM_BUS_ADDRESS`, else that path).
+    ///
+    /// ```no_run
+    /// let monitor = netmon::Monitor::builder()
+    ///     .backend(netmon::BackendKind::NetworkManager)
+    ///     .system_bus_address("unix:path=/tmp/sandbox/system_bus_socket")
+    ///     .build()?;
+    /// # Ok::<(), netmon::Error>(())
+    /// ```
+    pub fn system_bus_address(mut self, address: impl Into<String>) -> Self {
+        self.system_bus_address = Some(address.into());
+        self
+    }
+
+    /// Passes NetworkManager's values on only once they have held for `window` (default: off,
+    /// every value is passed on as it arrives). NM emits transients, e.g. `limited` for a
+    /// moment before `portal`; with a window such a value is never reported. NM leaving the
+    /// bus and [`Monitor::check`] are never delayed.
+    ///
+    /// ```no_run
+    /// let monitor = netmon::Monitor::builder().settle(std::time::Duration::from_secs(2)).build()?;
+    /// # Ok::<(), netmon::Error>(())
+    /// ```
+    pub fn settle(mut self, window: Duration) -> Self {
+        self.settle = Some(window).filter(|w| !w.is_zero());
+        self
+    }
+
     /// Starts the backend: opens its sockets, reads the initial state and starts the engine
     /// thread. Any failure is returned here; there is no half-built monitor.
     pub fn build(self) -> Result<Monitor, Error> {
@@ -108,6 +162,20 @@ impl MonitorBuilder {
         });
         let sink = VerdictSink { shared: Arc::downgrade(&shared) };
         let refiners = self.start_refiners(&sink)?;
+        {
+            // Verdicts the sources read while starting belong in the first state.
+            let mut commands = shared.commands.lock().unwrap_or_else(|p| p.into_inner());
+            let mut cell = shared.state();
+            let mut rest = Vec::new();
+            for command in commands.as_mut().map(std::mem::take).unwrap_or_default() {
+                match command {
+                    Command::Verdict(verdict) => drop(apply(&mut cell.state, Update::Verdict(verdict))),
+                    other => rest.push(other),
+                }
+            }
+            *commands = Some(rest);
+            (cell.state.reachability, cell.state.details) = crate::verdict::derive(&cell.state);
+        }
         {
             let cell = shared.state();
             let kernel = derive_kernel_reachability(&cell.state);
@@ -129,6 +197,7 @@ impl MonitorBuilder {
     /// settings (probe, NetworkManager) add its start here.
     fn start_refiners(&self, sink: &VerdictSink) -> Result<Vec<Arc<dyn Refiner>>, Error> {
         let mut refiners: Vec<Arc<dyn Refiner>> = Vec::new();
+        refiners.extend(sys::start_networkmanager(self, sink)?);
         if let Some(config) = self.probe.clone().filter(|c| c.is_enabled()) {
             refiners.push(Arc::new(crate::probe::refiner::ProbeRefiner::start(
                 config,
@@ -163,6 +232,11 @@ impl VerdictSink {
     /// Queues `verdict` for the engine; false once the monitor has stopped.
     pub(crate) fn send(&self, verdict: Verdict) -> bool {
         self.shared.upgrade().is_some_and(|shared| shared.command(Command::Verdict(verdict)).is_ok())
+    }
+
+    /// Reports a fault the source is recovering from, as a non-fatal error event.
+    pub(crate) fn error(&self, message: String) -> bool {
+        self.shared.upgrade().is_some_and(|shared| shared.command(Command::Error(message)).is_ok())
     }
 }
 
@@ -347,6 +421,8 @@ enum Command {
     RemovePath(PathId),
     /// A source's verdict, from its own thread.
     Verdict(Verdict),
+    /// A source's non-fatal fault, from its own thread.
+    Error(String),
     /// Answered once every earlier command has run.
     Sync(mpsc::SyncSender<()>),
 }
@@ -543,6 +619,7 @@ impl Engine {
                 }
                 Command::RemovePath(id) => self.paths.remove(id),
                 Command::Verdict(verdict) => self.update(Update::Verdict(verdict), lookup),
+                Command::Error(message) => self.error(message),
                 Command::Sync(reply) => {
                     let _ = reply.send(()); // the caller may have given up
                 }

@@ -9,6 +9,7 @@
 //! (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32).
 
 pub mod http;
+pub mod nm;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

@@ -3,6 +3,8 @@
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
 #[cfg(target_os = "linux")]
+pub(crate) use linux::networkmanager::start as start_networkmanager;
+#[cfg(target_os = "linux")]
 pub(crate) use linux::{enter_netns, start};
 
 #[cfg(windows)]
@@ -20,4 +22,18 @@ pub(crate) fn start(
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn enter_netns(_: &crate::Netns) -> Result<(), crate::Error> {
     Err(crate::Error::Unsupported(format!("network namespaces do not exist on {}", std::env::consts::OS)))
+}
+
+/// NetworkManager exists only on Linux: `auto` means the kernel alone elsewhere.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn start_networkmanager(
+    config: &crate::MonitorBuilder,
+    _: &crate::monitor::VerdictSink,
+) -> Result<Option<std::sync::Arc<dyn crate::monitor::Refiner>>, crate::Error> {
+    match config.backend {
+        crate::BackendKind::NetworkManager => {
+            Err(crate::Error::Unsupported("the NetworkManager backend exists only on Linux".into()))
+        }
+        _ => Ok(None),
+    }
 }

@@ -4,6 +4,7 @@
 mod kind;
 mod netlink;
 mod netns;
+pub(crate) mod networkmanager;
 
 use std::os::fd::AsFd;
 use std::sync::Arc;

@@ -1,0 +1,149 @@
+//! Benchmark for the NetworkManager backend (prints figures; not a timed test).
+//!
+//! `cargo run --release -p netmon-bench --bin networkmanager [-- --quick]`
+//!
+//! On a real NetworkManager + dbus-daemon sandbox (testns::nm), NM's connectivity is flipped
+//! between `portal` and `full` by switching its check endpoint and asking NM to check. For
+//! each flip three clocks (all CLOCK_REALTIME, same machine) are compared:
+//! - t0: a plain D-Bus client of this process receives NM's first `PropertiesChanged` that
+//!   carries the new value (the device's `Ip4Connectivity`, a few tens of µs before the
+//!   manager's `Connectivity`);
+//! - netmon: a subscriber callback receives the NetworkManager verdict with the new portal
+//!   state (goal: p50 <= 1 ms after t0);
+//! - GLib: `GNetworkMonitor` (NM backend, python3-gi, its own process) notifies
+//!   `connectivity`. The ratio GLib / netmon of the p50s is printed.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use netmon::{BackendKind, EventKind, Monitor, Source};
+use testns::nm::{require_networkmanager, NmSandbox};
+use zbus::zvariant::OwnedValue;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+const NM: &str = "org.freedesktop.NetworkManager";
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+}
+
+/// Receives NM's `PropertiesChanged` signals on its own connection: (receipt time, value of
+/// `Connectivity` or `Ip4Connectivity`).
+fn listen(address: String) -> mpsc::Receiver<(f64, u32)> {
+    let (tx, rx) = mpsc::channel();
+    let (ready_tx, ready) = mpsc::channel();
+    std::thread::spawn(move || {
+        zbus::block_on(async move {
+            let conn = zbus::connection::Builder::address(address.as_str())?.build().await?;
+            let rule = zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .sender(NM)?
+                .interface("org.freedesktop.DBus.Properties")?
+                .member("PropertiesChanged")?
+                .path_namespace("/org/freedesktop/NetworkManager")?
+                .build();
+            let mut stream = zbus::MessageStream::for_match_rule(rule, &conn, None).await?;
+            let _ = ready_tx.send(());
+            while let Some(Ok(message)) = stream.next().await {
+                let at = now();
+                let Ok((_, changed, _)) =
+                    message.body().deserialize::<(String, HashMap<String, OwnedValue>, Vec<String>)>()
+                else {
+                    continue;
+                };
+                for key in ["Ip4Connectivity", "Connectivity"] {
+                    let value = changed.get(key).and_then(|v| v.try_clone().ok()).and_then(|v| u32::try_from(v).ok());
+                    if let Some(value) = value {
+                        if tx.send((at, value)).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            zbus::Result::Ok(())
+        })
+        .expect("listening to NetworkManager's signals");
+    });
+    ready.recv_timeout(TIMEOUT).expect("signal listener ready");
+    rx
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    if !testns::require_root("networkmanager benchmark") || !require_networkmanager("networkmanager benchmark") {
+        std::process::exit(1);
+    }
+    let flips = if std::env::args().any(|a| a == "--quick") { 40 } else { 200 };
+    let sandbox = NmSandbox::up();
+    let bus = listen(sandbox.bus_address());
+    let monitor = Monitor::builder()
+        .netns_path(sandbox.netns_path())
+        .backend(BackendKind::NetworkManager)
+        .system_bus_address(sandbox.bus_address())
+        .build()
+        .expect("monitor with the NetworkManager backend");
+    let (tx, netmon_events) = mpsc::channel();
+    monitor.on_event(move |event| {
+        if let EventKind::VerdictChanged { verdict } = &event.kind {
+            if verdict.source == Source::NetworkManager {
+                let _ = tx.send((now(), verdict.captive_portal));
+            }
+        }
+    });
+    let mut glib = sandbox.glib_monitor();
+    let caller = zbus::block_on(zbus::connection::Builder::address(sandbox.bus_address().as_str()).unwrap().build())
+        .expect("D-Bus connection for CheckConnectivity");
+
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..flips {
+        let portal = i % 2 == 0;
+        sandbox.set_mode(if portal { "wrong" } else { "ok" });
+        let want = if portal { 2 } else { 4 };
+        zbus::block_on(caller.call_method(
+            Some(NM),
+            "/org/freedesktop/NetworkManager",
+            Some(NM),
+            "CheckConnectivity",
+            &(),
+        ))
+        .expect("CheckConnectivity");
+        let t0 = loop {
+            let (at, value) = bus.recv_timeout(TIMEOUT).expect("NM's signal");
+            if value == want {
+                break at;
+            }
+        };
+        let t_netmon = loop {
+            let (at, captive) = netmon_events.recv_timeout(TIMEOUT).expect("netmon's verdict");
+            if captive == Some(portal) {
+                break at;
+            }
+        };
+        let word = if portal { "portal" } else { "full" };
+        let t_glib = glib.wait_for(TIMEOUT, word, |g| g.connectivity == word).time;
+        ours.push((t_netmon - t0) * 1e3);
+        theirs.push((t_glib - t0) * 1e3);
+        // Signals of this flip that the listener has not handed over yet are told apart by value.
+        while bus.try_recv().is_ok() {}
+    }
+    ours.sort_by(f64::total_cmp);
+    theirs.sort_by(f64::total_cmp);
+    println!("NetworkManager PropertiesChanged -> subscriber, {flips} portal/full flips (ms):");
+    for (name, v) in [("netmon", &ours), ("GLib GNetworkMonitor", &theirs)] {
+        println!(
+            "  {name:<22} min {:.3}  p50 {:.3}  p90 {:.3}  max {:.3}",
+            percentile(v, 0.0),
+            percentile(v, 0.5),
+            percentile(v, 0.9),
+            percentile(v, 1.0)
+        );
+    }
+    let ratio = percentile(&theirs, 0.5) / percentile(&ours, 0.5);
+    println!("  goal netmon p50 <= 1 ms: {}", if percentile(&ours, 0.5) <= 1.0 { "met" } else { "NOT met" });
+    println!("  GLib p50 / netmon p50 = {ratio:.1}x");
+}
