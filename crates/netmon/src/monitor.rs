@@ -235,6 +235,7 @@ impl VerdictSink {
     }
 
     /// Reports a fault the source is recovering from, as a non-fatal error event.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // NetworkManager's bus faults
     pub(crate) fn error(&self, message: String) -> bool {
         self.shared.upgrade().is_some_and(|shared| shared.command(Command::Error(message)).is_ok())
     }
@@ -422,6 +423,7 @@ enum Command {
     /// A source's verdict, from its own thread.
     Verdict(Verdict),
     /// A source's non-fatal fault, from its own thread.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // sent by NetworkManager's source
     Error(String),
     /// Answered once every earlier command has run.
     Sync(mpsc::SyncSender<()>),

@@ -1,6 +1,7 @@
 //! The NetworkManager backend against the real daemon on a real dbus-daemon (testns::nm), with
 //! GLib's `GNetworkMonitor` (NM backend, via python3-gi) on the same sandbox as the reference:
 //! in every scenario both must reach the same connectivity.
+#![cfg(target_os = "linux")] // NetworkManager, network namespaces
 
 use std::time::{Duration, Instant};
 
