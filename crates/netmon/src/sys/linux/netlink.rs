@@ -229,16 +229,23 @@ impl Requester {
 
     /// Sends one request under a fresh sequence number.
     fn request(&mut self, request: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        self.append(request, flags, &mut bytes);
+        self.socket.send(&bytes, 0)?;
+        Ok(())
+    }
+
+    /// Appends one request, under a fresh sequence number, to a datagram being built.
+    fn append(&mut self, request: RouteNetlinkMessage, flags: u16, bytes: &mut Vec<u8>) {
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = flags;
         header.sequence_number = self.sequence;
         let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(request));
         message.finalize();
-        let mut bytes = vec![0; message.buffer_len()];
-        message.serialize(&mut bytes);
-        self.socket.send(&bytes, 0)?;
-        Ok(())
+        let at = bytes.len();
+        bytes.resize(at + align(message.buffer_len()), 0);
+        message.serialize(&mut bytes[at..]);
     }
 
     /// Sends one dump request and collects its replies; `false` when the kernel flagged the dump
@@ -587,7 +594,6 @@ impl Requester {
         let first = self.sequence.wrapping_add(1);
         let mut bytes = Vec::new();
         for &(local, remote) in pairs {
-            self.sequence = self.sequence.wrapping_add(1);
             let (family, bits) = if remote.is_ipv4() { (AddressFamily::Inet, 32) } else { (AddressFamily::Inet6, 128) };
             let mut request = RouteMessage::default();
             request.header.address_family = family;
@@ -595,15 +601,7 @@ impl Requester {
             request.header.source_prefix_length = bits;
             request.attributes.push(RouteAttribute::Destination(remote.into()));
             request.attributes.push(RouteAttribute::Source(local.into()));
-            let mut header = NetlinkHeader::default();
-            header.flags = NLM_F_REQUEST;
-            header.sequence_number = self.sequence;
-            let mut message =
-                NetlinkMessage::new(header, NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetRoute(request)));
-            message.finalize();
-            let at = bytes.len();
-            bytes.resize(at + align(message.buffer_len()), 0);
-            message.serialize(&mut bytes[at..]);
+            self.append(RouteNetlinkMessage::GetRoute(request), NLM_F_REQUEST, &mut bytes);
         }
         self.socket.send(&bytes, 0)?;
         let mut answers: Vec<Option<io::Result<Option<u32>>>> = (0..pairs.len()).map(|_| None).collect();
