@@ -20,11 +20,11 @@ use crate::connection::{
 };
 use crate::error::Error;
 use crate::event::{apply, diff, reachability_events, Event, EventKind, Update};
-use crate::reachability::{derive_kernel_reachability, Reachability};
+use crate::reachability::Reachability;
 use crate::state::NetworkState;
 use crate::subscription::{Queue, Subscription};
 use crate::sys;
-use crate::verdict::{kernel_transport, refine, Verdict};
+use crate::verdict::{judge, Verdict};
 
 /// Default bound of each subscriber's queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -149,8 +149,7 @@ impl MonitorBuilder {
     /// Starts the backend: opens its sockets, reads the initial state and starts the engine
     /// thread. Any failure is returned here; there is no half-built monitor.
     pub fn build(self) -> Result<Monitor, Error> {
-        let (backend, mut initial) = sys::start(&self)?;
-        (initial.reachability, initial.details) = crate::verdict::derive(&initial);
+        let (backend, initial) = sys::start(&self)?;
         let shared = Arc::new(Shared {
             dispatch: Mutex::new(Dispatch::default()),
             state: Mutex::new(StateCell { state: initial, published: None }),
@@ -163,7 +162,8 @@ impl MonitorBuilder {
         let sink = VerdictSink { shared: Arc::downgrade(&shared) };
         let refiners = self.start_refiners(&sink)?;
         {
-            // Verdicts the sources read while starting belong in the first state.
+            // Verdicts the sources read while starting belong in the first state; then the
+            // sources get their first look at it.
             let mut commands = shared.commands.lock().unwrap_or_else(|p| p.into_inner());
             let mut cell = shared.state();
             let mut rest = Vec::new();
@@ -174,13 +174,10 @@ impl MonitorBuilder {
                 }
             }
             *commands = Some(rest);
-            (cell.state.reachability, cell.state.details) = crate::verdict::derive(&cell.state);
-        }
-        {
-            let cell = shared.state();
-            let kernel = derive_kernel_reachability(&cell.state);
+            drop(commands);
+            let kernel;
+            (kernel, cell.state.reachability, cell.state.details) = judge(&cell.state);
             refiners.iter().for_each(|r| r.state_changed(&cell.state, &kernel));
-            // first judgment
         }
         *shared.refiners.lock().unwrap_or_else(|p| p.into_inner()) = refiners;
         let engine = Engine { shared: shared.clone(), paths: PathRegistry::default() };
@@ -646,9 +643,7 @@ impl Engine {
                 if events.is_empty() {
                     return false;
                 }
-                let kernel = derive_kernel_reachability(&cell.state);
-                let (reachability, details) =
-                    refine(&kernel, kernel_transport(&cell.state, &kernel), &cell.state.verdicts);
+                let (kernel, reachability, details) = judge(&cell.state);
                 // Reachability events go before a resync notice, which closes the batch.
                 let at = events.iter().position(|e| matches!(e, EventKind::Resynced { .. })).unwrap_or(events.len());
                 let mut changed = reachability_events(&cell.state.reachability, &reachability);

@@ -201,8 +201,15 @@ pub fn refine(
 /// assert_eq!((r.overall, d.transport), (netmon::Level::Disconnected, None));
 /// ```
 pub fn derive(state: &NetworkState) -> (Reachability, Details) {
+    let (_, reachability, details) = judge(state);
+    (reachability, details)
+}
+
+/// [`derive`], also returning the kernel's own reading (what sources are told about).
+pub(crate) fn judge(state: &NetworkState) -> (Reachability, Reachability, Details) {
     let kernel = crate::reachability::derive_kernel_reachability(state);
-    refine(&kernel, kernel_transport(state, &kernel), &state.verdicts)
+    let (reachability, details) = refine(&kernel, kernel_transport(state, &kernel), &state.verdicts);
+    (kernel, reachability, details)
 }
 
 /// What the kernel alone says carries the traffic: the kind of the interface of the
