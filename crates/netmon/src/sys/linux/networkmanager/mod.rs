@@ -278,13 +278,10 @@ impl Follower {
             Err(e) => return lost(e),
         };
         let mut present = present;
-        let mut model = None;
-        if present {
-            match self.read(conn).await {
-                Ok(m) => model = m,
-                Err(e) => return lost(e),
-            }
-        }
+        let mut model = match self.read(conn, present).await {
+            Ok(m) => m,
+            Err(e) => return lost(e),
+        };
         self.pending = None;
         self.publish(model.as_ref(), true);
         if let Some(ready) = ready.take() {
@@ -312,10 +309,10 @@ impl Follower {
                         // NM owns its name before it exports its objects: the first read may
                         // have come too early, and its first signal says it is ready now.
                         if present {
-                            match self.read(conn).await {
-                                Ok(m) => model = m,
+                            model = match self.read(conn, present).await {
+                                Ok(m) => m,
                                 Err(e) => return lost(e),
-                            }
+                            };
                             self.publish(model.as_ref(), true);
                         }
                         continue;
@@ -329,13 +326,10 @@ impl Follower {
                 }
                 Woke::Owner(Some(change)) => {
                     present = change.args().ok().is_some_and(|a| a.new_owner().is_some());
-                    model = None;
-                    if present {
-                        match self.read(conn).await {
-                            Ok(m) => model = m,
-                            Err(e) => return lost(e),
-                        }
-                    }
+                    model = match self.read(conn, present).await {
+                        Ok(m) => m,
+                        Err(e) => return lost(e),
+                    };
                     // Leaving is never a transient to settle: withdraw at once.
                     self.pending = None;
                     self.publish(model.as_ref(), true);
@@ -362,7 +356,10 @@ impl Follower {
 
     /// Reads NM afresh: `None` when it is not (or no longer, or not yet) answering, which its
     /// next name change or signal corrects; `Err` only when the bus connection failed.
-    async fn read(&self, conn: &Connection) -> zbus::Result<Option<Model>> {
+    async fn read(&self, conn: &Connection, present: bool) -> zbus::Result<Option<Model>> {
+        if !present {
+            return Ok(None); // nothing to read while NM is not on the bus
+        }
         match Model::read(conn).await {
             Ok(m) => Ok(Some(m)),
             Err(e @ zbus::Error::InputOutput(_)) => Err(e),
