@@ -8,24 +8,10 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 
 use common::*;
 use netmon::{EventKind, Monitor, PathMonitor, PathStatus, Subscription, Unreachable};
-use testns::{require_root, NetNs};
+use testns::{require_root, uplinks, NetNs};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-/// A namespace with veth `va` (192.0.2.10/24, 2001:db8::10/64) whose peer `vb` is up, a second
-/// pair `wa`/`wb` (198.51.100.10/24) and default routes through `va`.
-fn uplinks(tag: &str) -> NetNs {
-    let ns = NetNs::new(tag);
-    ns.veth("va", "vb");
-    ns.veth("wa", "wb");
-    ns.ip("addr add 192.0.2.10/24 dev va");
-    ns.ip("addr add 2001:db8::10/64 dev va nodad");
-    ns.ip("addr add 198.51.100.10/24 dev wa");
-    ns.ip("route add default via 192.0.2.1");
-    ns.ip("-6 route add default via 2001:db8::1");
-    ns
 }
 
 fn path(monitor: &Monitor, local: &str, remote: &str) -> (PathMonitor, Subscription) {

@@ -178,6 +178,21 @@ fn run(c: &mut Command) -> Output {
     out
 }
 
+/// A namespace for path monitors: veth `va` (192.0.2.10/24, 2001:db8::10/64) whose peer `vb`
+/// is up, a second pair `wa`/`wb` (198.51.100.10/24), and IPv4 and IPv6 default routes through
+/// `va` (via 192.0.2.1 and 2001:db8::1). Used by the path tests and the paths benchmark.
+pub fn uplinks(tag: &str) -> NetNs {
+    let ns = NetNs::new(tag);
+    ns.veth("va", "vb");
+    ns.veth("wa", "wb");
+    ns.ip("addr add 192.0.2.10/24 dev va");
+    ns.ip("addr add 2001:db8::10/64 dev va nodad");
+    ns.ip("addr add 198.51.100.10/24 dev wa");
+    ns.ip("route add default via 192.0.2.1");
+    ns.ip("-6 route add default via 2001:db8::1");
+    ns
+}
+
 /// Polls `condition` until it holds or `timeout` passes; panics naming `what` on timeout.
 /// For conditions on external state with no event to wait on (kernel state read with `ip`).
 pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {

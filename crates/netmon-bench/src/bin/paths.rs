@@ -25,14 +25,7 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (paths, flips, probes) = if quick { (20_000, 5, 5) } else { (100_000, 20, 15) };
 
-    let ns = NetNs::new("bench-paths");
-    ns.veth("va", "vb");
-    ns.veth("wa", "wb");
-    ns.ip("addr add 192.0.2.10/24 dev va");
-    ns.ip("addr add 2001:db8::10/64 dev va nodad");
-    ns.ip("addr add 198.51.100.10/24 dev wa");
-    ns.ip("route add default via 192.0.2.1");
-    ns.ip("-6 route add default via 2001:db8::1");
+    let ns = testns::uplinks("bench-paths");
 
     let monitor = Monitor::builder().netns(ns.name()).build().expect("monitor");
     let events = monitor.subscribe();
