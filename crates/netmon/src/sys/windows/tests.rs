@@ -26,7 +26,9 @@ use crate::{nlm, Level, Monitor, PathMonitor, Source, Subscription, Unreachable}
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The hooks hold the last monitor's sinks: tests that build monitors take turns.
+/// The hooks hold the last advised sinks: every test that advises (a monitor, or
+/// `connected_interface`'s own COM thread) takes turns, or it would swap the sinks another
+/// test is counting references on.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
@@ -132,6 +134,7 @@ fn initial_state_comes_from_ip_helper_and_nlm() {
 
 #[test]
 fn connections_match_adapters_by_guid() {
+    let _turn = serial(); // connected_interface() advises sinks, replacing the hook's
     let (id, index, local, _) = connected_interface();
     assert_ne!(id, GUID::zeroed());
     let snapshot = iphlpapi::snapshot().unwrap();
@@ -259,6 +262,7 @@ fn late_ip_helper_callback_is_harmless() {
 #[test]
 fn route_lookups_follow_the_routing_table() {
     // GetBestRoute2 on Windows; the routing table's longest match under Wine, which lacks it.
+    let _turn = serial(); // connected_interface() advises sinks, replacing the hook's
     let (_, index, local, prefix_len) = connected_interface();
     assert_eq!(iphlpapi::best_route(local, neighbour(local, prefix_len)).expect("route lookup"), Some(index));
     let state = iphlpapi::snapshot().unwrap().state;
