@@ -93,14 +93,13 @@ pub(crate) fn exit_on_signals(on: OnSignal) -> Result<(), String> {
     signals.thread_block().map_err(|e| format!("blocking signals: {}", e.desc()))?;
     std::thread::Builder::new()
         .name("signals".into())
-        .spawn(move || loop {
-            match signals.wait() {
-                Ok(signal) => exit_between_lines(match on {
+        .spawn(move || {
+            // sigwait() fails only for an invalid set, which this one is not.
+            if let Ok(signal) = signals.wait() {
+                exit_between_lines(match on {
                     OnSignal::Succeed => 0,
                     OnSignal::Interrupted => 128 + signal as i32,
-                }),
-                // sigwait() fails only for an invalid set, which this one is not.
-                Err(_) => return,
+                })
             }
         })
         .map_err(|e| format!("starting the signal thread: {e}"))?;
