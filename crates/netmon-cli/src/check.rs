@@ -2,12 +2,13 @@
 
 use std::net::IpAddr;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use clap::Args;
 use netmon::EventKind;
 
-use crate::watch::print_line;
-use crate::{human, Common};
+use crate::output::{self, print_line, OnSignal};
+use crate::{human, Common, Failure};
 
 #[derive(Args)]
 pub(crate) struct CheckArgs {
@@ -22,23 +23,25 @@ pub(crate) struct CheckArgs {
     common: Common,
 }
 
-/// Bad input (`check` only): 2, like a bad command line.
-const BAD_INPUT: u8 = 2;
-
-pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, String> {
+pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, Failure> {
     if args.watch {
-        crate::watch::install_exit_handlers()?;
+        output::exit_on_signals(OnSignal::Succeed)?;
+    }
+    let monitor = args.common.monitor()?;
+    // The path's stream only carries its status: why the monitor stopped (e.g. its namespace
+    // was deleted) comes from the monitor's own fatal error, kept here. Callbacks run before
+    // the monitor closes its path streams, so it is known by the time the stream ends.
+    let fatal = Arc::new(Mutex::new(None::<String>));
+    if args.watch {
+        let fatal = fatal.clone();
+        monitor.on_event(move |event| {
+            if let EventKind::Error { fatal: true, message } = &event.kind {
+                *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+            }
+        });
     }
     // The monitor must outlive the path watched through it.
-    let watched = args.common.monitor().and_then(|monitor| Ok((monitor.watch_path(args.local, args.remote)?, monitor)));
-    let (path, _monitor) = match watched {
-        Ok(both) => both,
-        Err(e @ (netmon::Error::InvalidInput(_) | netmon::Error::Namespace { .. })) => {
-            eprintln!("netmon: {e}");
-            return Ok(ExitCode::from(BAD_INPUT));
-        }
-        Err(e) => return Err(e.to_string()),
-    };
+    let path = monitor.watch_path(args.local, args.remote)?;
     let mut out = std::io::stdout().lock();
     if !args.watch {
         let status = path.status();
@@ -50,6 +53,7 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, String> {
         print_line(&mut out, &line)?; // a reader that left early changes nothing here
         return Ok(if status.reachable { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
+    output::exit_when_reader_leaves();
     let events = path.subscribe();
     for event in events.iter() {
         let line = if args.common.json {
@@ -60,10 +64,8 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, String> {
         if !print_line(&mut out, &line)? {
             return Ok(ExitCode::SUCCESS);
         }
-        if let EventKind::Error { fatal: true, message } = &event.kind {
-            return Err(message.clone());
-        }
     }
-    // The subscription ended: the monitor stopped; its reason was printed as an event.
-    Ok(ExitCode::from(1))
+    // The stream ended: the monitor stopped.
+    let cause = fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
+    Err(cause.unwrap_or_else(|| "the monitor stopped".into()).into())
 }

@@ -1,16 +1,23 @@
 //! `netmon`: is this machine online, how, and the moment that changes.
 //!
 //! Exit codes (all subcommands):
-//! - 0: success (`watch`: stopped by SIGINT/SIGTERM or a closed output pipe)
-//! - 1: the monitor could not start (e.g. no such namespace) or failed fatally; the reason
-//!   is on stderr
-//! - 2: bad command line (unknown subcommand or option), or bad input to `check`
+//! - 0: success (`watch`, `check --watch`: stopped by SIGINT/SIGTERM/SIGHUP or a closed
+//!   output pipe)
+//! - 1: the monitor could not start or failed fatally (e.g. its namespace was deleted); the
+//!   reason is on stderr
+//! - 2: bad command line (unknown subcommand or option, a DURATION above 365 days, a probe
+//!   option without --probe) or bad input: a bad address, URL, or --netns that names no
+//!   network namespace (a missing file, a FIFO, a directory, another kind of namespace...)
 //!
 //! `check` without `--watch` exits 0 when the path is reachable and 1 when it is not.
-//! `probe` exits 0 online, 1 otherwise, 2 bad input; `wait` 0 reached, 1 timed out, 130 SIGINT.
+//! `probe` exits 0 online, 1 otherwise; `wait` 0 reached, 1 timed out, and 128 + the signal's
+//! number when a signal ends it, as shells report: 130 SIGINT, 143 SIGTERM, 129 SIGHUP.
+//! Signals end a command between two output lines, never in the middle of one.
 
 mod check;
+mod duration;
 mod human;
+mod output;
 mod probe;
 mod status;
 mod wait;
@@ -40,7 +47,7 @@ enum Command {
     /// limited) with timings. Exit 0 online, 1 not, 2 bad input.
     Probe(probe::ProbeArgs),
     /// Wait until the machine reaches a level: exit 0 when reached (at once if it is), 1 at
-    /// the timeout (saying what is missing), 130 on SIGINT.
+    /// the timeout (saying what is missing), 130 on SIGINT, 143 on SIGTERM, 129 on SIGHUP.
     Wait(wait::WaitArgs),
 }
 
@@ -101,9 +108,43 @@ impl Common {
     }
 }
 
+/// Why a command failed, and its exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    message: String,
+    code: u8,
+}
+
+/// A fatal failure: exit code 1.
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { message, code: 1 }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
+
+/// Bad input (an address, a URL, a namespace that is not one) exits 2 in every subcommand,
+/// since 1 already means something there (`check`: unreachable, `wait`: timed out).
+impl From<netmon::Error> for Failure {
+    fn from(e: netmon::Error) -> Self {
+        let code = match e {
+            netmon::Error::InvalidInput(_) | netmon::Error::Namespace { .. } => 2,
+            _ => 1,
+        };
+        Failure { message: e.to_string(), code }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Status(monitored) | Command::Watch(monitored) = &cli.command {
+    if let Command::Status(monitored) | Command::Watch(monitored) | Command::Wait(wait::WaitArgs { monitored, .. }) =
+        &cli.command
+    {
         if let Err(message) = monitored.probe.validate() {
             Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
             // exit code 2
@@ -118,9 +159,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(message) => {
+        Err(Failure { message, code }) => {
             eprintln!("netmon: {message}");
-            ExitCode::from(1)
+            ExitCode::from(code)
         }
     }
 }

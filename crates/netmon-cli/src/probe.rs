@@ -8,8 +8,8 @@ use clap::Args;
 use netmon::probe::{Endpoint, FamilyProbe, Outcome, ProbeConfig};
 use netmon::Family;
 
-use crate::watch::print_line;
-use crate::Common;
+use crate::output::print_line;
+use crate::{Common, Failure};
 
 /// Which endpoints to probe and how long to give them.
 #[derive(Args, Clone)]
@@ -24,7 +24,8 @@ pub(crate) struct Target {
     #[arg(long, value_name = "TEXT", requires = "urls")]
     expect_body: Option<String>,
     /// Bound on each endpoint's whole probe, e.g. 3s (default 10s; also caps DNS and connect).
-    #[arg(long = "probe-timeout", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// At most 365 days; 0 is refused.
+    #[arg(long = "probe-timeout", value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     probe_timeout: Option<Duration>,
 }
 
@@ -65,10 +66,15 @@ impl Switch {
         self.probe
     }
 
-    /// Options that mean nothing without --probe are a command-line mistake (exit 2).
+    /// Options that mean nothing without --probe are a command-line mistake (exit 2), in
+    /// every command that has --probe (status, watch, wait). --expect-status and --expect-body
+    /// require --url, so they are covered by it.
     pub(crate) fn validate(&self) -> Result<(), String> {
         if !self.probe && !self.target.urls.is_empty() {
             return Err("--url applies to the probe: add --probe".into());
+        }
+        if !self.probe && self.target.probe_timeout.is_some() {
+            return Err("--probe-timeout applies to the probe: add --probe".into());
         }
         Ok(())
     }
@@ -90,24 +96,13 @@ pub(crate) struct ProbeArgs {
     common: Common,
 }
 
-/// Bad input: 2, like a bad command line.
-const BAD_INPUT: u8 = 2;
-
-pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode, String> {
+pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode, Failure> {
     let families = match args.family.as_deref() {
         Some("4") => vec![Family::Ipv4],
         Some(_) => vec![Family::Ipv6],
         None => vec![Family::Ipv4, Family::Ipv6],
     };
-    let results = args.target.config().and_then(|c| netmon::probe::run(&c, &families, args.common.netns().as_ref()));
-    let results = match results {
-        Ok(results) => results,
-        Err(e @ (netmon::Error::InvalidInput(_) | netmon::Error::Namespace { .. })) => {
-            eprintln!("netmon: {e}");
-            return Ok(ExitCode::from(BAD_INPUT));
-        }
-        Err(e) => return Err(e.to_string()),
-    };
+    let results = netmon::probe::run(&args.target.config()?, &families, args.common.netns().as_ref())?;
     let text = if args.common.json {
         serde_json::to_string(&results).map_err(|e| e.to_string())?
     } else {

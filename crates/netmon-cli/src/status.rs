@@ -1,23 +1,18 @@
 //! `netmon status`: one reading of the current state.
 
-use std::io::Write;
 use std::process::ExitCode;
 
-use crate::{human, Monitored};
+use crate::{human, output, Failure, Monitored};
 
-pub(crate) fn run(args: &Monitored) -> Result<ExitCode, String> {
-    let monitor = args.monitor().map_err(|e| e.to_string())?;
+pub(crate) fn run(args: &Monitored) -> Result<ExitCode, Failure> {
+    let monitor = args.monitor()?;
     // With --probe, probe now so the verdict is in what is printed.
-    let state = if args.probe.enabled() { monitor.check().map_err(|e| e.to_string())? } else { monitor.snapshot() };
+    let state = if args.probe.enabled() { monitor.check()? } else { monitor.snapshot() };
     let text = if args.common.json {
         serde_json::to_string_pretty(&*state).map_err(|e| e.to_string())? + "\n"
     } else {
         human::state(&state)
     };
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(format!("writing to standard output: {e}")),
-    }
+    output::write_lines(&mut std::io::stdout().lock(), text.as_bytes())?; // a reader that left changes nothing
+    Ok(ExitCode::SUCCESS)
 }

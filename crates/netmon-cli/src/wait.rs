@@ -1,30 +1,32 @@
 //! `netmon wait`: block until the machine reaches a level, bounded by a timeout.
 //!
 //! Exits 0 as soon as the level is reached (at once when it already is), 1 at the timeout
-//! naming what is missing, 130 on SIGINT. It never waits past its timeout: the only blocking
+//! naming what is missing, 128 + the signal's number on SIGINT (130), SIGTERM (143) or SIGHUP
+//! (129), 1 naming the cause when the monitor stops (e.g. its namespace was deleted). It never waits past its timeout: the only blocking
 //! call is a receive bounded by the deadline, and leaving cancels a probe in flight.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use netmon::{derive_kernel_reachability, Family, Level, NetworkState, Reachability, RecvError, Source};
+use netmon::{derive_kernel_reachability, EventKind, Family, Level, NetworkState, Reachability, RecvError, Source};
 
-use crate::Monitored;
+use crate::output::{self, OnSignal};
+use crate::{Failure, Monitored};
 
 #[derive(Args)]
 pub(crate) struct WaitArgs {
     /// The level to reach: online, site or local.
     #[arg(long, default_value = "online", value_parser = parse_level)]
     level: Level,
-    /// Give up after this long, e.g. 500ms, 30s, 2m; 0 checks once.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    /// Give up after this long, e.g. 500ms, 30s, 2m (at most 365 days); 0 checks once.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::duration::parse)]
     timeout: Duration,
     /// The level must be reached through this interface (it must be up with carrier).
     #[arg(long, value_name = "NAME")]
     interface: Option<String>,
     #[command(flatten)]
-    monitored: Monitored,
+    pub(crate) monitored: Monitored,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -44,14 +46,14 @@ struct Goal {
     probe: bool,
 }
 
-pub(crate) fn run(args: &WaitArgs) -> Result<ExitCode, String> {
-    let deadline = Instant::now() + args.timeout;
-    ctrlc::set_handler(|| std::process::exit(130)).map_err(|e| format!("installing signal handlers: {e}"))?;
+pub(crate) fn run(args: &WaitArgs) -> Result<ExitCode, Failure> {
+    let deadline = crate::duration::deadline_after(args.timeout);
+    output::exit_on_signals(OnSignal::Interrupted)?;
     let goal = Goal { level: args.level, interface: args.interface.clone(), probe: args.monitored.probe.enabled() };
-    let monitor = args.monitored.monitor().map_err(|e| e.to_string())?;
+    let monitor = args.monitored.monitor()?;
     let events = monitor.subscribe();
     if args.timeout.is_zero() && goal.probe {
-        monitor.check().map_err(|e| e.to_string())?; // "check once" includes one probe
+        monitor.check()?; // "check once" includes one probe
     }
     loop {
         let state = monitor.snapshot();
@@ -64,13 +66,19 @@ pub(crate) fn run(args: &WaitArgs) -> Result<ExitCode, String> {
         }
         // Any event may change the answer; the state is re-read rather than the event decoded.
         match events.recv_timeout(left) {
-            Ok(_) | Err(RecvError::Timeout) => {}
+            Ok(event) => {
+                // The monitor stopped: say why, e.g. "network namespace /run/netns/x was deleted".
+                if let EventKind::Error { fatal: true, message } = event.kind {
+                    return Err(message.into());
+                }
+            }
+            Err(RecvError::Timeout) => {}
             Err(RecvError::Closed) => return Err("the monitor stopped".into()),
         }
     }
 }
 
-fn finish(args: &WaitArgs, goal: &Goal, state: &NetworkState, reached: bool) -> Result<ExitCode, String> {
+fn finish(args: &WaitArgs, goal: &Goal, state: &NetworkState, reached: bool) -> Result<ExitCode, Failure> {
     let missing = if reached { Vec::new() } else { missing(state, goal) };
     if args.monitored.common.json {
         let report = serde_json::json!({
@@ -79,7 +87,7 @@ fn finish(args: &WaitArgs, goal: &Goal, state: &NetworkState, reached: bool) -> 
             "reachability": state.reachability.overall,
             "missing": missing,
         });
-        crate::watch::print_line(&mut std::io::stdout().lock(), &report.to_string())?;
+        output::print_line(&mut std::io::stdout().lock(), &report.to_string())?;
     }
     if reached {
         return Ok(ExitCode::SUCCESS);

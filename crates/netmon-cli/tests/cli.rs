@@ -203,7 +203,7 @@ fn watch_into_a_closed_pipe_exits_quietly() {
 #[test]
 fn bad_input_exit_codes() {
     let out = netmon().args(["status", "--netns", "netmon-no-such-ns"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2)); // bad input, as in every subcommand
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no network namespace named 'netmon-no-such-ns'"), "{err}");
 
@@ -214,7 +214,7 @@ fn bad_input_exit_codes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("add --probe"));
     let out = netmon().args(["watch", "--netns", "/etc/hostname"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a namespace file"));
 }
 

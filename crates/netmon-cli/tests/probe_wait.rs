@@ -217,10 +217,10 @@ fn wait_exits_130_on_sigint() {
     let ns = site_only("wi");
     let child = netmon().args(["wait", "--netns", ns.name(), "--timeout", "60s"]).spawn().unwrap();
     let pid = child.id();
-    // The handler is installed once SIGINT (bit 1 of the caught-signals mask) is caught.
-    wait_until(Duration::from_secs(10), "SIGINT handler installed", || {
+    // SIGINT is taken with sigwait() once it is blocked (bit 1 of the main thread's mask).
+    wait_until(Duration::from_secs(10), "SIGINT blocked for sigwait()", || {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).unwrap_or("0");
+        let caught = status.lines().find_map(|l| l.strip_prefix("SigBlk:")).unwrap_or("0");
         u64::from_str_radix(caught.trim(), 16).unwrap_or(0) & (1 << (libc_sigint() - 1)) != 0
     });
     let start = Instant::now();

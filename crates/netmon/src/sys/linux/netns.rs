@@ -3,9 +3,13 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, CloneFlags};
+use nix::sys::stat::{fstat, Mode, SFlag};
+use nix::sys::statfs::{fstatfs, NSFS_MAGIC};
 
 use crate::error::Error;
 use crate::monitor::Netns;
@@ -44,17 +48,35 @@ impl Namespace {
         Self::by_path(&path)
     }
 
-    /// Opens a namespace file such as `/proc/PID/ns/net` or `/run/netns/NAME`.
+    /// Opens a namespace file such as `/proc/PID/ns/net` or `/run/netns/NAME`, without ever
+    /// blocking: the path is first opened with `O_PATH`, which opens nothing behind it (a FIFO
+    /// would block a plain open until a writer comes; a device would see an open), and only a
+    /// file of nsfs, the namespace file system, is opened for real and asked its kind.
     pub(crate) fn by_path(path: &Path) -> Result<Self, Error> {
         let fail = |reason: String| Error::Namespace { path: path.to_owned(), reason };
-        let file = File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+        let handle = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| fail(format!("cannot open: {}", std::io::Error::from(e))))?;
+        let what = fstat(&handle).map_err(|e| fail(format!("cannot stat: {}", e.desc())))?;
+        let on_nsfs = fstatfs(&handle).is_ok_and(|fs| fs.filesystem_type() == NSFS_MAGIC);
+        if !on_nsfs || SFlag::from_bits_truncate(what.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            let kind = file_kind(what.st_mode);
+            return Err(fail(format!("{kind}, not a namespace file (expected /run/netns/NAME or /proc/PID/ns/net)")));
+        }
+        // An nsfs file: opening it has no side effect and cannot block. Reopening the O_PATH
+        // handle (rather than the path again) keeps the very file that was checked.
+        let reopen = format!("/proc/self/fd/{}", handle.as_raw_fd());
+        let file = File::options()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(reopen)
+            .map_err(|e| fail(format!("cannot open: {e}")))?;
         // SAFETY: ioctl on a file descriptor we own; NS_GET_NSTYPE takes no argument.
         let kind = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
         if kind < 0 {
             return Err(fail("not a namespace file (expected /run/netns/NAME or /proc/PID/ns/net)".into()));
         }
         if kind != libc::CLONE_NEWNET {
-            return Err(fail("a namespace, but not a network namespace".into()));
+            return Err(fail(format!("a namespace, but {}, not a network namespace", namespace_kind(kind))));
         }
         Ok(Namespace { file, path: path.to_owned() })
     }
@@ -97,5 +119,46 @@ impl Namespace {
                 .join()
                 .unwrap_or_else(|_| Err(Error::io("namespace helper thread", std::io::Error::other("panicked"))))
         })
+    }
+}
+
+/// What a file that is not a namespace file is, for the error: "a FIFO", "a directory"...
+fn file_kind(mode: libc::mode_t) -> &'static str {
+    match SFlag::from_bits_truncate(mode) & SFlag::S_IFMT {
+        SFlag::S_IFIFO => "a FIFO (named pipe)",
+        SFlag::S_IFDIR => "a directory",
+        SFlag::S_IFSOCK => "a socket",
+        SFlag::S_IFCHR => "a character device",
+        SFlag::S_IFBLK => "a block device",
+        SFlag::S_IFREG => "a regular file",
+        _ => "a special file",
+    }
+}
+
+/// The kind of namespace `NS_GET_NSTYPE` answered, e.g. "a uts namespace".
+fn namespace_kind(kind: libc::c_int) -> String {
+    let name = match kind {
+        libc::CLONE_NEWNS => "mount",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUSER => "user",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        libc::CLONE_NEWTIME => "time",
+        other => return format!("a namespace of kind {other:#x}"),
+    };
+    format!("a {name} namespace")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_named() {
+        assert_eq!(file_kind(libc::S_IFIFO | 0o644), "a FIFO (named pipe)");
+        assert_eq!(file_kind(libc::S_IFCHR), "a character device");
+        assert_eq!(namespace_kind(libc::CLONE_NEWUTS), "a uts namespace");
+        assert_eq!(namespace_kind(0x4), "a namespace of kind 0x4");
     }
 }
