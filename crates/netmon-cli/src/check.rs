@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Args;
 use netmon::EventKind;
 
-use crate::watch::print_line;
+use crate::terminal::Lines;
+use crate::watch::write_flushed;
 use crate::{human, Common};
 
 #[derive(Args)]
@@ -34,7 +35,7 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, String> {
     let (path, _monitor) = match watched {
         Ok(both) => both,
         Err(e @ (netmon::Error::InvalidInput(_) | netmon::Error::Namespace { .. })) => {
-            eprintln!("netmon: {e}");
+            crate::terminal::error_line(&format!("netmon: {e}"));
             return Ok(ExitCode::from(BAD_INPUT));
         }
         Err(e) => return Err(e.to_string()),
@@ -42,22 +43,22 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, String> {
     let mut out = std::io::stdout().lock();
     if !args.watch {
         let status = path.status();
-        let line = if args.common.json {
-            serde_json::to_string(&status).map_err(|e| e.to_string())?
+        let text = if args.common.json {
+            serde_json::to_string(&status).map_err(|e| e.to_string())? + "\n"
         } else {
-            human::path(&status)
+            Lines::one(human::path(&status)).escaped()
         };
-        print_line(&mut out, &line)?; // a reader that left early changes nothing here
+        write_flushed(&mut out, text.as_bytes())?; // a reader that left early changes nothing here
         return Ok(if status.reachable { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     let events = path.subscribe();
     for event in events.iter() {
-        let line = if args.common.json {
-            serde_json::to_string(&event).map_err(|e| e.to_string())?
+        let text = if args.common.json {
+            serde_json::to_string(&event).map_err(|e| e.to_string())? + "\n"
         } else {
-            human::event(&event)
+            human::event(&event).escaped()
         };
-        if !print_line(&mut out, &line)? {
+        if !write_flushed(&mut out, text.as_bytes())? {
             return Ok(ExitCode::SUCCESS);
         }
         if let EventKind::Error { fatal: true, message } = &event.kind {

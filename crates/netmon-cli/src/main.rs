@@ -13,6 +13,7 @@ mod check;
 mod human;
 mod probe;
 mod status;
+mod terminal;
 mod wait;
 mod watch;
 
@@ -119,7 +120,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("netmon: {message}");
+            terminal::error_line(&format!("netmon: {message}"));
             ExitCode::from(1)
         }
     }

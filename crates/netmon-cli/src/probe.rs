@@ -8,7 +8,8 @@ use clap::Args;
 use netmon::probe::{Endpoint, FamilyProbe, Outcome, ProbeConfig};
 use netmon::Family;
 
-use crate::watch::print_line;
+use crate::terminal::Lines;
+use crate::watch::write_flushed;
 use crate::Common;
 
 /// Which endpoints to probe and how long to give them.
@@ -103,17 +104,19 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode, String> {
     let results = match results {
         Ok(results) => results,
         Err(e @ (netmon::Error::InvalidInput(_) | netmon::Error::Namespace { .. })) => {
-            eprintln!("netmon: {e}");
+            crate::terminal::error_line(&format!("netmon: {e}"));
             return Ok(ExitCode::from(BAD_INPUT));
         }
         Err(e) => return Err(e.to_string()),
     };
     let text = if args.common.json {
-        serde_json::to_string(&results).map_err(|e| e.to_string())?
+        serde_json::to_string(&results).map_err(|e| e.to_string())? + "\n"
     } else {
-        results.iter().map(line).collect::<Vec<_>>().join("\n")
+        let mut lines = Lines::default();
+        results.iter().for_each(|r| lines.push(line(r)));
+        lines.escaped()
     };
-    print_line(&mut std::io::stdout().lock(), &text)?;
+    write_flushed(&mut std::io::stdout().lock(), text.as_bytes())?;
     Ok(if online(&results) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

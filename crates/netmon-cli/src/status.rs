@@ -12,7 +12,7 @@ pub(crate) fn run(args: &Monitored) -> Result<ExitCode, String> {
     let text = if args.common.json {
         serde_json::to_string_pretty(&*state).map_err(|e| e.to_string())? + "\n"
     } else {
-        human::state(&state)
+        human::state(&state).escaped()
     };
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {

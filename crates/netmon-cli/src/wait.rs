@@ -85,7 +85,8 @@ fn finish(args: &WaitArgs, goal: &Goal, state: &NetworkState, reached: bool) -> 
         return Ok(ExitCode::SUCCESS);
     }
     let waited = humantime::format_duration(args.timeout);
-    eprintln!("netmon wait: timed out after {waited} waiting for {}: {}", goal.level, missing.join("; "));
+    let message = format!("netmon wait: timed out after {waited} waiting for {}: {}", goal.level, missing.join("; "));
+    crate::terminal::error_line(&message);
     Ok(ExitCode::from(1))
 }
 

@@ -20,12 +20,13 @@ pub(crate) fn run(args: &Monitored) -> Result<ExitCode, String> {
     monitor.on_event(move |event| {
         line.clear();
         let encoded = if json {
-            serde_json::to_writer(&mut line, event).map_err(|e| e.to_string())
+            let encoded = serde_json::to_writer(&mut line, event).map_err(|e| e.to_string());
+            line.push(b'\n');
+            encoded
         } else {
-            line.extend_from_slice(human::event(event).as_bytes());
+            line.extend_from_slice(human::event(event).escaped().as_bytes());
             Ok(())
         };
-        line.push(b'\n');
         let verdict = encoded.and_then(|()| write_flushed(&mut std::io::stdout().lock(), &line));
         match (verdict, &event.kind) {
             (Ok(false), _) => drop(finished.send(Ok(ExitCode::SUCCESS))), // the reader left
@@ -47,14 +48,15 @@ pub(crate) fn install_exit_handlers() -> Result<(), String> {
     Ok(())
 }
 
-/// Writes one line and flushes it; `Ok(false)` when the reader has gone (Rust ignores SIGPIPE,
-/// so a closed pipe such as `netmon watch | head -1` shows up here as EPIPE).
+/// Writes one line of JSON and flushes it; `Ok(false)` when the reader has gone (Rust ignores
+/// SIGPIPE, so a closed pipe such as `netmon watch | head -1` shows up here as EPIPE). Human
+/// text goes out through [`crate::terminal::Lines`] instead, escaped.
 pub(crate) fn print_line(out: &mut impl Write, line: &str) -> Result<bool, String> {
     write_flushed(out, format!("{line}\n").as_bytes())
 }
 
 /// Writes `bytes` (whole lines) in one go and flushes them; `Ok(false)` when the reader has gone.
-fn write_flushed(out: &mut impl Write, bytes: &[u8]) -> Result<bool, String> {
+pub(crate) fn write_flushed(out: &mut impl Write, bytes: &[u8]) -> Result<bool, String> {
     match out.write_all(bytes).and_then(|()| out.flush()) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
