@@ -205,4 +205,25 @@ mod tests {
         let after = Interface { carrier: false, oper_state: netmon::OperState::LowerLayerDown, ..before.clone() };
         assert_eq!(link_changes(&before, &after), "carrier yes -> no, oper up -> lower_layer_down");
     }
+
+    /// Outside strings in every field a renderer shows: each rendered line stays one line, and
+    /// what reaches the terminal holds no control, C1 or bidi character, only their escapes.
+    #[test]
+    fn hostile_values_stay_escaped_on_their_own_line() {
+        let hostile = "e\u{1b}[31m\nreachability: online (kernel)\u{9b}2J\u{202e}";
+        let iface = Interface { index: 3, name: hostile.into(), mac: Some(hostile.into()), ..Default::default() };
+        let mut state = NetworkState { interfaces: vec![iface.clone()], ..Default::default() };
+        state.details.portal_url = Some(hostile.into());
+        state.verdicts.push(Verdict { note: Some(hostile.into()), ..Verdict::new(netmon::Source::Probe) });
+        let baseline = Event { timestamp: std::time::SystemTime::UNIX_EPOCH, kind: EventKind::Baseline { state: state.into() } };
+        let removed = Event { kind: EventKind::InterfaceRemoved { interface: iface }, ..baseline.clone() };
+        let error = Event { kind: EventKind::Error { message: hostile.into(), fatal: true }, ..baseline.clone() };
+        for e in [baseline, removed, error] {
+            let lines = event(&e);
+            let text = lines.escaped();
+            assert_eq!(text.lines().count(), lines.len(), "{text}");
+            assert!(!text.chars().any(|c| c != '\n' && crate::terminal::is_unsafe(c)), "{text}");
+            assert!(text.contains("e\\x1b[31m\\nreachability: online (kernel)\\u{9b}2J\\u{202e}"), "{text}");
+        }
+    }
 }

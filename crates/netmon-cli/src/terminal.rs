@@ -92,6 +92,12 @@ impl Lines {
         self.0.extend(other.0);
     }
 
+    /// How many lines.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Every line, escaped, each followed by `\n`: the only way out of a `Lines`.
     pub(crate) fn escaped(&self) -> String {
         let mut out = String::new();
