@@ -215,7 +215,8 @@ mod tests {
         let mut state = NetworkState { interfaces: vec![iface.clone()], ..Default::default() };
         state.details.portal_url = Some(hostile.into());
         state.verdicts.push(Verdict { note: Some(hostile.into()), ..Verdict::new(netmon::Source::Probe) });
-        let baseline = Event { timestamp: std::time::SystemTime::UNIX_EPOCH, kind: EventKind::Baseline { state: state.into() } };
+        let baseline =
+            Event { timestamp: std::time::SystemTime::UNIX_EPOCH, kind: EventKind::Baseline { state: state.into() } };
         let removed = Event { kind: EventKind::InterfaceRemoved { interface: iface }, ..baseline.clone() };
         let error = Event { kind: EventKind::Error { message: hostile.into(), fatal: true }, ..baseline.clone() };
         for e in [baseline, removed, error] {

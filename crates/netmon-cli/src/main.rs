@@ -103,7 +103,15 @@ impl Common {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version: our own text, as clap prints it
+        Err(e) => {
+            // A usage error quotes the arguments given: escaped like every other message.
+            e.render().to_string().trim_end().lines().for_each(terminal::error_line);
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
     if let Command::Status(monitored) | Command::Watch(monitored) = &cli.command {
         if let Err(message) = monitored.probe.validate() {
             Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();

@@ -12,8 +12,8 @@
 //! risk. Here the renderers build [`Lines`] with values raw, and the only way out of a `Lines`
 //! is [`Lines::escaped`], which escapes every character of every line; our own line
 //! structure is the list itself, so a newline inside a value is escaped like any other control
-//! and cannot start a line of its own. Messages for stderr go through [`error_line`] the same
-//! way, and the crate's `clippy.toml` refuses `println!`/`eprintln!` so no text can go around
+//! and cannot start a line of its own. Messages for stderr (clap's usage errors included) go
+//! through [`error_line`] the same way, and the crate's `clippy.toml` refuses `println!`/`eprintln!` so no text can go around
 //! both. JSON output does not pass here: it stays exact (serde escapes what JSON requires).
 //!
 //! A backslash is left as is: the escaped form is for reading, not for decoding (JSON is the
@@ -180,7 +180,8 @@ mod tests {
             seed ^= seed >> 27;
             seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
         };
-        let pool = ['\u{1b}', '\n', '\u{9b}', '\u{9d}', '\u{9c}', '\u{202e}', '\u{2066}', '\\', 'a', '[', 'é', '\u{e007f}'];
+        let pool =
+            ['\u{1b}', '\n', '\u{9b}', '\u{9d}', '\u{9c}', '\u{202e}', '\u{2066}', '\\', 'a', '[', 'é', '\u{e007f}'];
         for _ in 0..20_000 {
             let len = (next() % 24) as usize;
             let text: String = (0..len)

@@ -201,4 +201,9 @@ fn error_lines_quote_names_escaped() {
         assert!(text.contains(r"nope\x1b]0;pwned\x07\u{202e}"), "{args:?}: {text}");
         assert_eq!(text.lines().count(), 1, "{args:?}: {text}");
     }
+    // A usage error quotes the value given (clap itself drops ESC sequences, not C1 or bidi).
+    let out = netmon().args(["wait", "--level", "x\u{9b}2J\u{202e}y"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = terminal_safe("usage error", &out.stderr);
+    assert!(text.contains(r"invalid value 'x\u{9b}2J\u{202e}y'"), "{text}");
 }
