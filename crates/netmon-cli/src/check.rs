@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use clap::Args;
 use netmon::EventKind;
 
-use crate::output::{self, print_line, OnSignal};
+use crate::output::{self, OnSignal};
+use crate::terminal::Lines;
 use crate::{human, Common, Failure};
 
 #[derive(Args)]
@@ -45,23 +46,23 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, Failure> {
     let mut out = std::io::stdout().lock();
     if !args.watch {
         let status = path.status();
-        let line = if args.common.json {
-            serde_json::to_string(&status).map_err(|e| e.to_string())?
+        let text = if args.common.json {
+            serde_json::to_string(&status).map_err(|e| e.to_string())? + "\n"
         } else {
-            human::path(&status)
+            Lines::one(human::path(&status)).escaped()
         };
-        print_line(&mut out, &line)?; // a reader that left early changes nothing here
+        output::write_lines(&mut out, text.as_bytes())?; // a reader that left early changes nothing here
         return Ok(if status.reachable { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     output::exit_when_reader_leaves();
     let events = path.subscribe();
     for event in events.iter() {
-        let line = if args.common.json {
-            serde_json::to_string(&event).map_err(|e| e.to_string())?
+        let text = if args.common.json {
+            serde_json::to_string(&event).map_err(|e| e.to_string())? + "\n"
         } else {
-            human::event(&event)
+            human::event(&event).escaped()
         };
-        if !print_line(&mut out, &line)? {
+        if !output::write_lines(&mut out, text.as_bytes())? {
             return Ok(ExitCode::SUCCESS);
         }
     }

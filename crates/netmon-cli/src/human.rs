@@ -1,35 +1,38 @@
-//! Human-readable rendering of states and events.
+//! Human-readable rendering of states and events. Values are interpolated raw: the
+//! [`Lines`] built here reach a terminal only escaped (see [`crate::terminal`]).
 
 use std::fmt::Write;
 
 use netmon::{Address, DefaultRoute, Details, Event, EventKind, Interface, NetworkState, Verdict};
 
+use crate::terminal::Lines;
+
 /// The `netmon status` summary.
-pub(crate) fn state(state: &NetworkState) -> String {
+pub(crate) fn state(state: &NetworkState) -> Lines {
     let r = &state.reachability;
-    let mut s = String::new();
-    let _ = writeln!(s, "reachability: {} ({})", r.overall, r.source);
-    let _ = writeln!(s, "  ipv4: {} ({})", r.ipv4.reachability, r.ipv4.source);
-    let _ = writeln!(s, "  ipv6: {} ({})", r.ipv6.reachability, r.ipv6.source);
-    let _ = writeln!(s, "{}", details(&state.details));
+    let mut lines = Lines::default();
+    lines.push(format!("reachability: {} ({})", r.overall, r.source));
+    lines.push(format!("  ipv4: {} ({})", r.ipv4.reachability, r.ipv4.source));
+    lines.push(format!("  ipv6: {} ({})", r.ipv6.reachability, r.ipv6.source));
+    lines.push(details(&state.details));
     for v in &state.verdicts {
-        let _ = writeln!(s, "  {}", verdict(v));
+        lines.push(format!("  {}", verdict(v)));
     }
-    let _ = writeln!(s, "default routes:");
+    lines.push("default routes:".into());
     if state.default_routes.is_empty() {
-        let _ = writeln!(s, "  (none)");
+        lines.push("  (none)".into());
     }
     for route in &state.default_routes {
-        let _ = writeln!(s, "  {}", self::route(route));
+        lines.push(format!("  {}", self::route(route)));
     }
-    let _ = writeln!(s, "interfaces:");
+    lines.push("interfaces:".into());
     for iface in &state.interfaces {
-        let _ = writeln!(s, "  {}", interface(iface));
+        lines.push(format!("  {}", interface(iface)));
         for a in &iface.addresses {
-            let _ = writeln!(s, "      {}", address(a));
+            lines.push(format!("      {}", address(a)));
         }
     }
-    s
+    lines
 }
 
 /// e.g. `transport: wifi, metered: yes, captive portal: yes (http://192.0.2.1/login)`.
@@ -147,11 +150,15 @@ fn json_word<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default().trim_matches('"').to_owned()
 }
 
-/// One `netmon watch` line.
-pub(crate) fn event(e: &Event) -> String {
+/// One `netmon watch` event: one line, or the baseline's line followed by the state's.
+pub(crate) fn event(e: &Event) -> Lines {
     let time = humantime::format_rfc3339_millis(e.timestamp);
     let what = match &e.kind {
-        EventKind::Baseline { state: s } => format!("baseline\n{}", state(s).trim_end()),
+        EventKind::Baseline { state: s } => {
+            let mut lines = Lines::one(format!("{time} baseline"));
+            lines.append(state(s));
+            return lines;
+        }
         EventKind::InterfaceAdded { interface: i } => format!("interface added: {}", interface(i)),
         EventKind::InterfaceRemoved { interface: i } => format!("interface removed: {} ({})", i.name, i.index),
         EventKind::InterfaceChanged { before, after } => {
@@ -178,7 +185,7 @@ pub(crate) fn event(e: &Event) -> String {
             format!("{}: {message}", if *fatal { "fatal error" } else { "error" })
         }
     };
-    format!("{time} {what}")
+    Lines::one(format!("{time} {what}"))
 }
 
 #[cfg(test)]
@@ -197,5 +204,27 @@ mod tests {
         };
         let after = Interface { carrier: false, oper_state: netmon::OperState::LowerLayerDown, ..before.clone() };
         assert_eq!(link_changes(&before, &after), "carrier yes -> no, oper up -> lower_layer_down");
+    }
+
+    /// Outside strings in every field a renderer shows: each rendered line stays one line, and
+    /// what reaches the terminal holds no control, C1 or bidi character, only their escapes.
+    #[test]
+    fn hostile_values_stay_escaped_on_their_own_line() {
+        let hostile = "e\u{1b}[31m\nreachability: online (kernel)\u{9b}2J\u{202e}";
+        let iface = Interface { index: 3, name: hostile.into(), mac: Some(hostile.into()), ..Default::default() };
+        let mut state = NetworkState { interfaces: vec![iface.clone()], ..Default::default() };
+        state.details.portal_url = Some(hostile.into());
+        state.verdicts.push(Verdict { note: Some(hostile.into()), ..Verdict::new(netmon::Source::Probe) });
+        let baseline =
+            Event { timestamp: std::time::SystemTime::UNIX_EPOCH, kind: EventKind::Baseline { state: state.into() } };
+        let removed = Event { kind: EventKind::InterfaceRemoved { interface: iface }, ..baseline.clone() };
+        let error = Event { kind: EventKind::Error { message: hostile.into(), fatal: true }, ..baseline.clone() };
+        for e in [baseline, removed, error] {
+            let lines = event(&e);
+            let text = lines.escaped();
+            assert_eq!(text.lines().count(), lines.len(), "{text}");
+            assert!(!text.chars().any(|c| c != '\n' && crate::terminal::is_unsafe(c)), "{text}");
+            assert!(text.contains("e\\x1b[31m\\nreachability: online (kernel)\\u{9b}2J\\u{202e}"), "{text}");
+        }
     }
 }

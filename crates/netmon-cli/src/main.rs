@@ -20,6 +20,7 @@ mod human;
 mod output;
 mod probe;
 mod status;
+mod terminal;
 mod wait;
 mod watch;
 
@@ -141,7 +142,15 @@ impl From<netmon::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version: our own text, as clap prints it
+        Err(e) => {
+            // A usage error quotes the arguments given: escaped like every other message.
+            e.render().to_string().trim_end().lines().for_each(terminal::error_line);
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
     if let Command::Status(monitored) | Command::Watch(monitored) | Command::Wait(wait::WaitArgs { monitored, .. }) =
         &cli.command
     {
@@ -160,7 +169,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(Failure { message, code }) => {
-            eprintln!("netmon: {message}");
+            terminal::error_line(&format!("netmon: {message}"));
             ExitCode::from(code)
         }
     }

@@ -8,8 +8,8 @@ use clap::Args;
 use netmon::probe::{Endpoint, FamilyProbe, Outcome, ProbeConfig};
 use netmon::Family;
 
-use crate::output::print_line;
-use crate::{Common, Failure};
+use crate::terminal::Lines;
+use crate::{output, Common, Failure};
 
 /// Which endpoints to probe and how long to give them.
 #[derive(Args, Clone)]
@@ -104,11 +104,13 @@ pub(crate) fn run(args: &ProbeArgs) -> Result<ExitCode, Failure> {
     };
     let results = netmon::probe::run(&args.target.config()?, &families, args.common.netns().as_ref())?;
     let text = if args.common.json {
-        serde_json::to_string(&results).map_err(|e| e.to_string())?
+        serde_json::to_string(&results).map_err(|e| e.to_string())? + "\n"
     } else {
-        results.iter().map(line).collect::<Vec<_>>().join("\n")
+        let mut lines = Lines::default();
+        results.iter().for_each(|r| lines.push(line(r)));
+        lines.escaped()
     };
-    print_line(&mut std::io::stdout().lock(), &text)?;
+    output::write_lines(&mut std::io::stdout().lock(), text.as_bytes())?;
     Ok(if online(&results) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

@@ -11,7 +11,7 @@ pub(crate) fn run(args: &Monitored) -> Result<ExitCode, Failure> {
     let text = if args.common.json {
         serde_json::to_string_pretty(&*state).map_err(|e| e.to_string())? + "\n"
     } else {
-        human::state(&state)
+        human::state(&state).escaped()
     };
     output::write_lines(&mut std::io::stdout().lock(), text.as_bytes())?; // a reader that left changes nothing
     Ok(ExitCode::SUCCESS)

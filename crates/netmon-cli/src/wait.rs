@@ -2,8 +2,9 @@
 //!
 //! Exits 0 as soon as the level is reached (at once when it already is), 1 at the timeout
 //! naming what is missing, 128 + the signal's number on SIGINT (130), SIGTERM (143) or SIGHUP
-//! (129), 1 naming the cause when the monitor stops (e.g. its namespace was deleted). It never waits past its timeout: the only blocking
-//! call is a receive bounded by the deadline, and leaving cancels a probe in flight.
+//! (129), 1 naming the cause when the monitor stops (e.g. its namespace was deleted). It never
+//! waits past its timeout: the only blocking call is a receive bounded by the deadline, and
+//! leaving cancels a probe in flight.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -93,7 +94,8 @@ fn finish(args: &WaitArgs, goal: &Goal, state: &NetworkState, reached: bool) -> 
         return Ok(ExitCode::SUCCESS);
     }
     let waited = humantime::format_duration(args.timeout);
-    eprintln!("netmon wait: timed out after {waited} waiting for {}: {}", goal.level, missing.join("; "));
+    let message = format!("netmon wait: timed out after {waited} waiting for {}: {}", goal.level, missing.join("; "));
+    crate::terminal::error_line(&message);
     Ok(ExitCode::from(1))
 }
 

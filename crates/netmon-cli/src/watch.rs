@@ -21,12 +21,13 @@ pub(crate) fn run(args: &Monitored) -> Result<ExitCode, Failure> {
     monitor.on_event(move |event| {
         line.clear();
         let encoded = if json {
-            serde_json::to_writer(&mut line, event).map_err(|e| e.to_string())
+            let encoded = serde_json::to_writer(&mut line, event).map_err(|e| e.to_string());
+            line.push(b'\n');
+            encoded
         } else {
-            line.extend_from_slice(human::event(event).as_bytes());
+            line.extend_from_slice(human::event(event).escaped().as_bytes());
             Ok(())
         };
-        line.push(b'\n');
         let verdict = encoded.and_then(|()| output::write_lines(&mut std::io::stdout().lock(), &line));
         match (verdict, &event.kind) {
             (Ok(false), _) => drop(finished.send(Ok(ExitCode::SUCCESS))), // the reader left

@@ -39,7 +39,8 @@ use crate::event::{Event, EventKind, Update};
 use crate::state::{Address, Interface, NetworkState};
 use crate::subscription::{Queue, Subscription};
 
-/// Why a path is unreachable.
+/// Why a path is unreachable. `Display` quotes interface names verbatim, not escaped for a
+/// terminal (see [the crate documentation](crate#strings-from-outside-are-kept-exact)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Unreachable {

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 /// Why a monitor (or a query) could not be made. Once a monitor runs, faults are reported as
 /// [`crate::EventKind::Error`] events instead.
 ///
+/// `Display` quotes names and system messages verbatim, not escaped for a terminal (see
+/// [the crate documentation](crate#strings-from-outside-are-kept-exact)).
+///
 /// ```
 /// let err = netmon::Monitor::builder().netns("no such/ns").build().unwrap_err();
 /// assert!(err.to_string().contains("plain file name"));

@@ -27,6 +27,16 @@
 //! Data flows one way: OS sources produce [`Update`]s; the engine folds them into a
 //! [`NetworkState`] with [`apply`], re-derives reachability, and publishes [`Event`]s.
 //! The thinking is in pure functions ([`apply`], [`diff`], [`derive_kernel_reachability`]).
+//!
+//! ## Strings from outside are kept exact
+//!
+//! Interface names, portal URLs, HTTP reasons, NetworkManager and Windows strings, and the
+//! error messages and `Display` output that quote them ([`Error`], [`Unreachable`],
+//! [`probe::Outcome`], [`EventKind::Error`], [`Verdict::note`]) hold exactly what the kernel, a
+//! server or a daemon said, and are **not escaped for a terminal**: they may contain control
+//! characters, C1 controls (e.g. U+009B, a terminal's CSI) or bidi overrides. Only the caller
+//! knows where text goes (a log, JSON, a GUI, a terminal), so escaping is the printer's job;
+//! escape before writing them to a terminal, as the `netmon` CLI does.
 #![warn(missing_docs)]
 
 mod backend;

@@ -15,7 +15,9 @@
 
 use super::url::HttpUrl;
 
-/// What a probe concluded about one address family.
+/// What a probe concluded about one address family. `Display` quotes the portal's URL and
+/// reasons verbatim, not escaped for a terminal: a portal chooses its `Location` (see
+/// [the crate documentation](crate#strings-from-outside-are-kept-exact)).
 ///
 /// ```
 /// use netmon::probe::Outcome;
