@@ -302,7 +302,10 @@ fn status_and_wait_once_probe_once() {
     for i in 0..10 {
         for (args, code) in [
             (vec!["status", "--netns", ns, "--probe", "--url", &silent_url, "--probe-timeout", "1s"], 0),
-            (vec!["wait", "--timeout", "0", "--netns", ns, "--probe", "--url", &silent_url, "--probe-timeout", "1s"], 1),
+            (
+                vec!["wait", "--timeout", "0", "--netns", ns, "--probe", "--url", &silent_url, "--probe-timeout", "1s"],
+                1,
+            ),
         ] {
             let before = silent.requests();
             let (out, elapsed) = run(&args);
@@ -344,6 +347,10 @@ fn probe_address_is_the_one_the_outcome_is_about() {
     let hosts = "127.0.0.1 localhost\n192.0.2.1 multi.test\n198.51.100.1 multi.test\n";
     let (out, _) = in_resolver_sandbox(&client, "", hosts, &args);
     let v = json(&out);
-    assert_eq!((&v[0]["verdict"], &v[0]["address"]), (&Value::from("online"), &Value::from("198.51.100.1:8080")), "{v}");
+    assert_eq!(
+        (&v[0]["verdict"], &v[0]["address"]),
+        (&Value::from("online"), &Value::from("198.51.100.1:8080")),
+        "{v}"
+    );
     assert_eq!(ok.requests(), 1);
 }

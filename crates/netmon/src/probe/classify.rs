@@ -148,7 +148,10 @@ pub(crate) fn judge_body(expect: &Expect, body: &[u8], cut: bool) -> Outcome {
     let want = expect.body.as_deref().unwrap_or_default().as_bytes();
     let got = body.trim_ascii_start();
     if cut && want.starts_with(got) && (want.is_empty() || got.len() < want.len()) {
-        return limited(format!("the reply's body was cut at the {} KiB read cap before it could be compared", READ_CAP / 1024));
+        return limited(format!(
+            "the reply's body was cut at the {} KiB read cap before it could be compared",
+            READ_CAP / 1024
+        ));
     }
     let matches = if want.is_empty() { got.is_empty() } else { got.starts_with(want) };
     if matches {
@@ -277,8 +280,14 @@ mod tests {
     #[test]
     fn ambiguous_framing_is_never_online() {
         let table: Vec<(&[u8], &str)> = vec![
-            (b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nContent-Length: 7\r\n\r\n", "conflicting Content-Length"),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: 24\r\nContent-Length: 30\r\n\r\nNetworkManager is online", "conflicting"),
+            (
+                b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nContent-Length: 7\r\n\r\n",
+                "conflicting Content-Length",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 24\r\nContent-Length: 30\r\n\r\nNetworkManager is online",
+                "conflicting",
+            ),
             (b"HTTP/1.1 200 OK\r\nContent-Length: 24\r\nTransfer-Encoding: chunked\r\n\r\n", "both Transfer-Encoding"),
             (b"HTTP/1.1 204 No Content\r\nContent-Length: -1\r\n\r\n", "bad Content-Length '-1'"),
         ];

@@ -212,7 +212,11 @@ mod tests {
                 "both Transfer-Encoding and Content-Length",
             ),
             ("gzip", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "'gzip, chunked'"),
-            ("chunked twice", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "not plain"),
+            (
+                "chunked twice",
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "not plain",
+            ),
             ("not chunked last", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", "not plain"),
             ("101", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n", "switched protocols"),
             ("101 after 100", b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching\r\n\r\n", "switched"),
@@ -263,7 +267,8 @@ mod tests {
 
     #[test]
     fn heads_split_anywhere_wait_for_more() {
-        let reply: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n";
+        let reply: &[u8] =
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n";
         for cut in 0..reply.len() {
             assert_eq!(head(&reply[..cut]), Ok(None), "cut at {cut}");
         }
@@ -284,7 +289,9 @@ mod tests {
 
     #[test]
     fn chunks() {
-        let table: Vec<(&[u8], Result<(&[u8], bool), &str>)> = vec![
+        /// The decoded body and whether it is complete, or what the error says.
+        type Want = Result<(&'static [u8], bool), &'static str>;
+        let table: Vec<(&[u8], Want)> = vec![
             (b"3\r\nabc\r\n0\r\n\r\n", Ok((b"abc", true))),
             (b"3;ext=1\r\nabc\r\n0\r\n\r\n", Ok((b"abc", true))),
             (b"3\r\nabc\r\n2\r\nd", Ok((b"abcd", false))),
