@@ -283,21 +283,35 @@ fn drop_cancels_a_probe_in_flight_and_idle_costs_nothing() {
         .unwrap();
     monitor.check().unwrap();
     let switches = || probe_thread_switches().expect("a netmon-probe thread");
+    // Its last voluntary switch is counted once it sleeps (on a loaded machine it may still be
+    // on its way there when check() returns).
+    wait_until(EVENT_TIMEOUT, "the probe thread asleep", || probe_thread_state() == Some('S'));
     let before = switches();
     std::thread::sleep(Duration::from_millis(500)); // the measurement window, not a synchronisation
     assert_eq!(switches(), before, "the idle probe thread woke up");
 }
 
-/// Voluntary context switches of this process's `netmon-probe` thread.
-fn probe_thread_switches() -> Option<u64> {
+/// A line of `/proc/self/task/TID/status` of this process's `netmon-probe` thread, after
+/// its `key:`.
+fn probe_thread_status(key: &str) -> Option<String> {
     std::fs::read_dir("/proc/self/task").ok()?.flatten().find_map(|task| {
         let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
         if comm.trim() != "netmon-probe" {
             return None;
         }
         let status = std::fs::read_to_string(task.path().join("status")).ok()?;
-        status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).and_then(|n| n.trim().parse().ok())
+        status.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_owned())
     })
+}
+
+/// Voluntary context switches of the `netmon-probe` thread.
+fn probe_thread_switches() -> Option<u64> {
+    probe_thread_status("voluntary_ctxt_switches:")?.parse().ok()
+}
+
+/// The `netmon-probe` thread's state letter (`S`: sleeping).
+fn probe_thread_state() -> Option<char> {
+    probe_thread_status("State:")?.chars().next()
 }
 
 /// Hostile framing (issue 10 item 9), end to end: two conflicting `Content-Length` values are

@@ -142,30 +142,29 @@ impl ProbeRefiner {
 /// The probe thread: waits for something due, probes, sends the verdict, schedules rechecks.
 fn run(inner: &Inner, sink: &VerdictSink) {
     let config = &inner.config;
+    let mut control = inner.control();
     loop {
-        let families = {
-            let mut control = inner.control();
-            loop {
-                if control.stop {
-                    return;
-                }
-                let now = Instant::now();
-                match control.due {
-                    _ if control.wanted => break,
-                    Some(due) if due <= now => break,
-                    Some(due) => {
-                        control = inner.changed.wait_timeout(control, due - now).unwrap_or_else(|p| p.into_inner()).0
-                    }
-                    None => control = inner.changed.wait(control).unwrap_or_else(|p| p.into_inner()),
-                }
+        loop {
+            if control.stop {
+                return;
             }
-            // This round serves whatever was due or asked for until now.
-            control.due = None;
-            control.wanted = false;
-            control.stale = false;
-            control.started += 1;
-            control.fingerprint.as_ref().map(Fingerprint::families).unwrap_or_default()
-        };
+            let now = Instant::now();
+            match control.due {
+                _ if control.wanted => break,
+                Some(due) if due <= now => break,
+                Some(due) => {
+                    control = inner.changed.wait_timeout(control, due - now).unwrap_or_else(|p| p.into_inner()).0
+                }
+                None => control = inner.changed.wait(control).unwrap_or_else(|p| p.into_inner()),
+            }
+        }
+        // This round serves whatever was due or asked for until now.
+        control.due = None;
+        control.wanted = false;
+        control.stale = false;
+        control.started += 1;
+        let families = control.fingerprint.as_ref().map(Fingerprint::families).unwrap_or_default();
+        drop(control);
         let verdict = if families.is_empty() {
             Verdict::new(crate::Source::Probe)
         } else {
@@ -174,7 +173,7 @@ fn run(inner: &Inner, sink: &VerdictSink) {
         if inner.cancel.is_cancelled() || !sink.send(verdict.clone()) {
             return; // the monitor is going away
         }
-        let mut control = inner.control();
+        control = inner.control();
         control.finished = control.started;
         let unsettled = [verdict.ipv4, verdict.ipv6].contains(&Some(Level::Site));
         let next = if unsettled {
@@ -189,6 +188,8 @@ fn run(inner: &Inner, sink: &VerdictSink) {
             let at = later(Instant::now(), delay);
             control.due = Some(control.due.map_or(at, |due| due.min(at)));
         }
+        // Still holding the lock, straight into the wait: a `check()` woken here runs only once
+        // this thread sleeps, so nothing of this round is left to wake it afterwards.
         inner.changed.notify_all();
     }
 }
