@@ -269,3 +269,88 @@ fn wait_and_status_use_the_probe_when_asked() {
     assert_eq!(v["ipv4"]["source"], "kernel");
     assert_eq!(ok.requests() + portal.requests(), before);
 }
+
+/// One command, one probe round: `status --probe` and `wait --timeout 0 --probe` make exactly
+/// one request per family (the round the monitor starts when built is the one they wait for),
+/// and against a silent server take one probe timeout, not two.
+#[test]
+fn status_and_wait_once_probe_once() {
+    if !require_root("status_and_wait_once_probe_once") {
+        return;
+    }
+    let (client, server) = client_server("p1");
+    let v4 = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
+    let v6 = Server::start(&server, &format!("[{}]:8086", testns::http::SERVER_V6), Reply::text(OK_204));
+    let silent = Server::start(&server, &format!("{SERVER_V4}:8081"), Reply::Silent);
+    let ns = client.name();
+    let both = ["--probe", "--url", &v4.url("/"), "--url", &v6.url("/"), "--probe-timeout", "5s"];
+    let commands: [Vec<&str>; 2] = [
+        [&["status", "--json", "--netns", ns][..], &both].concat(),
+        [&["wait", "--timeout", "0", "--netns", ns][..], &both].concat(),
+    ];
+    for i in 0..10 {
+        for args in &commands {
+            let before = (v4.requests(), v6.requests());
+            let (out, _) = run(args);
+            assert_eq!(out.status.code(), Some(0), "run {i} {args:?}: {}", text(&out.stderr));
+            let after = (v4.requests(), v6.requests());
+            assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "run {i} {args:?}: requests per family");
+        }
+    }
+    let bound = Duration::from_millis(1800);
+    let silent_url = silent.url("/");
+    for i in 0..10 {
+        for (args, code) in [
+            (vec!["status", "--netns", ns, "--probe", "--url", &silent_url, "--probe-timeout", "1s"], 0),
+            (
+                vec!["wait", "--timeout", "0", "--netns", ns, "--probe", "--url", &silent_url, "--probe-timeout", "1s"],
+                1,
+            ),
+        ] {
+            let before = silent.requests();
+            let (out, elapsed) = run(&args);
+            assert_eq!(out.status.code(), Some(code), "run {i} {args:?}: {}", text(&out.stderr));
+            assert!(elapsed < bound, "run {i} {args:?} took {elapsed:?} with a 1s probe timeout");
+            assert!(elapsed >= Duration::from_secs(1), "run {i} {args:?} did not wait for the probe: {elapsed:?}");
+            assert_eq!(silent.requests() - before, 1, "run {i} {args:?}");
+        }
+    }
+}
+
+/// A probe result's `address` is the one its reason talks about: with a name resolving to an
+/// address that never answers and one that would, when the first eats the whole timeout the
+/// result names the first (not the second, which was never tried); when the first refuses,
+/// the result is the second's.
+#[test]
+fn probe_address_is_the_one_the_outcome_is_about() {
+    if !require_root("probe_address_is_the_one_the_outcome_is_about") {
+        return;
+    }
+    let (client, server) = client_server("pa");
+    // Off the client's subnet, reached through its default route; the name's other address is
+    // on the subnet, which getaddrinfo sorts first (RFC 6724 rule 9, longest matching prefix).
+    server.ip("addr add 198.51.100.1/32 dev vb");
+    let ok = Server::start(&server, "198.51.100.1:8080", Reply::text(OK_204));
+    let json = |out: &Output| serde_json::from_slice::<Value>(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let args = ["probe", "--url", "http://multi.test:8080/", "--family", "4", "--probe-timeout", "1s", "--json"];
+
+    // 192.0.2.99: on the link, nobody answers its ARP, so connecting times out.
+    let hosts = "127.0.0.1 localhost\n192.0.2.99 multi.test\n198.51.100.1 multi.test\n";
+    let (out, _) = in_resolver_sandbox(&client, "", hosts, &args);
+    let v = json(&out);
+    assert_eq!(v[0]["verdict"], "limited", "{v}");
+    assert_eq!(v[0]["reason"], "connecting to 192.0.2.99:8080 timed out", "{v}");
+    assert_eq!(v[0]["address"], "192.0.2.99:8080", "{v}");
+    assert_eq!(ok.requests(), 0, "{v}");
+
+    // 192.0.2.1: the server namespace, where nothing listens on 8080: refused, then the next.
+    let hosts = "127.0.0.1 localhost\n192.0.2.1 multi.test\n198.51.100.1 multi.test\n";
+    let (out, _) = in_resolver_sandbox(&client, "", hosts, &args);
+    let v = json(&out);
+    assert_eq!(
+        (&v[0]["verdict"], &v[0]["address"]),
+        (&Value::from("online"), &Value::from("198.51.100.1:8080")),
+        "{v}"
+    );
+    assert_eq!(ok.requests(), 1);
+}

@@ -214,7 +214,8 @@ pub(crate) trait Refiner: Send + Sync {
     /// (e.g. signal its own thread when something it cares about changed) and must not call
     /// into the monitor.
     fn state_changed(&self, state: &NetworkState, kernel: &Reachability);
-    /// Asks for a fresh verdict and blocks until it has been handed to the sink (or failed).
+    /// Asks for a fresh verdict and blocks until it has been handed to the sink (or failed). A
+    /// verdict being formed on the current state is fresh: joining it is allowed.
     fn check(&self) -> Result<(), Error>;
 }
 
@@ -325,7 +326,9 @@ impl Monitor {
 
     /// Asks every source above the kernel (probe, daemon) for a fresh verdict now, waits for
     /// the answers to be applied, and returns the resulting state. With no such source the
-    /// kernel's view is always current and is returned at once.
+    /// kernel's view is always current and is returned at once. A probe round already in
+    /// flight when nothing relevant changed since it started is fresh: `check()` waits for it
+    /// rather than sending a second round (so a `check()` right after `build()` probes once).
     ///
     /// ```no_run
     /// let monitor = netmon::Monitor::new()?;

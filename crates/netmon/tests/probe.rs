@@ -283,19 +283,112 @@ fn drop_cancels_a_probe_in_flight_and_idle_costs_nothing() {
         .unwrap();
     monitor.check().unwrap();
     let switches = || probe_thread_switches().expect("a netmon-probe thread");
+    // Its last voluntary switch is counted once it sleeps (on a loaded machine it may still be
+    // on its way there when check() returns).
+    wait_until(EVENT_TIMEOUT, "the probe thread asleep", || probe_thread_state() == Some('S'));
     let before = switches();
     std::thread::sleep(Duration::from_millis(500)); // the measurement window, not a synchronisation
     assert_eq!(switches(), before, "the idle probe thread woke up");
 }
 
-/// Voluntary context switches of this process's `netmon-probe` thread.
-fn probe_thread_switches() -> Option<u64> {
+/// A line of `/proc/self/task/TID/status` of this process's `netmon-probe` thread, after
+/// its `key:`.
+fn probe_thread_status(key: &str) -> Option<String> {
     std::fs::read_dir("/proc/self/task").ok()?.flatten().find_map(|task| {
         let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
         if comm.trim() != "netmon-probe" {
             return None;
         }
         let status = std::fs::read_to_string(task.path().join("status")).ok()?;
-        status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).and_then(|n| n.trim().parse().ok())
+        status.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_owned())
     })
+}
+
+/// Voluntary context switches of the `netmon-probe` thread.
+fn probe_thread_switches() -> Option<u64> {
+    probe_thread_status("voluntary_ctxt_switches:")?.parse().ok()
+}
+
+/// The `netmon-probe` thread's state letter (`S`: sleeping).
+fn probe_thread_state() -> Option<char> {
+    probe_thread_status("State:")?.chars().next()
+}
+
+/// Hostile framing (issue 10 item 9), end to end: two conflicting `Content-Length` values are
+/// not online, a `100 Continue` before the final reply is skipped, a head that reaches the
+/// 64 KiB read cap is limited (not a portal).
+#[test]
+fn hostile_framing_gets_its_verdict() {
+    if !require_root("hostile_framing_gets_its_verdict") {
+        return;
+    }
+    let (client, server) = client_server("ph");
+    let nm = |e: Endpoint| e.expect_status(200).expect_body("NetworkManager is online");
+    let capped = {
+        let start = "HTTP/1.1 200 OK\r\nX-Pad: ";
+        format!("{start}{}\r\n\r\n", "a".repeat(64 * 1024 - start.len() - 4))
+    };
+    assert_eq!(capped.len(), 64 * 1024);
+    type Check = fn(&Outcome) -> bool;
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(&str, String, fn(Endpoint) -> Endpoint, Check)> = vec![
+        (
+            "conflicting Content-Length",
+            "HTTP/1.1 200 OK\r\nContent-Length: 24\r\nContent-Length: 2\r\n\r\nNetworkManager is online".into(),
+            nm,
+            |o| limited(o, "conflicting Content-Length values (24 and 2"),
+        ),
+        ("100 Continue first", format!("HTTP/1.1 100 Continue\r\n\r\n{OK_204}"), |e| e, |o| *o == Outcome::Online),
+        ("head at the read cap", capped, |e| e, |o| limited(o, "reaches the 64 KiB read cap")),
+    ];
+    let ns = Netns::Name(client.name().into());
+    for (i, (name, reply, endpoint, check)) in cases.into_iter().enumerate() {
+        let srv = Server::start(&server, &format!("{SERVER_V4}:{}", 8100 + i), Reply::text(&reply));
+        let start = Instant::now();
+        let r = &run(&config(vec![endpoint(Endpoint::new(&srv.url("/")).unwrap())]), &[Family::Ipv4], Some(&ns))
+            .unwrap()[0];
+        assert!(check(&r.outcome), "{name}: {r:?}");
+        assert!(start.elapsed() < BOUND, "{name}: took {:?}", start.elapsed());
+        assert_eq!(r.address.map(|a| a.to_string()), Some(format!("{SERVER_V4}:{}", 8100 + i)), "{name}");
+    }
+}
+
+/// No `Duration` in a `ProbeConfig` panics (issue 10 item 5): `Duration::MAX` everywhere is a
+/// bound never reached, in a one-off probe and in a monitor (its rechecks, debounce, interval).
+#[test]
+fn duration_max_everywhere_is_not_a_panic() {
+    if !require_root("duration_max_everywhere_is_not_a_panic") {
+        return;
+    }
+    let (client, server) = client_server("px");
+    let ok = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
+    let max = |e: Endpoint| {
+        ProbeConfig::new()
+            .endpoints(vec![e])
+            .total_timeout(Duration::MAX)
+            .connect_timeout(Duration::MAX)
+            .dns_timeout(Duration::MAX)
+            .debounce(Duration::MAX)
+            .recheck_backoff(Duration::MAX, Duration::MAX)
+            .interval(Some(Duration::MAX))
+    };
+    let ns = Netns::Name(client.name().into());
+    let r = &run(&max(Endpoint::new(&ok.url("/")).unwrap()), &[Family::Ipv4], Some(&ns)).unwrap()[0];
+    assert_eq!(r.outcome, Outcome::Online, "{r:?}");
+    // Refused: limited, so the monitor schedules a recheck `Duration::MAX` away.
+    let refused = Endpoint::new(&format!("http://{SERVER_V4}:7999/")).unwrap();
+    let monitor = Monitor::builder().netns(client.name()).probe(max(refused)).build().unwrap();
+    let state = monitor.check().unwrap();
+    assert_eq!((state.reachability.ipv4.reachability, state.reachability.ipv4.source), (Level::Site, Source::Probe));
+    // A relevant change: a probe scheduled a debounce (`Duration::MAX`) away; check() is not
+    // delayed by it, and the engine and probe threads live on.
+    client.ip(&format!("route add default via {SERVER_V4} metric 7"));
+    wait_until(EVENT_TIMEOUT, "the new route", || monitor.snapshot().default_routes.iter().any(|r| r.metric == 7));
+    let start = Instant::now();
+    let state = monitor.check().unwrap();
+    assert!(start.elapsed() < BOUND, "check took {:?}", start.elapsed());
+    assert_eq!(state.reachability.ipv4.source, Source::Probe);
+    let start = Instant::now();
+    drop(monitor);
+    assert!(start.elapsed() < Duration::from_millis(500), "drop took {:?}", start.elapsed());
 }

@@ -63,6 +63,9 @@ impl Endpoint {
 /// [`ProbeConfig::enabled`]`(false)` is the privacy switch: whatever else is set, no request
 /// leaves the machine.
 ///
+/// Any `Duration` is accepted: one too large to add to the clock (up to `Duration::MAX`) is a
+/// bound never reached, not a panic. Zero timeouts are refused when probing starts.
+///
 /// ```
 /// use netmon::probe::{Endpoint, ProbeConfig};
 /// use std::time::Duration;

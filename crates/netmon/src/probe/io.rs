@@ -21,16 +21,22 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::classify::{dechunk, judge_body, judge_head, limited, parse_head, Framing, Head, Outcome, Step};
+use super::classify::{judge_reply, limited, Outcome, READ_CAP};
 use super::{Endpoint, FamilyProbe, ProbeConfig, Timings};
 use crate::state::Family;
-
-/// Most bytes read from one reply, head and body together.
-pub(crate) const READ_CAP: usize = 64 * 1024;
 /// How often a wait for the resolver looks at the cancel flag (only while a probe runs).
 const CANCEL_POLL: Duration = Duration::from_millis(50);
 /// Addresses of one family tried per endpoint before giving up on it.
 const MAX_ADDRESSES: usize = 3;
+/// Stands in for a bound so large that `Instant + bound` overflows: never reached either.
+const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `from + bound`, saturating: a `Duration` too large to add (e.g. `Duration::MAX` as a
+/// timeout) means "no bound" and must not panic. Falls back to `from` only where even a
+/// century cannot be added to an `Instant`, which no supported clock does.
+pub(crate) fn later(from: Instant, bound: Duration) -> Instant {
+    from.checked_add(bound).or_else(|| from.checked_add(FAR)).unwrap_or(from)
+}
 
 /// Lets another thread end a running probe at once: in-flight sockets are shut down (which
 /// wakes a blocked connect or read) and waits for the resolver stop.
@@ -113,7 +119,7 @@ fn probe_family(
     let mut last: Option<FamilyProbe> = None;
     for (endpoint, resolution) in config.endpoints.iter().zip(resolved) {
         let start = Instant::now();
-        let deadline = start + config.total_timeout;
+        let deadline = later(start, config.total_timeout);
         let resolution =
             resolution.get_or_init(|| resolve(endpoint, config.dns_timeout.min(config.total_timeout), cancel));
         let (addrs, dns) = match resolution {
@@ -175,7 +181,9 @@ fn resolve(endpoint: &Endpoint, timeout: Duration, cancel: &Cancel) -> Resolutio
     }
 }
 
-/// Connects to the first address that answers and judges its reply.
+/// Connects to the first address that answers and judges its reply. `probe.address` is left
+/// at the address the outcome is about: the one that answered, or the one whose failure is
+/// the reason (an address never tried because time ran out is not named).
 fn fetch(
     endpoint: &Endpoint,
     addrs: &[SocketAddr],
@@ -184,17 +192,17 @@ fn fetch(
     cancel: &Cancel,
     probe: &mut FamilyProbe,
 ) -> Outcome {
-    let mut failure = limited("no address to connect to");
+    let mut failure = limited("no time left to connect");
     for &addr in addrs {
-        probe.address = Some(addr);
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
+        probe.address = Some(addr);
         let start = Instant::now();
         let socket = match Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)) {
             Ok(socket) => socket,
-            Err(e) => return limited(format!("cannot open a socket: {e}")),
+            Err(e) => return limited(format!("cannot open a socket for {addr}: {e}")),
         };
         let Ok(_registered) = cancel.register(&socket) else { return limited("cancelled") };
         match socket.connect_timeout(&addr.into(), connect_timeout.min(left)) {
@@ -245,46 +253,11 @@ fn exchange(
     }
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 8192];
-    let mut head: Option<Head> = None;
     let mut eof = false;
     loop {
-        if head.is_none() {
-            match parse_head(&buf) {
-                Err(reason) => return limited(reason),
-                Ok(Some(h)) => match judge_head(&endpoint.expect, &h, url) {
-                    Step::Done(outcome) => return outcome,
-                    Step::ReadBody => head = Some(h),
-                },
-                Ok(None) if buf.len() >= READ_CAP => {
-                    return limited(format!("the reply's head is larger than {} KiB", READ_CAP / 1024))
-                }
-                Ok(None) if eof && buf.is_empty() => {
-                    return limited("the server closed the connection without a reply")
-                }
-                Ok(None) if eof => return limited("the reply ended inside its head"),
-                Ok(None) => {}
-            }
-        }
-        if let Some(h) = &head {
-            let raw = &buf[h.len..];
-            let (body, complete) = match h.framing {
-                Framing::Empty => (Vec::new(), true),
-                Framing::Length(n) => {
-                    let n = usize::try_from(n).unwrap_or(usize::MAX);
-                    (raw[..n.min(raw.len())].to_vec(), raw.len() >= n)
-                }
-                Framing::Chunked => match dechunk(raw) {
-                    Ok(decoded) => decoded,
-                    Err(reason) => return limited(reason),
-                },
-                Framing::UntilClose => (raw.to_vec(), eof),
-            };
-            if complete || buf.len() >= READ_CAP {
-                return judge_body(&endpoint.expect, &body);
-            }
-            if eof {
-                return limited("the reply ended before its body was complete");
-            }
+        // The buffer never passes the cap, so a full buffer is always judged here.
+        if let Some(outcome) = judge_reply(&endpoint.expect, url, &buf, eof) {
+            return outcome;
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -315,5 +288,18 @@ fn io_failure(e: &std::io::Error, cancel: &Cancel, doing: &str) -> Outcome {
         std::io::ErrorKind::ConnectionReset => limited(format!("the connection was reset while {doing}")),
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => limited("no complete reply in time"),
         _ => limited(format!("{doing}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_saturate_instead_of_panicking() {
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) >= now + FAR / 2, "Duration::MAX is a bound never reached");
+        assert_eq!(later(now, Duration::from_secs(3)), now + Duration::from_secs(3));
+        assert_eq!(later(now, Duration::ZERO), now);
     }
 }

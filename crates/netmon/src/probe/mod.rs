@@ -31,9 +31,13 @@
 
 pub mod classify;
 mod config;
+mod http;
 mod io;
 pub(crate) mod refiner;
 mod url;
+
+#[cfg(test)]
+mod props;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -87,7 +91,10 @@ pub struct FamilyProbe {
     pub outcome: Outcome,
     /// The endpoint that decided (the last one tried).
     pub endpoint: Option<String>,
-    /// The address connected to (or last tried).
+    /// The address the outcome is about: the one whose reply was judged (for a portal, the
+    /// address that answered with it: the portal's own host is never contacted), or the one
+    /// whose failure the reason names; `None` when no address was tried (name resolution
+    /// failed, no time left).
     pub address: Option<SocketAddr>,
     /// How long it took.
     pub timings: Timings,

@@ -12,6 +12,11 @@
 //!   family nothing is sent on the network and the verdict is withdrawn.
 //! - While any family is portal or limited, the probe rechecks after the backoff (1 s by
 //!   default), doubling up to its cap (5 min); a relevant change or an `online` verdict resets it.
+//! - [`Refiner::check`] joins the round in flight when no relevant change happened since it
+//!   started (that round is as fresh as a new one would be): the round a monitor starts when it
+//!   is built is the one a `check()` right after `build()` waits for, so a command makes one
+//!   request per family, not two. Otherwise it asks for a round of its own.
+//! - Every time sum saturates: any `Duration` in the config is a bound, never a panic.
 //! - With nothing scheduled the thread sleeps on a condition variable with no timeout: zero
 //!   wake-ups while idle (a periodic interval is used only when configured).
 //! - Drop cancels a probe in flight (its sockets are shut down) and joins the thread.
@@ -20,7 +25,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::io::{round, Cancel};
+use super::io::{later, round, Cancel};
 use super::{verdict, ProbeConfig};
 use crate::error::Error;
 use crate::monitor::{Netns, Refiner, VerdictSink};
@@ -62,9 +67,14 @@ struct Control {
     due: Option<Instant>,
     /// Delay of the next recheck while portal or limited.
     backoff: Duration,
-    /// `check()` calls asked for (`requested`) and answered (`answered`).
-    requested: u64,
-    answered: u64,
+    /// Rounds started and finished (verdict handed on) so far; one runs at a time, so a round
+    /// is in flight when `started > finished`.
+    started: u64,
+    finished: u64,
+    /// A relevant change happened since the round in flight started: it cannot answer a check.
+    stale: bool,
+    /// A `check()` waits for a round that has not started yet.
+    wanted: bool,
     stop: bool,
 }
 
@@ -96,8 +106,10 @@ impl ProbeRefiner {
                 fingerprint: None,
                 due: None,
                 backoff: config.recheck_first,
-                requested: 0,
-                answered: 0,
+                started: 0,
+                finished: 0,
+                stale: false,
+                wanted: false,
                 stop: false,
             }),
             changed: Condvar::new(),
@@ -130,27 +142,29 @@ impl ProbeRefiner {
 /// The probe thread: waits for something due, probes, sends the verdict, schedules rechecks.
 fn run(inner: &Inner, sink: &VerdictSink) {
     let config = &inner.config;
+    let mut control = inner.control();
     loop {
-        let (serving, families) = {
-            let mut control = inner.control();
-            loop {
-                if control.stop {
-                    return;
-                }
-                let now = Instant::now();
-                match control.due {
-                    _ if control.requested > control.answered => break,
-                    Some(due) if due <= now => break,
-                    Some(due) => {
-                        control = inner.changed.wait_timeout(control, due - now).unwrap_or_else(|p| p.into_inner()).0
-                    }
-                    None => control = inner.changed.wait(control).unwrap_or_else(|p| p.into_inner()),
-                }
+        loop {
+            if control.stop {
+                return;
             }
-            control.due = None;
-            let families = control.fingerprint.as_ref().map(Fingerprint::families).unwrap_or_default();
-            (control.requested, families)
-        };
+            let now = Instant::now();
+            match control.due {
+                _ if control.wanted => break,
+                Some(due) if due <= now => break,
+                Some(due) => {
+                    control = inner.changed.wait_timeout(control, due - now).unwrap_or_else(|p| p.into_inner()).0
+                }
+                None => control = inner.changed.wait(control).unwrap_or_else(|p| p.into_inner()),
+            }
+        }
+        // This round serves whatever was due or asked for until now.
+        control.due = None;
+        control.wanted = false;
+        control.stale = false;
+        control.started += 1;
+        let families = control.fingerprint.as_ref().map(Fingerprint::families).unwrap_or_default();
+        drop(control);
         let verdict = if families.is_empty() {
             Verdict::new(crate::Source::Probe)
         } else {
@@ -159,21 +173,23 @@ fn run(inner: &Inner, sink: &VerdictSink) {
         if inner.cancel.is_cancelled() || !sink.send(verdict.clone()) {
             return; // the monitor is going away
         }
-        let mut control = inner.control();
-        control.answered = control.answered.max(serving);
+        control = inner.control();
+        control.finished = control.started;
         let unsettled = [verdict.ipv4, verdict.ipv6].contains(&Some(Level::Site));
         let next = if unsettled {
             let delay = control.backoff;
-            control.backoff = (delay * 2).min(config.recheck_max);
+            control.backoff = delay.saturating_mul(2).min(config.recheck_max);
             Some(delay)
         } else {
             control.backoff = config.recheck_first;
             config.interval.filter(|_| !families.is_empty())
         };
         if let Some(delay) = next {
-            let at = Instant::now() + delay;
+            let at = later(Instant::now(), delay);
             control.due = Some(control.due.map_or(at, |due| due.min(at)));
         }
+        // Still holding the lock, straight into the wait: a `check()` woken here runs only once
+        // this thread sleeps, so nothing of this round is left to wake it afterwards.
         inner.changed.notify_all();
     }
 }
@@ -188,20 +204,26 @@ impl Refiner for ProbeRefiner {
         let delay = if control.fingerprint.is_none() { Duration::ZERO } else { self.inner.config.debounce };
         control.fingerprint = Some(fingerprint);
         control.backoff = self.inner.config.recheck_first;
-        let at = Instant::now() + delay;
+        control.stale = true; // a round in flight probed the state before this change
+        let at = later(Instant::now(), delay);
         control.due = Some(control.due.map_or(at, |due| due.min(at)));
         self.inner.changed.notify_all();
     }
 
     fn check(&self) -> Result<(), Error> {
         let mut control = self.inner.control();
-        control.requested += 1;
-        let mine = control.requested;
-        self.inner.changed.notify_all();
-        while control.answered < mine && !control.stop {
+        let in_flight = control.started > control.finished;
+        let mine = if in_flight && !control.stale {
+            control.started // already probing the current state: its answer is fresh
+        } else {
+            control.wanted = true;
+            self.inner.changed.notify_all();
+            control.started + 1
+        };
+        while control.finished < mine && !control.stop {
             control = self.inner.changed.wait(control).unwrap_or_else(|p| p.into_inner());
         }
-        if control.answered < mine {
+        if control.finished < mine {
             return Err(Error::io("probing", std::io::Error::other("the probe has stopped")));
         }
         Ok(())
