@@ -114,8 +114,7 @@ fn routes_default_multipath_replace_and_others() {
         hops.extend(attributes);
     }
     let attributes = [nla(libc::RTA_PRIORITY, &5u32.to_ne_bytes()), nla(libc::RTA_MULTIPATH, &hops)].concat();
-    let (updates, problems) =
-        decode(&route_message(libc::RTM_NEWROUTE, libc::NLM_F_REPLACE as u16, 0, &attributes));
+    let (updates, problems) = decode(&route_message(libc::RTM_NEWROUTE, libc::NLM_F_REPLACE as u16, 0, &attributes));
     assert!(problems.is_empty(), "{problems:?}");
     let [Update::RouteReplaced(first), Update::RouteAdded(second)] = updates.as_slice() else { panic!("{updates:?}") };
     assert_eq!((first.interface_index, first.metric, first.table), (3, 5, 254));
