@@ -134,7 +134,10 @@ pub(super) fn parse_datagram(
             control(Control::Interrupted);
         }
         let outcome = match message.kind {
-            NLMSG_DONE => Ok(control(Control::Done { interrupted })),
+            NLMSG_DONE => {
+                control(Control::Done { interrupted });
+                Ok(())
+            }
             NLMSG_ERROR => error_code(message.payload).map(|code| {
                 if code != 0 {
                     control(Control::Error(io::Error::from_raw_os_error(code.saturating_neg())));
