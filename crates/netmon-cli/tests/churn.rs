@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use testns::{require_root, NetNs};
@@ -58,18 +58,22 @@ fn status_during_heavy_churn_always_answers_and_then_equals_the_kernel() {
     }
 
     let started = Instant::now();
-    let (failures, runs) = std::thread::scope(|scope| {
+    let (failures, runs, monitor) = std::thread::scope(|scope| {
         let churn = scope.spawn(|| ns.ip_batch(&batch));
-        let (mut failures, mut runs) = (Vec::new(), 0);
+        let (mut failures, mut runs, mut monitor) = (Vec::new(), 0, None);
         // At least a dozen runs, and keep going as long as the churn does.
         while runs < 12 || !churn.is_finished() {
             runs += 1;
             if let Err(e) = status(&ns) {
                 failures.push(e);
             }
+            // A long-running monitor started in the middle of the churn.
+            if runs == 2 {
+                monitor = Some(netmon::Monitor::builder().netns(ns.name()).build().map_err(|e| e.to_string()));
+            }
         }
         churn.join().expect("churn thread");
-        (failures, runs)
+        (failures, runs, monitor)
     });
     eprintln!("{} of {runs} status runs failed during the churn ({:?})", failures.len(), started.elapsed());
     assert!(failures.is_empty(), "{} of {runs} runs failed: {:?}", failures.len(), failures.first());
@@ -84,4 +88,18 @@ fn status_during_heavy_churn_always_answers_and_then_equals_the_kernel() {
     let missing: Vec<_> = want.difference(&got).take(3).collect();
     let extra: Vec<_> = got.difference(&want).take(3).collect();
     assert!(missing.is_empty() && extra.is_empty(), "status differs from ip: missing {missing:?}, extra {extra:?}");
+
+    // The monitor started during the churn converges to the same state.
+    let monitor = monitor.expect("a monitor was started").expect("the monitor starts during the churn");
+    let snapshot = || -> Listing {
+        let state = monitor.snapshot();
+        let listed = state.interfaces.iter().map(|i| {
+            let mut addrs: Vec<String> =
+                i.addresses.iter().map(|a| format!("{}/{}", a.address, a.prefix_len)).collect();
+            addrs.sort();
+            (u64::from(i.index), i.name.clone(), addrs)
+        });
+        listed.collect()
+    };
+    testns::wait_until(Duration::from_secs(20), "the monitor's state to equal ip's", || snapshot() == want);
 }
