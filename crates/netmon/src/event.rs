@@ -239,7 +239,7 @@ pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
                     link.addresses = std::mem::take(&mut current.addresses);
                     *current = link;
                     let after = current.link_only();
-                    let (went_down, renamed) = (before.up && !after.up, before.name != after.name);
+                    let (went_down, renamed) = (before.up && !after.up, before.raw_name() != after.raw_name());
                     events.push(EventKind::InterfaceChanged { before, after });
                     if renamed {
                         rename_routes(state, i);

@@ -569,8 +569,8 @@ impl Engine {
 
     /// Replaces the whole state with a fresh reading and publishes exactly what differed, as
     /// ordinary changes: for backends whose OS says "something changed, read again" (Windows'
-    /// IP Helper notifications). Paths are re-evaluated when something did change.
-    #[cfg_attr(not(windows), allow(dead_code))]
+    /// IP Helper notifications; Linux after a reading pieced together during churn). Paths are
+    /// re-evaluated when something did change.
     pub(crate) fn reread(&mut self, fresh: NetworkState, lookup: &mut dyn RouteLookup) {
         self.replace(fresh, None, lookup);
     }

@@ -48,9 +48,18 @@ impl NetworkState {
         self.position(index).ok().map(|i| &self.interfaces[i])
     }
 
-    /// The interface with this name, if known.
+    /// The interface with this name, if known. A name that is not UTF-8 is matched by its
+    /// display form ([`Interface::name`]) when no UTF-8 name is exactly `name`.
+    ///
+    /// ```
+    /// let mut odd = netmon::Interface { index: 2, ..Default::default() };
+    /// odd.set_name(b"w\xff");
+    /// let state = netmon::NetworkState { interfaces: vec![odd], ..Default::default() };
+    /// assert_eq!(state.interface_by_name("w\\xff").map(|i| i.index), Some(2));
+    /// ```
     pub fn interface_by_name(&self, name: &str) -> Option<&Interface> {
-        self.interfaces.iter().find(|i| i.name == name)
+        let exact = self.interfaces.iter().find(|i| i.name_bytes.is_none() && i.name == name);
+        exact.or_else(|| self.interfaces.iter().find(|i| i.name == name))
     }
 
     /// Where an interface with `index` is (`Ok`) or would be inserted (`Err`).
@@ -126,8 +135,14 @@ pub enum OperState {
 pub struct Interface {
     /// Kernel interface index.
     pub index: u32,
-    /// Interface name, e.g. `eth0`.
+    /// Interface name, e.g. `eth0`. Linux allows any bytes in a name: one that is not UTF-8
+    /// is shown here in a display form (see [`Interface::set_name`]) and kept exactly in
+    /// [`Interface::name_bytes`].
     pub name: String,
+    /// The exact name when it is not UTF-8 (then `name` is its display form); `None` (and
+    /// absent from JSON) for every UTF-8 name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_bytes: Option<Vec<u8>>,
     /// What kind of link this is.
     pub kind: InterfaceKind,
     /// Administratively up (`IFF_UP`, `ip link set X up`).
@@ -159,6 +174,32 @@ impl Interface {
         self.up && self.carrier && matches!(self.oper_state, OperState::Up | OperState::Unknown)
     }
 
+    /// Sets the name from the kernel's bytes. A UTF-8 name is kept as is. Any other keeps its
+    /// bytes in [`Interface::name_bytes`] and gets a display form in [`Interface::name`]: each
+    /// byte that is not part of valid UTF-8 is written `\xNN` and a backslash `\\`, so two
+    /// different such names never share a display form (and `name_bytes` tells them from a
+    /// UTF-8 name that happens to read the same).
+    ///
+    /// ```
+    /// let mut i = netmon::Interface::default();
+    /// i.set_name("eth0".as_bytes());
+    /// assert_eq!((i.name.as_str(), i.name_bytes.as_deref()), ("eth0", None));
+    /// i.set_name(b"w\xff\\\xc3\xa9");
+    /// assert_eq!(i.name, "w\\xff\\\\é");
+    /// assert_eq!(i.raw_name(), b"w\xff\\\xc3\xa9");
+    /// ```
+    pub fn set_name(&mut self, bytes: &[u8]) {
+        match std::str::from_utf8(bytes) {
+            Ok(name) => (self.name, self.name_bytes) = (name.to_owned(), None),
+            Err(_) => (self.name, self.name_bytes) = (display_name(bytes), Some(bytes.to_vec())),
+        }
+    }
+
+    /// The name exactly as the kernel (or OS) gave it.
+    pub fn raw_name(&self) -> &[u8] {
+        self.name_bytes.as_deref().unwrap_or(self.name.as_bytes())
+    }
+
     /// The same interface without its addresses: what interface events compare and carry.
     pub fn link_only(&self) -> Interface {
         Interface { addresses: Vec::new(), ..self.clone() }
@@ -168,6 +209,7 @@ impl Interface {
     pub(crate) fn same_link(&self, other: &Interface) -> bool {
         self.index == other.index
             && self.name == other.name
+            && self.name_bytes == other.name_bytes
             && self.kind == other.kind
             && self.up == other.up
             && self.oper_state == other.oper_state
@@ -175,6 +217,24 @@ impl Interface {
             && self.mtu == other.mtu
             && self.mac == other.mac
     }
+}
+
+/// The display form of a name that is not UTF-8 (see [`Interface::set_name`]).
+fn display_name(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut shown = String::with_capacity(bytes.len() * 2);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => shown.push_str("\\\\"),
+                c => shown.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(shown, "\\x{b:02x}");
+        }
+    }
+    shown
 }
 
 /// Scope of an address, as the kernel reports it.

@@ -1,5 +1,6 @@
 //! Interface kind from what the kernel says about a link, plus sysfs hints for hardware.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use netlink_packet_route::link::{InfoKind, LinkLayerType};
@@ -18,11 +19,12 @@ pub(crate) struct SysfsHints {
 
 /// Reads the hints for `name`, but only if sysfs shows the same link (`ifindex` matches):
 /// sysfs shows the namespace of whoever mounted it, which may not be the one monitored.
-pub(crate) fn sysfs_hints(name: &str, index: u32) -> Option<SysfsHints> {
-    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+/// `name` is the kernel's bytes: a name that is not UTF-8 has a directory of that exact name.
+pub(crate) fn sysfs_hints(name: &[u8], index: u32) -> Option<SysfsHints> {
+    if name.is_empty() || name.contains(&b'/') || name.starts_with(b".") {
         return None;
     }
-    let dir = Path::new("/sys/class/net").join(name);
+    let dir = Path::new("/sys/class/net").join(std::ffi::OsStr::from_bytes(name));
     let ifindex = std::fs::read_to_string(dir.join("ifindex")).ok()?;
     if ifindex.trim().parse::<u32>().ok()? != index {
         return None;

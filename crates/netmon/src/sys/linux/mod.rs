@@ -1,6 +1,8 @@
 //! Linux: the kernel over rtnetlink. No daemon, no root needed (except to enter another
 //! network namespace).
 
+mod decode;
+mod dump;
 mod kind;
 mod netlink;
 mod netns;
@@ -28,6 +30,9 @@ const BATCH: usize = 256;
 /// Backoff between attempts to reopen failed sockets.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// After a reading pieced together from interrupted dumps, the state is read again once the
+/// event socket has been silent this long (the kernel has settled).
+const QUIET: Duration = Duration::from_millis(200);
 
 /// Opens the sockets (inside the namespace, if one is given), reads the initial state.
 pub(crate) fn start(config: &MonitorBuilder) -> Result<(Box<dyn Backend>, NetworkState), Error> {
@@ -42,10 +47,12 @@ pub(crate) fn start(config: &MonitorBuilder) -> Result<(Box<dyn Backend>, Networ
                 .map_err(|e| Error::io("creating an eventfd", e.into()))?,
         )),
         deletion,
+        complete: false,
     };
-    let state =
+    let reading =
         backend.sockets.dump_state().map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
-    Ok((Box::new(backend), state))
+    backend.complete = reading.complete;
+    Ok((Box::new(backend), reading.state))
 }
 
 /// Moves the calling thread into `netns` (for sources that open their sockets there).
@@ -107,6 +114,9 @@ struct KernelBackend {
     sockets: Sockets,
     wake: Arc<EventWaker>,
     deletion: Option<NamespaceWatch>,
+    /// Whether the last reading was complete ([`dump::Reading::complete`]); until it is, the
+    /// loop reads again whenever the kernel has been quiet for [`QUIET`].
+    complete: bool,
 }
 
 /// What the loop does next.
@@ -140,7 +150,23 @@ impl Backend for KernelBackend {
         let mut updates = Vec::new();
         let mut ready = [EpollEvent::empty(); 3];
         loop {
-            let count = match ready_set.wait(&mut ready, EpollTimeout::NONE) {
+            // No timer at all once the state is known complete: no wake-ups while idle.
+            let timeout = if self.complete { EpollTimeout::NONE } else { EpollTimeout::from(QUIET.as_millis() as u16) };
+            let count = match ready_set.wait(&mut ready, timeout) {
+                Ok(0) if !self.complete => {
+                    match self.sockets.dump_state() {
+                        Ok(reading) => {
+                            self.complete = reading.complete;
+                            engine.reread(reading.state, &mut self.sockets);
+                        }
+                        Err(e) => match self.recover(engine, e) {
+                            Flow::Stop => return Ok(()),
+                            Flow::Continue => {}
+                            Flow::Reopened => register(self.sockets.events.as_fd(), NETLINK)?,
+                        },
+                    }
+                    continue;
+                }
                 Ok(count) => count,
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(format!("waiting for netlink messages failed: {}", e.desc())),
@@ -192,11 +218,14 @@ impl KernelBackend {
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     self.sockets.drain_events();
                     match self.sockets.dump_state() {
-                        Ok(fresh) => engine.resync(
-                            fresh,
-                            "netlink receive buffer overrun (ENOBUFS): events were lost, state re-read".into(),
-                            &mut self.sockets,
-                        ),
+                        Ok(fresh) => {
+                            self.complete = fresh.complete;
+                            engine.resync(
+                                fresh.state,
+                                "netlink receive buffer overrun (ENOBUFS): events were lost, state re-read".into(),
+                                &mut self.sockets,
+                            )
+                        }
                         Err(e) => return self.recover(engine, e),
                     }
                 }
@@ -223,10 +252,11 @@ impl KernelBackend {
                 .map_err(|e| e.to_string())
                 .and_then(|mut s| s.dump_state().map(|state| (s, state)).map_err(|e| e.to_string()));
             match reopened {
-                Ok((sockets, state)) => {
+                Ok((sockets, reading)) => {
                     self.sockets = sockets;
+                    self.complete = reading.complete;
                     engine.resync(
-                        state,
+                        reading.state,
                         format!("netlink sockets reopened after a failure ({failure})"),
                         &mut self.sockets,
                     );

@@ -131,6 +131,8 @@ unsafe fn interface(adapter: &IP_ADAPTER_ADDRESSES_LH) -> (Interface, Option<GUI
     let interface = Interface {
         index,
         name,
+        // Windows names are UTF-16, converted before this point.
+        name_bytes: None,
         kind: nlm::interface_kind(adapter.IfType),
         // GetAdaptersAddresses lists enabled adapters only: a disabled one is absent.
         up: true,
