@@ -22,7 +22,10 @@ fn run(args: &[&str]) -> (Output, Duration) {
     match rx.recv_timeout(Duration::from_secs(10)) {
         Ok(out) => (out.expect("netmon output"), start.elapsed()),
         Err(_) => {
-            // SAFETY: kill(2) on the child we started, which has not been reaped (it hangs).
+            // SAFETY: kill(2) takes integers only and touches none of our memory. The pid is
+            // the hung child's, not yet reaped (`wait_with_output` has not returned; were the
+            // child to exit and be reaped this very instant, the signal could reach a recycled
+            // pid, a risk accepted in a test whose child hangs).
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
             panic!("netmon {args:?} did not exit within 10 s");
         }

@@ -46,11 +46,12 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::Exit
 /// Bytes waiting in the pipe, and the pipe's capacity.
 fn pipe_fill(pipe: &ChildStdout) -> (usize, usize) {
     let mut queued: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int; F_GETPIPE_SZ takes no argument. The fd is ours.
-    unsafe {
-        libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut queued);
-        (queued as usize, libc::fcntl(pipe.as_raw_fd(), libc::F_GETPIPE_SZ) as usize)
-    }
+    // SAFETY: `pipe` owns its open fd for the whole call; FIONREAD writes one int, and `queued`
+    // is a live c_int.
+    unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut queued) };
+    // SAFETY: `pipe` owns its open fd for the whole call; F_GETPIPE_SZ takes no argument.
+    let capacity = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    (queued as usize, capacity as usize)
 }
 
 /// Starts `netmon ARGS` writing into a pipe, reads a little, waits until the writer is blocked

@@ -209,6 +209,8 @@ fn reset(conn: &TcpStream) {
     const SOL_SOCKET: i32 = 1;
     const SO_LINGER: i32 = 13;
     let linger = Linger { on: 1, seconds: 0 };
-    // SAFETY: a valid socket and a pointer to a live struct linger of the stated size.
+    // SAFETY: `conn` owns its open socket for the call; `linger` is a live `#[repr(C)]` struct
+    // linger (two ints) and the length passed is its size, so the kernel reads only it. The
+    // option numbers are those of Linux's generic ABI (x86, Arm, RISC-V).
     unsafe { setsockopt(conn.as_raw_fd(), SOL_SOCKET, SO_LINGER, &linger, std::mem::size_of::<Linger>() as u32) };
 }

@@ -8,10 +8,11 @@
 //! requests into fresh [`Reading`]s for the backend. Dropping [`ComThread`] unadvises both
 //! sinks, releases the manager and leaves the apartment, on every path.
 
+use std::marker::PhantomData;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
-use windows::core::{w, Interface, GUID, PCWSTR};
+use windows::core::{w, IUnknown, Interface, GUID, PCWSTR};
 use windows::Win32::Networking::NetworkListManager::{
     INetworkConnection, INetworkConnectionEvents, INetworkCostManager, INetworkCostManagerEvents, INetworkListManager,
     INetworkListManagerEvents, NetworkListManager,
@@ -127,20 +128,27 @@ impl Drop for ComThread {
     }
 }
 
-/// Membership of the multithreaded apartment, left on drop.
-struct Apartment;
+/// Membership of the multithreaded apartment, left on drop. Not `Send` (the marker): the
+/// `CoUninitialize` in `drop` must run on the thread whose `CoInitializeEx` it balances.
+struct Apartment(PhantomData<*const ()>);
 
 impl Apartment {
     fn enter() -> Result<Apartment, String> {
+        // SAFETY: the reserved argument is null (None), as CoInitializeEx requires. Joining the
+        // MTA changes only this thread, which `ComThread::start` spawned for COM alone, so no
+        // caller's apartment is touched.
         unsafe { CoInitializeEx(None, COINIT_MULTITHREADED) }
             .ok()
             .map_err(|e| failed("CoInitializeEx(COINIT_MULTITHREADED)", e))?;
-        Ok(Apartment)
+        Ok(Apartment(PhantomData))
     }
 }
 
 impl Drop for Apartment {
     fn drop(&mut self) {
+        // SAFETY: an `Apartment` exists only once CoInitializeEx succeeded (S_OK or S_FALSE, both
+        // counted) on this thread, and it cannot leave the thread: this is the one balancing call.
+        // `run` releases every COM reference (the session) before the apartment.
         unsafe { CoUninitialize() };
     }
 }
@@ -156,10 +164,17 @@ impl Advice {
         let name = std::any::type_name::<I>().rsplit("::").next().unwrap_or_default();
         let container: IConnectionPointContainer =
             manager.cast().map_err(|e| failed("QueryInterface(IConnectionPointContainer)", e))?;
+        // SAFETY: `container` is a reference we own, used on the MTA thread that created the
+        // manager; the IID is a static GUID, only read during the call. The connection point
+        // comes back as an owned reference (released when the `Advice` drops).
         let point = unsafe { container.FindConnectionPoint(&I::IID) }
             .map_err(|e| failed(&format!("FindConnectionPoint({name})"), e))?;
-        let cookie = unsafe { point.Advise(&sink.cast::<windows::core::IUnknown>().map_err(|e| failed("cast", e))?) }
-            .map_err(|e| failed(&format!("IConnectionPoint::Advise({name})"), e))?;
+        let unknown: IUnknown = sink.cast().map_err(|e| failed("cast", e))?;
+        // SAFETY: `point` is an owned, live connection point on this thread; `unknown` is a live
+        // reference to our own sink, borrowed for the call: Advise takes its own reference
+        // (AddRef) for as long as the advice lasts, and Unadvise gives it back.
+        let cookie =
+            unsafe { point.Advise(&unknown) }.map_err(|e| failed(&format!("IConnectionPoint::Advise({name})"), e))?;
         Ok(Advice { point, cookie })
     }
 }
@@ -167,6 +182,9 @@ impl Advice {
 impl Drop for Advice {
     fn drop(&mut self) {
         // Fails only if COM already dropped the advice; nothing is left to release then.
+        // SAFETY: `point` is the live connection point this `Advice` holds a reference to, on the
+        // COM thread (a `Session` holds non-`Send` interfaces, so it never leaves it); `cookie`
+        // is what its Advise returned, unadvised once, here.
         let _ = unsafe { self.point.Unadvise(self.cookie) };
     }
 }
@@ -179,6 +197,9 @@ struct Session {
 
 impl Session {
     fn open(report: &sinks::Report) -> Result<Session, String> {
+        // SAFETY: called on the COM thread after `Apartment::enter`; the CLSID is a static GUID,
+        // there is no outer object (None: no aggregation), and the result is an owned reference
+        // (released when the session drops, before the apartment).
         let manager: INetworkListManager = unsafe { CoCreateInstance(&NetworkListManager, None, CLSCTX_ALL) }
             .map_err(|e| failed("CoCreateInstance(NetworkListManager)", e))?;
         let sinks = sinks::Sinks::new(report);
@@ -192,6 +213,8 @@ impl Session {
     }
 
     fn read(&self) -> Result<Reading, String> {
+        // SAFETY: `manager` is a live reference the session owns, on the MTA thread that created
+        // it; the call only returns a value.
         let connectivity = unsafe { self.manager.GetConnectivity() }
             .map_err(|e| failed("INetworkListManager::GetConnectivity", e))?
             .0 as u32;
@@ -202,17 +225,25 @@ impl Session {
     fn metered(&self) -> Option<bool> {
         let costs: INetworkCostManager = self.manager.cast().ok()?;
         let mut cost = 0u32;
+        // SAFETY: `costs` is an owned reference (from QueryInterface) on this thread; `cost` is a
+        // live u32 for the out-parameter; a null destination asks for the machine-wide cost,
+        // which the API allows.
         unsafe { costs.GetCost(&mut cost, std::ptr::null()) }.ok()?;
         nlm::metered(cost)
     }
 
     fn connections(&self) -> Result<Vec<Connection>, String> {
+        // SAFETY: `manager` is a live reference the session owns, on its MTA thread; the
+        // enumerator comes back as an owned reference.
         let list = unsafe { self.manager.GetNetworkConnections() }
             .map_err(|e| failed("INetworkListManager::GetNetworkConnections", e))?;
         let mut connections = Vec::new();
         loop {
             let mut slot = [None];
             let mut fetched = 0u32;
+            // SAFETY: `list` is an owned enumerator on this thread. windows-rs passes the slice's
+            // length (1) as the count, so Next writes at most one owned reference into `slot`
+            // (released when it drops) and the count into `fetched`, both live locals.
             unsafe { list.Next(&mut slot, Some(&mut fetched)) }
                 .map_err(|e| failed("IEnumNetworkConnections::Next", e))?;
             let (1, Some(connection)) = (fetched, slot[0].take()) else { break };
@@ -222,16 +253,18 @@ impl Session {
     }
 }
 
+/// One connection's ids and flags. `connection` is a live reference owned by the caller, on
+/// the COM thread; each getter only returns a value (a GUID or flags), so each call below is
+/// sound for that one reason.
 fn describe(connection: &INetworkConnection) -> Result<Connection, String> {
-    unsafe {
-        Ok(Connection {
-            id: connection.GetConnectionId().map_err(|e| failed("INetworkConnection::GetConnectionId", e))?,
-            adapter: connection.GetAdapterId().map_err(|e| failed("INetworkConnection::GetAdapterId", e))?,
-            connectivity: connection.GetConnectivity().map_err(|e| failed("INetworkConnection::GetConnectivity", e))?.0
-                as u32,
-            portal: portal(connection),
-        })
-    }
+    // SAFETY: see above: a live reference on its thread, a plain value returned.
+    let id = unsafe { connection.GetConnectionId() }.map_err(|e| failed("INetworkConnection::GetConnectionId", e))?;
+    // SAFETY: as above.
+    let adapter = unsafe { connection.GetAdapterId() }.map_err(|e| failed("INetworkConnection::GetAdapterId", e))?;
+    // SAFETY: as above.
+    let connectivity =
+        unsafe { connection.GetConnectivity() }.map_err(|e| failed("INetworkConnection::GetConnectivity", e))?.0 as u32;
+    Ok(Connection { id, adapter, connectivity, portal: portal(connection) })
 }
 
 /// The captive-portal flag of a connection's `NA_InternetConnectivityV4/V6` properties (its
@@ -242,13 +275,24 @@ fn portal(connection: &INetworkConnection) -> Option<bool> {
     flags.into_iter().flatten().map(nlm::captive_portal).reduce(|a, b| a || b)
 }
 
+/// A `VT_UI4` property of `bag`; `None` when it is missing or of another type.
 fn read_u32(bag: &IPropertyBag, name: PCWSTR) -> Option<u32> {
     let mut value = VARIANT::default();
+    // SAFETY: `bag` is an owned reference (from QueryInterface) on the COM thread; `name` is a
+    // static NUL-terminated string (`w!`); `value` is a live, initialised (VT_EMPTY) VARIANT the
+    // call may fill; no error log (None) is allowed.
     unsafe { bag.Read(name, &mut value, None::<&IErrorLog>) }.ok()?;
-    let number = unsafe {
-        let inner = &value.Anonymous.Anonymous;
-        (inner.vt == VT_UI4).then(|| inner.Anonymous.ulVal)
-    };
+    let number = (value.vt() == VT_UI4).then(|| {
+        // SAFETY: `value` is initialised (default, then filled by Read), and the tagged member
+        // is integers and a union: valid for any initialised bytes.
+        let tagged = unsafe { &value.Anonymous.Anonymous };
+        // SAFETY: the tag is VT_UI4, so `ulVal` is the member Read wrote (and a u32 is valid
+        // for any bits).
+        unsafe { tagged.Anonymous.ulVal }
+    });
+    // SAFETY: `value` is a live, initialised VARIANT we own (whatever Read put in it is ours);
+    // clearing frees that once and leaves VT_EMPTY, so VARIANT's own Drop (VariantClear again)
+    // finds nothing left to free.
     let _ = unsafe { VariantClear(&mut value) };
     number
 }
@@ -323,12 +367,17 @@ pub(crate) mod tests_hook {
         pub connection: *mut c_void,
         pub cost: *mut c_void,
     }
-    // Sinks are free-threaded objects (they hold only a channel sender).
+    // SAFETY: the pointers are owned references to our own `#[implement]` sinks, not to
+    // proxies: their reference counts are atomic, so AddRef/Release may run on any thread, and
+    // their only state is a channel `Sender`, which is `Send` and `Sync`. (windows-rs interface
+    // types are not `Send`, hence raw pointers here.)
     unsafe impl Send for Advised {}
 
     impl Drop for Advised {
         fn drop(&mut self) {
             for raw in [self.list, self.connection, self.cost] {
+                // SAFETY: `advised` stored one owned `IUnknown` reference per pointer
+                // (`into_raw`), and this drop is the only place that takes it back: released once.
                 drop(unsafe { IUnknown::from_raw(raw) });
             }
         }

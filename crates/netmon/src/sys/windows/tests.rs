@@ -7,6 +7,7 @@
 //! callback with its registered context. What is checked is the monitor's output.
 
 use std::ffi::c_void;
+use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -36,17 +37,22 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 /// This test thread in the multithreaded apartment, like the RPC threads NLM calls sinks on.
-struct Mta;
+/// Not `Send` (the marker): it is left on the thread that joined.
+struct Mta(PhantomData<*const ()>);
 
 impl Mta {
     fn enter() -> Mta {
+        // SAFETY: the reserved argument is null (None); joining changes only this test thread.
         unsafe { CoInitializeEx(None, COINIT_MULTITHREADED) }.ok().expect("CoInitializeEx");
-        Mta
+        Mta(PhantomData)
     }
 }
 
 impl Drop for Mta {
     fn drop(&mut self) {
+        // SAFETY: balances the CoInitializeEx that succeeded on this thread (an `Mta` exists only
+        // then and cannot leave the thread). Each test declares its `Mta` first, so its COM
+        // references drop before it.
         unsafe { CoUninitialize() };
     }
 }
@@ -56,28 +62,38 @@ struct Sinks {
     list: INetworkListManagerEvents,
     connection: INetworkConnectionEvents,
     cost: INetworkCostManagerEvents,
-    /// The objects themselves, for reference counts.
+    /// The objects themselves, for reference counts: the same objects as the interfaces above,
+    /// which keep them alive.
     raw: [*mut c_void; 3],
+}
+
+impl Sinks {
+    /// Each sink's reference count (AddRef, then Release, returns it).
+    fn references(&self) -> [u32; 3] {
+        self.raw.map(|raw| {
+            // SAFETY: `raw` is an `IUnknown` of one of our sinks, kept alive by this struct's
+            // interface (a QueryInterface of the same object) for the whole borrow.
+            let unknown = unsafe { IUnknown::from_raw_borrowed(&raw) }.unwrap();
+            // SAFETY: the live object's own AddRef, through its vtable, on itself.
+            unsafe { (unknown.vtable().AddRef)(raw) };
+            // SAFETY: undoes the AddRef just above: the count is back where it was, and the
+            // object stays alive (this struct still holds its reference).
+            unsafe { (unknown.vtable().Release)(raw) }
+        })
+    }
 }
 
 fn advised_sinks() -> Sinks {
     let last = LAST.lock().unwrap();
     let advised = last.as_ref().expect("a monitor advised its sinks");
+    // SAFETY: `raw` is an owned `IUnknown` reference `LAST` holds, and the lock is held for
+    // every use of `ask`: the borrow is valid, and `clone` (AddRef) gives us our own reference.
     let ask = |raw: &*mut c_void| unsafe { IUnknown::from_raw_borrowed(raw) }.unwrap().clone();
     Sinks {
         list: ask(&advised.list).cast().expect("QueryInterface"),
         connection: ask(&advised.connection).cast().expect("QueryInterface"),
         cost: ask(&advised.cost).cast().expect("QueryInterface"),
         raw: [advised.list, advised.connection, advised.cost],
-    }
-}
-
-/// The reference count of a COM object (AddRef, then Release, returns it).
-fn references(raw: *mut c_void) -> u32 {
-    let unknown = unsafe { IUnknown::from_raw_borrowed(&raw) }.unwrap();
-    unsafe {
-        (unknown.vtable().AddRef)(raw);
-        (unknown.vtable().Release)(raw)
     }
 }
 
@@ -152,19 +168,24 @@ fn connectivity_events_reach_the_monitor_through_the_sink() {
     let list = advised_sinks().list;
 
     // Windows says: nothing. The kernel's levels are lowered, and Windows is named.
+    // SAFETY: `list` is a live reference to our own in-process sink (a QueryInterface of the
+    // advised object); the argument is a plain value.
     unsafe { list.ConnectivityChanged(NLM_CONNECTIVITY(nlm::DISCONNECTED as i32)) }.expect("S_OK");
     let down = |m: &Monitor| m.snapshot().reachability.overall == Level::Disconnected;
     assert!(wait_for(&events, || down(&monitor)), "{:?}", monitor.snapshot().reachability);
     assert_eq!(monitor.snapshot().reachability.source, Source::Windows);
 
     // Subnet only over IPv4: `site`, never more than the kernel's own level.
+    // SAFETY: as above.
     unsafe { list.ConnectivityChanged(NLM_CONNECTIVITY(nlm::IPV4_SUBNET as i32)) }.unwrap();
     let site = |m: &Monitor| m.snapshot().reachability.ipv4.reachability == Level::Site.min(before.ipv4.reachability);
     assert!(wait_for(&events, || site(&monitor)), "{:?}", monitor.snapshot().reachability);
 
     // An IP Helper notification (through the registered callback and context) re-reads the
     // adapters and NLM itself: the real, Wine-reported reading comes back.
-    ip_hook::route_changed(*ip_hook::LAST_CONTEXT.lock().unwrap() as *const c_void);
+    // SAFETY: `monitor` is alive, and under `serial` no other test registers: `LAST_CONTEXT` is
+    // the context of its live registration.
+    unsafe { ip_hook::route_changed(*ip_hook::LAST_CONTEXT.lock().unwrap() as *const c_void) };
     assert!(wait_for(&events, || monitor.snapshot().reachability == before), "{:?}", monitor.snapshot());
 }
 
@@ -184,6 +205,8 @@ fn connection_events_drive_paths_by_qt_rule() {
 
     let set = |flags: u32| {
         let flags = NLM_CONNECTIVITY(flags as i32);
+        // SAFETY: `connection` is a live reference to our own in-process sink (a QueryInterface
+        // of the advised object); the GUID is a live local, only read; the flags are a value.
         unsafe { connection.NetworkConnectionConnectivityChanged(id, flags) }.expect("S_OK");
     };
     let reason = |p: &PathMonitor| p.status().reason;
@@ -201,10 +224,12 @@ fn connection_events_drive_paths_by_qt_rule() {
 
     // Another connection's event changes nothing here.
     let other = GUID::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+    // SAFETY: as in `set`.
     unsafe { connection.NetworkConnectionConnectivityChanged(other, NLM_CONNECTIVITY(0)) }.unwrap();
 
     // A property change is handled (not E_NOTIMPL): NLM is read again, and Wine's real
     // connectivity comes back.
+    // SAFETY: as in `set`.
     unsafe { connection.NetworkConnectionPropertyChanged(id, NLM_CONNECTION_PROPERTY_CHANGE(1)) }.expect("S_OK");
     assert!(wait_for(&far_events, || far.status() == initial.1), "{:?}", far.status());
     assert_eq!(near.status(), initial.0);
@@ -218,10 +243,15 @@ fn cost_events_set_metered() {
     let events = monitor.subscribe();
     let cost = advised_sinks().cost;
     let metered = |m: &Monitor| m.snapshot().details.metered;
+    // SAFETY: `cost` is a live reference to our own in-process sink (a QueryInterface of the
+    // advised object); a null destination means the machine-wide cost, which the sink checks
+    // for and never dereferences.
     unsafe { cost.CostChanged(nlm::COST_VARIABLE, std::ptr::null()) }.expect("S_OK");
     assert!(wait_for(&events, || metered(&monitor) == Some(true)), "{:?}", monitor.snapshot().details);
+    // SAFETY: as above.
     unsafe { cost.CostChanged(nlm::COST_UNRESTRICTED, std::ptr::null()) }.expect("S_OK");
     assert!(wait_for(&events, || metered(&monitor) == Some(false)), "{:?}", monitor.snapshot().details);
+    // SAFETY: as above; the sink ignores the destination.
     unsafe { cost.DataPlanStatusChanged(std::ptr::null()) }.expect("S_OK");
 }
 
@@ -232,16 +262,16 @@ fn sinks_are_unadvised_on_drop_and_late_calls_are_harmless() {
     let monitor = Monitor::new().expect("monitor");
     let sinks = advised_sinks();
     // Ours (the hook's and the interfaces above), plus the connection point's.
-    let advised = sinks.raw.map(references);
+    let advised = sinks.references();
     drop(monitor);
-    assert_eq!(
-        sinks.raw.map(references),
-        advised.map(|n| n - 1),
-        "Unadvise released each connection point's reference"
-    );
+    assert_eq!(sinks.references(), advised.map(|n| n - 1), "Unadvise released each connection point's reference");
     // COM could still call a sink it held: nothing to reach, nothing happens.
+    // SAFETY: `sinks` holds live references to our own in-process sinks (they outlive the
+    // monitor, which is the point); the arguments are plain values.
     unsafe { sinks.list.ConnectivityChanged(NLM_CONNECTIVITY(0)) }.expect("S_OK after the monitor is gone");
+    // SAFETY: as above; the GUID is a temporary that outlives the call, only read.
     unsafe { sinks.connection.NetworkConnectionConnectivityChanged(GUID::zeroed(), NLM_CONNECTIVITY(0)) }.unwrap();
+    // SAFETY: as above; a null destination is the machine-wide cost, never dereferenced.
     unsafe { sinks.cost.CostChanged(nlm::COST_FIXED, std::ptr::null()) }.unwrap();
 }
 
@@ -251,11 +281,14 @@ fn late_ip_helper_callback_is_harmless() {
     let (to_backend, inbox) = mpsc::channel::<Msg>();
     let notifications = Notifications::register(to_backend).expect("NotifyIpInterfaceChange and friends");
     let context = *ip_hook::LAST_CONTEXT.lock().unwrap() as *const c_void;
-    ip_hook::route_changed(context);
+    // SAFETY: the context of `notifications`, registered just above (under `serial`, nothing
+    // else registers) and alive until the end of the test.
+    unsafe { ip_hook::route_changed(context) };
     assert!(matches!(inbox.try_recv(), Ok(Msg::IpChanged)));
     // The backend's loop has ended: the callback's send fails quietly.
     drop(inbox);
-    ip_hook::route_changed(context);
+    // SAFETY: as above: `notifications` is still alive.
+    unsafe { ip_hook::route_changed(context) };
     drop(notifications); // cancels every registration, then frees the context
 }
 
@@ -277,10 +310,13 @@ fn callers_in_a_single_threaded_apartment_just_work() {
     // A GUI thread: COM initialised as STA. The monitor's COM lives on its own MTA thread, so
     // RPC_E_CHANGED_MODE never reaches the caller.
     std::thread::spawn(|| {
+        // SAFETY: the reserved argument is null (None); this thread is ours, made for the test.
         unsafe { CoInitializeEx(None, COINIT_APARTMENTTHREADED) }.ok().expect("STA");
         let monitor = Monitor::new().expect("a monitor from an STA thread");
         assert!(monitor.snapshot().verdicts.iter().any(|v| v.source == Source::Windows));
         drop(monitor);
+        // SAFETY: balances the CoInitializeEx that succeeded on this thread above (a failure
+        // panicked before here); nothing on this thread holds a COM reference any more.
         unsafe { CoUninitialize() };
     })
     .join()
