@@ -1,14 +1,18 @@
 //! `netmon wait`: block until the machine reaches a level, bounded by a timeout.
 //!
 //! Exits 0 as soon as the level is reached (at once when it already is), 1 at the timeout
-//! naming what is missing, 130 on SIGINT. It never waits past its timeout: the only blocking
-//! call is a receive bounded by the deadline, and leaving cancels a probe in flight.
+//! naming what is missing, 130 on SIGINT. It never waits past its timeout, start-up included:
+//! the monitor is built on a thread that is waited for no longer than the deadline, the only
+//! other blocking call is a receive bounded by it, and leaving cancels a probe in flight.
 
 use std::process::ExitCode;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use netmon::{derive_kernel_reachability, Family, Level, NetworkState, Reachability, RecvError, Source};
+use netmon::{
+    derive_kernel_reachability, BackendKind, Family, Level, Monitor, NetworkState, Reachability, RecvError, Source,
+};
 
 use crate::Monitored;
 
@@ -48,7 +52,21 @@ pub(crate) fn run(args: &WaitArgs) -> Result<ExitCode, String> {
     let deadline = Instant::now() + args.timeout;
     ctrlc::set_handler(|| std::process::exit(130)).map_err(|e| format!("installing signal handlers: {e}"))?;
     let goal = Goal { level: args.level, interface: args.interface.clone(), probe: args.monitored.probe.enabled() };
-    let monitor = args.monitored.monitor().map_err(|e| e.to_string())?;
+    let Some(monitor) = start(args, deadline)? else {
+        let waited = humantime::format_duration(args.timeout);
+        let why = format!("the monitor was still starting: {} did not answer", starting_sources(args));
+        if args.monitored.common.json {
+            let report = serde_json::json!({
+                "reached": false,
+                "level": goal.level,
+                "reachability": Level::Unknown,
+                "missing": [why],
+            });
+            crate::watch::print_line(&mut std::io::stdout().lock(), &report.to_string())?;
+        }
+        eprintln!("netmon wait: timed out after {waited} waiting for {}: {why}", goal.level);
+        return Ok(ExitCode::from(1));
+    };
     let events = monitor.subscribe();
     if args.timeout.is_zero() && goal.probe {
         monitor.check().map_err(|e| e.to_string())?; // "check once" includes one probe
@@ -67,6 +85,37 @@ pub(crate) fn run(args: &WaitArgs) -> Result<ExitCode, String> {
             Ok(_) | Err(RecvError::Timeout) => {}
             Err(RecvError::Closed) => return Err("the monitor stopped".into()),
         }
+    }
+}
+
+/// Builds the monitor, waiting for it no longer than the deadline (except with `--timeout 0`,
+/// "check once", where start-up gets its own bounds): a source that does not answer while
+/// starting (a stopped NetworkManager or system bus) must not hold `wait` past its timeout.
+/// `None` when the deadline came first; the half-started monitor is left to the process exit.
+fn start(args: &WaitArgs, deadline: Instant) -> Result<Option<Monitor>, String> {
+    let builder = args.monitored.probe.apply(args.monitored.common.builder()).map_err(|e| e.to_string())?;
+    if args.timeout.is_zero() {
+        return builder.build().map(Some).map_err(|e| e.to_string());
+    }
+    let (built, monitor) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("netmon-start".into())
+        .spawn(move || drop(built.send(builder.build())))
+        .map_err(|e| format!("starting the monitor: {e}"))?;
+    match monitor.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(result) => result.map(Some).map_err(|e| e.to_string()),
+        Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err("starting the monitor failed".into()),
+    }
+}
+
+/// What a monitor of these options waits for while starting, in words.
+fn starting_sources(args: &WaitArgs) -> &'static str {
+    let common = &args.monitored.common;
+    match common.backend {
+        BackendKind::Kernel => "the kernel",
+        BackendKind::Auto if common.netns.is_some() => "the kernel",
+        _ => "NetworkManager or the system bus",
     }
 }
 
