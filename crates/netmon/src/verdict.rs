@@ -16,7 +16,8 @@
 //!   `disconnected` wins at once, and the source says `kernel`. A verdict equal to the kernel
 //!   level tags the family with the verdict's source ("verified").
 //! - A captive portal is reported only while the kernel still sees a way out of the machine
-//!   (`site` or better); a portal verdict lowers the level to `site`, as Qt does.
+//!   (`site` or better); the deciding portal verdict caps every family at `site`, as Qt does:
+//!   a published state is never `online` with `captive_portal: true`.
 
 use serde::{Deserialize, Serialize};
 
@@ -174,16 +175,26 @@ pub fn refine(
 ) -> (Reachability, Details) {
     let mut ranked: Vec<&Verdict> = verdicts.iter().collect();
     ranked.sort_by_key(|v| std::cmp::Reverse(rank(v.source)));
+    let way_out = kernel.overall >= Level::Site;
+    let portal = ranked.iter().find(|v| v.captive_portal.is_some()).filter(|_| way_out);
+    // The portal verdict that decides, if it says "portal": it caps every family at `site`,
+    // whatever the levels say (a source's levels and its portal flag may come from readings
+    // taken a moment apart), so no published state is ever `online` with a portal.
+    let captive = portal.filter(|v| v.captive_portal == Some(true)).map(|v| v.source);
     let family = |f: Family| {
         let base = kernel.family(f);
-        match ranked.iter().find_map(|v| v.level(f).map(|level| (v.source, level))) {
+        let refined = match ranked.iter().find_map(|v| v.level(f).map(|level| (v.source, level))) {
             Some((source, level)) if level <= base.reachability => FamilyReachability { reachability: level, source },
             _ => base,
+        };
+        match captive {
+            Some(source) if refined.reachability > Level::Site => {
+                FamilyReachability { reachability: Level::Site, source }
+            }
+            _ => refined,
         }
     };
     let reachability = Reachability::from_families(family(Family::Ipv4), family(Family::Ipv6));
-    let way_out = kernel.overall >= Level::Site;
-    let portal = ranked.iter().find(|v| v.captive_portal.is_some()).filter(|_| way_out);
     let details = Details {
         transport: ranked.iter().find_map(|v| v.transport).or(kernel_transport),
         metered: ranked.iter().find_map(|v| v.metered),
@@ -227,6 +238,9 @@ pub fn kernel_transport(state: &NetworkState, kernel: &Reachability) -> Option<T
         .min_by_key(|(metric, _)| *metric)
         .map(|(_, kind)| kind.into())
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {
