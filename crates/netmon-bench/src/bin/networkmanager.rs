@@ -162,7 +162,9 @@ fn main() {
 fn disconnects(sandbox: &NmSandbox, monitor: &Monitor, bus: &mpsc::Receiver<(f64, &'static str, u32)>, cycles: usize) {
     let (tx, down) = mpsc::channel();
     let id = monitor.on_event(move |event| {
-        if let EventKind::ReachabilityChanged { family: ReachabilityOf::Overall, new: Level::Disconnected, .. } = event.kind {
+        if let EventKind::ReachabilityChanged { family: ReachabilityOf::Overall, new: Level::Disconnected, .. } =
+            event.kind
+        {
             let _ = tx.send(now());
         }
     });

@@ -74,7 +74,13 @@ impl Follower {
         loop {
             let link = match link.take() {
                 Some(link) => link,
-                None => match async { Some(client::connect(&self.address).await) }.or(async { stop().await; None }).await {
+                None => match async { Some(client::connect(&self.address).await) }
+                    .or(async {
+                        stop().await;
+                        None
+                    })
+                    .await
+                {
                     Some(Ok(link)) => {
                         backoff = RECONNECT_FIRST;
                         link
@@ -95,10 +101,13 @@ impl Follower {
                     }
                 },
             };
-            let end = ticking(&link.conn, self.follow(&link.conn, &requests, &mut ready).or(async {
-                stop().await;
-                End::Stop
-            }))
+            let end = ticking(
+                &link.conn,
+                self.follow(&link.conn, &requests, &mut ready).or(async {
+                    stop().await;
+                    End::Stop
+                }),
+            )
             .await;
             close(link).await;
             if let Some(ready) = ready.take() {
@@ -133,7 +142,8 @@ impl Follower {
             let present = dbus.name_has_owner(client::nm_name()).await?;
             zbus::Result::Ok((owners, signals, present))
         };
-        let (mut owners, mut signals, mut present) = match client::bounded("the system bus", CALL_TIMEOUT, setup).await {
+        let (mut owners, mut signals, mut present) = match client::bounded("the system bus", CALL_TIMEOUT, setup).await
+        {
             Ok(streams) => streams,
             Err(e) => return End::BusLost(e.to_string()),
         };
