@@ -13,8 +13,9 @@
 //! `Ip6Connectivity`, NM >= 1.16). A family's level is the best value among the devices of
 //! the primary connection; with no primary connection (or a device list not read yet) both
 //! families take NM's global `Connectivity`. The global value also says "portal" when any
-//! family's does, and a portal anywhere caps both families at `site` (a portal means `site`,
-//! never `online`).
+//! family's does. A portal with no family at `site` (the global value still saying portal
+//! while a device already says full) caps the `online` families at `site`: a portal means
+//! `site` for the family behind it.
 //!
 //! NM's `State` saying no connection is up (asleep, disconnected, disconnecting, connecting)
 //! makes both families `disconnected` at once: NM announces that before it clears its
@@ -126,12 +127,19 @@ pub(crate) fn verdict(r: &Reading) -> Verdict {
     }
     let ((v4, portal4), (v6, portal6)) = (family(|d| d.0), family(|d| d.1));
     let portal = r.connectivity == 2 || portal4 || portal6;
-    // A portal means `site`, never `online`: NM updates a device's value and the global one in
-    // separate signals, so for a moment a device may say full while the global value still
-    // says portal (or the reverse); no such mix is ever passed on as online.
-    let cap = |level: Option<Level>| if portal { level.map(|l| l.min(Level::Site)) } else { level };
-    v.ipv4 = cap(v4);
-    v.ipv6 = cap(v6);
+    v.ipv4 = v4;
+    v.ipv6 = v6;
+    // A portal means `site` for the family behind it. NM updates a device's value and the
+    // global one in separate signals, so for a moment the global value may still say portal
+    // while the device already says full: with no family at `site`, the portal's family is
+    // not known, and every `online` one is capped rather than passed on with a portal.
+    if portal && v4 != Some(Level::Site) && v6 != Some(Level::Site) {
+        for family in [&mut v.ipv4, &mut v.ipv6] {
+            if *family == Some(Level::Online) {
+                *family = Some(Level::Site);
+            }
+        }
+    }
     v.captive_portal = if portal {
         Some(true)
     } else if r.connectivity == 0 {
@@ -180,8 +188,8 @@ mod tests {
             (4, vec![(4, 1)], Some(Online), Some(Disconnected), Some(false)),
             (2, vec![(2, 1)], Some(Site), Some(Disconnected), Some(true)),
             (3, vec![(3, 0)], Some(Site), None, Some(false)),
-            // A portal on IPv6 only is still a portal, and a portal means site for both.
-            (4, vec![(4, 2)], Some(Site), Some(Site), Some(true)),
+            // A portal on IPv6 only is still a portal; IPv4 full stays online.
+            (4, vec![(4, 2)], Some(Online), Some(Site), Some(true)),
             // The global value still says portal while the device already says full (one
             // signal each): site, never online with a portal.
             (2, vec![(4, 1)], Some(Site), Some(Disconnected), Some(true)),
