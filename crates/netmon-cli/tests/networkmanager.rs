@@ -120,19 +120,30 @@ fn networkmanager_backend_makes_no_idle_wakeups() {
     let mut first = String::new();
     lines.read_line(&mut first).expect("watch's baseline");
     assert!(first.contains(r#""verdicts":[{"source":"networkmanager""#), "{first}");
-    let before = switches(child.id());
-    // A measurement window, not a synchronisation: nothing changes in the sandbox meanwhile.
-    std::thread::sleep(Duration::from_secs(5));
-    let after = switches(child.id());
+    // Measurement windows, not synchronisation: nothing changes in the sandbox meanwhile. NM
+    // may still settle a value just after start-up (metering, a late signal) and the sandbox's
+    // kernel may send a stray notification, both one-offs, where a poller wakes in every
+    // window: the quietest of three windows is judged.
+    let mut windows = Vec::new();
+    for _ in 0..3 {
+        let before = switches(child.id());
+        std::thread::sleep(Duration::from_secs(4));
+        let after = switches(child.id());
+        let woke: Vec<(String, u64)> = after
+            .iter()
+            .map(|(name, n)| (name.clone(), n - before.iter().find(|(b, _)| b == name).map_or(0, |(_, m)| *m).min(*n)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let quiet = woke.is_empty();
+        windows.push(woke);
+        if quiet {
+            break;
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
-    let woke: Vec<(String, u64)> = after
-        .iter()
-        .map(|(name, n)| (name.clone(), n - before.iter().find(|(b, _)| b == name).map_or(0, |(_, m)| *m).min(*n)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    let total: u64 = woke.iter().map(|(_, n)| n).sum();
-    // Before: `blocking-1` woke twice a second (10 here). Slack of 2 for what the sandbox
-    // itself may send in the window (NM re-announcing a property after its periodic check).
-    assert!(total <= 2, "idle wake-ups in 5 s: {woke:?}");
+    let quietest = windows.iter().map(|w| w.iter().map(|(_, n)| n).sum::<u64>()).min().unwrap_or(0);
+    // Before: `blocking-1` woke twice a second (8 per window, in every window). Slack of 2
+    // for a one-off landing in every window on a loaded machine (none seen in practice).
+    assert!(quietest <= 2, "idle wake-ups per 4 s window: {windows:?}");
 }
