@@ -3,14 +3,19 @@
 //! Exits 0 as soon as the level is reached (at once when it already is), 1 at the timeout
 //! naming what is missing, 128 + the signal's number on SIGINT (130), SIGTERM (143) or SIGHUP
 //! (129), 1 naming the cause when the monitor stops (e.g. its namespace was deleted). It never
-//! waits past its timeout: the only blocking call is a receive bounded by the deadline, and
+//! waits past its timeout, start-up included: the monitor is built on a thread that is waited
+//! for no longer than the deadline, the only other blocking call is a receive bounded by it, and
 //! leaving cancels a probe in flight.
 
 use std::process::ExitCode;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use netmon::{derive_kernel_reachability, EventKind, Family, Level, NetworkState, Reachability, RecvError, Source};
+use netmon::{
+    derive_kernel_reachability, BackendKind, EventKind, Family, Level, Monitor, NetworkState, Reachability, RecvError,
+    Source,
+};
 
 use crate::output::{self, OnSignal};
 use crate::{Failure, Monitored};
@@ -51,7 +56,24 @@ pub(crate) fn run(args: &WaitArgs) -> Result<ExitCode, Failure> {
     let deadline = crate::duration::deadline_after(args.timeout);
     output::exit_on_signals(OnSignal::Interrupted)?;
     let goal = Goal { level: args.level, interface: args.interface.clone(), probe: args.monitored.probe.enabled() };
-    let monitor = args.monitored.monitor()?;
+    let Some(monitor) = start(args, deadline)? else {
+        let waited = humantime::format_duration(args.timeout);
+        let why = format!("the monitor was still starting: {} did not answer", starting_sources(args));
+        if args.monitored.common.json {
+            let report = serde_json::json!({
+                "reached": false,
+                "level": goal.level,
+                "reachability": Level::Unknown,
+                "missing": [why],
+            });
+            output::print_line(&mut std::io::stdout().lock(), &report.to_string())?;
+        }
+        crate::terminal::error_line(&format!(
+            "netmon wait: timed out after {waited} waiting for {}: {why}",
+            goal.level
+        ));
+        return Ok(ExitCode::from(1));
+    };
     let events = monitor.subscribe();
     if args.timeout.is_zero() && goal.probe {
         monitor.check()?; // "check once" includes one probe
@@ -76,6 +98,37 @@ pub(crate) fn run(args: &WaitArgs) -> Result<ExitCode, Failure> {
             Err(RecvError::Timeout) => {}
             Err(RecvError::Closed) => return Err("the monitor stopped".into()),
         }
+    }
+}
+
+/// Builds the monitor, waiting for it no longer than the deadline (except with `--timeout 0`,
+/// "check once", where start-up gets its own bounds): a source that does not answer while
+/// starting (a stopped NetworkManager or system bus) must not hold `wait` past its timeout.
+/// `None` when the deadline came first; the half-started monitor is left to the process exit.
+fn start(args: &WaitArgs, deadline: Instant) -> Result<Option<Monitor>, Failure> {
+    let builder = args.monitored.probe.apply(args.monitored.common.builder())?;
+    if args.timeout.is_zero() {
+        return Ok(Some(builder.build()?));
+    }
+    let (built, monitor) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("netmon-start".into())
+        .spawn(move || drop(built.send(builder.build())))
+        .map_err(|e| format!("starting the monitor: {e}"))?;
+    match monitor.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(result) => Ok(Some(result?)),
+        Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err("starting the monitor failed".into()),
+    }
+}
+
+/// What a monitor of these options waits for while starting, in words.
+fn starting_sources(args: &WaitArgs) -> &'static str {
+    let common = &args.monitored.common;
+    match common.backend {
+        BackendKind::Kernel => "the kernel",
+        BackendKind::Auto if common.netns.is_some() => "the kernel",
+        _ => "NetworkManager or the system bus",
     }
 }
 

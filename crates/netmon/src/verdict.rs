@@ -16,7 +16,9 @@
 //!   `disconnected` wins at once, and the source says `kernel`. A verdict equal to the kernel
 //!   level tags the family with the verdict's source ("verified").
 //! - A captive portal is reported only while the kernel still sees a way out of the machine
-//!   (`site` or better); a portal verdict lowers the level to `site`, as Qt does.
+//!   (`site` or better); a portal verdict lowers its family to `site`, as Qt does. A published
+//!   state with `captive_portal: true` always has a family at `site`: when the levels say
+//!   otherwise (a source's readings a moment apart), every `online` family is capped at `site`.
 
 use serde::{Deserialize, Serialize};
 
@@ -174,6 +176,8 @@ pub fn refine(
 ) -> (Reachability, Details) {
     let mut ranked: Vec<&Verdict> = verdicts.iter().collect();
     ranked.sort_by_key(|v| std::cmp::Reverse(rank(v.source)));
+    let way_out = kernel.overall >= Level::Site;
+    let portal = ranked.iter().find(|v| v.captive_portal.is_some()).filter(|_| way_out);
     let family = |f: Family| {
         let base = kernel.family(f);
         match ranked.iter().find_map(|v| v.level(f).map(|level| (v.source, level))) {
@@ -181,9 +185,24 @@ pub fn refine(
             _ => base,
         }
     };
-    let reachability = Reachability::from_families(family(Family::Ipv4), family(Family::Ipv6));
-    let way_out = kernel.overall >= Level::Site;
-    let portal = ranked.iter().find(|v| v.captive_portal.is_some()).filter(|_| way_out);
+    let (mut ipv4, mut ipv6) = (family(Family::Ipv4), family(Family::Ipv6));
+    if let Some(source) = portal.filter(|v| v.captive_portal == Some(true)).map(|v| v.source) {
+        // A portal means `site` for the family behind it. When no family is at `site` (a
+        // source's levels and its portal flag read a moment apart, or from different
+        // sources), the portal's family is not known: every `online` family is capped.
+        if ipv4.reachability != Level::Site && ipv6.reachability != Level::Site {
+            for f in [&mut ipv4, &mut ipv6] {
+                if f.reachability == Level::Online {
+                    *f = FamilyReachability { reachability: Level::Site, source };
+                }
+            }
+        }
+    }
+    let reachability = Reachability::from_families(ipv4, ipv6);
+    // Nor is a portal shown where no family is at `site` (a higher-ranked source lowered them
+    // all): it would contradict the levels.
+    let at_site = ipv4.reachability == Level::Site || ipv6.reachability == Level::Site;
+    let portal = portal.filter(|v| v.captive_portal != Some(true) || at_site);
     let details = Details {
         transport: ranked.iter().find_map(|v| v.transport).or(kernel_transport),
         metered: ranked.iter().find_map(|v| v.metered),
@@ -227,6 +246,9 @@ pub fn kernel_transport(state: &NetworkState, kernel: &Reachability) -> Option<T
         .min_by_key(|(metric, _)| *metric)
         .map(|(_, kind)| kind.into())
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -144,6 +144,26 @@ impl NmSandbox {
         run(command, &format!("setting NM's {name}"));
     }
 
+    /// A command running `args` inside NM's namespaces (network, mount: its /run, so the
+    /// default system bus is the sandbox's), for a test to spawn and time itself.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.script();
+        command.arg("exec").args(args);
+        command
+    }
+
+    /// Stops NetworkManager (`"nm"`) or the sandbox's dbus-daemon (`"bus"`) with SIGSTOP until
+    /// the guard drops, which continues it (SIGCONT), so a failing test never leaves it frozen.
+    pub fn freeze(&self, who: &str) -> Frozen {
+        let pid = self.var(match who {
+            "nm" => "NM_PID",
+            "bus" => "DBUS_PID",
+            other => panic!("freeze: {other}? (nm or bus)"),
+        });
+        signal(&pid, "-STOP");
+        Frozen { pid }
+    }
+
     /// Starts GLib's `GNetworkMonitor` inside the sandbox (see [`GlibMonitor`]).
     pub fn glib_monitor(&self) -> GlibMonitor {
         let mut command = self.script();
@@ -170,6 +190,24 @@ impl Drop for NmSandbox {
         let _ = self.script().arg("down").status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A process of the sandbox stopped by [`NmSandbox::freeze`], continued on drop.
+pub struct Frozen {
+    pid: String,
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // Never a panic here (it may run while a failed test unwinds).
+        let _ = Command::new("kill").args(["-CONT", &self.pid]).status();
+    }
+}
+
+fn signal(pid: &str, which: &str) {
+    let mut command = Command::new("kill");
+    command.args([which, pid]);
+    run(command, &format!("kill {which} {pid}"));
 }
 
 fn run(mut command: Command, what: &str) -> String {

@@ -12,13 +12,18 @@
 //!   state (goal: p50 <= 1 ms after t0);
 //! - GLib: `GNetworkMonitor` (NM backend, python3-gi, its own process) notifies
 //!   `connectivity`. The ratio GLib / netmon of the p50s is printed.
+//!
+//! Then the device is disconnected by NM (`nmcli device disconnect`) and reactivated, and
+//! for each disconnect t0 is NM's first `PropertiesChanged` saying its `State` is no longer
+//! connected (disconnecting, 30, comes first), against the moment a subscriber callback sees
+//! netmon's overall reachability become `disconnected` (p50 and p99).
 
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
-use netmon::{BackendKind, EventKind, Monitor, Source};
+use netmon::{BackendKind, EventKind, Level, Monitor, ReachabilityOf, Source};
 use testns::nm::{require_networkmanager, NmSandbox};
 use zbus::zvariant::OwnedValue;
 
@@ -29,9 +34,9 @@ fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
 }
 
-/// Receives NM's `PropertiesChanged` signals on its own connection: (receipt time, value of
-/// `Connectivity` or `Ip4Connectivity`).
-fn listen(address: String) -> mpsc::Receiver<(f64, u32)> {
+/// Receives NM's `PropertiesChanged` signals on its own connection: (receipt time, property,
+/// value) for `Connectivity`, `Ip4Connectivity` and the manager's `State`.
+fn listen(address: String) -> mpsc::Receiver<(f64, &'static str, u32)> {
     let (tx, rx) = mpsc::channel();
     let (ready_tx, ready) = mpsc::channel();
     std::thread::spawn(move || {
@@ -53,10 +58,14 @@ fn listen(address: String) -> mpsc::Receiver<(f64, u32)> {
                 else {
                     continue;
                 };
-                for key in ["Ip4Connectivity", "Connectivity"] {
+                let manager = message.header().path().is_some_and(|p| p.as_str() == "/org/freedesktop/NetworkManager");
+                for key in ["Ip4Connectivity", "Connectivity", "State"] {
+                    if key == "State" && !manager {
+                        continue; // devices and active connections have a `State` too
+                    }
                     let value = changed.get(key).and_then(|v| v.try_clone().ok()).and_then(|v| u32::try_from(v).ok());
                     if let Some(value) = value {
-                        if tx.send((at, value)).is_err() {
+                        if tx.send((at, key, value)).is_err() {
                             return Ok(());
                         }
                     }
@@ -113,8 +122,8 @@ fn main() {
         ))
         .expect("CheckConnectivity");
         let t0 = loop {
-            let (at, value) = bus.recv_timeout(TIMEOUT).expect("NM's signal");
-            if value == want {
+            let (at, key, value) = bus.recv_timeout(TIMEOUT).expect("NM's signal");
+            if key != "State" && value == want {
                 break at;
             }
         };
@@ -146,4 +155,47 @@ fn main() {
     let ratio = percentile(&theirs, 0.5) / percentile(&ours, 0.5);
     println!("  goal netmon p50 <= 1 ms: {}", if percentile(&ours, 0.5) <= 1.0 { "met" } else { "NOT met" });
     println!("  GLib p50 / netmon p50 = {ratio:.1}x");
+    disconnects(&sandbox, &monitor, &bus, flips / 4);
+}
+
+/// NM's announced disconnect -> netmon's overall `disconnected`, over `cycles` disconnects.
+fn disconnects(sandbox: &NmSandbox, monitor: &Monitor, bus: &mpsc::Receiver<(f64, &'static str, u32)>, cycles: usize) {
+    let (tx, down) = mpsc::channel();
+    let id = monitor.on_event(move |event| {
+        if let EventKind::ReachabilityChanged { family: ReachabilityOf::Overall, new: Level::Disconnected, .. } =
+            event.kind
+        {
+            let _ = tx.send(now());
+        }
+    });
+    let mut delays = Vec::new();
+    for _ in 0..cycles {
+        while bus.try_recv().is_ok() {}
+        while down.try_recv().is_ok() {}
+        sandbox.nmcli(&["device", "disconnect", "nm0"]);
+        let t0 = loop {
+            let (at, key, value) = bus.recv_timeout(TIMEOUT).expect("NM's State signal");
+            if key == "State" && value < 50 {
+                break at;
+            }
+        };
+        let t_netmon = down.recv_timeout(TIMEOUT).expect("netmon's disconnected");
+        delays.push((t_netmon - t0) * 1e3);
+        sandbox.nmcli(&["connection", "up", "sandbox-nm0"]);
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while monitor.snapshot().reachability.overall != Level::Online {
+            assert!(std::time::Instant::now() < deadline, "NM did not come back online");
+            std::thread::sleep(Duration::from_millis(5)); // a benchmark's pacing, not a test's sync
+        }
+    }
+    monitor.remove_callback(id);
+    delays.sort_by(f64::total_cmp);
+    println!("NetworkManager State no longer connected -> overall disconnected, {cycles} disconnects (ms):");
+    println!(
+        "  netmon                 min {:.3}  p50 {:.3}  p99 {:.3}  max {:.3}",
+        percentile(&delays, 0.0),
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+        percentile(&delays, 1.0)
+    );
 }

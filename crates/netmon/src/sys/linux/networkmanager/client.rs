@@ -3,6 +3,7 @@
 //! mean is [`super::mapping`]'s job.
 
 use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use futures_lite::FutureExt;
@@ -21,20 +22,78 @@ const PROPERTIES_IFACE: &str = "org.freedesktop.DBus.Properties";
 
 type Properties = HashMap<String, OwnedValue>;
 
-/// A bus that accepts the connection but does not complete the handshake in this time (e.g. a
-/// stopped dbus-daemon) counts as absent, so building a monitor never hangs on it.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long any one D-Bus call may go unanswered (the bus's handshake, a match registration,
+/// a property read): a stopped NetworkManager or dbus-daemon never answers, and netmon must
+/// not wait for it. Both answer in well under a millisecond when alive.
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// `CheckConnectivity` answers only once NM's own HTTP check is done, which NM bounds itself
+/// (about 20 s against a silent endpoint); NM is asked to `Ping` first, so a frozen NM is
+/// found out within [`CALL_TIMEOUT`] and only a slow check waits this long.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens a connection to the bus at `address`. The caller's thread drives the connection
-/// (no zbus executor thread): see `ticking` in the parent module.
-pub(crate) async fn connect(address: &str) -> zbus::Result<Connection> {
-    let attempt = async { zbus::connection::Builder::address(address)?.internal_executor(false).build().await };
-    attempt
-        .or(async {
-            async_io::Timer::after(CONNECT_TIMEOUT).await;
-            Err(zbus::Error::Failure(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))
-        })
-        .await
+/// Runs one D-Bus exchange with `who` (e.g. "NetworkManager") bounded by `limit`; past it the
+/// error is an I/O `TimedOut` naming who did not answer (see [`timed_out`]).
+pub(crate) async fn bounded<T>(
+    who: &str,
+    limit: Duration,
+    call: impl std::future::Future<Output = zbus::Result<T>>,
+) -> zbus::Result<T> {
+    call.or(async {
+        async_io::Timer::after(limit).await;
+        let message = format!("{who} did not answer within {} s", limit.as_secs());
+        Err(zbus::Error::InputOutput(std::sync::Arc::new(std::io::Error::new(std::io::ErrorKind::TimedOut, message))))
+    })
+    .await
+}
+
+/// Whether `error` is a [`bounded`] call that went unanswered.
+pub(crate) fn timed_out(error: &zbus::Error) -> bool {
+    matches!(error, zbus::Error::InputOutput(e) if e.kind() == std::io::ErrorKind::TimedOut)
+}
+
+/// A connection and a second handle on its socket, to shut it down (see `close` in the parent
+/// module) without zbus's own `close`, which runs the `shutdown` on a `blocking` pool thread.
+pub(crate) struct Link {
+    pub conn: Connection,
+    socket: Option<UnixStream>,
+}
+
+impl Link {
+    /// Ends the connection's socket at once: zbus's reader task then sees the end.
+    pub(crate) fn shut_down(&self) {
+        if let Some(socket) = &self.socket {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Opens a connection to the bus at `address`, handshake and `Hello` included, bounded by
+/// [`CALL_TIMEOUT`]. The caller's thread drives the connection (no zbus executor thread): see
+/// `ticking` in the parent module.
+///
+/// A `unix:path=` socket is connected here with async-io: zbus would connect it on a thread of
+/// the `blocking` pool, which then stays for the life of the process and wakes twice a second
+/// (blocking 1.7 never retires its last threads). Other transports are left to zbus.
+pub(crate) async fn connect(address: &str) -> zbus::Result<Link> {
+    let attempt = async {
+        let parsed = zbus::Address::try_from(address)?;
+        let path = match parsed.transport() {
+            zbus::address::Transport::Unix(unix) => match unix.path() {
+                zbus::address::transport::UnixSocket::File(path) => Some(path.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(path) = path else {
+            let conn = zbus::connection::Builder::address(parsed)?.internal_executor(false).build().await?;
+            return Ok(Link { conn, socket: None });
+        };
+        let stream = async_io::Async::<UnixStream>::connect(&path).await?.into_inner()?;
+        let socket = stream.try_clone()?;
+        let conn = zbus::connection::Builder::unix_stream(stream).internal_executor(false).build().await?;
+        Ok(Link { conn, socket: Some(socket) })
+    };
+    bounded("the system bus", CALL_TIMEOUT, attempt).await
 }
 
 /// The match rule for every `PropertiesChanged` NM emits on its objects (manager, devices,
@@ -154,7 +213,9 @@ fn set<T: TryFrom<OwnedValue>>(props: &Properties, name: &str, slot: &mut T) {
 }
 
 async fn get_all(conn: &Connection, path: &str, iface: &str) -> zbus::Result<Properties> {
-    let reply = conn.call_method(Some(NM_NAME), path, Some(PROPERTIES_IFACE), "GetAll", &(iface,)).await?;
+    let body = (iface,);
+    let call = conn.call_method(Some(NM_NAME), path, Some(PROPERTIES_IFACE), "GetAll", &body);
+    let reply = bounded("NetworkManager", CALL_TIMEOUT, call).await?;
     reply.body().deserialize()
 }
 
@@ -163,9 +224,16 @@ pub(crate) fn nm_name() -> zbus::names::BusName<'static> {
     zbus::names::WellKnownName::from_static_str_unchecked(NM_NAME).into()
 }
 
+/// Whether NM answers at all (`Peer.Ping`), bounded by [`CALL_TIMEOUT`].
+pub(crate) async fn ping(conn: &Connection) -> zbus::Result<()> {
+    let ping = conn.call_method(Some(NM_NAME), NM_PATH, Some("org.freedesktop.DBus.Peer"), "Ping", &());
+    bounded("NetworkManager", CALL_TIMEOUT, ping).await.map(drop)
+}
+
 /// Asks NM to check connectivity now (`CheckConnectivity`).
 pub(crate) async fn check_connectivity(conn: &Connection) -> zbus::Result<()> {
-    conn.call_method(Some(NM_NAME), NM_PATH, Some(NM_IFACE), "CheckConnectivity", &()).await.map(drop)
+    let check = conn.call_method(Some(NM_NAME), NM_PATH, Some(NM_IFACE), "CheckConnectivity", &());
+    bounded("NetworkManager's CheckConnectivity", CHECK_TIMEOUT, check).await.map(drop)
 }
 
 /// Whether a method error means "you may not" (NM's own permission check, or the bus policy).

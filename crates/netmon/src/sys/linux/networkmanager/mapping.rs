@@ -13,7 +13,13 @@
 //! `Ip6Connectivity`, NM >= 1.16). A family's level is the best value among the devices of
 //! the primary connection; with no primary connection (or a device list not read yet) both
 //! families take NM's global `Connectivity`. The global value also says "portal" when any
-//! family's does.
+//! family's does. A portal with no family at `site` (the global value still saying portal
+//! while a device already says full) caps the `online` families at `site`: a portal means
+//! `site` for the family behind it.
+//!
+//! NM's `State` saying no connection is up (asleep, disconnected, disconnecting, connecting)
+//! makes both families `disconnected` at once: NM announces that before it clears its
+//! connectivity values and primary connection, and before the kernel loses the addresses.
 //!
 //! When NM's connectivity check is disabled or not configured, NM only guesses (`full` for
 //! any activated device with a default route), so the verdict gives no levels and no portal
@@ -110,10 +116,30 @@ pub(crate) fn verdict(r: &Reading) -> Verdict {
         let best = r.devices.iter().map(pick).filter_map(level).max();
         (best, r.devices.iter().map(pick).any(|c| c == 2))
     };
+    if no_connection(r.state) {
+        // NM's own word that nothing is connected comes first (State changes before the
+        // connectivity values and the primary connection are cleared, and before the kernel
+        // loses the addresses): it is final, whatever the older values still say.
+        v.ipv4 = Some(Level::Disconnected);
+        v.ipv6 = Some(Level::Disconnected);
+        v.captive_portal = Some(false);
+        return v;
+    }
     let ((v4, portal4), (v6, portal6)) = (family(|d| d.0), family(|d| d.1));
+    let portal = r.connectivity == 2 || portal4 || portal6;
     v.ipv4 = v4;
     v.ipv6 = v6;
-    let portal = r.connectivity == 2 || portal4 || portal6;
+    // A portal means `site` for the family behind it. NM updates a device's value and the
+    // global one in separate signals, so for a moment the global value may still say portal
+    // while the device already says full: with no family at `site`, the portal's family is
+    // not known, and every `online` one is capped rather than passed on with a portal.
+    if portal && v4 != Some(Level::Site) && v6 != Some(Level::Site) {
+        for family in [&mut v.ipv4, &mut v.ipv6] {
+            if *family == Some(Level::Online) {
+                *family = Some(Level::Site);
+            }
+        }
+    }
     v.captive_portal = if portal {
         Some(true)
     } else if r.connectivity == 0 {
@@ -122,6 +148,13 @@ pub(crate) fn verdict(r: &Reading) -> Verdict {
         Some(false)
     };
     v
+}
+
+/// Whether an `NM_STATE` says no connection is up: asleep (10), disconnected (20),
+/// disconnecting (30) or connecting (40; NM's global state is the best of its connections, so
+/// "connecting" means none is connected yet). Unknown (0) says nothing.
+fn no_connection(state: u32) -> bool {
+    matches!(state, 10 | 20 | 30 | 40)
 }
 
 #[cfg(test)]
@@ -157,6 +190,9 @@ mod tests {
             (3, vec![(3, 0)], Some(Site), None, Some(false)),
             // A portal on IPv6 only is still a portal; IPv4 full stays online.
             (4, vec![(4, 2)], Some(Online), Some(Site), Some(true)),
+            // The global value still says portal while the device already says full (one
+            // signal each): site, never online with a portal.
+            (2, vec![(4, 1)], Some(Site), Some(Disconnected), Some(true)),
             // Two devices (e.g. a VPN over Wi-Fi): the best per family.
             (4, vec![(3, 1), (4, 0)], Some(Online), Some(Disconnected), Some(false)),
             // Device values not known yet (0) while the global one is: no family opinion.
@@ -167,6 +203,22 @@ mod tests {
             assert_eq!((v.ipv4, v.ipv6, v.captive_portal), (v4, v6, portal), "row {i}");
             assert_eq!(v.source, Source::NetworkManager);
             assert_eq!(v.note, None, "row {i}");
+        }
+    }
+
+    #[test]
+    fn no_connection_state_is_disconnected_whatever_the_older_values_say() {
+        for state in [10, 20, 30, 40] {
+            // The disconnect as NM signals it: State first, the primary connection (and so the
+            // device values) cleared next, the global Connectivity last.
+            for devices in [vec![(4, 1)], vec![]] {
+                let v = verdict(&Reading { state, ..reading(4, devices.clone()) });
+                let want = (Some(Disconnected), Some(Disconnected), Some(false));
+                assert_eq!((v.ipv4, v.ipv6, v.captive_portal), want, "state {state} devices {devices:?}");
+            }
+        }
+        for state in [0, 50, 60, 70] {
+            assert_eq!(verdict(&Reading { state, ..reading(4, vec![(4, 1)]) }).ipv4, Some(Online), "state {state}");
         }
     }
 
