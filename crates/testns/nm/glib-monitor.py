@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""GLib's GNetworkMonitor, as a reference to compare netmon with: prints one JSON line with
+"""GLib's GNetworkMonitor, as a reference to compare netreach with: prints one JSON line with
 its backend and properties at start, then one on every change, until killed. Runs inside the
 NetworkManager sandbox (nm-sandbox.sh exec), where GLib picks its NetworkManager backend."""
 import json, sys, time, gi

@@ -1,8 +1,8 @@
-//! Throw-away network namespaces for netmon's tests and benchmarks, driven with the real
+//! Throw-away network namespaces for netreach's tests and benchmarks, driven with the real
 //! `ip` (iproute2) against the real kernel. Every namespace is deleted on drop.
 //!
 //! Root is needed. Tests call [`require_root`] first: without root they print why they skip,
-//! unless `NETMON_REQUIRE_ROOT=1` is set (as the project's test command does), in which case
+//! unless `NETREACH_REQUIRE_ROOT=1` is set (as the project's test command does), in which case
 //! a missing root is a failure, so CI can never pass by skipping.
 //!
 //! Addresses used with these namespaces must come from the documentation ranges
@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// True when the test may run. Without root: prints the reason and returns false, or panics
-/// when `NETMON_REQUIRE_ROOT=1`.
+/// when `NETREACH_REQUIRE_ROOT=1`.
 ///
 /// ```
 /// if !testns::require_root("doc example") {
@@ -28,11 +28,11 @@ pub fn require_root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions. (std offers no way to read the effective uid.)
     let root = unsafe { geteuid() } == 0;
     if !root {
-        if std::env::var("NETMON_REQUIRE_ROOT").as_deref() == Ok("1") {
-            panic!("{test}: needs root for network namespaces, and NETMON_REQUIRE_ROOT=1 forbids skipping");
+        if std::env::var("NETREACH_REQUIRE_ROOT").as_deref() == Ok("1") {
+            panic!("{test}: needs root for network namespaces, and NETREACH_REQUIRE_ROOT=1 forbids skipping");
         }
         eprintln!(
-            "SKIPPED {test}: needs root to create network namespaces (run as root; CI sets NETMON_REQUIRE_ROOT=1)"
+            "SKIPPED {test}: needs root to create network namespaces (run as root; CI sets NETREACH_REQUIRE_ROOT=1)"
         );
     }
     root

@@ -2,7 +2,7 @@
 //! which does the work): NM manages one veth end `nm0` (198.51.100.2/24) whose peer holds
 //! the HTTP endpoint of NM's connectivity check (198.51.100.1:8080, `nm/portal-server.py`).
 //! Tests switch the endpoint's behaviour, kill and restart NM, the bus and the endpoint, and
-//! run GLib's `GNetworkMonitor` next to netmon. Everything is torn down on drop.
+//! run GLib's `GNetworkMonitor` next to netreach. Everything is torn down on drop.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether NetworkManager, dbus-daemon and python3-gi are installed. When they are not, this
-/// prints why the test is skipped and returns false, or panics under NETMON_REQUIRE_ROOT=1
+/// prints why the test is skipped and returns false, or panics under NETREACH_REQUIRE_ROOT=1
 /// (the test command installs them).
 pub fn require_networkmanager(test: &str) -> bool {
     let missing: Vec<&str> = [
@@ -31,8 +31,8 @@ pub fn require_networkmanager(test: &str) -> bool {
     if missing.is_empty() {
         return true;
     }
-    if std::env::var("NETMON_REQUIRE_ROOT").as_deref() == Ok("1") {
-        panic!("{test}: needs {missing:?} (scripts/test installs them), and NETMON_REQUIRE_ROOT=1 forbids skipping");
+    if std::env::var("NETREACH_REQUIRE_ROOT").as_deref() == Ok("1") {
+        panic!("{test}: needs {missing:?} (scripts/test installs them), and NETREACH_REQUIRE_ROOT=1 forbids skipping");
     }
     eprintln!("SKIPPED {test}: needs {missing:?} installed (scripts/test installs them)");
     false
@@ -63,7 +63,7 @@ impl NmSandbox {
     /// Starts a sandbox with `options`.
     pub fn with(options: NmOptions) -> NmSandbox {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("netmon-nm-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("netreach-nm-{}-{n}", std::process::id()));
         let sandbox = NmSandbox { dir };
         let mut up = sandbox.script();
         up.arg("up").env("NMSB_DENY_CHECK", if options.deny_check { "1" } else { "0" });

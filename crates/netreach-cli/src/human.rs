@@ -1,0 +1,230 @@
+//! Human-readable rendering of states and events. Values are interpolated raw: the
+//! [`Lines`] built here reach a terminal only escaped (see [`crate::terminal`]).
+
+use std::fmt::Write;
+
+use netreach::{Address, DefaultRoute, Details, Event, EventKind, Interface, NetworkState, Verdict};
+
+use crate::terminal::Lines;
+
+/// The `netreach status` summary.
+pub(crate) fn state(state: &NetworkState) -> Lines {
+    let r = &state.reachability;
+    let mut lines = Lines::default();
+    lines.push(format!("reachability: {} ({})", r.overall, r.source));
+    lines.push(format!("  ipv4: {} ({})", r.ipv4.reachability, r.ipv4.source));
+    lines.push(format!("  ipv6: {} ({})", r.ipv6.reachability, r.ipv6.source));
+    lines.push(details(&state.details));
+    for v in &state.verdicts {
+        lines.push(format!("  {}", verdict(v)));
+    }
+    lines.push("default routes:".into());
+    if state.default_routes.is_empty() {
+        lines.push("  (none)".into());
+    }
+    for route in &state.default_routes {
+        lines.push(format!("  {}", self::route(route)));
+    }
+    lines.push("interfaces:".into());
+    for iface in &state.interfaces {
+        lines.push(format!("  {}", interface(iface)));
+        for a in &iface.addresses {
+            lines.push(format!("      {}", address(a)));
+        }
+    }
+    lines
+}
+
+/// e.g. `transport: wifi, metered: yes, captive portal: yes (http://192.0.2.1/login)`.
+fn details(d: &Details) -> String {
+    let known = |b: Option<bool>| match b {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    };
+    let transport = d.transport.map(|t| t.to_string()).unwrap_or_else(|| "unknown".into());
+    let portal = d.portal_url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default();
+    format!(
+        "transport: {transport}, metered: {}, captive portal: {}{portal}",
+        known(d.metered),
+        known(d.captive_portal)
+    )
+}
+
+/// One source's verdict, e.g. `probe says: ipv4 online, ipv6 limited to site`.
+fn verdict(v: &Verdict) -> String {
+    let mut said: Vec<String> = Vec::new();
+    for (family, level) in [("ipv4", v.ipv4), ("ipv6", v.ipv6)] {
+        if let Some(level) = level {
+            said.push(format!("{family} {level}"));
+        }
+    }
+    if let Some(portal) = v.captive_portal {
+        said.push(if portal { "captive portal".into() } else { "no captive portal".into() });
+    }
+    if let Some(metered) = v.metered {
+        said.push(if metered { "metered".into() } else { "not metered".into() });
+    }
+    if let Some(t) = v.transport {
+        said.push(format!("transport {t}"));
+    }
+    if let Some(note) = &v.note {
+        said.push(note.clone());
+    }
+    if said.is_empty() {
+        said.push("no opinion".into());
+    }
+    format!("{} says: {}", v.source, said.join(", "))
+}
+
+fn interface(i: &Interface) -> String {
+    format!(
+        "{}: {} ({}) {} carrier {} oper {} mtu {}{}",
+        i.index,
+        i.name,
+        json_word(&i.kind),
+        if i.up { "up" } else { "down" },
+        if i.carrier { "yes" } else { "no" },
+        json_word(&i.oper_state),
+        i.mtu,
+        i.mac.as_deref().map(|m| format!(" mac {m}")).unwrap_or_default(),
+    )
+}
+
+fn address(a: &Address) -> String {
+    let mut s = format!("{}/{} scope {}", a.address, a.prefix_len, json_word(&a.scope));
+    for (set, word) in [
+        (a.flags.tentative, "tentative"),
+        (a.flags.deprecated, "deprecated"),
+        (a.flags.temporary, "temporary"),
+        (a.flags.dad_failed, "dad-failed"),
+    ] {
+        if set {
+            s.push(' ');
+            s.push_str(word);
+        }
+    }
+    if let Some(valid) = a.valid_lifetime {
+        let _ = write!(s, " valid {valid}s");
+    }
+    s
+}
+
+fn route(r: &DefaultRoute) -> String {
+    let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+    let table = if r.table == 254 { String::new() } else { format!(" table {}", r.table) };
+    format!("{} default{via} dev {} metric {}{table}", r.family, r.interface, r.metric)
+}
+
+/// One path's status, e.g. `192.0.2.10 -> 198.51.100.1: reachable via eth0`.
+pub(crate) fn path(status: &netreach::PathStatus) -> String {
+    let ends = format!("{} -> {}", status.local, status.remote);
+    let subnet = if status.same_subnet { " (same subnet)" } else { "" };
+    match (&status.reason, &status.interface) {
+        (None, Some(interface)) => format!("{ends}: reachable via {interface}{subnet}"),
+        (None, None) => format!("{ends}: reachable{subnet}"),
+        (Some(reason), _) => format!("{ends}: unreachable: {reason}"),
+    }
+}
+
+/// What differs between two readings of a link, e.g. `carrier yes -> no, oper up -> down`.
+fn link_changes(before: &Interface, after: &Interface) -> String {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let up_down = |b: bool| if b { "up" } else { "down" };
+    let fields = [
+        ("name", before.name.clone(), after.name.clone()),
+        ("kind", json_word(&before.kind), json_word(&after.kind)),
+        ("admin", up_down(before.up).into(), up_down(after.up).into()),
+        ("carrier", yes_no(before.carrier).into(), yes_no(after.carrier).into()),
+        ("oper", json_word(&before.oper_state), json_word(&after.oper_state)),
+        ("mtu", before.mtu.to_string(), after.mtu.to_string()),
+        ("mac", before.mac.clone().unwrap_or_default(), after.mac.clone().unwrap_or_default()),
+    ];
+    let changed: Vec<String> =
+        fields.iter().filter(|(_, b, a)| b != a).map(|(what, b, a)| format!("{what} {b} -> {a}")).collect();
+    changed.join(", ")
+}
+
+/// The serde name of a unit enum value (`"not_present"` -> `not_present`).
+fn json_word<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default().trim_matches('"').to_owned()
+}
+
+/// One `netreach watch` event: one line, or the baseline's line followed by the state's.
+pub(crate) fn event(e: &Event) -> Lines {
+    let time = humantime::format_rfc3339_millis(e.timestamp);
+    let what = match &e.kind {
+        EventKind::Baseline { state: s } => {
+            let mut lines = Lines::one(format!("{time} baseline"));
+            lines.append(state(s));
+            return lines;
+        }
+        EventKind::InterfaceAdded { interface: i } => format!("interface added: {}", interface(i)),
+        EventKind::InterfaceRemoved { interface: i } => format!("interface removed: {} ({})", i.name, i.index),
+        EventKind::InterfaceChanged { before, after } => {
+            format!("interface changed: {} ({}): {}", after.name, after.index, link_changes(before, after))
+        }
+        EventKind::AddressAdded { interface, address: a, .. } => format!("address added: {interface} {}", address(a)),
+        EventKind::AddressRemoved { interface, address: a, .. } => {
+            format!("address removed: {interface} {}", address(a))
+        }
+        EventKind::AddressChanged { interface, before, after, .. } => {
+            format!("address changed: {interface} {} -> {}", address(before), address(after))
+        }
+        EventKind::DefaultRouteAdded { route: r } => format!("default route added: {}", route(r)),
+        EventKind::DefaultRouteRemoved { route: r } => format!("default route removed: {}", route(r)),
+        EventKind::ReachabilityChanged { family, old, new, source } => {
+            format!("reachability {}: {old} -> {new} ({source})", json_word(family))
+        }
+        EventKind::DetailsChanged { after, .. } => details(after),
+        EventKind::VerdictChanged { verdict: v } => verdict(v),
+        EventKind::PathChanged { status } => path(status),
+        EventKind::Resynced { reason, changes } => format!("resynced ({changes} changes): {reason}"),
+        EventKind::Lagged { missed } => format!("lagged: {missed} events dropped, baseline follows"),
+        EventKind::Error { message, fatal } => {
+            format!("{}: {message}", if *fatal { "fatal error" } else { "error" })
+        }
+    };
+    Lines::one(format!("{time} {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_change_lists_only_what_differs() {
+        let before = Interface {
+            index: 3,
+            name: "eth0".into(),
+            up: true,
+            carrier: true,
+            oper_state: netreach::OperState::Up,
+            ..Default::default()
+        };
+        let after = Interface { carrier: false, oper_state: netreach::OperState::LowerLayerDown, ..before.clone() };
+        assert_eq!(link_changes(&before, &after), "carrier yes -> no, oper up -> lower_layer_down");
+    }
+
+    /// Outside strings in every field a renderer shows: each rendered line stays one line, and
+    /// what reaches the terminal holds no control, C1 or bidi character, only their escapes.
+    #[test]
+    fn hostile_values_stay_escaped_on_their_own_line() {
+        let hostile = "e\u{1b}[31m\nreachability: online (kernel)\u{9b}2J\u{202e}";
+        let iface = Interface { index: 3, name: hostile.into(), mac: Some(hostile.into()), ..Default::default() };
+        let mut state = NetworkState { interfaces: vec![iface.clone()], ..Default::default() };
+        state.details.portal_url = Some(hostile.into());
+        state.verdicts.push(Verdict { note: Some(hostile.into()), ..Verdict::new(netreach::Source::Probe) });
+        let baseline =
+            Event { timestamp: std::time::SystemTime::UNIX_EPOCH, kind: EventKind::Baseline { state: state.into() } };
+        let removed = Event { kind: EventKind::InterfaceRemoved { interface: iface }, ..baseline.clone() };
+        let error = Event { kind: EventKind::Error { message: hostile.into(), fatal: true }, ..baseline.clone() };
+        for e in [baseline, removed, error] {
+            let lines = event(&e);
+            let text = lines.escaped();
+            assert_eq!(text.lines().count(), lines.len(), "{text}");
+            assert!(!text.chars().any(|c| c != '\n' && crate::terminal::is_unsafe(c)), "{text}");
+            assert!(text.contains("e\\x1b[31m\\nreachability: online (kernel)\\u{9b}2J\\u{202e}"), "{text}");
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! Reachability levels and the kernel-only derivation.
+//!
+//! # Kernel-only derivation (source `kernel`)
+//!
+//! Computed per address family from interfaces, addresses and default routes alone; no
+//! packet is sent. The first row that matches wins.
+//!
+//! | level          | condition (for family F)                                                                                   |
+//! |----------------|------------------------------------------------------------------------------------------------------------|
+//! | `online`       | a unicast default route of F leaves through a *ready* interface that owns a *usable*, non-link-local F address |
+//! | `site`         | a *counting* ready interface owns a usable, routable (not link-local) F address, but no default route qualifies |
+//! | `local`        | a counting ready interface owns only link-local usable F addresses (169.254/16, fe80::/10)                  |
+//! | `disconnected` | none of the above                                                                                            |
+//! | `unknown`      | never from the kernel: reserved for sources that cannot tell (before a first reading)                      |
+//!
+//! Terms and the judgment calls behind them:
+//! - *ready*: administratively up, carrier present, operational state `up` or `unknown`
+//!   ([`Interface::is_ready`]). `unknown` counts because tun and many virtual drivers never
+//!   report an operational state; carrier is what tells.
+//! - *usable*: not tentative (DAD still running) and not DAD-failed. Deprecated addresses stay
+//!   usable: the kernel still picks them when nothing better exists.
+//! - Loopback interfaces and loopback/host-scope addresses never count.
+//! - *counting*: any interface except bridges, tun/tap, VPN and other virtual links
+//!   ([`InterfaceKind::is_host_internal`]) that carry no default route. A laptop with
+//!   docker0 or virbr0 and no network is `disconnected`, not `site`. Veths count: inside a
+//!   container or network namespace the veth *is* the uplink. A VPN that carries the default
+//!   route makes the machine `online` (traffic does leave through it).
+//! - `online` requires the route's own interface to own the source address, although IPv4 on
+//!   Linux may borrow a source from another interface: a default route out of a link without
+//!   an address of its own is usually a misconfiguration, not connectivity.
+//! - `online` from the kernel means "a way out exists", unverified: a probe or a daemon
+//!   (later sources) confirms it or downgrades it.
+//! - Overall is the better of the two families, with that family's source.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{Family, Interface, NetworkState};
+
+/// Qt's reachability levels, ordered from worst to best.
+///
+/// ```
+/// use netreach::Level;
+/// assert!(Level::Online > Level::Site);
+/// assert_eq!(Level::Local.to_string(), "local");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Not known (yet).
+    #[default]
+    Unknown,
+    /// No usable network at all.
+    Disconnected,
+    /// Only link-local connectivity.
+    Local,
+    /// A routable address on a local network, but no way out.
+    Site,
+    /// A way out to the internet.
+    Online,
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Level::Unknown => "unknown",
+            Level::Disconnected => "disconnected",
+            Level::Local => "local",
+            Level::Site => "site",
+            Level::Online => "online",
+        })
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "unknown" => Level::Unknown,
+            "disconnected" => Level::Disconnected,
+            "local" => Level::Local,
+            "site" => Level::Site,
+            "online" => Level::Online,
+            other => {
+                return Err(format!(
+                    "unknown reachability level '{other}' (expected unknown, disconnected, local, site or online)"
+                ))
+            }
+        })
+    }
+}
+
+/// Which source decided a level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Derived from kernel interfaces, addresses and routes (the table in this module).
+    #[default]
+    Kernel,
+    /// netreach's own HTTP connectivity probe.
+    Probe,
+    /// NetworkManager, over D-Bus.
+    #[serde(rename = "networkmanager")]
+    NetworkManager,
+    /// Windows' Network List Manager.
+    Windows,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Kernel => "kernel",
+            Source::Probe => "probe",
+            Source::NetworkManager => "networkmanager",
+            Source::Windows => "windows",
+        })
+    }
+}
+
+/// The level of one address family and the source that decided it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyReachability {
+    /// The level.
+    pub reachability: Level,
+    /// Who decided it.
+    pub source: Source,
+}
+
+/// Overall and per-family reachability.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reachability {
+    /// The better of the two families.
+    #[serde(rename = "reachability")]
+    pub overall: Level,
+    /// Source of the overall level (that of the better family).
+    pub source: Source,
+    /// IPv4.
+    pub ipv4: FamilyReachability,
+    /// IPv6.
+    pub ipv6: FamilyReachability,
+}
+
+impl Reachability {
+    /// Combines two family levels: overall is the better one, with its source.
+    pub fn from_families(ipv4: FamilyReachability, ipv6: FamilyReachability) -> Self {
+        let best = if ipv6.reachability > ipv4.reachability { ipv6 } else { ipv4 };
+        Reachability { overall: best.reachability, source: best.source, ipv4, ipv6 }
+    }
+
+    /// The entry of one family.
+    pub fn family(&self, family: Family) -> FamilyReachability {
+        match family {
+            Family::Ipv4 => self.ipv4,
+            Family::Ipv6 => self.ipv6,
+        }
+    }
+}
+
+/// Derives reachability from kernel state alone, following the table in this module's docs.
+///
+/// ```
+/// use netreach::{derive_kernel_reachability, Address, Interface, InterfaceKind, Level, NetworkState};
+/// let mut state = NetworkState::default();
+/// state.interfaces.push(Interface {
+///     index: 2, name: "eth0".into(), kind: InterfaceKind::Ethernet, up: true, carrier: true,
+///     addresses: vec![Address::new("192.0.2.10".parse().unwrap(), 24)],
+///     ..Default::default()
+/// });
+/// // A routable address but no default route: site.
+/// assert_eq!(derive_kernel_reachability(&state).ipv4.reachability, Level::Site);
+/// ```
+pub fn derive_kernel_reachability(state: &NetworkState) -> Reachability {
+    let family = |f| FamilyReachability { reachability: family_level(state, f), source: Source::Kernel };
+    Reachability::from_families(family(Family::Ipv4), family(Family::Ipv6))
+}
+
+fn family_level(state: &NetworkState, family: Family) -> Level {
+    let has_default_route =
+        |iface: &Interface| state.default_routes.iter().any(|r| r.family == family && r.interface_index == iface.index);
+    let mut level = Level::Disconnected;
+    for iface in &state.interfaces {
+        if iface.kind == crate::InterfaceKind::Loopback || !iface.is_ready() {
+            continue;
+        }
+        let routes_out = has_default_route(iface);
+        if iface.kind.is_host_internal() && !routes_out {
+            continue;
+        }
+        let mut usable = iface.addresses.iter().filter(|a| a.family() == family && a.is_usable() && !a.is_loopback());
+        let best = usable.try_fold(Level::Disconnected, |best, a| {
+            if a.is_link_local() {
+                Ok(best.max(Level::Local))
+            } else if routes_out {
+                Err(Level::Online) // stop: nothing beats online
+            } else {
+                Ok(best.max(Level::Site))
+            }
+        });
+        match best {
+            Err(online) => return online,
+            Ok(l) => level = level.max(l),
+        }
+    }
+    level
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Address, AddressFlags, DefaultRoute, InterfaceKind};
+
+    fn iface(index: u32, kind: InterfaceKind, addrs: &[&str]) -> Interface {
+        Interface {
+            index,
+            name: format!("if{index}"),
+            kind,
+            up: true,
+            carrier: true,
+            oper_state: crate::OperState::Up,
+            addresses: addrs
+                .iter()
+                .map(|s| {
+                    let (a, p) = s.split_once('/').unwrap();
+                    Address::new(a.parse().unwrap(), p.parse().unwrap())
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn route(family: Family, index: u32) -> DefaultRoute {
+        DefaultRoute { family, gateway: None, interface: String::new(), interface_index: index, metric: 0, table: 254 }
+    }
+
+    fn levels(state: &NetworkState) -> (Level, Level, Level) {
+        let r = derive_kernel_reachability(state);
+        (r.ipv4.reachability, r.ipv6.reachability, r.overall)
+    }
+
+    use Level::*;
+
+    #[test]
+    fn table() {
+        struct Case {
+            name: &'static str,
+            ifaces: Vec<Interface>,
+            routes: Vec<DefaultRoute>,
+            expect: (Level, Level, Level),
+        }
+        let eth = |addrs: &[&str]| iface(2, InterfaceKind::Ethernet, addrs);
+        let down = |mut i: Interface| {
+            i.up = false;
+            i
+        };
+        let no_carrier = |mut i: Interface| {
+            i.carrier = false;
+            i
+        };
+        let cases = vec![
+            Case {
+                name: "nothing",
+                ifaces: vec![],
+                routes: vec![],
+                expect: (Disconnected, Disconnected, Disconnected),
+            },
+            Case {
+                name: "loopback only",
+                ifaces: vec![iface(1, InterfaceKind::Loopback, &["127.0.0.1/8", "::1/128"])],
+                routes: vec![],
+                expect: (Disconnected, Disconnected, Disconnected),
+            },
+            Case {
+                name: "link-local only",
+                ifaces: vec![eth(&["169.254.3.4/16", "fe80::1/64"])],
+                routes: vec![],
+                expect: (Local, Local, Local),
+            },
+            Case {
+                name: "routable, no default route",
+                ifaces: vec![eth(&["192.0.2.10/24", "fe80::1/64"])],
+                routes: vec![],
+                expect: (Site, Local, Site),
+            },
+            Case {
+                name: "default route v4",
+                ifaces: vec![eth(&["192.0.2.10/24", "fe80::1/64"])],
+                routes: vec![route(Family::Ipv4, 2)],
+                expect: (Online, Local, Online),
+            },
+            Case {
+                name: "default route v6 only",
+                ifaces: vec![eth(&["2001:db8::10/64", "fe80::1/64"])],
+                routes: vec![route(Family::Ipv6, 2)],
+                expect: (Disconnected, Online, Online),
+            },
+            Case {
+                name: "v6 default route but only link-local address",
+                ifaces: vec![eth(&["fe80::1/64"])],
+                routes: vec![route(Family::Ipv6, 2)],
+                expect: (Disconnected, Local, Local),
+            },
+            Case {
+                name: "default route via an unknown interface",
+                ifaces: vec![eth(&["192.0.2.10/24"]), iface(3, InterfaceKind::Ethernet, &["198.51.100.1/24"])],
+                routes: vec![route(Family::Ipv4, 9)],
+                expect: (Site, Disconnected, Site),
+            },
+            Case {
+                name: "admin down",
+                ifaces: vec![down(eth(&["192.0.2.10/24"]))],
+                routes: vec![route(Family::Ipv4, 2)],
+                expect: (Disconnected, Disconnected, Disconnected),
+            },
+            Case {
+                name: "carrier lost keeps route but not online",
+                ifaces: vec![no_carrier(eth(&["192.0.2.10/24"]))],
+                routes: vec![route(Family::Ipv4, 2)],
+                expect: (Disconnected, Disconnected, Disconnected),
+            },
+            Case {
+                name: "container bridge without default route does not count",
+                ifaces: vec![iface(3, InterfaceKind::Bridge, &["172.17.0.1/16", "fe80::2/64"])],
+                routes: vec![],
+                expect: (Disconnected, Disconnected, Disconnected),
+            },
+            Case {
+                name: "veth counts (namespace uplink)",
+                ifaces: vec![iface(3, InterfaceKind::Veth, &["192.0.2.2/24"])],
+                routes: vec![],
+                expect: (Site, Disconnected, Site),
+            },
+            Case {
+                name: "vpn carrying the default route",
+                ifaces: vec![iface(4, InterfaceKind::Vpn, &["203.0.113.5/32"])],
+                routes: vec![route(Family::Ipv4, 4)],
+                expect: (Online, Disconnected, Online),
+            },
+        ];
+        for c in cases {
+            let state = NetworkState { interfaces: c.ifaces, default_routes: c.routes, ..Default::default() };
+            assert_eq!(levels(&state), c.expect, "case: {}", c.name);
+        }
+    }
+
+    #[test]
+    fn unusable_addresses_do_not_count() {
+        for flags in [
+            AddressFlags { tentative: true, ..Default::default() },
+            AddressFlags { dad_failed: true, ..Default::default() },
+        ] {
+            let mut i = iface(2, InterfaceKind::Ethernet, &["2001:db8::10/64"]);
+            i.addresses[0].flags = flags;
+            let state = NetworkState {
+                interfaces: vec![i],
+                default_routes: vec![route(Family::Ipv6, 2)],
+                ..Default::default()
+            };
+            assert_eq!(levels(&state).1, Disconnected, "{flags:?}");
+        }
+        let mut i = iface(2, InterfaceKind::Ethernet, &["2001:db8::10/64"]);
+        i.addresses[0].flags.deprecated = true;
+        let state =
+            NetworkState { interfaces: vec![i], default_routes: vec![route(Family::Ipv6, 2)], ..Default::default() };
+        assert_eq!(levels(&state).1, Online, "deprecated still usable");
+    }
+
+    #[test]
+    fn level_parses_and_prints() {
+        for l in [Unknown, Disconnected, Local, Site, Online] {
+            assert_eq!(l.to_string().parse::<Level>(), Ok(l));
+        }
+        assert!("up".parse::<Level>().unwrap_err().contains("'up'"));
+    }
+}

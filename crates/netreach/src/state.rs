@@ -1,0 +1,413 @@
+//! Plain data describing what the machine's network looks like at one moment.
+//!
+//! Everything here is serde-serialisable and free of I/O, so it can be built by any backend,
+//! compared, diffed ([`crate::event::diff`]) and printed (`netreach status --json`).
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::reachability::Reachability;
+use crate::verdict::{Details, Verdict};
+
+/// Everything netreach knows about one network namespace (or machine) at one moment.
+///
+/// ```
+/// let state = netreach::NetworkState::default();
+/// assert!(state.interfaces.is_empty());
+/// assert_eq!(state.reachability.overall, netreach::Level::Unknown);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkState {
+    /// Overall and per-family reachability, each tagged with its source. Flattened so the JSON
+    /// reads `{"reachability": "online", "ipv4": {"reachability": ...}, ...}`.
+    #[serde(flatten)]
+    pub reachability: Reachability,
+    /// Transport, metering and captive portal (flattened in JSON as well).
+    #[serde(flatten)]
+    pub details: Details,
+    /// The latest verdict of every source above the kernel (probe, NetworkManager, Windows),
+    /// from which `reachability` and `details` were refined ([`crate::verdict`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdicts: Vec<Verdict>,
+    /// Interfaces sorted by index.
+    pub interfaces: Vec<Interface>,
+    /// Default routes (IPv4 `0.0.0.0/0`, IPv6 `::/0`) of every routing table, sorted. Other
+    /// routes are deliberately not mirrored: a full BGP table must not cost memory here.
+    pub default_routes: Vec<DefaultRoute>,
+}
+
+impl NetworkState {
+    /// The interface with this index, if known.
+    ///
+    /// ```
+    /// let state = netreach::NetworkState::default();
+    /// assert!(state.interface(1).is_none());
+    /// ```
+    pub fn interface(&self, index: u32) -> Option<&Interface> {
+        self.position(index).ok().map(|i| &self.interfaces[i])
+    }
+
+    /// The interface with this name, if known. A name that is not UTF-8 is matched by its
+    /// display form ([`Interface::name`]) when no UTF-8 name is exactly `name`.
+    ///
+    /// ```
+    /// let mut odd = netreach::Interface { index: 2, ..Default::default() };
+    /// odd.set_name(b"w\xff");
+    /// let state = netreach::NetworkState { interfaces: vec![odd], ..Default::default() };
+    /// assert_eq!(state.interface_by_name("w\\xff").map(|i| i.index), Some(2));
+    /// ```
+    pub fn interface_by_name(&self, name: &str) -> Option<&Interface> {
+        let exact = self.interfaces.iter().find(|i| i.name_bytes.is_none() && i.name == name);
+        exact.or_else(|| self.interfaces.iter().find(|i| i.name == name))
+    }
+
+    /// Where an interface with `index` is (`Ok`) or would be inserted (`Err`).
+    pub(crate) fn position(&self, index: u32) -> Result<usize, usize> {
+        self.interfaces.binary_search_by_key(&index, |i| i.index)
+    }
+}
+
+/// What kind of link an interface is, from the kernel's link info and, for hardware, sysfs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InterfaceKind {
+    /// Wired Ethernet, and Ethernet-type links built on other links (VLAN, bond, team,
+    /// macvlan, ipvlan): they are an uplink exactly as much as the device under them.
+    Ethernet,
+    /// IEEE 802.11 wireless.
+    Wifi,
+    /// Mobile broadband (WWAN, rmnet).
+    Cellular,
+    /// Bluetooth network encapsulation (PAN).
+    Bluetooth,
+    /// The loopback interface.
+    Loopback,
+    /// A software bridge (docker0, virbr0, ...).
+    Bridge,
+    /// One end of a virtual Ethernet pair: inside a container or namespace, the uplink.
+    Veth,
+    /// A tun or tap device (OpenVPN, tailscale, user-space stacks).
+    Tun,
+    /// A kernel VPN link: WireGuard, XFRM/VTI (IPsec).
+    Vpn,
+    /// A point-to-point protocol link (DSL, dial-up, some modems and VPNs).
+    Ppp,
+    /// Another software link: dummy, VXLAN, GRE and IP-in-IP tunnels, VRF, ...
+    Virtual,
+    /// The kernel did not say.
+    #[default]
+    Other,
+}
+
+impl InterfaceKind {
+    /// Kinds whose addresses are usually host-internal plumbing (container bridges, tunnels to
+    /// nowhere, dummies). They count towards reachability only when a default route leaves
+    /// through them; see the table in [`crate::reachability`].
+    pub fn is_host_internal(self) -> bool {
+        matches!(self, Self::Bridge | Self::Tun | Self::Vpn | Self::Virtual)
+    }
+}
+
+/// RFC 2863 operational state, as the kernel reports it (`IFLA_OPERSTATE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperState {
+    /// The driver does not report it (common for tun and loopback).
+    #[default]
+    Unknown,
+    /// Some component is missing.
+    NotPresent,
+    /// Down.
+    Down,
+    /// Down because a lower layer is (e.g. a VLAN whose parent is down).
+    LowerLayerDown,
+    /// In a test mode.
+    Testing,
+    /// Waiting for an external event (e.g. 802.1X authentication).
+    Dormant,
+    /// Up and ready to pass packets.
+    Up,
+}
+
+/// One network interface and its addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interface {
+    /// Kernel interface index.
+    pub index: u32,
+    /// Interface name, e.g. `eth0`. Linux allows any bytes in a name: one that is not UTF-8
+    /// is shown here in a display form (see [`Interface::set_name`]) and kept exactly in
+    /// [`Interface::name_bytes`].
+    pub name: String,
+    /// The exact name when it is not UTF-8 (then `name` is its display form); `None` (and
+    /// absent from JSON) for every UTF-8 name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_bytes: Option<Vec<u8>>,
+    /// What kind of link this is.
+    pub kind: InterfaceKind,
+    /// Administratively up (`IFF_UP`, `ip link set X up`).
+    pub up: bool,
+    /// Operational state.
+    pub oper_state: OperState,
+    /// Physical layer up (`IFF_LOWER_UP`).
+    pub carrier: bool,
+    /// Maximum transmission unit in bytes.
+    pub mtu: u32,
+    /// Hardware address, lower-case colon-separated hex; `None` when the link has none.
+    pub mac: Option<String>,
+    /// Addresses sorted by (family, address, prefix length).
+    pub addresses: Vec<Address>,
+}
+
+impl Interface {
+    /// True when the link can pass packets: administratively up, carrier present and not in a
+    /// down, dormant or testing operational state (`unknown` counts as up: tun and many
+    /// virtual drivers never report an operational state).
+    ///
+    /// ```
+    /// let mut eth = netreach::Interface { up: true, carrier: true, ..Default::default() };
+    /// assert!(eth.is_ready());
+    /// eth.oper_state = netreach::OperState::Dormant;
+    /// assert!(!eth.is_ready());
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        self.up && self.carrier && matches!(self.oper_state, OperState::Up | OperState::Unknown)
+    }
+
+    /// Sets the name from the kernel's bytes. A UTF-8 name is kept as is. Any other keeps its
+    /// bytes in [`Interface::name_bytes`] and gets a display form in [`Interface::name`]: each
+    /// byte that is not part of valid UTF-8 is written `\xNN` and a backslash `\\`, so two
+    /// different such names never share a display form (and `name_bytes` tells them from a
+    /// UTF-8 name that happens to read the same).
+    ///
+    /// ```
+    /// let mut i = netreach::Interface::default();
+    /// i.set_name("eth0".as_bytes());
+    /// assert_eq!((i.name.as_str(), i.name_bytes.as_deref()), ("eth0", None));
+    /// i.set_name(b"w\xff\\\xc3\xa9");
+    /// assert_eq!(i.name, "w\\xff\\\\é");
+    /// assert_eq!(i.raw_name(), b"w\xff\\\xc3\xa9");
+    /// ```
+    pub fn set_name(&mut self, bytes: &[u8]) {
+        match std::str::from_utf8(bytes) {
+            Ok(name) => (self.name, self.name_bytes) = (name.to_owned(), None),
+            Err(_) => (self.name, self.name_bytes) = (display_name(bytes), Some(bytes.to_vec())),
+        }
+    }
+
+    /// The name exactly as the kernel (or OS) gave it.
+    pub fn raw_name(&self) -> &[u8] {
+        self.name_bytes.as_deref().unwrap_or(self.name.as_bytes())
+    }
+
+    /// The same interface without its addresses: what interface events compare and carry.
+    pub fn link_only(&self) -> Interface {
+        Interface { addresses: Vec::new(), ..self.clone() }
+    }
+
+    /// True when the link properties (everything but addresses) are equal.
+    pub(crate) fn same_link(&self, other: &Interface) -> bool {
+        self.index == other.index
+            && self.name == other.name
+            && self.name_bytes == other.name_bytes
+            && self.kind == other.kind
+            && self.up == other.up
+            && self.oper_state == other.oper_state
+            && self.carrier == other.carrier
+            && self.mtu == other.mtu
+            && self.mac == other.mac
+    }
+}
+
+/// The display form of a name that is not UTF-8 (see [`Interface::set_name`]).
+fn display_name(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut shown = String::with_capacity(bytes.len() * 2);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => shown.push_str("\\\\"),
+                c => shown.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(shown, "\\x{b:02x}");
+        }
+    }
+    shown
+}
+
+/// Scope of an address, as the kernel reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressScope {
+    /// Valid everywhere.
+    #[default]
+    Global,
+    /// Site-local (deprecated for IPv6, rarely used).
+    Site,
+    /// Valid only on this link (169.254/16, fe80::/10).
+    Link,
+    /// Valid only on this host (127/8, ::1).
+    Host,
+    /// Valid nowhere.
+    Nowhere,
+}
+
+/// Flags of an address that decide whether it can be used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AddressFlags {
+    /// Duplicate address detection still running: not usable yet.
+    pub tentative: bool,
+    /// Preferred lifetime over: kept for existing connections, avoided for new ones.
+    pub deprecated: bool,
+    /// An IPv6 privacy (temporary) address.
+    pub temporary: bool,
+    /// Duplicate address detection failed: never usable.
+    pub dad_failed: bool,
+    /// Configured statically (no lifetime).
+    pub permanent: bool,
+}
+
+/// One address on an interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    /// The address itself.
+    pub address: IpAddr,
+    /// Prefix length of the on-link subnet.
+    pub prefix_len: u8,
+    /// Scope as the kernel reports it.
+    pub scope: AddressScope,
+    /// Usability flags.
+    pub flags: AddressFlags,
+    /// Seconds of valid lifetime left when last reported; `None` for forever.
+    pub valid_lifetime: Option<u32>,
+    /// Seconds of preferred lifetime left when last reported; `None` for forever.
+    pub preferred_lifetime: Option<u32>,
+}
+
+impl Address {
+    /// A permanent, global address with no flags set: a convenient start for tests and docs.
+    ///
+    /// ```
+    /// let a = netreach::Address::new("192.0.2.10".parse().unwrap(), 24);
+    /// assert_eq!(a.prefix_len, 24);
+    /// assert!(a.is_usable());
+    /// ```
+    pub fn new(address: IpAddr, prefix_len: u8) -> Self {
+        Address {
+            address,
+            prefix_len,
+            scope: AddressScope::Global,
+            flags: AddressFlags { permanent: true, ..Default::default() },
+            valid_lifetime: None,
+            preferred_lifetime: None,
+        }
+    }
+
+    /// The address family.
+    pub fn family(&self) -> Family {
+        Family::of(&self.address)
+    }
+
+    /// True when the kernel would use this address as a source: not tentative, not DAD-failed.
+    /// Deprecated addresses still count: the kernel falls back to them when nothing better
+    /// exists, and existing connections keep working.
+    pub fn is_usable(&self) -> bool {
+        !self.flags.tentative && !self.flags.dad_failed
+    }
+
+    /// True for link-local addresses (169.254.0.0/16, fe80::/10) and link scope.
+    pub fn is_link_local(&self) -> bool {
+        self.scope == AddressScope::Link
+            || match self.address {
+                IpAddr::V4(a) => a.is_link_local(),
+                IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
+            }
+    }
+
+    /// True for loopback addresses and host scope.
+    pub fn is_loopback(&self) -> bool {
+        self.scope == AddressScope::Host || self.address.is_loopback()
+    }
+
+    /// True when everything but the lifetimes is equal. The kernel re-announces addresses
+    /// whenever their lifetimes are refreshed (router advertisements, DHCP renewals); such a
+    /// refresh is not a change (tailscale#4282).
+    pub fn same_properties(&self, other: &Address) -> bool {
+        self.address == other.address
+            && self.prefix_len == other.prefix_len
+            && self.scope == other.scope
+            && self.flags == other.flags
+    }
+
+    /// Sort and identity key: an address is identified by its value and prefix length.
+    pub(crate) fn key(&self) -> (IpAddr, u8) {
+        (self.address, self.prefix_len)
+    }
+}
+
+/// An IP address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// IPv4.
+    Ipv4,
+    /// IPv6.
+    Ipv6,
+}
+
+impl Family {
+    /// The family of an address.
+    ///
+    /// ```
+    /// use netreach::Family;
+    /// assert_eq!(Family::of(&"2001:db8::1".parse().unwrap()), Family::Ipv6);
+    /// ```
+    pub fn of(address: &IpAddr) -> Family {
+        match address {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        })
+    }
+}
+
+/// A default route (`0.0.0.0/0` or `::/0`) that forwards packets (unicast type). One entry per
+/// next hop: a multipath default route appears once for each of its interfaces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DefaultRoute {
+    /// Address family of the route.
+    pub family: Family,
+    /// Next-hop gateway; `None` for a route straight out of a point-to-point link.
+    pub gateway: Option<IpAddr>,
+    /// Name of the outgoing interface, derived from `interface_index`: it follows renames
+    /// (reported by [`crate::EventKind::InterfaceChanged`], not as a route change) and is empty
+    /// while the interface is not known.
+    pub interface: String,
+    /// Index of the outgoing interface.
+    pub interface_index: u32,
+    /// Route metric (priority); lower wins.
+    pub metric: u32,
+    /// Routing table id (254 is `main`).
+    pub table: u32,
+}
+
+impl DefaultRoute {
+    /// Identity of a route: everything but the interface name, which is derived from the index.
+    pub(crate) fn same_route(&self, other: &DefaultRoute) -> bool {
+        self.family == other.family
+            && self.gateway == other.gateway
+            && self.interface_index == other.interface_index
+            && self.metric == other.metric
+            && self.table == other.table
+    }
+}

@@ -1,0 +1,436 @@
+//! Pure decoding of rtnetlink datagrams into [`Update`]s: no I/O, tested with byte fixtures
+//! and arbitrary bytes (`decode_tests.rs`).
+//!
+//! Decoded here, by hand, rather than with netlink-packet-route's typed messages: those parse a
+//! whole message or fail as a whole, and read every text attribute as a UTF-8 `String`
+//! (`parse_string`). Linux allows any bytes in an interface name (`IFLA_IFNAME`), an address
+//! label (`IFA_LABEL`) or an alias (`IFLA_IFALIAS`): one link named `w\xff` made every link
+//! dump fail, and an address labelled `v0:\xe9` vanished. netreach reads a handful of
+//! fixed-layout attributes; decoding only those, every length checked, keeps a name as bytes
+//! and lets no attribute netreach does not read spoil a message. (netlink-packet-route still
+//! builds the requests netreach sends: it only ever encodes those.)
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use netlink_packet_route::link::{InfoKind, LinkLayerType};
+
+use super::kind::{classify, sysfs_hints};
+use crate::event::Update;
+use crate::state::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, OperState};
+
+/// `struct nlmsghdr`.
+const HEADER_LEN: usize = 16;
+/// `NLA_TYPE_MASK`: an attribute's type without the nested and byte-order flags.
+const TYPE_MASK: u16 = 0x3fff;
+
+const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
+const NLMSG_DONE: u16 = libc::NLMSG_DONE as u16;
+const NLM_F_DUMP_INTR: u16 = libc::NLM_F_DUMP_INTR as u16;
+const NLM_F_REPLACE: u16 = libc::NLM_F_REPLACE as u16;
+
+/// What a datagram said besides updates.
+pub(super) enum Control {
+    /// The end of a dump; `interrupted` when the kernel flagged it inconsistent.
+    Done { interrupted: bool },
+    /// A dump message flagged `NLM_F_DUMP_INTR`.
+    Interrupted,
+    /// The kernel answered a request with an error.
+    Error(io::Error),
+    /// A message that could not be decoded, skipped.
+    Undecodable(String),
+}
+
+/// One netlink message.
+pub(super) struct Message<'a> {
+    pub kind: u16,
+    pub flags: u16,
+    pub sequence: u32,
+    pub payload: &'a [u8],
+}
+
+/// The messages of a datagram, in order. A length that does not fit yields an error and ends
+/// the datagram: nothing after it can be located.
+pub(super) fn messages(mut bytes: &[u8]) -> impl Iterator<Item = Result<Message<'_>, String>> {
+    std::iter::from_fn(move || {
+        if bytes.is_empty() {
+            return None;
+        }
+        let rest = std::mem::take(&mut bytes);
+        let Some(header) = rest.get(..HEADER_LEN) else {
+            return Some(Err(format!("truncated netlink header ({} bytes)", rest.len())));
+        };
+        let len = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if len < HEADER_LEN || len > rest.len() {
+            return Some(Err(format!("netlink message of {len} bytes in the {} bytes left", rest.len())));
+        }
+        bytes = rest.get(align(len)..).unwrap_or_default();
+        Some(Ok(Message {
+            kind: u16::from_ne_bytes([header[4], header[5]]),
+            flags: u16::from_ne_bytes([header[6], header[7]]),
+            sequence: u32::from_ne_bytes([header[8], header[9], header[10], header[11]]),
+            payload: &rest[HEADER_LEN..len],
+        }))
+    })
+}
+
+/// Netlink's 4-byte alignment of messages and attributes.
+pub(super) fn align(len: usize) -> usize {
+    len.saturating_add(3) & !3
+}
+
+/// The attributes (type, value) in `bytes`; a length that does not fit yields an error and
+/// ends the list.
+fn attributes(mut bytes: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), String>> {
+    std::iter::from_fn(move || {
+        if bytes.is_empty() {
+            return None;
+        }
+        let rest = std::mem::take(&mut bytes);
+        let Some(header) = rest.get(..4) else {
+            return Some(Err(format!("{} stray bytes after the last attribute", rest.len())));
+        };
+        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+        let kind = u16::from_ne_bytes([header[2], header[3]]) & TYPE_MASK;
+        if len < 4 || len > rest.len() {
+            return Some(Err(format!("attribute {kind} of {len} bytes in the {} bytes left", rest.len())));
+        }
+        bytes = rest.get(align(len)..).unwrap_or_default();
+        Some(Ok((kind, &rest[4..len])))
+    })
+}
+
+fn fixed<const N: usize>(value: &[u8], what: &str) -> Result<[u8; N], String> {
+    value.get(..N).and_then(|v| v.try_into().ok()).ok_or_else(|| format!("{what}: {} bytes, need {N}", value.len()))
+}
+
+fn u32_of(value: &[u8], what: &str) -> Result<u32, String> {
+    fixed::<4>(value, what).map(u32::from_ne_bytes)
+}
+
+/// An IPv4 or IPv6 address by its length (other families' addresses are not netreach's).
+fn ip(value: &[u8]) -> Option<IpAddr> {
+    match value.len() {
+        4 => Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(value).ok()?))),
+        16 => Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(value).ok()?))),
+        _ => None,
+    }
+}
+
+/// Translates every message in one datagram.
+pub(super) fn parse_datagram(
+    bytes: &[u8],
+    use_sysfs: bool,
+    updates: &mut Vec<Update>,
+    control: &mut dyn FnMut(Control),
+) {
+    for message in messages(bytes) {
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => return control(Control::Undecodable(e)),
+        };
+        let interrupted = message.flags & NLM_F_DUMP_INTR != 0;
+        if interrupted {
+            control(Control::Interrupted);
+        }
+        let outcome = match message.kind {
+            NLMSG_DONE => {
+                control(Control::Done { interrupted });
+                Ok(())
+            }
+            NLMSG_ERROR => error_code(message.payload).map(|code| {
+                if code != 0 {
+                    control(Control::Error(io::Error::from_raw_os_error(code.saturating_neg())));
+                }
+            }),
+            _ => translate(&message, use_sysfs, updates),
+        };
+        if let Err(e) = outcome {
+            control(Control::Undecodable(format!("netlink message type {}: {e}", message.kind)));
+        }
+    }
+}
+
+/// The (negative) error code of an `NLMSG_ERROR` message; 0 is an acknowledgement.
+fn error_code(payload: &[u8]) -> Result<i32, String> {
+    fixed::<4>(payload, "error code").map(i32::from_ne_bytes)
+}
+
+fn translate(message: &Message<'_>, use_sysfs: bool, updates: &mut Vec<Update>) -> Result<(), String> {
+    let payload = message.payload;
+    match message.kind {
+        libc::RTM_NEWLINK => updates.extend(link(payload, use_sysfs)?.map(Update::Link)),
+        libc::RTM_DELLINK => {
+            let (family, _, index, _) = link_header(payload)?;
+            // AF_BRIDGE messages describe bridge *ports*; a port leaving a bridge is not a link going away.
+            if family != libc::AF_BRIDGE as u8 {
+                updates.push(Update::LinkRemoved(index));
+            }
+        }
+        libc::RTM_NEWADDR => updates.extend(address(payload)?.map(|(i, a)| Update::AddressAdded(i, a))),
+        libc::RTM_DELADDR => updates.extend(address(payload)?.map(|(i, a)| Update::AddressRemoved(i, a))),
+        libc::RTM_NEWROUTE | libc::RTM_DELROUTE => {
+            let route = Route::decode(payload)?;
+            let new = message.kind == libc::RTM_NEWROUTE;
+            if route.destination_len != 0 {
+                updates.extend(route.destination.map(|d| Update::RouteChanged(d, route.destination_len)));
+            } else if new {
+                // A replacement swaps out every next hop at once: replace with the first, add the rest.
+                let replace = message.flags & NLM_F_REPLACE != 0;
+                for (i, r) in route.defaults().enumerate() {
+                    updates.push(if replace && i == 0 { Update::RouteReplaced(r) } else { Update::RouteAdded(r) });
+                }
+            } else {
+                updates.extend(route.defaults().map(Update::RouteRemoved));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `struct ifinfomsg`: family, link layer type, index, flags.
+fn link_header(payload: &[u8]) -> Result<(u8, u16, u32, u32), String> {
+    let h = fixed::<16>(payload, "link header")?;
+    Ok((
+        h[0],
+        u16::from_ne_bytes([h[2], h[3]]),
+        u32::from_ne_bytes([h[4], h[5], h[6], h[7]]),
+        u32::from_ne_bytes([h[8], h[9], h[10], h[11]]),
+    ))
+}
+
+/// An `RTM_NEWLINK`; `None` for AF_BRIDGE messages, which describe bridge ports, not links.
+fn link(payload: &[u8], use_sysfs: bool) -> Result<Option<Interface>, String> {
+    let (family, link_type, index, flags) = link_header(payload)?;
+    if family == libc::AF_BRIDGE as u8 {
+        return Ok(None);
+    }
+    let mut iface = Interface {
+        index,
+        up: flags & libc::IFF_UP as u32 != 0,
+        carrier: flags & libc::IFF_LOWER_UP as u32 != 0,
+        ..Default::default()
+    };
+    let mut info_kind = None;
+    for attribute in attributes(&payload[16..]) {
+        let (kind, value) = attribute?;
+        match kind {
+            // NUL-terminated; the bytes before the NUL are the name, whatever they are.
+            libc::IFLA_IFNAME => iface.set_name(value.split(|b| *b == 0).next().unwrap_or_default()),
+            libc::IFLA_MTU => iface.mtu = u32_of(value, "IFLA_MTU")?,
+            libc::IFLA_ADDRESS => iface.mac = mac(value),
+            libc::IFLA_OPERSTATE => iface.oper_state = oper_state(fixed::<1>(value, "IFLA_OPERSTATE")?[0]),
+            libc::IFLA_LINKINFO => {
+                for nested in attributes(value) {
+                    let (kind, value) = nested?;
+                    if kind == libc::IFLA_INFO_KIND {
+                        // A kernel module's name for its link type: ASCII in practice, and only
+                        // compared with known names, so a lossy reading loses nothing.
+                        let text = String::from_utf8_lossy(value.split(|b| *b == 0).next().unwrap_or_default());
+                        info_kind = Some(InfoKind::from(text.as_ref()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let hints = if use_sysfs && info_kind.is_none() { sysfs_hints(iface.raw_name(), index) } else { None };
+    iface.kind = classify(LinkLayerType::from(link_type), info_kind.as_ref(), hints.as_ref());
+    Ok(Some(iface))
+}
+
+fn mac(bytes: &[u8]) -> Option<String> {
+    if bytes.is_empty() || bytes.iter().all(|b| *b == 0) {
+        return None;
+    }
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Some(hex.join(":"))
+}
+
+/// `IF_OPER_*` from `linux/if.h`.
+fn oper_state(state: u8) -> OperState {
+    match state {
+        1 => OperState::NotPresent,
+        2 => OperState::Down,
+        3 => OperState::LowerLayerDown,
+        4 => OperState::Testing,
+        5 => OperState::Dormant,
+        6 => OperState::Up,
+        _ => OperState::Unknown,
+    }
+}
+
+/// An `RTM_NEWADDR`/`RTM_DELADDR`: the interface index and the address, `None` when it
+/// carries no address. The label (`IFA_LABEL`, any bytes) is not read.
+fn address(payload: &[u8]) -> Result<Option<(u32, Address)>, String> {
+    let h = fixed::<8>(payload, "address header")?;
+    let (prefix_len, header_flags, scope) = (h[1], h[2], h[3]);
+    let index = u32::from_ne_bytes([h[4], h[5], h[6], h[7]]);
+    let (mut local, mut peer, mut flags, mut lifetimes) = (None, None, u32::from(header_flags), None);
+    for attribute in attributes(&payload[8..]) {
+        let (kind, value) = attribute?;
+        match kind {
+            libc::IFA_LOCAL => local = ip(value),
+            libc::IFA_ADDRESS => peer = ip(value),
+            libc::IFA_FLAGS => flags = u32_of(value, "IFA_FLAGS")?,
+            // struct ifa_cacheinfo: preferred, valid, then timestamps.
+            libc::IFA_CACHEINFO => {
+                let c = fixed::<8>(value, "IFA_CACHEINFO")?;
+                let preferred = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+                lifetimes = Some((u32::from_ne_bytes([c[4], c[5], c[6], c[7]]), preferred));
+            }
+            _ => {}
+        }
+    }
+    // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on point-to-point
+    // links and the only one given for IPv6.
+    let Some(address) = local.or(peer) else { return Ok(None) };
+    let has = |flag: u32| flags & flag != 0;
+    let forever = |secs: u32| (secs != u32::MAX).then_some(secs);
+    Ok(Some((
+        index,
+        Address {
+            address,
+            prefix_len,
+            scope: match scope {
+                libc::RT_SCOPE_UNIVERSE => AddressScope::Global,
+                libc::RT_SCOPE_SITE => AddressScope::Site,
+                libc::RT_SCOPE_LINK => AddressScope::Link,
+                libc::RT_SCOPE_HOST => AddressScope::Host,
+                _ => AddressScope::Nowhere,
+            },
+            flags: AddressFlags {
+                tentative: has(libc::IFA_F_TENTATIVE),
+                deprecated: has(libc::IFA_F_DEPRECATED),
+                // IFA_F_TEMPORARY shares its bit with IFA_F_SECONDARY; it means "temporary" for IPv6.
+                temporary: address.is_ipv6() && has(libc::IFA_F_SECONDARY),
+                dad_failed: has(libc::IFA_F_DADFAILED),
+                permanent: has(libc::IFA_F_PERMANENT),
+            },
+            valid_lifetime: lifetimes.and_then(|(v, _)| forever(v)),
+            preferred_lifetime: lifetimes.and_then(|(_, p)| forever(p)),
+        },
+    )))
+}
+
+/// What netreach reads from a route message.
+#[derive(Debug, Default)]
+struct Route {
+    family: Option<Family>,
+    destination_len: u8,
+    destination: Option<IpAddr>,
+    unicast: bool,
+    cloned: bool,
+    table: u32,
+    gateway: Option<IpAddr>,
+    /// `RTA_OIF`: the interface of a single-path route.
+    oif: Option<u32>,
+    metric: u32,
+    /// `RTA_MULTIPATH`: (interface, gateway) of each next hop.
+    hops: Option<Vec<(u32, Option<IpAddr>)>>,
+}
+
+impl Route {
+    fn decode(payload: &[u8]) -> Result<Route, String> {
+        let h = fixed::<12>(payload, "route header")?;
+        let mut route = Route {
+            family: match i32::from(h[0]) {
+                libc::AF_INET => Some(Family::Ipv4),
+                libc::AF_INET6 => Some(Family::Ipv6),
+                _ => None,
+            },
+            destination_len: h[1],
+            table: u32::from(h[4]),
+            unicast: h[7] == libc::RTN_UNICAST,
+            cloned: u32::from_ne_bytes([h[8], h[9], h[10], h[11]]) & libc::RTM_F_CLONED != 0,
+            ..Default::default()
+        };
+        for attribute in attributes(&payload[12..]) {
+            let (kind, value) = attribute?;
+            match kind {
+                libc::RTA_DST => route.destination = ip(value),
+                libc::RTA_GATEWAY => route.gateway = ip(value),
+                libc::RTA_OIF => route.oif = Some(u32_of(value, "RTA_OIF")?),
+                libc::RTA_PRIORITY => route.metric = u32_of(value, "RTA_PRIORITY")?,
+                libc::RTA_TABLE => route.table = u32_of(value, "RTA_TABLE")?,
+                libc::RTA_MULTIPATH => route.hops = Some(next_hops(value)?),
+                _ => {}
+            }
+        }
+        Ok(route)
+    }
+
+    /// The default routes this message describes: one per next hop, none when it is not a
+    /// unicast default route (or is a cache clone).
+    fn defaults(&self) -> impl Iterator<Item = DefaultRoute> + '_ {
+        let family = self.family.filter(|_| self.destination_len == 0 && self.unicast && !self.cloned);
+        let base = family.map(|family| DefaultRoute {
+            family,
+            gateway: self.gateway,
+            interface: String::new(),
+            interface_index: self.oif.unwrap_or(0),
+            metric: self.metric,
+            table: self.table,
+        });
+        let hops: Vec<DefaultRoute> = match (&base, &self.hops) {
+            (Some(base), Some(hops)) => hops
+                .iter()
+                .map(|&(interface_index, gateway)| DefaultRoute { gateway, interface_index, ..base.clone() })
+                .collect(),
+            (Some(base), None) => vec![base.clone()],
+            (None, _) => Vec::new(),
+        };
+        hops.into_iter()
+    }
+}
+
+/// `RTA_MULTIPATH`: a list of `struct rtnexthop` (length, flags, hops, interface index), each
+/// followed by its own attributes.
+fn next_hops(mut bytes: &[u8]) -> Result<Vec<(u32, Option<IpAddr>)>, String> {
+    let mut hops = Vec::new();
+    while !bytes.is_empty() {
+        let h = fixed::<8>(bytes, "next hop")?;
+        let len = usize::from(u16::from_ne_bytes([h[0], h[1]]));
+        if len < 8 || len > bytes.len() {
+            return Err(format!("next hop of {len} bytes in the {} bytes left", bytes.len()));
+        }
+        let mut gateway = None;
+        for attribute in attributes(&bytes[8..len]) {
+            let (kind, value) = attribute?;
+            if kind == libc::RTA_GATEWAY {
+                gateway = ip(value);
+            }
+        }
+        hops.push((u32::from_ne_bytes([h[4], h[5], h[6], h[7]]), gateway));
+        bytes = bytes.get(align(len)..).unwrap_or_default();
+    }
+    Ok(hops)
+}
+
+/// The kernel's reply to one RTM_GETROUTE: the interface of a unicast route, or no route.
+pub(super) fn lookup_answer(message: &Message<'_>) -> io::Result<Option<u32>> {
+    let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
+    match message.kind {
+        libc::RTM_NEWROUTE => {
+            let route = Route::decode(message.payload).map_err(invalid)?;
+            Ok(route.oif.filter(|_| route.unicast))
+        }
+        NLMSG_ERROR => match error_code(message.payload).map_err(invalid)? {
+            0 => Err(io::Error::other("a route lookup was acknowledged without an answer")),
+            code => {
+                let error = io::Error::from_raw_os_error(code.saturating_neg());
+                match error.raw_os_error() {
+                    // No route, unreachable or prohibit route, blackhole route.
+                    Some(libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EACCES | libc::EINVAL) => Ok(None),
+                    _ => Err(error),
+                }
+            }
+        },
+        other => Err(io::Error::other(format!("unexpected reply to a route lookup (message type {other})"))),
+    }
+}
+
+#[cfg(test)]
+#[path = "decode_tests.rs"]
+mod tests;

@@ -1,0 +1,351 @@
+//! Sources that know more than the kernel, and how their verdicts refine its levels.
+//!
+//! The kernel can only say "a way out exists" ([`crate::reachability`]). A connectivity probe,
+//! NetworkManager or Windows' Network List Manager can say whether the internet actually
+//! answers, whether a captive portal is in the way, whether the link is metered and what
+//! transport carries it. Each such source hands the engine a [`Verdict`]; the engine keeps the
+//! latest verdict of every source in [`NetworkState::verdicts`] and re-derives the effective
+//! state with [`refine`], a pure function.
+//!
+//! # Rules (see [`refine`])
+//! - Sources rank: operating-system daemons (`networkmanager`, `windows`) above the `probe`,
+//!   above the `kernel`. For each field the highest-ranked source with an opinion decides.
+//! - A verdict can confirm or lower a family's kernel level, never raise it: a verdict is a
+//!   reading taken at some moment, while the kernel is read continuously. A probe that said
+//!   `online` before the cable was pulled must not keep the machine online; the kernel's
+//!   `disconnected` wins at once, and the source says `kernel`. A verdict equal to the kernel
+//!   level tags the family with the verdict's source ("verified").
+//! - A captive portal is reported only while the kernel still sees a way out of the machine
+//!   (`site` or better); a portal verdict lowers its family to `site`, as Qt does. A published
+//!   state with `captive_portal: true` always has a family at `site`: when the levels say
+//!   otherwise (a source's readings a moment apart), every `online` family is capped at `site`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::reachability::{FamilyReachability, Level, Reachability, Source};
+use crate::state::{Family, InterfaceKind, NetworkState};
+
+/// What carries the traffic out of the machine.
+///
+/// ```
+/// use netreach::{InterfaceKind, Transport};
+/// assert_eq!(Transport::from(InterfaceKind::Wifi), Transport::Wifi);
+/// assert_eq!(Transport::from(InterfaceKind::Tun), Transport::Vpn);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// Wired Ethernet (and bridges and veths, which carry Ethernet frames).
+    Ethernet,
+    /// IEEE 802.11 wireless.
+    Wifi,
+    /// Mobile broadband.
+    Cellular,
+    /// Bluetooth tethering.
+    Bluetooth,
+    /// A VPN or tunnel (WireGuard, tun, PPP).
+    Vpn,
+    /// Anything else.
+    Other,
+}
+
+impl From<InterfaceKind> for Transport {
+    fn from(kind: InterfaceKind) -> Self {
+        match kind {
+            InterfaceKind::Ethernet | InterfaceKind::Bridge | InterfaceKind::Veth => Transport::Ethernet,
+            InterfaceKind::Wifi => Transport::Wifi,
+            InterfaceKind::Cellular => Transport::Cellular,
+            InterfaceKind::Bluetooth => Transport::Bluetooth,
+            InterfaceKind::Tun | InterfaceKind::Vpn | InterfaceKind::Ppp => Transport::Vpn,
+            InterfaceKind::Loopback | InterfaceKind::Virtual | InterfaceKind::Other => Transport::Other,
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Ethernet => "ethernet",
+            Transport::Wifi => "wifi",
+            Transport::Cellular => "cellular",
+            Transport::Bluetooth => "bluetooth",
+            Transport::Vpn => "vpn",
+            Transport::Other => "other",
+        })
+    }
+}
+
+/// What one source above the kernel says. `None` fields mean "no opinion".
+///
+/// ```
+/// use netreach::{Level, Source, Verdict};
+/// let v = Verdict { ipv4: Some(Level::Online), ..Verdict::new(Source::Probe) };
+/// assert_eq!(v.level(netreach::Family::Ipv4), Some(Level::Online));
+/// assert_eq!(v.level(netreach::Family::Ipv6), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Who says it.
+    pub source: Source,
+    /// Level of IPv4, when this source knows it.
+    pub ipv4: Option<Level>,
+    /// Level of IPv6, when this source knows it.
+    pub ipv6: Option<Level>,
+    /// Whether a captive portal is in the way, when this source can tell.
+    pub captive_portal: Option<bool>,
+    /// The portal's address (e.g. from a redirect's `Location`), when known.
+    pub portal_url: Option<String>,
+    /// Whether traffic is metered (billed by volume), when this source knows it.
+    pub metered: Option<bool>,
+    /// What carries the traffic, when this source knows it.
+    pub transport: Option<Transport>,
+    /// Why, in words, when there is something to explain (e.g. "NetworkManager's
+    /// connectivity check is disabled").
+    pub note: Option<String>,
+}
+
+impl Verdict {
+    /// A verdict of `source` with no opinion on anything yet.
+    pub fn new(source: Source) -> Self {
+        Verdict {
+            source,
+            ipv4: None,
+            ipv6: None,
+            captive_portal: None,
+            portal_url: None,
+            metered: None,
+            transport: None,
+            note: None,
+        }
+    }
+
+    /// The level this verdict gives one family.
+    pub fn level(&self, family: Family) -> Option<Level> {
+        match family {
+            Family::Ipv4 => self.ipv4,
+            Family::Ipv6 => self.ipv6,
+        }
+    }
+}
+
+/// How the traffic leaves, beyond the level: transport, metering and captive portal.
+///
+/// ```
+/// let d = netreach::Details::default();
+/// assert_eq!(d.captive_portal, None); // unknown until a probe or daemon says
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Details {
+    /// What carries the traffic out: from the best source that knows, else the kind of the
+    /// interface of the default route that makes the machine online.
+    pub transport: Option<Transport>,
+    /// Whether traffic is metered; `None` when no source knows (the kernel never does).
+    pub metered: Option<bool>,
+    /// Whether a captive portal is in the way; `None` when no source checked.
+    pub captive_portal: Option<bool>,
+    /// The portal's address, when one is in the way and its address is known.
+    pub portal_url: Option<String>,
+}
+
+/// Rank of a source: higher decides.
+fn rank(source: Source) -> u8 {
+    match source {
+        Source::Kernel => 0,
+        Source::Probe => 1,
+        Source::NetworkManager | Source::Windows => 2,
+    }
+}
+
+/// The effective reachability and details: the kernel's reading refined by `verdicts` (see
+/// the module docs for the rules). `kernel_transport` is what the kernel alone says carries
+/// the traffic.
+///
+/// ```
+/// use netreach::{refine, FamilyReachability, Level, Reachability, Source, Verdict};
+/// let k = |l| FamilyReachability { reachability: l, source: Source::Kernel };
+/// let kernel = Reachability::from_families(k(Level::Online), k(Level::Disconnected));
+/// let portal = Verdict { ipv4: Some(Level::Site), captive_portal: Some(true), ..Verdict::new(Source::Probe) };
+/// let (r, details) = refine(&kernel, None, &[portal]);
+/// assert_eq!((r.overall, r.source), (Level::Site, Source::Probe));
+/// assert_eq!(details.captive_portal, Some(true));
+/// ```
+pub fn refine(
+    kernel: &Reachability,
+    kernel_transport: Option<Transport>,
+    verdicts: &[Verdict],
+) -> (Reachability, Details) {
+    let mut ranked: Vec<&Verdict> = verdicts.iter().collect();
+    ranked.sort_by_key(|v| std::cmp::Reverse(rank(v.source)));
+    let way_out = kernel.overall >= Level::Site;
+    let portal = ranked.iter().find(|v| v.captive_portal.is_some()).filter(|_| way_out);
+    let family = |f: Family| {
+        let base = kernel.family(f);
+        match ranked.iter().find_map(|v| v.level(f).map(|level| (v.source, level))) {
+            Some((source, level)) if level <= base.reachability => FamilyReachability { reachability: level, source },
+            _ => base,
+        }
+    };
+    let (mut ipv4, mut ipv6) = (family(Family::Ipv4), family(Family::Ipv6));
+    if let Some(source) = portal.filter(|v| v.captive_portal == Some(true)).map(|v| v.source) {
+        // A portal means `site` for the family behind it. When no family is at `site` (a
+        // source's levels and its portal flag read a moment apart, or from different
+        // sources), the portal's family is not known: every `online` family is capped.
+        if ipv4.reachability != Level::Site && ipv6.reachability != Level::Site {
+            for f in [&mut ipv4, &mut ipv6] {
+                if f.reachability == Level::Online {
+                    *f = FamilyReachability { reachability: Level::Site, source };
+                }
+            }
+        }
+    }
+    let reachability = Reachability::from_families(ipv4, ipv6);
+    // Nor is a portal shown where no family is at `site` (a higher-ranked source lowered them
+    // all): it would contradict the levels.
+    let at_site = ipv4.reachability == Level::Site || ipv6.reachability == Level::Site;
+    let portal = portal.filter(|v| v.captive_portal != Some(true) || at_site);
+    let details = Details {
+        transport: ranked.iter().find_map(|v| v.transport).or(kernel_transport),
+        metered: ranked.iter().find_map(|v| v.metered),
+        captive_portal: portal.and_then(|v| v.captive_portal),
+        portal_url: portal.filter(|v| v.captive_portal == Some(true)).and_then(|v| v.portal_url.clone()),
+    };
+    (reachability, details)
+}
+
+/// The effective reachability and details of a state: the kernel derivation
+/// ([`crate::derive_kernel_reachability`]) refined by the state's verdicts.
+///
+/// ```
+/// let (r, d) = netreach::derive(&netreach::NetworkState::default());
+/// assert_eq!((r.overall, d.transport), (netreach::Level::Disconnected, None));
+/// ```
+pub fn derive(state: &NetworkState) -> (Reachability, Details) {
+    let (_, reachability, details) = judge(state);
+    (reachability, details)
+}
+
+/// [`derive`], also returning the kernel's own reading (what sources are told about).
+pub(crate) fn judge(state: &NetworkState) -> (Reachability, Reachability, Details) {
+    let kernel = crate::reachability::derive_kernel_reachability(state);
+    let (reachability, details) = refine(&kernel, kernel_transport(state, &kernel), &state.verdicts);
+    (kernel, reachability, details)
+}
+
+/// What the kernel alone says carries the traffic: the kind of the interface of the
+/// lowest-metric default route of the best online family, or `None` when not online.
+pub fn kernel_transport(state: &NetworkState, kernel: &Reachability) -> Option<Transport> {
+    if kernel.overall != Level::Online {
+        return None;
+    }
+    let family = if kernel.ipv4.reachability == Level::Online { Family::Ipv4 } else { Family::Ipv6 };
+    state
+        .default_routes
+        .iter()
+        .filter(|r| r.family == family)
+        .filter_map(|r| state.interface(r.interface_index).filter(|i| i.is_ready()).map(|i| (r.metric, i.kind)))
+        .min_by_key(|(metric, _)| *metric)
+        .map(|(_, kind)| kind.into())
+}
+
+#[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernel(v4: Level, v6: Level) -> Reachability {
+        let k = |l| FamilyReachability { reachability: l, source: Source::Kernel };
+        Reachability::from_families(k(v4), k(v6))
+    }
+
+    fn says(source: Source, v4: Option<Level>, v6: Option<Level>) -> Verdict {
+        Verdict { ipv4: v4, ipv6: v6, ..Verdict::new(source) }
+    }
+
+    use Level::*;
+    use Source::*;
+
+    #[test]
+    fn levels_table() {
+        // (kernel v4, kernel v6, verdicts, expected (v4, source), (v6, source), overall)
+        #[allow(clippy::type_complexity)]
+        let table: Vec<(Level, Level, Vec<Verdict>, (Level, Source), (Level, Source), Level)> = vec![
+            // No verdicts: the kernel's word.
+            (Online, Local, vec![], (Online, Kernel), (Local, Kernel), Online),
+            // A probe confirms: same level, tagged probe.
+            (Online, Local, vec![says(Probe, Some(Online), None)], (Online, Probe), (Local, Kernel), Online),
+            // A probe finds it limited: site.
+            (Online, Online, vec![says(Probe, Some(Site), Some(Online))], (Site, Probe), (Online, Probe), Online),
+            // A stale online verdict never raises: the kernel's disconnected wins.
+            (
+                Disconnected,
+                Disconnected,
+                vec![says(Probe, Some(Online), None)],
+                (Disconnected, Kernel),
+                (Disconnected, Kernel),
+                Disconnected,
+            ),
+            // The daemon outranks the probe.
+            (
+                Online,
+                Disconnected,
+                vec![says(Probe, Some(Online), None), says(NetworkManager, Some(Site), None)],
+                (Site, NetworkManager),
+                (Disconnected, Kernel),
+                Site,
+            ),
+            // A daemon without an opinion (its check disabled) leaves it to the probe.
+            (
+                Online,
+                Disconnected,
+                vec![says(NetworkManager, None, None), says(Probe, Some(Site), None)],
+                (Site, Probe),
+                (Disconnected, Kernel),
+                Site,
+            ),
+            // Windows ranks like NetworkManager.
+            (
+                Online,
+                Online,
+                vec![says(Windows, Some(Local), Some(Online))],
+                (Local, Windows),
+                (Online, Windows),
+                Online,
+            ),
+        ];
+        for (i, (v4, v6, verdicts, e4, e6, overall)) in table.into_iter().enumerate() {
+            let (r, _) = refine(&kernel(v4, v6), None, &verdicts);
+            assert_eq!((r.ipv4.reachability, r.ipv4.source), e4, "row {i} ipv4");
+            assert_eq!((r.ipv6.reachability, r.ipv6.source), e6, "row {i} ipv6");
+            assert_eq!(r.overall, overall, "row {i} overall");
+        }
+    }
+
+    #[test]
+    fn details_follow_rank_and_way_out() {
+        let portal = Verdict {
+            captive_portal: Some(true),
+            portal_url: Some("http://192.0.2.1/login".into()),
+            ipv4: Some(Site),
+            ..Verdict::new(Probe)
+        };
+        let nm = Verdict { metered: Some(true), transport: Some(Transport::Wifi), ..Verdict::new(NetworkManager) };
+        let (_, d) = refine(&kernel(Online, Disconnected), Some(Transport::Ethernet), &[portal.clone(), nm.clone()]);
+        assert_eq!(d.captive_portal, Some(true));
+        assert_eq!(d.portal_url.as_deref(), Some("http://192.0.2.1/login"));
+        assert_eq!(d.metered, Some(true));
+        assert_eq!(d.transport, Some(Transport::Wifi));
+        // Without a way out a portal verdict is stale: unknown.
+        let (_, d) = refine(&kernel(Local, Disconnected), None, &[portal]);
+        assert_eq!((d.captive_portal, d.portal_url), (None, None));
+        // The kernel's transport when no source knows better.
+        let (_, d) = refine(&kernel(Online, Disconnected), Some(Transport::Ethernet), &[]);
+        assert_eq!((d.transport, d.metered), (Some(Transport::Ethernet), None));
+        // A higher-ranked "no portal" clears a lower-ranked portal.
+        let clear = Verdict { captive_portal: Some(false), ..Verdict::new(NetworkManager) };
+        let portal = Verdict { captive_portal: Some(true), portal_url: Some("x".into()), ..Verdict::new(Probe) };
+        let (_, d) = refine(&kernel(Online, Disconnected), None, &[portal, clear]);
+        assert_eq!((d.captive_portal, d.portal_url), (Some(false), None));
+    }
+}

@@ -1,0 +1,61 @@
+//! Shared helpers for the kernel tests: a monitor on a test namespace and bounded waits for
+//! events.
+#![cfg(target_os = "linux")] // network namespaces
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::time::{Duration, Instant};
+
+use netreach::{Event, EventKind, Level, Monitor, ReachabilityOf, Subscription};
+use testns::NetNs;
+
+/// Generous bound for one kernel change to reach a subscriber: a loaded CI machine can stall,
+/// and a correct run never waits this long.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A monitor on `ns`, subscribed, with the baseline already taken.
+pub fn watch(ns: &NetNs) -> (Monitor, Subscription) {
+    let monitor = Monitor::builder().netns(ns.name()).build().expect("monitor on test namespace");
+    let sub = monitor.subscribe();
+    let first = sub.recv_timeout(EVENT_TIMEOUT).expect("baseline");
+    assert!(matches!(first.kind, EventKind::Baseline { .. }), "first event must be the baseline: {first:?}");
+    (monitor, sub)
+}
+
+/// Receives until an event satisfies `want`; returns it and the events before it. Panics
+/// with everything seen if it does not come within [`EVENT_TIMEOUT`].
+pub fn expect(sub: &Subscription, what: &str, want: impl Fn(&EventKind) -> bool) -> (Event, Vec<EventKind>) {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match sub.recv_timeout(left) {
+            Ok(e) if want(&e.kind) => return (e, seen),
+            Ok(e) => seen.push(e.kind),
+            Err(err) => panic!("waiting for {what}: {err}; saw {seen:#?}"),
+        }
+    }
+}
+
+/// Waits for a reachability change of `family` to `level`.
+pub fn expect_level(sub: &Subscription, family: ReachabilityOf, level: Level) -> Vec<EventKind> {
+    let what = format!("{family:?} reachability -> {level}");
+    expect(
+        sub,
+        &what,
+        |k| matches!(k, EventKind::ReachabilityChanged { family: f, new, .. } if *f == family && *new == level),
+    )
+    .1
+}
+
+/// The next event, which must come within the timeout.
+pub fn next(sub: &Subscription) -> EventKind {
+    sub.recv_timeout(EVENT_TIMEOUT).expect("an event").kind
+}
+
+/// A namespace with a veth pair `va`/`vb`, both up, and IPv6 DAD off on `va` so addresses
+/// are usable at once (tests that want DAD turn it back on).
+pub fn ns_with_veth(tag: &str) -> NetNs {
+    let ns = NetNs::new(tag);
+    ns.veth("va", "vb");
+    ns
+}

@@ -1,0 +1,75 @@
+//! Creating and dropping monitors returns every thread and file descriptor. Alone in its own
+//! test binary: it counts process-wide resources, which concurrent tests would disturb.
+#![cfg(target_os = "linux")] // network namespaces; Windows has tests/windows.rs
+
+use netreach::Monitor;
+use testns::{open_fds, require_root, threads, NetNs};
+
+#[test]
+fn a_thousand_monitors_leave_no_threads_or_fds_behind() {
+    // The caller's own namespace needs no root.
+    let (fds, tasks) = (open_fds(), threads());
+    for _ in 0..1000 {
+        let monitor = Monitor::new().expect("monitor");
+        let sub = monitor.subscribe();
+        assert!(sub.recv().is_some(), "baseline");
+        drop(monitor);
+    }
+    assert_eq!(open_fds(), fds, "file descriptors leaked");
+    assert_eq!(threads(), tasks, "threads leaked");
+
+    if !require_root("a_thousand_monitors_leave_no_threads_or_fds_behind (namespace part)") {
+        return;
+    }
+    let ns = NetNs::new("life");
+    let (fds, tasks) = (open_fds(), threads());
+    for _ in 0..200 {
+        let monitor = Monitor::builder().netns(ns.name()).build().expect("monitor in namespace");
+        monitor.on_event(|_| {});
+        drop(monitor);
+    }
+    assert_eq!(open_fds(), fds, "file descriptors leaked (namespace monitors)");
+    assert_eq!(threads(), tasks, "threads leaked (namespace monitors)");
+    networkmanager_monitors_leave_no_threads_or_fds_behind();
+}
+
+/// Part of the test above (counts must not be disturbed by a concurrent test).
+fn networkmanager_monitors_leave_no_threads_or_fds_behind() {
+    let test = "networkmanager_monitors_leave_no_threads_or_fds_behind";
+    if !require_root(test) || !testns::nm::require_networkmanager(test) {
+        return;
+    }
+    let sandbox = testns::nm::NmSandbox::up();
+    let build = || {
+        Monitor::builder()
+            .netns_path(sandbox.netns_path())
+            .backend(netreach::BackendKind::NetworkManager)
+            .system_bus_address(sandbox.bus_address())
+            .build()
+            .expect("monitor with the NetworkManager backend")
+    };
+    // The first one starts async-io's process-wide reactor thread, which stays by design.
+    drop(build());
+    let (fds, tasks) = (open_fds(), threads());
+    for _ in 0..100 {
+        let monitor = build();
+        monitor.on_event(|_| {});
+        assert!(monitor.snapshot().verdicts.iter().any(|v| v.source == netreach::Source::NetworkManager));
+        drop(monitor);
+    }
+    assert_eq!(open_fds(), fds, "file descriptors leaked (NetworkManager monitors)");
+    assert_eq!(threads(), tasks, "threads leaked (NetworkManager monitors)");
+    // Refused builds (NM not running) release their bus connection too.
+    sandbox.control("kill-nm");
+    let (fds, tasks) = (open_fds(), threads());
+    for _ in 0..20 {
+        let refused = Monitor::builder()
+            .netns_path(sandbox.netns_path())
+            .backend(netreach::BackendKind::NetworkManager)
+            .system_bus_address(sandbox.bus_address())
+            .build();
+        assert!(refused.is_err());
+    }
+    assert_eq!(open_fds(), fds, "file descriptors leaked (refused NetworkManager monitors)");
+    assert_eq!(threads(), tasks, "threads leaked (refused NetworkManager monitors)");
+}
