@@ -184,6 +184,11 @@ pub(crate) fn event(e: &Event) -> Lines {
         EventKind::Error { message, fatal } => {
             format!("{}: {message}", if *fatal { "fatal error" } else { "error" })
         }
+        // A kind newer than this renderer: its JSON type names it (`--json` shows it all).
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(|t| t.replace('_', " ")))
+            .unwrap_or_else(|| "event".into()),
     };
     Lines::one(format!("{time} {what}"))
 }

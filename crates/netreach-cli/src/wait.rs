@@ -36,7 +36,7 @@ pub(crate) struct WaitArgs {
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
-    match s.parse::<Level>()? {
+    match s.parse::<Level>().map_err(|e| e.to_string())? {
         level @ (Level::Online | Level::Site | Level::Local) => Ok(level),
         other => Err(format!("cannot wait for '{other}' (expected online, site or local)")),
     }

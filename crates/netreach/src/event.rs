@@ -64,6 +64,7 @@ pub enum ReachabilityOf {
 /// appears in its own address event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventKind {
     /// The whole current state: the first thing every subscriber receives, and again after a
     /// [`EventKind::Lagged`].
@@ -183,6 +184,7 @@ pub enum EventKind {
 
 /// A change reported by a backend, before policy. Backends produce these; [`apply`] folds them.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Update {
     /// A link was created or changed (addresses are ignored).
     Link(Interface),

@@ -40,24 +40,26 @@
 #![warn(missing_docs)]
 
 mod backend;
-pub mod connection;
+mod connection;
 mod error;
 mod event;
 mod monitor;
-/// Windows' Network List Manager and IP Helper vocabulary mapped onto netreach's (pure; on every
-/// platform, so its tables are tested everywhere).
+/// Windows' Network List Manager and IP Helper vocabulary mapped onto netreach's: pure, so its
+/// tables are tested on every platform, but crate-private (Windows SDK numbers are no part of
+/// the API).
+#[cfg(any(windows, test))]
 #[path = "sys/windows/nlm.rs"]
-pub mod nlm;
+mod nlm;
 pub mod probe;
-pub mod reachability;
+mod reachability;
 mod state;
 mod subscription;
 mod sys;
-pub mod verdict;
+mod verdict;
 
 pub use backend::BackendKind;
 pub use connection::{validate_path, PathMonitor, PathStatus, Unreachable};
-pub use error::Error;
+pub use error::{Error, ErrorKind, Result};
 pub use event::{apply, diff, reachability_events, Event, EventKind, ReachabilityOf, Update};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, Netns, DEFAULT_QUEUE_CAPACITY};
 pub use reachability::{derive_kernel_reachability, FamilyReachability, Level, Reachability, Source};

@@ -403,7 +403,7 @@ impl Monitor {
 }
 
 fn stopped() -> Error {
-    Error::io("watching a path", std::io::Error::other("the monitor has stopped"))
+    Error::stopped("the monitor has stopped")
 }
 
 impl PathOwner for Shared {

@@ -71,8 +71,17 @@ impl std::fmt::Display for Level {
     }
 }
 
+/// Parses the names `Display` writes; anything else is an [`crate::ErrorKind::InvalidInput`]
+/// error naming the accepted values.
+///
+/// ```
+/// assert_eq!("site".parse::<netreach::Level>().unwrap(), netreach::Level::Site);
+/// let err = "fast".parse::<netreach::Level>().unwrap_err();
+/// assert_eq!(err.kind(), netreach::ErrorKind::InvalidInput);
+/// assert!(err.to_string().contains("expected unknown, disconnected, local, site or online"));
+/// ```
 impl std::str::FromStr for Level {
-    type Err = String;
+    type Err = crate::Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
@@ -82,9 +91,9 @@ impl std::str::FromStr for Level {
             "site" => Level::Site,
             "online" => Level::Online,
             other => {
-                return Err(format!(
+                return Err(crate::Error::invalid_input(format!(
                     "unknown reachability level '{other}' (expected unknown, disconnected, local, site or online)"
-                ))
+                )))
             }
         })
     }
@@ -93,6 +102,7 @@ impl std::str::FromStr for Level {
 /// Which source decided a level.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Source {
     /// Derived from kernel interfaces, addresses and routes (the table in this module).
     #[default]
@@ -367,8 +377,8 @@ mod tests {
     #[test]
     fn level_parses_and_prints() {
         for l in [Unknown, Disconnected, Local, Site, Online] {
-            assert_eq!(l.to_string().parse::<Level>(), Ok(l));
+            assert_eq!(l.to_string().parse::<Level>().unwrap(), l);
         }
-        assert!("up".parse::<Level>().unwrap_err().contains("'up'"));
+        assert!("up".parse::<Level>().unwrap_err().to_string().contains("'up'"));
     }
 }

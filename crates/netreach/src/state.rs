@@ -71,6 +71,7 @@ impl NetworkState {
 /// What kind of link an interface is, from the kernel's link info and, for hardware, sysfs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum InterfaceKind {
     /// Wired Ethernet, and Ethernet-type links built on other links (VLAN, bond, team,
     /// macvlan, ipvlan): they are an uplink exactly as much as the device under them.
@@ -240,6 +241,7 @@ fn display_name(bytes: &[u8]) -> String {
 /// Scope of an address, as the kernel reports it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AddressScope {
     /// Valid everywhere.
     #[default]

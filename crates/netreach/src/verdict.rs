@@ -34,6 +34,7 @@ use crate::state::{Family, InterfaceKind, NetworkState};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Transport {
     /// Wired Ethernet (and bridges and veths, which carry Ethernet frames).
     Ethernet,

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use netreach::{Error, Monitor};
+use netreach::{Error, ErrorKind, Monitor};
 
-fn error_of(builder: netreach::MonitorBuilder) -> String {
+fn error_of(builder: netreach::MonitorBuilder) -> Error {
     match builder.build() {
-        Err(e @ Error::Namespace { .. }) => e.to_string(),
+        Err(e) if e.netns().is_some() => e,
         Err(other) => panic!("expected a namespace error, got {other:?}"),
         Ok(_) => panic!("expected an error, got a monitor"),
     }
@@ -20,18 +20,25 @@ fn bad_namespaces_are_named_in_the_error() {
     let cases = [
         (
             Monitor::builder().netns("netreach-no-such-namespace"),
+            ErrorKind::NotFound,
             "no network namespace named 'netreach-no-such-namespace'",
         ),
-        (Monitor::builder().netns("a/b"), "plain file name"),
-        (Monitor::builder().netns(""), "plain file name"),
-        (Monitor::builder().netns(".."), "plain file name"),
-        (Monitor::builder().netns_path("/nonexistent/netns"), "cannot open"),
-        (Monitor::builder().netns_path("/etc/hostname"), "a regular file, not a namespace file"),
-        (Monitor::builder().netns_path("/proc/self/ns/uts"), "not a network namespace"),
+        (Monitor::builder().netns("a/b"), ErrorKind::InvalidInput, "plain file name"),
+        (Monitor::builder().netns(""), ErrorKind::InvalidInput, "plain file name"),
+        (Monitor::builder().netns(".."), ErrorKind::InvalidInput, "plain file name"),
+        (Monitor::builder().netns_path("/nonexistent/netns"), ErrorKind::NotFound, "cannot open"),
+        (
+            Monitor::builder().netns_path("/etc/hostname"),
+            ErrorKind::InvalidInput,
+            "a regular file, not a namespace file",
+        ),
+        (Monitor::builder().netns_path("/proc/self/ns/uts"), ErrorKind::InvalidInput, "not a network namespace"),
     ];
-    for (builder, want) in cases {
-        let message = error_of(builder);
+    for (builder, kind, want) in cases {
+        let error = error_of(builder);
+        let message = error.to_string();
         assert!(message.contains(want), "{message:?} should contain {want:?}");
+        assert_eq!(error.kind(), kind, "{message:?}");
     }
 }
 
@@ -40,7 +47,10 @@ fn own_namespace_by_path_works() {
     // Entering our own namespace still needs CAP_SYS_ADMIN; without it the error says so.
     match Monitor::builder().netns_path("/proc/self/ns/net").build() {
         Ok(monitor) => assert!(!monitor.snapshot().interfaces.is_empty()),
-        Err(e) => assert!(e.to_string().contains("CAP_SYS_ADMIN"), "{e}"),
+        Err(e) => {
+            assert!(e.to_string().contains("CAP_SYS_ADMIN"), "{e}");
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        }
     }
 }
 
@@ -54,7 +64,7 @@ fn error_in_time(netns: netreach::Netns) -> (String, Duration) {
             netreach::Netns::Name(name) => Monitor::builder().netns(name),
             netreach::Netns::Path(path) => Monitor::builder().netns_path(path),
         };
-        let message = error_of(builder);
+        let message = error_of(builder).to_string();
         let _ = tx.send((message, start.elapsed()));
     });
     rx.recv_timeout(Duration::from_secs(10)).expect("opening a bad namespace returned in time")

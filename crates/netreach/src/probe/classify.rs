@@ -35,6 +35,7 @@ pub(crate) const READ_CAP: usize = 64 * 1024;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// The endpoint gave the expected reply: the internet answers.
     Online,
