@@ -74,7 +74,7 @@ pub enum Unreachable {
     /// The operating system's own judgement of the connection says it carries no traffic to
     /// the remote (Windows: the Network List Manager's connectivity of the connection on this
     /// interface, by Qt's rule: the subnet's connectivity for a same-subnet remote, else the
-    /// internet's; see [`crate::nlm::path_connectivity`]).
+    /// internet's; see `nlm::path_connectivity`).
     NoConnectivity {
         /// The interface owning the local address.
         interface: Arc<str>,

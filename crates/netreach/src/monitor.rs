@@ -361,7 +361,7 @@ impl Monitor {
 
 impl Monitor {
     /// Watches the path from `local` to `remote`: whether a connection between them can still
-    /// work, and the moment that changes. See [`crate::connection`] for the rule. Fails with a
+    /// work, and the moment that changes. See [the rule](crate#per-connection-paths). Fails with a
     /// clear error for unspecified, loopback, multicast or broadcast addresses, mixed
     /// families, or a local address no interface owns.
     ///

@@ -1,36 +1,5 @@
-//! Reachability levels and the kernel-only derivation.
-//!
-//! # Kernel-only derivation (source `kernel`)
-//!
-//! Computed per address family from interfaces, addresses and default routes alone; no
-//! packet is sent. The first row that matches wins.
-//!
-//! | level          | condition (for family F)                                                                                   |
-//! |----------------|------------------------------------------------------------------------------------------------------------|
-//! | `online`       | a unicast default route of F leaves through a *ready* interface that owns a *usable*, non-link-local F address |
-//! | `site`         | a *counting* ready interface owns a usable, routable (not link-local) F address, but no default route qualifies |
-//! | `local`        | a counting ready interface owns only link-local usable F addresses (169.254/16, fe80::/10)                  |
-//! | `disconnected` | none of the above                                                                                            |
-//! | `unknown`      | never from the kernel: reserved for sources that cannot tell (before a first reading)                      |
-//!
-//! Terms and the judgment calls behind them:
-//! - *ready*: administratively up, carrier present, operational state `up` or `unknown`
-//!   ([`Interface::is_ready`]). `unknown` counts because tun and many virtual drivers never
-//!   report an operational state; carrier is what tells.
-//! - *usable*: not tentative (DAD still running) and not DAD-failed. Deprecated addresses stay
-//!   usable: the kernel still picks them when nothing better exists.
-//! - Loopback interfaces and loopback/host-scope addresses never count.
-//! - *counting*: any interface except bridges, tun/tap, VPN and other virtual links
-//!   ([`InterfaceKind::is_host_internal`]) that carry no default route. A laptop with
-//!   docker0 or virbr0 and no network is `disconnected`, not `site`. Veths count: inside a
-//!   container or network namespace the veth *is* the uplink. A VPN that carries the default
-//!   route makes the machine `online` (traffic does leave through it).
-//! - `online` requires the route's own interface to own the source address, although IPv4 on
-//!   Linux may borrow a source from another interface: a default route out of a link without
-//!   an address of its own is usually a misconfiguration, not connectivity.
-//! - `online` from the kernel means "a way out exists", unverified: a probe or a daemon
-//!   (later sources) confirms it or downgrades it.
-//! - Overall is the better of the two families, with that family's source.
+//! Reachability levels and the kernel-only derivation ([`derive_kernel_reachability`] has the
+//! table).
 
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +73,7 @@ impl std::str::FromStr for Level {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Source {
-    /// Derived from kernel interfaces, addresses and routes (the table in this module).
+    /// Derived from kernel interfaces, addresses and routes (see [`derive_kernel_reachability`]).
     #[default]
     Kernel,
     /// netreach's own HTTP connectivity probe.
@@ -166,7 +135,37 @@ impl Reachability {
     }
 }
 
-/// Derives reachability from kernel state alone, following the table in this module's docs.
+/// Derives reachability from kernel state alone (source `kernel`), by this table.
+///
+/// Computed per address family from interfaces, addresses and default routes alone; no
+/// packet is sent. The first row that matches wins.
+///
+/// | level          | condition (for family F)                                                                                   |
+/// |----------------|------------------------------------------------------------------------------------------------------------|
+/// | `online`       | a unicast default route of F leaves through a *ready* interface that owns a *usable*, non-link-local F address |
+/// | `site`         | a *counting* ready interface owns a usable, routable (not link-local) F address, but no default route qualifies |
+/// | `local`        | a counting ready interface owns only link-local usable F addresses (169.254/16, fe80::/10)                  |
+/// | `disconnected` | none of the above                                                                                            |
+/// | `unknown`      | never from the kernel: reserved for sources that cannot tell (before a first reading)                      |
+///
+/// Terms and the judgment calls behind them:
+/// - *ready*: administratively up, carrier present, operational state `up` or `unknown`
+///   ([`Interface::is_ready`]). `unknown` counts because tun and many virtual drivers never
+///   report an operational state; carrier is what tells.
+/// - *usable*: not tentative (DAD still running) and not DAD-failed. Deprecated addresses stay
+///   usable: the kernel still picks them when nothing better exists.
+/// - Loopback interfaces and loopback/host-scope addresses never count.
+/// - *counting*: any interface except bridges, tun/tap, VPN and other virtual links
+///   ([`crate::InterfaceKind::is_host_internal`]) that carry no default route. A laptop with
+///   docker0 or virbr0 and no network is `disconnected`, not `site`. Veths count: inside a
+///   container or network namespace the veth *is* the uplink. A VPN that carries the default
+///   route makes the machine `online` (traffic does leave through it).
+/// - `online` requires the route's own interface to own the source address, although IPv4 on
+///   Linux may borrow a source from another interface: a default route out of a link without
+///   an address of its own is usually a misconfiguration, not connectivity.
+/// - `online` from the kernel means "a way out exists", unverified: a probe or a daemon
+///   (later sources) confirms it or downgrades it.
+/// - Overall is the better of the two families, with that family's source.
 ///
 /// ```
 /// use netreach::{derive_kernel_reachability, Address, Interface, InterfaceKind, Level, NetworkState};

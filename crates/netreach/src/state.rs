@@ -27,7 +27,7 @@ pub struct NetworkState {
     #[serde(flatten)]
     pub details: Details,
     /// The latest verdict of every source above the kernel (probe, NetworkManager, Windows),
-    /// from which `reachability` and `details` were refined ([`crate::verdict`]).
+    /// from which `reachability` and `details` were refined ([`crate::refine`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verdicts: Vec<Verdict>,
     /// Interfaces sorted by index.
@@ -104,7 +104,7 @@ pub enum InterfaceKind {
 impl InterfaceKind {
     /// Kinds whose addresses are usually host-internal plumbing (container bridges, tunnels to
     /// nowhere, dummies). They count towards reachability only when a default route leaves
-    /// through them; see the table in [`crate::reachability`].
+    /// through them; see the table at [`crate::derive_kernel_reachability`].
     pub fn is_host_internal(self) -> bool {
         matches!(self, Self::Bridge | Self::Tun | Self::Vpn | Self::Virtual)
     }

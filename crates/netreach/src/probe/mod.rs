@@ -4,7 +4,7 @@
 //! The kernel can say a way out exists; only a real request says the internet answers. Like
 //! Android, ChromeOS, NetworkManager and Windows, the probe sends a plain-HTTP `GET` to a known
 //! endpoint, separately over IPv4 and IPv6, and compares the reply with the one expected
-//! ([`classify`] has the table): the expected reply means `online`; a redirect, a login page or
+//! ([`Outcome`] has the table): the expected reply means `online`; a redirect, a login page or
 //! a 511 means a captive portal (with the portal's URL from `Location`); a failure (name
 //! resolution, refused, reset, timeout, not HTTP) means `limited`. Redirects are never followed
 //! and at most 64 KiB of a reply is read; every probe ends within its total timeout.
@@ -12,7 +12,7 @@
 //! Use it once with [`run`] (what `netreach probe` does), or let a [`crate::Monitor`] run it
 //! with [`crate::MonitorBuilder::probe`]: it then probes when reachability-relevant state
 //! changes, rechecks with capped backoff while portal or limited, and its verdict refines the
-//! kernel's level (source `probe`; see [`crate::verdict`]). The library never probes unless
+//! kernel's level (source `probe`; see [`crate::refine`]). The library never probes unless
 //! asked, and [`ProbeConfig::enabled`]`(false)` turns probing off whatever else is set.
 //!
 //! Default endpoints ([`ProbeConfig::default`]): [`GSTATIC_204`] then [`GNOME_NMCHECK`].
@@ -29,7 +29,7 @@
 //! # Ok::<(), netreach::Error>(())
 //! ```
 
-pub mod classify;
+mod classify;
 mod config;
 mod http;
 mod io;

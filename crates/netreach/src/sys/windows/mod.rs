@@ -7,7 +7,7 @@
 //! monitor's waker wakes the loop. IP Helper re-reads are diffed by the engine into ordinary
 //! events; NLM's machine-wide connectivity becomes a [`Verdict`](crate::Verdict) of source
 //! `windows`; a connection's connectivity is applied to the paths on its interface (Qt's
-//! `QNetworkConnectionMonitor` rule, [`crate::nlm::path_connectivity`]).
+//! `QNetworkConnectionMonitor` rule, `nlm::path_connectivity`).
 
 mod com;
 mod iphlpapi;
