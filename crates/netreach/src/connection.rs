@@ -632,6 +632,7 @@ fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, BTreeSet<PathId>>
 /// }
 /// # Ok::<(), netreach::Error>(())
 /// ```
+#[must_use = "dropping a PathMonitor stops watching the path"]
 pub struct PathMonitor {
     pub(crate) id: PathId,
     pub(crate) shared: Arc<PathShared>,

@@ -354,6 +354,7 @@ pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
 /// let new = Reachability::from_families(v4(Level::Online), v4(Level::Local));
 /// assert_eq!(reachability_events(&old, &new).len(), 2); // ipv4 and overall
 /// ```
+#[must_use]
 pub fn reachability_events(old: &Reachability, new: &Reachability) -> Vec<EventKind> {
     let mut events = Vec::new();
     for (family, o, n) in [
@@ -386,6 +387,7 @@ pub fn reachability_events(old: &Reachability, new: &Reachability) -> Vec<EventK
 /// assert_eq!(diff(&old, &new).len(), 1);
 /// assert!(diff(&new, &new).is_empty());
 /// ```
+#[must_use]
 pub fn diff(old: &NetworkState, new: &NetworkState) -> Vec<EventKind> {
     let mut events = Vec::new();
     let (mut o, mut n) = (old.interfaces.iter().peekable(), new.interfaces.iter().peekable());

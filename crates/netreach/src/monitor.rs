@@ -45,6 +45,7 @@ pub enum Netns {
 /// # Ok::<(), netreach::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()`"]
 pub struct MonitorBuilder {
     pub(crate) netns: Option<Netns>,
     pub(crate) queue_capacity: usize,
@@ -90,7 +91,9 @@ impl MonitorBuilder {
     }
 
     /// Kernel receive buffer of the event socket in bytes (default: the system's). A small
-    /// buffer overruns under bursts; the monitor then resyncs (used by the storm test).
+    /// buffer overruns under bursts; the monitor then resyncs (used by the storm test). Only
+    /// with the `test-util` feature: a test knob, outside the stable API.
+    #[cfg(feature = "test-util")]
     pub fn receive_buffer(mut self, bytes: usize) -> Self {
         self.receive_buffer = Some(bytes);
         self
@@ -267,6 +270,7 @@ pub(crate) trait Wake: Send + Sync {
 /// });
 /// # Ok::<(), netreach::Error>(())
 /// ```
+#[must_use = "dropping a Monitor stops it"]
 pub struct Monitor {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,

@@ -178,6 +178,7 @@ impl Reachability {
 /// // A routable address but no default route: site.
 /// assert_eq!(derive_kernel_reachability(&state).ipv4.reachability, Level::Site);
 /// ```
+#[must_use]
 pub fn derive_kernel_reachability(state: &NetworkState) -> Reachability {
     let family = |f| FamilyReachability { reachability: family_level(state, f), source: Source::Kernel };
     Reachability::from_families(family(Family::Ipv4), family(Family::Ipv6))

@@ -121,6 +121,7 @@ impl std::error::Error for RecvError {}
 /// }
 /// # Ok::<(), netreach::Error>(())
 /// ```
+#[must_use = "dropping a Subscription unsubscribes"]
 pub struct Subscription {
     queue: Arc<Queue>,
 }

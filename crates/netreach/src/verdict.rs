@@ -166,6 +166,7 @@ fn rank(source: Source) -> u8 {
 /// assert_eq!((r.overall, r.source), (Level::Site, Source::Probe));
 /// assert_eq!(details.captive_portal, Some(true));
 /// ```
+#[must_use]
 pub fn refine(
     kernel: &Reachability,
     kernel_transport: Option<Transport>,
@@ -216,6 +217,7 @@ pub fn refine(
 /// let (r, d) = netreach::derive(&netreach::NetworkState::default());
 /// assert_eq!((r.overall, d.transport), (netreach::Level::Disconnected, None));
 /// ```
+#[must_use]
 pub fn derive(state: &NetworkState) -> (Reachability, Details) {
     let (_, reachability, details) = judge(state);
     (reachability, details)

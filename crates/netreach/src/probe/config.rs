@@ -21,6 +21,7 @@ pub const GNOME_NMCHECK: &str = "http://nmcheck.gnome.org/check_network_status.t
 /// # Ok::<(), netreach::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a builder method returns the changed endpoint"]
 pub struct Endpoint {
     url: String,
     pub(crate) target: HttpUrl,
@@ -78,6 +79,7 @@ impl Endpoint {
 /// # Ok::<(), netreach::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a builder method returns the changed config"]
 pub struct ProbeConfig {
     pub(crate) enabled: bool,
     pub(crate) endpoints: Vec<Endpoint>,

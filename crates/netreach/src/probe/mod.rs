@@ -159,6 +159,7 @@ pub fn run(config: &ProbeConfig, families: &[Family], netns: Option<&Netns>) -> 
 /// let v = verdict(&[v4]);
 /// assert_eq!((v.ipv4, v.ipv6, v.captive_portal), (Some(Level::Online), None, Some(false)));
 /// ```
+#[must_use]
 pub fn verdict(results: &[FamilyProbe]) -> Verdict {
     let mut v = Verdict::new(Source::Probe);
     let mut notes = Vec::new();
