@@ -3,6 +3,12 @@
 use std::path::{Path, PathBuf};
 
 /// `Result` with netreach's [`Error`].
+///
+/// ```no_run
+/// fn level() -> netreach::Result<netreach::Level> {
+///     Ok(netreach::Monitor::new()?.snapshot().reachability.overall)
+/// }
+/// ```
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Why a monitor (or a query) could not be made, or a request to a running one failed. Once a

@@ -17,6 +17,12 @@ use crate::state::{Address, DefaultRoute, Interface, NetworkState};
 ///
 /// Serialised (e.g. by `netreach watch --json`) as one flat object with a `"type"` field:
 /// `{"timestamp":"2026-11-23T10:00:00.123456Z","type":"address_added",...}`.
+///
+/// ```
+/// let e = netreach::Event::now(netreach::EventKind::Lagged { missed: 3 });
+/// let json = serde_json::to_string(&e).unwrap();
+/// assert!(json.starts_with(r#"{"timestamp":""#) && json.ends_with(r#""type":"lagged","missed":3}"#));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// When netreach processed the change (RFC 3339 in JSON).
@@ -49,6 +55,16 @@ fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Which reachability a [`EventKind::ReachabilityChanged`] is about.
+///
+/// ```
+/// use netreach::{FamilyReachability, Level, Reachability, ReachabilityOf, Source};
+/// let k = |l| FamilyReachability { reachability: l, source: Source::Kernel };
+/// let old = Reachability::from_families(k(Level::Online), k(Level::Site));
+/// let new = Reachability::from_families(k(Level::Online), k(Level::Online));
+/// let events = netreach::reachability_events(&old, &new);
+/// // Only IPv6 changed; overall was online already.
+/// assert!(matches!(events[..], [netreach::EventKind::ReachabilityChanged { family: ReachabilityOf::Ipv6, .. }]));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReachabilityOf {
@@ -61,7 +77,22 @@ pub enum ReachabilityOf {
 }
 
 /// What happened. Interface events carry the link without its addresses; every address
-/// appears in its own address event.
+/// appears in its own address event. New kinds may be added (`#[non_exhaustive]`): match the
+/// ones you need and ignore the rest.
+///
+/// ```no_run
+/// use netreach::{EventKind, Monitor};
+/// let monitor = Monitor::new()?;
+/// for event in monitor.subscribe().iter() {
+///     match event.kind {
+///         EventKind::Baseline { state } => println!("now {}", state.reachability.overall),
+///         EventKind::ReachabilityChanged { family, new, .. } => println!("{family:?}: {new}"),
+///         EventKind::Error { message, fatal: true } => return Err(message.into()),
+///         _ => {}
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -183,6 +214,17 @@ pub enum EventKind {
 }
 
 /// A change reported by a backend, before policy. Backends produce these; [`apply`] folds them.
+///
+/// ```
+/// use netreach::{apply, DefaultRoute, EventKind, Family, NetworkState, Update};
+/// let mut state = NetworkState::default();
+/// let gateway = Some("192.0.2.1".parse().unwrap());
+/// let route =
+///     DefaultRoute { family: Family::Ipv4, gateway, interface: String::new(), interface_index: 2, metric: 0, table: 254 };
+/// let events = apply(&mut state, Update::RouteAdded(route));
+/// assert!(matches!(events[..], [EventKind::DefaultRouteAdded { .. }]));
+/// assert_eq!(state.default_routes.len(), 1);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Update {

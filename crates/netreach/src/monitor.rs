@@ -29,7 +29,14 @@ use crate::verdict::{judge, Verdict};
 /// Default bound of each subscriber's queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
-/// Which network namespace to monitor.
+/// Which network namespace to monitor (Linux).
+///
+/// ```no_run
+/// use netreach::{Netns, probe};
+/// let inside = Netns::Path("/proc/4242/ns/net".into()); // a container's namespace
+/// let results = probe::run(&probe::ProbeConfig::default(), &[netreach::Family::Ipv4], Some(&inside))?;
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Netns {
     /// `/run/netns/NAME`, as made by `ip netns add NAME`.
@@ -276,7 +283,15 @@ pub struct Monitor {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Identifies a callback registered with [`Monitor::on_event`].
+/// Identifies a callback registered with [`Monitor::on_event`], to remove it.
+///
+/// ```no_run
+/// let monitor = netreach::Monitor::new()?;
+/// let id = monitor.on_event(|event| println!("{:?}", event.kind));
+/// assert!(monitor.remove_callback(id));
+/// assert!(!monitor.remove_callback(id)); // already gone
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CallbackId(u64);
 

@@ -68,7 +68,13 @@ impl std::str::FromStr for Level {
     }
 }
 
-/// Which source decided a level.
+/// Which source decided a level. New sources may be added (`#[non_exhaustive]`).
+///
+/// ```
+/// use netreach::Source;
+/// assert_eq!(Source::NetworkManager.to_string(), "networkmanager");
+/// assert_eq!(serde_json::to_string(&Source::Probe).unwrap(), r#""probe""#);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -97,6 +103,13 @@ impl std::fmt::Display for Source {
 }
 
 /// The level of one address family and the source that decided it.
+///
+/// ```no_run
+/// let state = netreach::Monitor::new()?.snapshot();
+/// let v6 = state.reachability.family(netreach::Family::Ipv6);
+/// println!("ipv6: {} (decided by {})", v6.reachability, v6.source);
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyReachability {
     /// The level.
@@ -106,6 +119,15 @@ pub struct FamilyReachability {
 }
 
 /// Overall and per-family reachability.
+///
+/// ```
+/// use netreach::{Family, FamilyReachability, Level, Reachability, Source};
+/// let v4 = FamilyReachability { reachability: Level::Site, source: Source::Kernel };
+/// let v6 = FamilyReachability { reachability: Level::Online, source: Source::Probe };
+/// let r = Reachability::from_families(v4, v6);
+/// assert_eq!((r.overall, r.source), (Level::Online, Source::Probe)); // the better family
+/// assert_eq!(r.family(Family::Ipv4), v4);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reachability {
     /// The better of the two families.

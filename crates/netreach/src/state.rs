@@ -69,6 +69,13 @@ impl NetworkState {
 }
 
 /// What kind of link an interface is, from the kernel's link info and, for hardware, sysfs.
+/// New kinds may be added (`#[non_exhaustive]`).
+///
+/// ```
+/// use netreach::InterfaceKind;
+/// assert!(InterfaceKind::Bridge.is_host_internal() && !InterfaceKind::Wifi.is_host_internal());
+/// assert_eq!(serde_json::to_string(&InterfaceKind::Wifi).unwrap(), r#""wifi""#);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -111,6 +118,12 @@ impl InterfaceKind {
 }
 
 /// RFC 2863 operational state, as the kernel reports it (`IFLA_OPERSTATE`).
+///
+/// ```
+/// use netreach::{Interface, OperState};
+/// let eth0 = Interface { up: true, carrier: true, oper_state: OperState::Unknown, ..Default::default() };
+/// assert!(eth0.is_ready(), "tun and many virtual drivers never report a state: carrier tells");
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperState {
@@ -132,6 +145,14 @@ pub enum OperState {
 }
 
 /// One network interface and its addresses.
+///
+/// ```no_run
+/// let state = netreach::Monitor::new()?.snapshot();
+/// for i in state.interfaces.iter().filter(|i| i.is_ready()) {
+///     println!("{} ({:?}): {} addresses", i.name, i.kind, i.addresses.len());
+/// }
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interface {
     /// Kernel interface index.
@@ -239,6 +260,12 @@ fn display_name(bytes: &[u8]) -> String {
 }
 
 /// Scope of an address, as the kernel reports it.
+///
+/// ```
+/// use netreach::AddressScope;
+/// assert_eq!(netreach::Address::new("192.0.2.1".parse().unwrap(), 24).scope, AddressScope::Global);
+/// assert_eq!(serde_json::to_string(&AddressScope::Link).unwrap(), r#""link""#);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -257,6 +284,12 @@ pub enum AddressScope {
 }
 
 /// Flags of an address that decide whether it can be used.
+///
+/// ```
+/// let mut a = netreach::Address::new("2001:db8::1".parse().unwrap(), 64);
+/// a.flags.tentative = true; // duplicate address detection still running
+/// assert!(!a.is_usable());
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AddressFlags {
     /// Duplicate address detection still running: not usable yet.
@@ -272,6 +305,12 @@ pub struct AddressFlags {
 }
 
 /// One address on an interface.
+///
+/// ```
+/// let a = netreach::Address::new("169.254.7.1".parse().unwrap(), 16);
+/// assert_eq!(a.family(), netreach::Family::Ipv4);
+/// assert!(a.is_usable() && a.is_link_local() && !a.is_loopback());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
     /// The address itself.
@@ -350,6 +389,12 @@ impl Address {
 }
 
 /// An IP address family.
+///
+/// ```
+/// use netreach::Family;
+/// assert_eq!(Family::of(&"::ffff:192.0.2.1".parse().unwrap()), Family::Ipv6);
+/// assert_eq!(Family::Ipv4.to_string(), "ipv4");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
@@ -385,6 +430,13 @@ impl std::fmt::Display for Family {
 
 /// A default route (`0.0.0.0/0` or `::/0`) that forwards packets (unicast type). One entry per
 /// next hop: a multipath default route appears once for each of its interfaces.
+///
+/// ```no_run
+/// for route in &netreach::Monitor::new()?.snapshot().default_routes {
+///     println!("{} via {:?} dev {} metric {}", route.family, route.gateway, route.interface, route.metric);
+/// }
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DefaultRoute {
     /// Address family of the route.

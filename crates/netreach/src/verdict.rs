@@ -87,7 +87,14 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// A verdict of `source` with no opinion on anything yet.
+    /// A verdict of `source` with no opinion on anything yet; [`Verdict::level`] reads one
+    /// family's.
+    ///
+    /// ```
+    /// use netreach::{Family, Level, Source, Verdict};
+    /// let v = Verdict { ipv4: Some(Level::Online), ..Verdict::new(Source::Probe) };
+    /// assert_eq!((v.level(Family::Ipv4), v.level(Family::Ipv6)), (Some(Level::Online), None));
+    /// ```
     pub fn new(source: Source) -> Self {
         Verdict {
             source,

@@ -53,7 +53,13 @@ use crate::reachability::{Level, Source};
 use crate::state::Family;
 use crate::verdict::Verdict;
 
-/// How long the steps of one probe took.
+/// How long the steps of one probe took (milliseconds in JSON).
+///
+/// ```
+/// let t = netreach::probe::Timings { total: std::time::Duration::from_millis(12), ..Default::default() };
+/// let json = serde_json::to_string(&t).unwrap();
+/// assert_eq!(json, r#"{"dns_ms":null,"connect_ms":null,"first_byte_ms":null,"total_ms":12.0}"#);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Timings {
     /// Name resolution (`None` for an address literal or when not reached).
@@ -82,6 +88,16 @@ fn millis_opt<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Err
 }
 
 /// The probe's result for one address family.
+///
+/// ```no_run
+/// use netreach::probe::{run, Outcome, ProbeConfig};
+/// for result in run(&ProbeConfig::default(), &[netreach::Family::Ipv4], None)? {
+///     if let Outcome::CaptivePortal { url } = &result.outcome {
+///         println!("{}: log in at {url:?} (answered by {:?})", result.family, result.address);
+///     }
+/// }
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FamilyProbe {
     /// Which family.
@@ -126,6 +142,16 @@ impl FamilyProbe {
 /// are), and returns one result per family, in order. Takes at most the endpoints' total
 /// timeouts (families run in parallel). Fails only for bad settings or a namespace that cannot
 /// be entered; network failures are results (`limited`).
+///
+/// ```no_run
+/// use netreach::probe::{run, Endpoint, ProbeConfig};
+/// use netreach::{Family, Netns};
+/// // Probe a server inside the namespace `blue` (needs CAP_SYS_ADMIN to enter it).
+/// let config = ProbeConfig::new().endpoints(vec![Endpoint::new("http://192.0.2.1/generate_204")?]);
+/// let results = run(&config, &[Family::Ipv4], Some(&Netns::Name("blue".into())))?;
+/// println!("{}", netreach::probe::verdict(&results).ipv4.unwrap_or_default());
+/// # Ok::<(), netreach::Error>(())
+/// ```
 pub fn run(config: &ProbeConfig, families: &[Family], netns: Option<&Netns>) -> Result<Vec<FamilyProbe>, Error> {
     config.validate()?;
     if !config.enabled {
