@@ -128,7 +128,7 @@ impl Error {
             Some(std::io::ErrorKind::Unsupported) => ErrorKind::Unsupported,
             _ => self.kind,
         };
-        self.with_kind(kind)
+        Error { kind, ..self }
     }
 
     /// What kind of failure this is.

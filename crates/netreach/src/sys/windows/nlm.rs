@@ -36,7 +36,9 @@ use crate::state::{Family, InterfaceKind, OperState};
 use crate::verdict::Verdict;
 use crate::Source;
 
-/// `NLM_CONNECTIVITY_DISCONNECTED`: no connectivity at all.
+/// `NLM_CONNECTIVITY_DISCONNECTED`: no connectivity at all. No flag set, so the mapping never
+/// names it; only the tests do.
+#[cfg(test)]
 pub const DISCONNECTED: u32 = 0x0000;
 /// `NLM_CONNECTIVITY_IPV4_NOTRAFFIC`: IPv4 is configured but passed no traffic.
 pub const IPV4_NOTRAFFIC: u32 = 0x0001;
