@@ -18,6 +18,7 @@ use crate::verdict::{Details, Verdict};
 /// assert_eq!(state.reachability.overall, netreach::Level::Unknown);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive] // grows with new kinds of input (neighbours, DNS): start from `default()`
 pub struct NetworkState {
     /// Overall and per-family reachability, each tagged with its source. Flattened so the JSON
     /// reads `{"reachability": "online", "ipv4": {"reachability": ...}, ...}`.
@@ -54,7 +55,8 @@ impl NetworkState {
     /// ```
     /// let mut odd = netreach::Interface { index: 2, ..Default::default() };
     /// odd.set_name(b"w\xff");
-    /// let state = netreach::NetworkState { interfaces: vec![odd], ..Default::default() };
+    /// let mut state = netreach::NetworkState::default();
+    /// state.interfaces.push(odd);
     /// assert_eq!(state.interface_by_name("w\\xff").map(|i| i.index), Some(2));
     /// ```
     pub fn interface_by_name(&self, name: &str) -> Option<&Interface> {

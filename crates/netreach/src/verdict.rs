@@ -124,6 +124,7 @@ impl Verdict {
 /// assert_eq!(d.captive_portal, None); // unknown until a probe or daemon says
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Details {
     /// What carries the traffic out: from the best source that knows, else the kind of the
     /// interface of the default route that makes the machine online.

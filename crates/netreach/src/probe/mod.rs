@@ -56,11 +56,13 @@ use crate::verdict::Verdict;
 /// How long the steps of one probe took (milliseconds in JSON).
 ///
 /// ```
-/// let t = netreach::probe::Timings { total: std::time::Duration::from_millis(12), ..Default::default() };
+/// let mut t = netreach::probe::Timings::default();
+/// t.total = std::time::Duration::from_millis(12);
 /// let json = serde_json::to_string(&t).unwrap();
 /// assert_eq!(json, r#"{"dns_ms":null,"connect_ms":null,"first_byte_ms":null,"total_ms":12.0}"#);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Timings {
     /// Name resolution (`None` for an address literal or when not reached).
     #[serde(rename = "dns_ms", serialize_with = "millis_opt")]
