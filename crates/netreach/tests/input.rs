@@ -56,7 +56,7 @@ fn own_namespace_by_path_works() {
 
 /// Builds a monitor on `netns` on another thread: a namespace open that blocks (a FIFO waits
 /// for a writer) fails the test after 10 s instead of hanging it.
-fn error_in_time(netns: netreach::Netns) -> (String, Duration) {
+fn error_in_time(netns: netreach::Netns) -> (Error, Duration) {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let start = Instant::now();
@@ -64,8 +64,7 @@ fn error_in_time(netns: netreach::Netns) -> (String, Duration) {
             netreach::Netns::Name(name) => Monitor::builder().netns(name),
             netreach::Netns::Path(path) => Monitor::builder().netns_path(path),
         };
-        let message = error_of(builder).to_string();
-        let _ = tx.send((message, start.elapsed()));
+        let _ = tx.send((error_of(builder), start.elapsed()));
     });
     rx.recv_timeout(Duration::from_secs(10)).expect("opening a bad namespace returned in time")
 }
@@ -90,7 +89,9 @@ fn files_that_are_not_network_namespaces_are_refused_at_once() {
         ("/proc/self/ns/uts".into(), "a uts namespace, not a network namespace"),
     ];
     for (path, want) in cases {
-        let (message, took) = error_in_time(netreach::Netns::Path(path.clone()));
+        let (error, took) = error_in_time(netreach::Netns::Path(path.clone()));
+        let message = error.to_string();
+        assert_eq!(error.kind(), ErrorKind::InvalidInput, "{message:?}");
         assert!(message.contains(&*path.to_string_lossy()), "{message:?} should name {path:?}");
         assert!(message.contains(want), "{message:?} should contain {want:?}");
         assert!(took < Duration::from_millis(500), "{path:?} took {took:?}");
@@ -109,7 +110,9 @@ fn a_fifo_under_run_netns_is_refused_by_name() {
     let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
-    let (message, took) = error_in_time(netreach::Netns::Name(name));
+    let (error, took) = error_in_time(netreach::Netns::Name(name));
+    let message = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput, "{message:?}");
     let _ = std::fs::remove_file(&path);
     assert!(message.contains(&*path.to_string_lossy()) && message.contains("a FIFO (named pipe)"), "{message:?}");
     assert!(took < Duration::from_millis(500), "took {took:?}");
