@@ -62,6 +62,7 @@
 //! escape before writing them to a terminal, as the `netreach` CLI does.
 #![warn(missing_docs)]
 
+mod address;
 mod backend;
 mod connection;
 mod error;
@@ -80,14 +81,13 @@ mod subscription;
 mod sys;
 mod verdict;
 
+pub use address::{Address, AddressFlags, AddressScope, Family};
 pub use backend::BackendKind;
 pub use connection::{validate_path, PathMonitor, PathStatus, Unreachable};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{apply, diff, reachability_events, Event, EventKind, ReachabilityOf, Update};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, Netns, DEFAULT_QUEUE_CAPACITY};
 pub use reachability::{derive_kernel_reachability, FamilyReachability, Level, Reachability, Source};
-pub use state::{
-    Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, InterfaceKind, NetworkState, OperState,
-};
+pub use state::{DefaultRoute, Interface, InterfaceKind, NetworkState, OperState};
 pub use subscription::{RecvError, Subscription};
 pub use verdict::{derive, refine, Details, Transport, Verdict};
