@@ -184,6 +184,11 @@ pub(crate) fn event(e: &Event) -> Lines {
         EventKind::Error { message, fatal } => {
             format!("{}: {message}", if *fatal { "fatal error" } else { "error" })
         }
+        // A kind newer than this renderer: its JSON type names it (`--json` shows it all).
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(|t| t.replace('_', " ")))
+            .unwrap_or_else(|| "event".into()),
     };
     Lines::one(format!("{time} {what}"))
 }
@@ -212,7 +217,8 @@ mod tests {
     fn hostile_values_stay_escaped_on_their_own_line() {
         let hostile = "e\u{1b}[31m\nreachability: online (kernel)\u{9b}2J\u{202e}";
         let iface = Interface { index: 3, name: hostile.into(), mac: Some(hostile.into()), ..Default::default() };
-        let mut state = NetworkState { interfaces: vec![iface.clone()], ..Default::default() };
+        let mut state = NetworkState::default();
+        state.interfaces = vec![iface.clone()];
         state.details.portal_url = Some(hostile.into());
         state.verdicts.push(Verdict { note: Some(hostile.into()), ..Verdict::new(netreach::Source::Probe) });
         let baseline =

@@ -133,10 +133,9 @@ impl From<&str> for Failure {
 /// since 1 already means something there (`check`: unreachable, `wait`: timed out).
 impl From<netreach::Error> for Failure {
     fn from(e: netreach::Error) -> Self {
-        let code = match e {
-            netreach::Error::InvalidInput(_) | netreach::Error::Namespace { .. } => 2,
-            _ => 1,
-        };
+        // Any namespace that cannot be used is bad input here, whatever its kind (missing,
+        // not a network namespace, not enterable): the user named it.
+        let code = if e.kind() == netreach::ErrorKind::InvalidInput || e.netns().is_some() { 2 } else { 1 };
         Failure { message: e.to_string(), code }
     }
 }

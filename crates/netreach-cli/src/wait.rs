@@ -36,7 +36,7 @@ pub(crate) struct WaitArgs {
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
-    match s.parse::<Level>()? {
+    match s.parse::<Level>().map_err(|e| e.to_string())? {
         level @ (Level::Online | Level::Site | Level::Local) => Ok(level),
         other => Err(format!("cannot wait for '{other}' (expected online, site or local)")),
     }
@@ -155,11 +155,9 @@ fn finish(args: &WaitArgs, goal: &Goal, state: &NetworkState, reached: bool) -> 
 /// The kernel's reading through one interface alone: its addresses and its default routes.
 fn via_interface(state: &NetworkState, name: &str) -> Option<Reachability> {
     let iface = state.interfaces.iter().find(|i| i.name == name)?;
-    let alone = NetworkState {
-        interfaces: vec![iface.clone()],
-        default_routes: state.default_routes.iter().filter(|r| r.interface_index == iface.index).cloned().collect(),
-        ..Default::default()
-    };
+    let mut alone = NetworkState::default();
+    alone.interfaces = vec![iface.clone()];
+    alone.default_routes = state.default_routes.iter().filter(|r| r.interface_index == iface.index).cloned().collect();
     Some(derive_kernel_reachability(&alone))
 }
 
@@ -258,7 +256,8 @@ mod tests {
         } else {
             vec![]
         };
-        let mut s = NetworkState { interfaces: vec![eth], default_routes: routes, verdicts, ..Default::default() };
+        let mut s = NetworkState::default();
+        (s.interfaces, s.default_routes, s.verdicts) = (vec![eth], routes, verdicts);
         (s.reachability, s.details) = netreach::derive(&s);
         s
     }

@@ -10,6 +10,7 @@
 /// assert!("nm2".parse::<BackendKind>().unwrap_err().to_string().contains("auto, kernel, networkmanager"));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BackendKind {
     /// NetworkManager when the system bus answers (following NM as it comes and goes), else
     /// the kernel alone. Only for the caller's own network namespace: NM speaks for the
@@ -31,7 +32,7 @@ impl std::str::FromStr for BackendKind {
             "auto" => Ok(BackendKind::Auto),
             "kernel" => Ok(BackendKind::Kernel),
             "networkmanager" | "nm" => Ok(BackendKind::NetworkManager),
-            _ => Err(crate::Error::InvalidInput(format!(
+            _ => Err(crate::Error::invalid_input(format!(
                 "unknown backend {s:?}: expected one of auto, kernel, networkmanager"
             ))),
         }

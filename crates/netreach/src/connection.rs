@@ -43,6 +43,7 @@ use crate::subscription::{Queue, Subscription};
 /// terminal (see [the crate documentation](crate#strings-from-outside-are-kept-exact)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Unreachable {
     /// No interface owns the local address any more.
     LocalAddressGone,
@@ -73,7 +74,7 @@ pub enum Unreachable {
     /// The operating system's own judgement of the connection says it carries no traffic to
     /// the remote (Windows: the Network List Manager's connectivity of the connection on this
     /// interface, by Qt's rule: the subnet's connectivity for a same-subnet remote, else the
-    /// internet's; see [`crate::nlm::path_connectivity`]).
+    /// internet's; see `nlm::path_connectivity`).
     NoConnectivity {
         /// The interface owning the local address.
         interface: Arc<str>,
@@ -170,7 +171,7 @@ pub(crate) fn normalise(ip: IpAddr) -> IpAddr {
 /// ```
 pub fn validate_path(local: IpAddr, remote: IpAddr) -> Result<(IpAddr, IpAddr), Error> {
     let (local, remote) = (normalise(local), normalise(remote));
-    let bad = |msg: String| Err(Error::InvalidInput(msg));
+    let bad = |msg: String| Err(Error::invalid_input(msg));
     if local.is_unspecified() {
         return bad(format!(
             "local address {local} is unspecified: pass the address the connection is bound to (a connected socket's local address)"
@@ -243,12 +244,12 @@ fn owner(state: &NetworkState, local: IpAddr) -> Option<(&Interface, &Address)> 
 /// address, and the remote is not that subnet's broadcast address.
 pub(crate) fn check_against_state(state: &NetworkState, local: IpAddr, remote: IpAddr) -> Result<(), Error> {
     let Some((_, address)) = owner(state, local) else {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::invalid_input(format!(
             "no interface owns the local address {local} (see `netreach status` for this machine's addresses)"
         )));
     };
     if ipv4_broadcast(address) == Some(remote) {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::invalid_input(format!(
             "remote address {remote} is the broadcast address of {local}/{}: only unicast paths are monitored",
             address.prefix_len
         )));
@@ -631,6 +632,7 @@ fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, BTreeSet<PathId>>
 /// }
 /// # Ok::<(), netreach::Error>(())
 /// ```
+#[must_use = "dropping a PathMonitor stops watching the path"]
 pub struct PathMonitor {
     pub(crate) id: PathId,
     pub(crate) shared: Arc<PathShared>,

@@ -17,6 +17,12 @@ use crate::state::{Address, DefaultRoute, Interface, NetworkState};
 ///
 /// Serialised (e.g. by `netreach watch --json`) as one flat object with a `"type"` field:
 /// `{"timestamp":"2026-11-23T10:00:00.123456Z","type":"address_added",...}`.
+///
+/// ```
+/// let e = netreach::Event::now(netreach::EventKind::Lagged { missed: 3 });
+/// let json = serde_json::to_string(&e).unwrap();
+/// assert!(json.starts_with(r#"{"timestamp":""#) && json.ends_with(r#""type":"lagged","missed":3}"#));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// When netreach processed the change (RFC 3339 in JSON).
@@ -49,6 +55,16 @@ fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Which reachability a [`EventKind::ReachabilityChanged`] is about.
+///
+/// ```
+/// use netreach::{FamilyReachability, Level, Reachability, ReachabilityOf, Source};
+/// let k = |l| FamilyReachability { reachability: l, source: Source::Kernel };
+/// let old = Reachability::from_families(k(Level::Online), k(Level::Site));
+/// let new = Reachability::from_families(k(Level::Online), k(Level::Online));
+/// let events = netreach::reachability_events(&old, &new);
+/// // Only IPv6 changed; overall was online already.
+/// assert!(matches!(events[..], [netreach::EventKind::ReachabilityChanged { family: ReachabilityOf::Ipv6, .. }]));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReachabilityOf {
@@ -61,9 +77,25 @@ pub enum ReachabilityOf {
 }
 
 /// What happened. Interface events carry the link without its addresses; every address
-/// appears in its own address event.
+/// appears in its own address event. New kinds may be added (`#[non_exhaustive]`): match the
+/// ones you need and ignore the rest.
+///
+/// ```no_run
+/// use netreach::{EventKind, Monitor};
+/// let monitor = Monitor::new()?;
+/// for event in monitor.subscribe().iter() {
+///     match event.kind {
+///         EventKind::Baseline { state } => println!("now {}", state.reachability.overall),
+///         EventKind::ReachabilityChanged { family, new, .. } => println!("{family:?}: {new}"),
+///         EventKind::Error { message, fatal: true } => return Err(message.into()),
+///         _ => {}
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventKind {
     /// The whole current state: the first thing every subscriber receives, and again after a
     /// [`EventKind::Lagged`].
@@ -182,7 +214,19 @@ pub enum EventKind {
 }
 
 /// A change reported by a backend, before policy. Backends produce these; [`apply`] folds them.
+///
+/// ```
+/// use netreach::{apply, DefaultRoute, EventKind, Family, NetworkState, Update};
+/// let mut state = NetworkState::default();
+/// let gateway = Some("192.0.2.1".parse().unwrap());
+/// let route =
+///     DefaultRoute { family: Family::Ipv4, gateway, interface: String::new(), interface_index: 2, metric: 0, table: 254 };
+/// let events = apply(&mut state, Update::RouteAdded(route));
+/// assert!(matches!(events[..], [EventKind::DefaultRouteAdded { .. }]));
+/// assert_eq!(state.default_routes.len(), 1);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Update {
     /// A link was created or changed (addresses are ignored).
     Link(Interface),
@@ -352,6 +396,7 @@ pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
 /// let new = Reachability::from_families(v4(Level::Online), v4(Level::Local));
 /// assert_eq!(reachability_events(&old, &new).len(), 2); // ipv4 and overall
 /// ```
+#[must_use]
 pub fn reachability_events(old: &Reachability, new: &Reachability) -> Vec<EventKind> {
     let mut events = Vec::new();
     for (family, o, n) in [
@@ -384,6 +429,7 @@ pub fn reachability_events(old: &Reachability, new: &Reachability) -> Vec<EventK
 /// assert_eq!(diff(&old, &new).len(), 1);
 /// assert!(diff(&new, &new).is_empty());
 /// ```
+#[must_use]
 pub fn diff(old: &NetworkState, new: &NetworkState) -> Vec<EventKind> {
     let mut events = Vec::new();
     let (mut o, mut n) = (old.interfaces.iter().peekable(), new.interfaces.iter().peekable());

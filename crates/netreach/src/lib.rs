@@ -5,7 +5,7 @@
 //! A [`Monitor`] reads the kernel's interfaces, addresses and default routes (on Linux over
 //! rtnetlink, with no daemon and no root), derives Qt-style reachability levels per address
 //! family ([`Level`]: `unknown`, `disconnected`, `local`, `site`, `online`; see
-//! [`reachability`] for the table), and tells subscribers every change: as a callback, a
+//! [`derive_kernel_reachability`] for the table), and tells subscribers every change: as a callback, a
 //! blocking receiver, or a [`futures_core::Stream`], with no async runtime required.
 //!
 //! ```no_run
@@ -26,7 +26,30 @@
 //!
 //! Data flows one way: OS sources produce [`Update`]s; the engine folds them into a
 //! [`NetworkState`] with [`apply`], re-derives reachability, and publishes [`Event`]s.
-//! The thinking is in pure functions ([`apply`], [`diff`], [`derive_kernel_reachability`]).
+//! The thinking is in pure functions ([`apply`], [`diff`], [`derive_kernel_reachability`],
+//! [`refine`]). Sources above the kernel (the HTTP [`probe`], NetworkManager, Windows' Network
+//! List Manager) hand in [`Verdict`]s that confirm or lower the kernel's levels.
+//!
+//! ## Errors
+//!
+//! Everything that can fail before a monitor runs returns [`Result`], whose [`Error`] has an
+//! [`ErrorKind`] to match on (not found, permission denied, unsupported, source unavailable,
+//! stopped, invalid input, I/O). Faults while a monitor runs are [`EventKind::Error`] events.
+//!
+//! ## Per-connection paths
+//!
+//! [`Monitor::watch_path`] (and `watch_tcp`, `watch_udp`, `watch_socket_addrs`) gives a
+//! [`PathMonitor`]: is one connection's path, local address -> remote address, still alive?
+//! The rule is Qt's `QNetworkConnectionMonitor`'s, made concrete: the remote's family decides
+//! (IPv4-mapped IPv6 counts as IPv4); a remote inside the local address's subnet needs only the
+//! path to that subnet, any other remote a route out. The path is unreachable, with the first
+//! [`Unreachable`] reason that applies in the order of its variants, when the local address is
+//! gone, DAD-failed or tentative, its interface is down or has no carrier, the kernel has no
+//! route to the remote from that source, or the kernel's route now leaves through another
+//! interface (on Windows also when the Network List Manager says the connection cannot carry
+//! it). The route is asked of the kernel (like `ip route get REMOTE from LOCAL`) whenever a
+//! route covering the remote, the interface or the local address changes; routing tables are
+//! never mirrored, and many paths share one monitor and its sockets.
 //!
 //! ## Strings from outside are kept exact
 //!
@@ -39,30 +62,32 @@
 //! escape before writing them to a terminal, as the `netreach` CLI does.
 #![warn(missing_docs)]
 
+mod address;
 mod backend;
-pub mod connection;
+mod connection;
 mod error;
 mod event;
 mod monitor;
-/// Windows' Network List Manager and IP Helper vocabulary mapped onto netreach's (pure; on every
-/// platform, so its tables are tested everywhere).
+/// Windows' Network List Manager and IP Helper vocabulary mapped onto netreach's: pure, so its
+/// tables are tested on every platform, but crate-private (Windows SDK numbers are no part of
+/// the API).
+#[cfg(any(windows, test))]
 #[path = "sys/windows/nlm.rs"]
-pub mod nlm;
+mod nlm;
 pub mod probe;
-pub mod reachability;
+mod reachability;
 mod state;
 mod subscription;
 mod sys;
-pub mod verdict;
+mod verdict;
 
+pub use address::{Address, AddressFlags, AddressScope, Family};
 pub use backend::BackendKind;
 pub use connection::{validate_path, PathMonitor, PathStatus, Unreachable};
-pub use error::Error;
+pub use error::{Error, ErrorKind, Result};
 pub use event::{apply, diff, reachability_events, Event, EventKind, ReachabilityOf, Update};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, Netns, DEFAULT_QUEUE_CAPACITY};
 pub use reachability::{derive_kernel_reachability, FamilyReachability, Level, Reachability, Source};
-pub use state::{
-    Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, InterfaceKind, NetworkState, OperState,
-};
+pub use state::{DefaultRoute, Interface, InterfaceKind, NetworkState, OperState};
 pub use subscription::{RecvError, Subscription};
 pub use verdict::{derive, refine, Details, Transport, Verdict};

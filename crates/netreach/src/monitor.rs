@@ -29,7 +29,14 @@ use crate::verdict::{judge, Verdict};
 /// Default bound of each subscriber's queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
-/// Which network namespace to monitor.
+/// Which network namespace to monitor (Linux).
+///
+/// ```no_run
+/// use netreach::{Netns, probe};
+/// let inside = Netns::Path("/proc/4242/ns/net".into()); // a container's namespace
+/// let results = probe::run(&probe::ProbeConfig::default(), &[netreach::Family::Ipv4], Some(&inside))?;
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Netns {
     /// `/run/netns/NAME`, as made by `ip netns add NAME`.
@@ -45,6 +52,7 @@ pub enum Netns {
 /// # Ok::<(), netreach::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()`"]
 pub struct MonitorBuilder {
     pub(crate) netns: Option<Netns>,
     pub(crate) queue_capacity: usize,
@@ -90,7 +98,9 @@ impl MonitorBuilder {
     }
 
     /// Kernel receive buffer of the event socket in bytes (default: the system's). A small
-    /// buffer overruns under bursts; the monitor then resyncs (used by the storm test).
+    /// buffer overruns under bursts; the monitor then resyncs (used by the storm test). Only
+    /// with the `test-util` feature: a test knob, outside the stable API.
+    #[cfg(feature = "test-util")]
     pub fn receive_buffer(mut self, bytes: usize) -> Self {
         self.receive_buffer = Some(bytes);
         self
@@ -267,12 +277,21 @@ pub(crate) trait Wake: Send + Sync {
 /// });
 /// # Ok::<(), netreach::Error>(())
 /// ```
+#[must_use = "dropping a Monitor stops it"]
 pub struct Monitor {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Identifies a callback registered with [`Monitor::on_event`].
+/// Identifies a callback registered with [`Monitor::on_event`], to remove it.
+///
+/// ```no_run
+/// let monitor = netreach::Monitor::new()?;
+/// let id = monitor.on_event(|event| println!("{:?}", event.kind));
+/// assert!(monitor.remove_callback(id));
+/// assert!(!monitor.remove_callback(id)); // already gone
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CallbackId(u64);
 
@@ -361,7 +380,7 @@ impl Monitor {
 
 impl Monitor {
     /// Watches the path from `local` to `remote`: whether a connection between them can still
-    /// work, and the moment that changes. See [`crate::connection`] for the rule. Fails with a
+    /// work, and the moment that changes. See [the rule](crate#per-connection-paths). Fails with a
     /// clear error for unspecified, loopback, multicast or broadcast addresses, mixed
     /// families, or a local address no interface owns.
     ///
@@ -403,7 +422,7 @@ impl Monitor {
 }
 
 fn stopped() -> Error {
-    Error::io("watching a path", std::io::Error::other("the monitor has stopped"))
+    Error::stopped("the monitor has stopped")
 }
 
 impl PathOwner for Shared {

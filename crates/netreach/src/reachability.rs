@@ -1,36 +1,5 @@
-//! Reachability levels and the kernel-only derivation.
-//!
-//! # Kernel-only derivation (source `kernel`)
-//!
-//! Computed per address family from interfaces, addresses and default routes alone; no
-//! packet is sent. The first row that matches wins.
-//!
-//! | level          | condition (for family F)                                                                                   |
-//! |----------------|------------------------------------------------------------------------------------------------------------|
-//! | `online`       | a unicast default route of F leaves through a *ready* interface that owns a *usable*, non-link-local F address |
-//! | `site`         | a *counting* ready interface owns a usable, routable (not link-local) F address, but no default route qualifies |
-//! | `local`        | a counting ready interface owns only link-local usable F addresses (169.254/16, fe80::/10)                  |
-//! | `disconnected` | none of the above                                                                                            |
-//! | `unknown`      | never from the kernel: reserved for sources that cannot tell (before a first reading)                      |
-//!
-//! Terms and the judgment calls behind them:
-//! - *ready*: administratively up, carrier present, operational state `up` or `unknown`
-//!   ([`Interface::is_ready`]). `unknown` counts because tun and many virtual drivers never
-//!   report an operational state; carrier is what tells.
-//! - *usable*: not tentative (DAD still running) and not DAD-failed. Deprecated addresses stay
-//!   usable: the kernel still picks them when nothing better exists.
-//! - Loopback interfaces and loopback/host-scope addresses never count.
-//! - *counting*: any interface except bridges, tun/tap, VPN and other virtual links
-//!   ([`InterfaceKind::is_host_internal`]) that carry no default route. A laptop with
-//!   docker0 or virbr0 and no network is `disconnected`, not `site`. Veths count: inside a
-//!   container or network namespace the veth *is* the uplink. A VPN that carries the default
-//!   route makes the machine `online` (traffic does leave through it).
-//! - `online` requires the route's own interface to own the source address, although IPv4 on
-//!   Linux may borrow a source from another interface: a default route out of a link without
-//!   an address of its own is usually a misconfiguration, not connectivity.
-//! - `online` from the kernel means "a way out exists", unverified: a probe or a daemon
-//!   (later sources) confirms it or downgrades it.
-//! - Overall is the better of the two families, with that family's source.
+//! Reachability levels and the kernel-only derivation ([`derive_kernel_reachability`] has the
+//! table).
 
 use serde::{Deserialize, Serialize};
 
@@ -71,8 +40,17 @@ impl std::fmt::Display for Level {
     }
 }
 
+/// Parses the names `Display` writes; anything else is an [`crate::ErrorKind::InvalidInput`]
+/// error naming the accepted values.
+///
+/// ```
+/// assert_eq!("site".parse::<netreach::Level>().unwrap(), netreach::Level::Site);
+/// let err = "fast".parse::<netreach::Level>().unwrap_err();
+/// assert_eq!(err.kind(), netreach::ErrorKind::InvalidInput);
+/// assert!(err.to_string().contains("expected unknown, disconnected, local, site or online"));
+/// ```
 impl std::str::FromStr for Level {
-    type Err = String;
+    type Err = crate::Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
@@ -82,19 +60,26 @@ impl std::str::FromStr for Level {
             "site" => Level::Site,
             "online" => Level::Online,
             other => {
-                return Err(format!(
+                return Err(crate::Error::invalid_input(format!(
                     "unknown reachability level '{other}' (expected unknown, disconnected, local, site or online)"
-                ))
+                )))
             }
         })
     }
 }
 
-/// Which source decided a level.
+/// Which source decided a level. New sources may be added (`#[non_exhaustive]`).
+///
+/// ```
+/// use netreach::Source;
+/// assert_eq!(Source::NetworkManager.to_string(), "networkmanager");
+/// assert_eq!(serde_json::to_string(&Source::Probe).unwrap(), r#""probe""#);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Source {
-    /// Derived from kernel interfaces, addresses and routes (the table in this module).
+    /// Derived from kernel interfaces, addresses and routes (see [`derive_kernel_reachability`]).
     #[default]
     Kernel,
     /// netreach's own HTTP connectivity probe.
@@ -118,6 +103,13 @@ impl std::fmt::Display for Source {
 }
 
 /// The level of one address family and the source that decided it.
+///
+/// ```no_run
+/// let state = netreach::Monitor::new()?.snapshot();
+/// let v6 = state.reachability.family(netreach::Family::Ipv6);
+/// println!("ipv6: {} (decided by {})", v6.reachability, v6.source);
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyReachability {
     /// The level.
@@ -127,6 +119,15 @@ pub struct FamilyReachability {
 }
 
 /// Overall and per-family reachability.
+///
+/// ```
+/// use netreach::{Family, FamilyReachability, Level, Reachability, Source};
+/// let v4 = FamilyReachability { reachability: Level::Site, source: Source::Kernel };
+/// let v6 = FamilyReachability { reachability: Level::Online, source: Source::Probe };
+/// let r = Reachability::from_families(v4, v6);
+/// assert_eq!((r.overall, r.source), (Level::Online, Source::Probe)); // the better family
+/// assert_eq!(r.family(Family::Ipv4), v4);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reachability {
     /// The better of the two families.
@@ -156,7 +157,37 @@ impl Reachability {
     }
 }
 
-/// Derives reachability from kernel state alone, following the table in this module's docs.
+/// Derives reachability from kernel state alone (source `kernel`), by this table.
+///
+/// Computed per address family from interfaces, addresses and default routes alone; no
+/// packet is sent. The first row that matches wins.
+///
+/// | level          | condition (for family F)                                                                                   |
+/// |----------------|------------------------------------------------------------------------------------------------------------|
+/// | `online`       | a unicast default route of F leaves through a *ready* interface that owns a *usable*, non-link-local F address |
+/// | `site`         | a *counting* ready interface owns a usable, routable (not link-local) F address, but no default route qualifies |
+/// | `local`        | a counting ready interface owns only link-local usable F addresses (169.254/16, fe80::/10)                  |
+/// | `disconnected` | none of the above                                                                                            |
+/// | `unknown`      | never from the kernel: reserved for sources that cannot tell (before a first reading)                      |
+///
+/// Terms and the judgment calls behind them:
+/// - *ready*: administratively up, carrier present, operational state `up` or `unknown`
+///   ([`Interface::is_ready`]). `unknown` counts because tun and many virtual drivers never
+///   report an operational state; carrier is what tells.
+/// - *usable*: not tentative (DAD still running) and not DAD-failed. Deprecated addresses stay
+///   usable: the kernel still picks them when nothing better exists.
+/// - Loopback interfaces and loopback/host-scope addresses never count.
+/// - *counting*: any interface except bridges, tun/tap, VPN and other virtual links
+///   ([`crate::InterfaceKind::is_host_internal`]) that carry no default route. A laptop with
+///   docker0 or virbr0 and no network is `disconnected`, not `site`. Veths count: inside a
+///   container or network namespace the veth *is* the uplink. A VPN that carries the default
+///   route makes the machine `online` (traffic does leave through it).
+/// - `online` requires the route's own interface to own the source address, although IPv4 on
+///   Linux may borrow a source from another interface: a default route out of a link without
+///   an address of its own is usually a misconfiguration, not connectivity.
+/// - `online` from the kernel means "a way out exists", unverified: a probe or a daemon
+///   (later sources) confirms it or downgrades it.
+/// - Overall is the better of the two families, with that family's source.
 ///
 /// ```
 /// use netreach::{derive_kernel_reachability, Address, Interface, InterfaceKind, Level, NetworkState};
@@ -169,6 +200,7 @@ impl Reachability {
 /// // A routable address but no default route: site.
 /// assert_eq!(derive_kernel_reachability(&state).ipv4.reachability, Level::Site);
 /// ```
+#[must_use]
 pub fn derive_kernel_reachability(state: &NetworkState) -> Reachability {
     let family = |f| FamilyReachability { reachability: family_level(state, f), source: Source::Kernel };
     Reachability::from_families(family(Family::Ipv4), family(Family::Ipv6))
@@ -367,8 +399,8 @@ mod tests {
     #[test]
     fn level_parses_and_prints() {
         for l in [Unknown, Disconnected, Local, Site, Online] {
-            assert_eq!(l.to_string().parse::<Level>(), Ok(l));
+            assert_eq!(l.to_string().parse::<Level>().unwrap(), l);
         }
-        assert!("up".parse::<Level>().unwrap_err().contains("'up'"));
+        assert!("up".parse::<Level>().unwrap_err().to_string().contains("'up'"));
     }
 }

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use crate::address::{Address, AddressFlags, AddressScope, Family};
 use crate::reachability::Reachability;
 use crate::verdict::{Details, Verdict};
 
@@ -18,6 +19,7 @@ use crate::verdict::{Details, Verdict};
 /// assert_eq!(state.reachability.overall, netreach::Level::Unknown);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive] // grows with new kinds of input (neighbours, DNS): start from `default()`
 pub struct NetworkState {
     /// Overall and per-family reachability, each tagged with its source. Flattened so the JSON
     /// reads `{"reachability": "online", "ipv4": {"reachability": ...}, ...}`.
@@ -27,7 +29,7 @@ pub struct NetworkState {
     #[serde(flatten)]
     pub details: Details,
     /// The latest verdict of every source above the kernel (probe, NetworkManager, Windows),
-    /// from which `reachability` and `details` were refined ([`crate::verdict`]).
+    /// from which `reachability` and `details` were refined ([`crate::refine`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verdicts: Vec<Verdict>,
     /// Interfaces sorted by index.
@@ -54,7 +56,8 @@ impl NetworkState {
     /// ```
     /// let mut odd = netreach::Interface { index: 2, ..Default::default() };
     /// odd.set_name(b"w\xff");
-    /// let state = netreach::NetworkState { interfaces: vec![odd], ..Default::default() };
+    /// let mut state = netreach::NetworkState::default();
+    /// state.interfaces.push(odd);
     /// assert_eq!(state.interface_by_name("w\\xff").map(|i| i.index), Some(2));
     /// ```
     pub fn interface_by_name(&self, name: &str) -> Option<&Interface> {
@@ -69,8 +72,16 @@ impl NetworkState {
 }
 
 /// What kind of link an interface is, from the kernel's link info and, for hardware, sysfs.
+/// New kinds may be added (`#[non_exhaustive]`).
+///
+/// ```
+/// use netreach::InterfaceKind;
+/// assert!(InterfaceKind::Bridge.is_host_internal() && !InterfaceKind::Wifi.is_host_internal());
+/// assert_eq!(serde_json::to_string(&InterfaceKind::Wifi).unwrap(), r#""wifi""#);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum InterfaceKind {
     /// Wired Ethernet, and Ethernet-type links built on other links (VLAN, bond, team,
     /// macvlan, ipvlan): they are an uplink exactly as much as the device under them.
@@ -103,13 +114,19 @@ pub enum InterfaceKind {
 impl InterfaceKind {
     /// Kinds whose addresses are usually host-internal plumbing (container bridges, tunnels to
     /// nowhere, dummies). They count towards reachability only when a default route leaves
-    /// through them; see the table in [`crate::reachability`].
+    /// through them; see the table at [`crate::derive_kernel_reachability`].
     pub fn is_host_internal(self) -> bool {
         matches!(self, Self::Bridge | Self::Tun | Self::Vpn | Self::Virtual)
     }
 }
 
 /// RFC 2863 operational state, as the kernel reports it (`IFLA_OPERSTATE`).
+///
+/// ```
+/// use netreach::{Interface, OperState};
+/// let eth0 = Interface { up: true, carrier: true, oper_state: OperState::Unknown, ..Default::default() };
+/// assert!(eth0.is_ready(), "tun and many virtual drivers never report a state: carrier tells");
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperState {
@@ -131,6 +148,14 @@ pub enum OperState {
 }
 
 /// One network interface and its addresses.
+///
+/// ```no_run
+/// let state = netreach::Monitor::new()?.snapshot();
+/// for i in state.interfaces.iter().filter(|i| i.is_ready()) {
+///     println!("{} ({:?}): {} addresses", i.name, i.kind, i.addresses.len());
+/// }
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interface {
     /// Kernel interface index.
@@ -237,152 +262,15 @@ fn display_name(bytes: &[u8]) -> String {
     shown
 }
 
-/// Scope of an address, as the kernel reports it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AddressScope {
-    /// Valid everywhere.
-    #[default]
-    Global,
-    /// Site-local (deprecated for IPv6, rarely used).
-    Site,
-    /// Valid only on this link (169.254/16, fe80::/10).
-    Link,
-    /// Valid only on this host (127/8, ::1).
-    Host,
-    /// Valid nowhere.
-    Nowhere,
-}
-
-/// Flags of an address that decide whether it can be used.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct AddressFlags {
-    /// Duplicate address detection still running: not usable yet.
-    pub tentative: bool,
-    /// Preferred lifetime over: kept for existing connections, avoided for new ones.
-    pub deprecated: bool,
-    /// An IPv6 privacy (temporary) address.
-    pub temporary: bool,
-    /// Duplicate address detection failed: never usable.
-    pub dad_failed: bool,
-    /// Configured statically (no lifetime).
-    pub permanent: bool,
-}
-
-/// One address on an interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Address {
-    /// The address itself.
-    pub address: IpAddr,
-    /// Prefix length of the on-link subnet.
-    pub prefix_len: u8,
-    /// Scope as the kernel reports it.
-    pub scope: AddressScope,
-    /// Usability flags.
-    pub flags: AddressFlags,
-    /// Seconds of valid lifetime left when last reported; `None` for forever.
-    pub valid_lifetime: Option<u32>,
-    /// Seconds of preferred lifetime left when last reported; `None` for forever.
-    pub preferred_lifetime: Option<u32>,
-}
-
-impl Address {
-    /// A permanent, global address with no flags set: a convenient start for tests and docs.
-    ///
-    /// ```
-    /// let a = netreach::Address::new("192.0.2.10".parse().unwrap(), 24);
-    /// assert_eq!(a.prefix_len, 24);
-    /// assert!(a.is_usable());
-    /// ```
-    pub fn new(address: IpAddr, prefix_len: u8) -> Self {
-        Address {
-            address,
-            prefix_len,
-            scope: AddressScope::Global,
-            flags: AddressFlags { permanent: true, ..Default::default() },
-            valid_lifetime: None,
-            preferred_lifetime: None,
-        }
-    }
-
-    /// The address family.
-    pub fn family(&self) -> Family {
-        Family::of(&self.address)
-    }
-
-    /// True when the kernel would use this address as a source: not tentative, not DAD-failed.
-    /// Deprecated addresses still count: the kernel falls back to them when nothing better
-    /// exists, and existing connections keep working.
-    pub fn is_usable(&self) -> bool {
-        !self.flags.tentative && !self.flags.dad_failed
-    }
-
-    /// True for link-local addresses (169.254.0.0/16, fe80::/10) and link scope.
-    pub fn is_link_local(&self) -> bool {
-        self.scope == AddressScope::Link
-            || match self.address {
-                IpAddr::V4(a) => a.is_link_local(),
-                IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80,
-            }
-    }
-
-    /// True for loopback addresses and host scope.
-    pub fn is_loopback(&self) -> bool {
-        self.scope == AddressScope::Host || self.address.is_loopback()
-    }
-
-    /// True when everything but the lifetimes is equal. The kernel re-announces addresses
-    /// whenever their lifetimes are refreshed (router advertisements, DHCP renewals); such a
-    /// refresh is not a change (tailscale#4282).
-    pub fn same_properties(&self, other: &Address) -> bool {
-        self.address == other.address
-            && self.prefix_len == other.prefix_len
-            && self.scope == other.scope
-            && self.flags == other.flags
-    }
-
-    /// Sort and identity key: an address is identified by its value and prefix length.
-    pub(crate) fn key(&self) -> (IpAddr, u8) {
-        (self.address, self.prefix_len)
-    }
-}
-
-/// An IP address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    /// IPv4.
-    Ipv4,
-    /// IPv6.
-    Ipv6,
-}
-
-impl Family {
-    /// The family of an address.
-    ///
-    /// ```
-    /// use netreach::Family;
-    /// assert_eq!(Family::of(&"2001:db8::1".parse().unwrap()), Family::Ipv6);
-    /// ```
-    pub fn of(address: &IpAddr) -> Family {
-        match address {
-            IpAddr::V4(_) => Family::Ipv4,
-            IpAddr::V6(_) => Family::Ipv6,
-        }
-    }
-}
-
-impl std::fmt::Display for Family {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Family::Ipv4 => "ipv4",
-            Family::Ipv6 => "ipv6",
-        })
-    }
-}
-
 /// A default route (`0.0.0.0/0` or `::/0`) that forwards packets (unicast type). One entry per
 /// next hop: a multipath default route appears once for each of its interfaces.
+///
+/// ```no_run
+/// for route in &netreach::Monitor::new()?.snapshot().default_routes {
+///     println!("{} via {:?} dev {} metric {}", route.family, route.gateway, route.interface, route.metric);
+/// }
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DefaultRoute {
     /// Address family of the route.

@@ -84,6 +84,19 @@ impl Queue {
 }
 
 /// Why [`Subscription::recv_timeout`] or [`Subscription::try_recv`] returned no event.
+///
+/// ```no_run
+/// use netreach::RecvError;
+/// let events = netreach::Monitor::new()?.subscribe();
+/// loop {
+///     match events.recv_timeout(std::time::Duration::from_secs(1)) {
+///         Ok(event) => println!("{:?}", event.kind),
+///         Err(RecvError::Timeout) => println!("quiet"),
+///         Err(RecvError::Closed) => break,
+///     }
+/// }
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecvError {
     /// Nothing arrived in time (or, for `try_recv`, nothing is queued).
@@ -121,6 +134,7 @@ impl std::error::Error for RecvError {}
 /// }
 /// # Ok::<(), netreach::Error>(())
 /// ```
+#[must_use = "dropping a Subscription unsubscribes"]
 pub struct Subscription {
     queue: Arc<Queue>,
 }

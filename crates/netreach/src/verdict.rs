@@ -1,24 +1,5 @@
-//! Sources that know more than the kernel, and how their verdicts refine its levels.
-//!
-//! The kernel can only say "a way out exists" ([`crate::reachability`]). A connectivity probe,
-//! NetworkManager or Windows' Network List Manager can say whether the internet actually
-//! answers, whether a captive portal is in the way, whether the link is metered and what
-//! transport carries it. Each such source hands the engine a [`Verdict`]; the engine keeps the
-//! latest verdict of every source in [`NetworkState::verdicts`] and re-derives the effective
-//! state with [`refine`], a pure function.
-//!
-//! # Rules (see [`refine`])
-//! - Sources rank: operating-system daemons (`networkmanager`, `windows`) above the `probe`,
-//!   above the `kernel`. For each field the highest-ranked source with an opinion decides.
-//! - A verdict can confirm or lower a family's kernel level, never raise it: a verdict is a
-//!   reading taken at some moment, while the kernel is read continuously. A probe that said
-//!   `online` before the cable was pulled must not keep the machine online; the kernel's
-//!   `disconnected` wins at once, and the source says `kernel`. A verdict equal to the kernel
-//!   level tags the family with the verdict's source ("verified").
-//! - A captive portal is reported only while the kernel still sees a way out of the machine
-//!   (`site` or better); a portal verdict lowers its family to `site`, as Qt does. A published
-//!   state with `captive_portal: true` always has a family at `site`: when the levels say
-//!   otherwise (a source's readings a moment apart), every `online` family is capped at `site`.
+//! Sources that know more than the kernel, and how their verdicts refine its levels: each
+//! such source hands the engine a [`Verdict`]; [`refine`], a pure function, has the rules.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +15,7 @@ use crate::state::{Family, InterfaceKind, NetworkState};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Transport {
     /// Wired Ethernet (and bridges and veths, which carry Ethernet frames).
     Ethernet,
@@ -105,7 +87,14 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// A verdict of `source` with no opinion on anything yet.
+    /// A verdict of `source` with no opinion on anything yet; [`Verdict::level`] reads one
+    /// family's.
+    ///
+    /// ```
+    /// use netreach::{Family, Level, Source, Verdict};
+    /// let v = Verdict { ipv4: Some(Level::Online), ..Verdict::new(Source::Probe) };
+    /// assert_eq!((v.level(Family::Ipv4), v.level(Family::Ipv6)), (Some(Level::Online), None));
+    /// ```
     pub fn new(source: Source) -> Self {
         Verdict {
             source,
@@ -135,6 +124,7 @@ impl Verdict {
 /// assert_eq!(d.captive_portal, None); // unknown until a probe or daemon says
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Details {
     /// What carries the traffic out: from the best source that knows, else the kind of the
     /// interface of the default route that makes the machine online.
@@ -156,9 +146,24 @@ fn rank(source: Source) -> u8 {
     }
 }
 
-/// The effective reachability and details: the kernel's reading refined by `verdicts` (see
-/// the module docs for the rules). `kernel_transport` is what the kernel alone says carries
-/// the traffic.
+/// The effective reachability and details: the kernel's reading refined by `verdicts`.
+/// `kernel_transport` is what the kernel alone says carries the traffic.
+///
+/// A connectivity probe, NetworkManager or Windows' Network List Manager can say whether the
+/// internet actually answers, whether a captive portal is in the way, whether the link is
+/// metered and what transport carries it; the engine keeps the latest [`Verdict`] of every
+/// source in [`NetworkState::verdicts`]. The rules:
+/// - Sources rank: operating-system daemons (`networkmanager`, `windows`) above the `probe`,
+///   above the `kernel`. For each field the highest-ranked source with an opinion decides.
+/// - A verdict can confirm or lower a family's kernel level, never raise it: a verdict is a
+///   reading taken at some moment, while the kernel is read continuously. A probe that said
+///   `online` before the cable was pulled must not keep the machine online; the kernel's
+///   `disconnected` wins at once, and the source says `kernel`. A verdict equal to the kernel
+///   level tags the family with the verdict's source ("verified").
+/// - A captive portal is reported only while the kernel still sees a way out of the machine
+///   (`site` or better); a portal verdict lowers its family to `site`, as Qt does. A published
+///   state with `captive_portal: true` always has a family at `site`: when the levels say
+///   otherwise (a source's readings a moment apart), every `online` family is capped at `site`.
 ///
 /// ```
 /// use netreach::{refine, FamilyReachability, Level, Reachability, Source, Verdict};
@@ -169,6 +174,7 @@ fn rank(source: Source) -> u8 {
 /// assert_eq!((r.overall, r.source), (Level::Site, Source::Probe));
 /// assert_eq!(details.captive_portal, Some(true));
 /// ```
+#[must_use]
 pub fn refine(
     kernel: &Reachability,
     kernel_transport: Option<Transport>,
@@ -219,6 +225,7 @@ pub fn refine(
 /// let (r, d) = netreach::derive(&netreach::NetworkState::default());
 /// assert_eq!((r.overall, d.transport), (netreach::Level::Disconnected, None));
 /// ```
+#[must_use]
 pub fn derive(state: &NetworkState) -> (Reachability, Details) {
     let (_, reachability, details) = judge(state);
     (reachability, details)
@@ -233,7 +240,7 @@ pub(crate) fn judge(state: &NetworkState) -> (Reachability, Reachability, Detail
 
 /// What the kernel alone says carries the traffic: the kind of the interface of the
 /// lowest-metric default route of the best online family, or `None` when not online.
-pub fn kernel_transport(state: &NetworkState, kernel: &Reachability) -> Option<Transport> {
+pub(crate) fn kernel_transport(state: &NetworkState, kernel: &Reachability) -> Option<Transport> {
     if kernel.overall != Level::Online {
         return None;
     }

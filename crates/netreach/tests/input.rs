@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use netreach::{Error, Monitor};
+use netreach::{Error, ErrorKind, Monitor};
 
-fn error_of(builder: netreach::MonitorBuilder) -> String {
+fn error_of(builder: netreach::MonitorBuilder) -> Error {
     match builder.build() {
-        Err(e @ Error::Namespace { .. }) => e.to_string(),
+        Err(e) if e.netns().is_some() => e,
         Err(other) => panic!("expected a namespace error, got {other:?}"),
         Ok(_) => panic!("expected an error, got a monitor"),
     }
@@ -20,18 +20,25 @@ fn bad_namespaces_are_named_in_the_error() {
     let cases = [
         (
             Monitor::builder().netns("netreach-no-such-namespace"),
+            ErrorKind::NotFound,
             "no network namespace named 'netreach-no-such-namespace'",
         ),
-        (Monitor::builder().netns("a/b"), "plain file name"),
-        (Monitor::builder().netns(""), "plain file name"),
-        (Monitor::builder().netns(".."), "plain file name"),
-        (Monitor::builder().netns_path("/nonexistent/netns"), "cannot open"),
-        (Monitor::builder().netns_path("/etc/hostname"), "a regular file, not a namespace file"),
-        (Monitor::builder().netns_path("/proc/self/ns/uts"), "not a network namespace"),
+        (Monitor::builder().netns("a/b"), ErrorKind::InvalidInput, "plain file name"),
+        (Monitor::builder().netns(""), ErrorKind::InvalidInput, "plain file name"),
+        (Monitor::builder().netns(".."), ErrorKind::InvalidInput, "plain file name"),
+        (Monitor::builder().netns_path("/nonexistent/netns"), ErrorKind::NotFound, "cannot open"),
+        (
+            Monitor::builder().netns_path("/etc/hostname"),
+            ErrorKind::InvalidInput,
+            "a regular file, not a namespace file",
+        ),
+        (Monitor::builder().netns_path("/proc/self/ns/uts"), ErrorKind::InvalidInput, "not a network namespace"),
     ];
-    for (builder, want) in cases {
-        let message = error_of(builder);
+    for (builder, kind, want) in cases {
+        let error = error_of(builder);
+        let message = error.to_string();
         assert!(message.contains(want), "{message:?} should contain {want:?}");
+        assert_eq!(error.kind(), kind, "{message:?}");
     }
 }
 
@@ -40,13 +47,16 @@ fn own_namespace_by_path_works() {
     // Entering our own namespace still needs CAP_SYS_ADMIN; without it the error says so.
     match Monitor::builder().netns_path("/proc/self/ns/net").build() {
         Ok(monitor) => assert!(!monitor.snapshot().interfaces.is_empty()),
-        Err(e) => assert!(e.to_string().contains("CAP_SYS_ADMIN"), "{e}"),
+        Err(e) => {
+            assert!(e.to_string().contains("CAP_SYS_ADMIN"), "{e}");
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        }
     }
 }
 
 /// Builds a monitor on `netns` on another thread: a namespace open that blocks (a FIFO waits
 /// for a writer) fails the test after 10 s instead of hanging it.
-fn error_in_time(netns: netreach::Netns) -> (String, Duration) {
+fn error_in_time(netns: netreach::Netns) -> (Error, Duration) {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let start = Instant::now();
@@ -54,8 +64,7 @@ fn error_in_time(netns: netreach::Netns) -> (String, Duration) {
             netreach::Netns::Name(name) => Monitor::builder().netns(name),
             netreach::Netns::Path(path) => Monitor::builder().netns_path(path),
         };
-        let message = error_of(builder);
-        let _ = tx.send((message, start.elapsed()));
+        let _ = tx.send((error_of(builder), start.elapsed()));
     });
     rx.recv_timeout(Duration::from_secs(10)).expect("opening a bad namespace returned in time")
 }
@@ -80,7 +89,9 @@ fn files_that_are_not_network_namespaces_are_refused_at_once() {
         ("/proc/self/ns/uts".into(), "a uts namespace, not a network namespace"),
     ];
     for (path, want) in cases {
-        let (message, took) = error_in_time(netreach::Netns::Path(path.clone()));
+        let (error, took) = error_in_time(netreach::Netns::Path(path.clone()));
+        let message = error.to_string();
+        assert_eq!(error.kind(), ErrorKind::InvalidInput, "{message:?}");
         assert!(message.contains(&*path.to_string_lossy()), "{message:?} should name {path:?}");
         assert!(message.contains(want), "{message:?} should contain {want:?}");
         assert!(took < Duration::from_millis(500), "{path:?} took {took:?}");
@@ -99,7 +110,9 @@ fn a_fifo_under_run_netns_is_refused_by_name() {
     let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
-    let (message, took) = error_in_time(netreach::Netns::Name(name));
+    let (error, took) = error_in_time(netreach::Netns::Name(name));
+    let message = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput, "{message:?}");
     let _ = std::fs::remove_file(&path);
     assert!(message.contains(&*path.to_string_lossy()) && message.contains("a FIFO (named pipe)"), "{message:?}");
     assert!(took < Duration::from_millis(500), "took {took:?}");

@@ -317,6 +317,8 @@ fn deleted_namespace_ends_the_subscription_with_a_clear_error() {
     }
     let ns = ns_with_veth("gone");
     let (monitor, sub) = watch(&ns);
+    ns.ip("addr add 192.0.2.1/24 dev va");
+    expect(&sub, "address", |k| is_addr(k, true, "192.0.2.1"));
     let name = ns.name().to_owned();
     ns.delete();
     let (e, _) = expect(&sub, "fatal error", |k| matches!(k, EventKind::Error { fatal: true, .. }));
@@ -328,6 +330,10 @@ fn deleted_namespace_ends_the_subscription_with_a_clear_error() {
     assert!(matches!(next(&late), EventKind::Baseline { .. }));
     assert!(matches!(next(&late), EventKind::Error { fatal: true, .. }));
     assert_eq!(late.recv_timeout(EVENT_TIMEOUT), Err(netreach::RecvError::Closed));
+    // A request to the stopped monitor says so, by kind (the address is in its last state).
+    let err = monitor.watch_path("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()).unwrap_err();
+    assert_eq!(err.kind(), netreach::ErrorKind::Stopped, "{err}");
+    assert_eq!(err.to_string(), "the monitor has stopped");
 }
 
 #[test]

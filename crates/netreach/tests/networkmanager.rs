@@ -310,6 +310,7 @@ fn explicit_networkmanager_without_it_fails_clearly_and_auto_does_not() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("cannot connect to the system bus"), "{err}");
+    assert_eq!(err.kind(), netreach::ErrorKind::SourceUnavailable, "{err}");
     let monitor = Monitor::builder().system_bus_address("unix:path=/nonexistent/netreach-test-bus").build();
     assert!(nm_verdict(&monitor.expect("auto without a bus is the kernel alone").snapshot()).is_none());
 
@@ -325,4 +326,5 @@ fn explicit_networkmanager_without_it_fails_clearly_and_auto_does_not() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("org.freedesktop.NetworkManager is not running"), "{err}");
+    assert_eq!(err.kind(), netreach::ErrorKind::SourceUnavailable, "{err}");
 }

@@ -1,22 +1,5 @@
-//! What an HTTP reply means for connectivity (pure: bytes in, verdict out; no I/O).
-//!
-//! | reply                                                   | outcome                          |
-//! |---------------------------------------------------------|----------------------------------|
-//! | the expected status (and body, when one is expected)    | `online`                         |
-//! | any redirect (3xx)                                      | `captive_portal`, URL = Location |
-//! | 511 Network Authentication Required (RFC 6585)          | `captive_portal`, URL = Location |
-//! | another 2xx, or the expected status with another body   | `captive_portal` (a login page)  |
-//! | any other status (4xx, 5xx), `101 Switching Protocols`  | `limited`                        |
-//! | not HTTP, a head reaching the 64 KiB read cap           | `limited`                        |
-//! | ambiguous framing (RFC 9112 6.3), a broken chunk        | `limited`                        |
-//! | the expected body cut by the read cap before compared   | `limited`                        |
-//!
-//! Interim replies (`100 Continue`, `103 Early Hints`, any 1xx but 101) before the final one
-//! are skipped (RFC 9110 15.2). A `Location` counts only on a redirect or a 511.
-//!
-//! A body is expected when the endpoint names one: it must start with the expected text
-//! (leading whitespace ignored), as NetworkManager checks; an empty expected text means an
-//! empty body. Redirects are never followed: the redirect itself is the evidence.
+//! What an HTTP reply means for connectivity (pure: bytes in, verdict out; no I/O); the table
+//! is on [`Outcome`].
 
 use super::http::{dechunk, parse_head, Framing, Head};
 use super::url::HttpUrl;
@@ -28,6 +11,24 @@ pub(crate) const READ_CAP: usize = 64 * 1024;
 /// reasons verbatim, not escaped for a terminal: a portal chooses its `Location` (see
 /// [the crate documentation](crate#strings-from-outside-are-kept-exact)).
 ///
+/// | reply                                                   | outcome                          |
+/// |---------------------------------------------------------|----------------------------------|
+/// | the expected status (and body, when one is expected)    | `online`                         |
+/// | any redirect (3xx)                                      | `captive_portal`, URL = Location |
+/// | 511 Network Authentication Required (RFC 6585)          | `captive_portal`, URL = Location |
+/// | another 2xx, or the expected status with another body   | `captive_portal` (a login page)  |
+/// | any other status (4xx, 5xx), `101 Switching Protocols`  | `limited`                        |
+/// | not HTTP, a head reaching the 64 KiB read cap           | `limited`                        |
+/// | ambiguous framing (RFC 9112 6.3), a broken chunk        | `limited`                        |
+/// | the expected body cut by the read cap before compared   | `limited`                        |
+///
+/// Interim replies (`100 Continue`, `103 Early Hints`, any 1xx but 101) before the final one
+/// are skipped (RFC 9110 15.2). A `Location` counts only on a redirect or a 511.
+///
+/// A body is expected when the endpoint names one: it must start with the expected text
+/// (leading whitespace ignored), as NetworkManager checks; an empty expected text means an
+/// empty body. Redirects are never followed: the redirect itself is the evidence.
+///
 /// ```
 /// use netreach::probe::Outcome;
 /// let o = Outcome::CaptivePortal { url: Some("http://192.0.2.1/login".into()) };
@@ -35,6 +36,7 @@ pub(crate) const READ_CAP: usize = 64 * 1024;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// The endpoint gave the expected reply: the internet answers.
     Online,

@@ -21,6 +21,7 @@ pub const GNOME_NMCHECK: &str = "http://nmcheck.gnome.org/check_network_status.t
 /// # Ok::<(), netreach::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a builder method returns the changed endpoint"]
 pub struct Endpoint {
     url: String,
     pub(crate) target: HttpUrl,
@@ -78,6 +79,7 @@ impl Endpoint {
 /// # Ok::<(), netreach::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a builder method returns the changed config"]
 pub struct ProbeConfig {
     pub(crate) enabled: bool,
     pub(crate) endpoints: Vec<Endpoint>,
@@ -180,14 +182,14 @@ impl ProbeConfig {
     /// Checks the settings; called when probing starts.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.endpoints.is_empty() {
-            return Err(Error::InvalidInput("probe: no endpoints (disable probing instead)".into()));
+            return Err(Error::invalid_input("probe: no endpoints (disable probing instead)"));
         }
         let zero = [("dns", self.dns_timeout), ("connect", self.connect_timeout), ("total", self.total_timeout)];
         if let Some((name, _)) = zero.iter().find(|(_, t)| t.is_zero()) {
-            return Err(Error::InvalidInput(format!("probe: the {name} timeout must be above zero")));
+            return Err(Error::invalid_input(format!("probe: the {name} timeout must be above zero")));
         }
         if self.recheck_first.is_zero() || self.interval.is_some_and(|i| i.is_zero()) {
-            return Err(Error::InvalidInput("probe: recheck and interval periods must be above zero".into()));
+            return Err(Error::invalid_input("probe: recheck and interval periods must be above zero"));
         }
         Ok(())
     }

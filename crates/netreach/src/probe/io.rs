@@ -5,7 +5,7 @@
 //! at 64 KiB and at a deadline whatever the server does, and must be cancellable from another
 //! thread (the monitor's Drop). General clients (ureq, reqwest, hyper) follow redirects, pool
 //! connections or impose a runtime; turning all that off costs more than these lines.
-//! Parsing the reply is left to `httparse` (see [`super::classify`]).
+//! Parsing the reply is left to `httparse` (see `super::classify`).
 //!
 //! Every step is bounded: name resolution by the DNS timeout (getaddrinfo cannot be
 //! interrupted, so it runs on a helper thread that is abandoned at the deadline and ends when

@@ -4,7 +4,7 @@
 //! The kernel can say a way out exists; only a real request says the internet answers. Like
 //! Android, ChromeOS, NetworkManager and Windows, the probe sends a plain-HTTP `GET` to a known
 //! endpoint, separately over IPv4 and IPv6, and compares the reply with the one expected
-//! ([`classify`] has the table): the expected reply means `online`; a redirect, a login page or
+//! ([`Outcome`] has the table): the expected reply means `online`; a redirect, a login page or
 //! a 511 means a captive portal (with the portal's URL from `Location`); a failure (name
 //! resolution, refused, reset, timeout, not HTTP) means `limited`. Redirects are never followed
 //! and at most 64 KiB of a reply is read; every probe ends within its total timeout.
@@ -12,7 +12,7 @@
 //! Use it once with [`run`] (what `netreach probe` does), or let a [`crate::Monitor`] run it
 //! with [`crate::MonitorBuilder::probe`]: it then probes when reachability-relevant state
 //! changes, rechecks with capped backoff while portal or limited, and its verdict refines the
-//! kernel's level (source `probe`; see [`crate::verdict`]). The library never probes unless
+//! kernel's level (source `probe`; see [`crate::refine`]). The library never probes unless
 //! asked, and [`ProbeConfig::enabled`]`(false)` turns probing off whatever else is set.
 //!
 //! Default endpoints ([`ProbeConfig::default`]): [`GSTATIC_204`] then [`GNOME_NMCHECK`].
@@ -29,7 +29,7 @@
 //! # Ok::<(), netreach::Error>(())
 //! ```
 
-pub mod classify;
+mod classify;
 mod config;
 mod http;
 mod io;
@@ -53,8 +53,16 @@ use crate::reachability::{Level, Source};
 use crate::state::Family;
 use crate::verdict::Verdict;
 
-/// How long the steps of one probe took.
+/// How long the steps of one probe took (milliseconds in JSON).
+///
+/// ```
+/// let mut t = netreach::probe::Timings::default();
+/// t.total = std::time::Duration::from_millis(12);
+/// let json = serde_json::to_string(&t).unwrap();
+/// assert_eq!(json, r#"{"dns_ms":null,"connect_ms":null,"first_byte_ms":null,"total_ms":12.0}"#);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Timings {
     /// Name resolution (`None` for an address literal or when not reached).
     #[serde(rename = "dns_ms", serialize_with = "millis_opt")]
@@ -82,6 +90,16 @@ fn millis_opt<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Err
 }
 
 /// The probe's result for one address family.
+///
+/// ```no_run
+/// use netreach::probe::{run, Outcome, ProbeConfig};
+/// for result in run(&ProbeConfig::default(), &[netreach::Family::Ipv4], None)? {
+///     if let Outcome::CaptivePortal { url } = &result.outcome {
+///         println!("{}: log in at {url:?} (answered by {:?})", result.family, result.address);
+///     }
+/// }
+/// # Ok::<(), netreach::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FamilyProbe {
     /// Which family.
@@ -126,6 +144,16 @@ impl FamilyProbe {
 /// are), and returns one result per family, in order. Takes at most the endpoints' total
 /// timeouts (families run in parallel). Fails only for bad settings or a namespace that cannot
 /// be entered; network failures are results (`limited`).
+///
+/// ```no_run
+/// use netreach::probe::{run, Endpoint, ProbeConfig};
+/// use netreach::{Family, Netns};
+/// // Probe a server inside the namespace `blue` (needs CAP_SYS_ADMIN to enter it).
+/// let config = ProbeConfig::new().endpoints(vec![Endpoint::new("http://192.0.2.1/generate_204")?]);
+/// let results = run(&config, &[Family::Ipv4], Some(&Netns::Name("blue".into())))?;
+/// println!("{}", netreach::probe::verdict(&results).ipv4.unwrap_or_default());
+/// # Ok::<(), netreach::Error>(())
+/// ```
 pub fn run(config: &ProbeConfig, families: &[Family], netns: Option<&Netns>) -> Result<Vec<FamilyProbe>, Error> {
     config.validate()?;
     if !config.enabled {
@@ -159,6 +187,7 @@ pub fn run(config: &ProbeConfig, families: &[Family], netns: Option<&Netns>) -> 
 /// let v = verdict(&[v4]);
 /// assert_eq!((v.ipv4, v.ipv6, v.captive_portal), (Some(Level::Online), None, Some(false)));
 /// ```
+#[must_use]
 pub fn verdict(results: &[FamilyProbe]) -> Verdict {
     let mut v = Verdict::new(Source::Probe);
     let mut notes = Vec::new();

@@ -224,7 +224,7 @@ impl Refiner for ProbeRefiner {
             control = self.inner.changed.wait(control).unwrap_or_else(|p| p.into_inner());
         }
         if control.finished < mine {
-            return Err(Error::io("probing", std::io::Error::other("the probe has stopped")));
+            return Err(Error::stopped("probing: the probe has stopped"));
         }
         Ok(())
     }

@@ -19,7 +19,7 @@ pub(crate) struct HttpUrl {
 impl HttpUrl {
     /// Parses `url`, naming what is wrong with it on failure.
     pub(crate) fn parse(url: &str) -> Result<HttpUrl, Error> {
-        let bad = |why: &str| Error::InvalidInput(format!("probe URL '{url}': {why}"));
+        let bad = |why: &str| Error::invalid_input(format!("probe URL '{url}': {why}"));
         if url.chars().any(|c| c.is_ascii_control() || c == ' ') {
             return Err(bad("contains spaces or control characters"));
         }

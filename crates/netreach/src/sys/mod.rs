@@ -16,12 +16,12 @@ pub(crate) use windows::start;
 pub(crate) fn start(
     _: &crate::MonitorBuilder,
 ) -> Result<(Box<dyn crate::monitor::Backend>, crate::NetworkState), crate::Error> {
-    Err(crate::Error::Unsupported(format!("netreach has no backend for {} yet", std::env::consts::OS)))
+    Err(crate::Error::unsupported(format!("netreach has no backend for {} yet", std::env::consts::OS)))
 }
 
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn enter_netns(_: &crate::Netns) -> Result<(), crate::Error> {
-    Err(crate::Error::Unsupported(format!("network namespaces do not exist on {}", std::env::consts::OS)))
+    Err(crate::Error::unsupported(format!("network namespaces do not exist on {}", std::env::consts::OS)))
 }
 
 /// NetworkManager exists only on Linux: `auto` means the kernel alone elsewhere.
@@ -32,7 +32,7 @@ pub(crate) fn start_networkmanager(
 ) -> Result<Option<std::sync::Arc<dyn crate::monitor::Refiner>>, crate::Error> {
     match config.backend {
         crate::BackendKind::NetworkManager => {
-            Err(crate::Error::Unsupported("the NetworkManager backend exists only on Linux".into()))
+            Err(crate::Error::unsupported("the NetworkManager backend exists only on Linux"))
         }
         _ => Ok(None),
     }

@@ -11,7 +11,7 @@ use nix::sched::{setns, CloneFlags};
 use nix::sys::stat::{fstat, Mode, SFlag};
 use nix::sys::statfs::{fstatfs, NSFS_MAGIC};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::monitor::Netns;
 
 /// `NS_GET_NSTYPE` from `<linux/nsfs.h>`: `_IO(0xb7, 0x3)`. libc does not export it.
@@ -31,19 +31,16 @@ impl Namespace {
     /// Opens `/run/netns/NAME` (what `ip netns add NAME` creates).
     pub(crate) fn by_name(name: &str) -> Result<Self, Error> {
         if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
-            return Err(Error::Namespace {
-                path: name.into(),
-                reason: "a namespace name must be a plain file name (no '/', not empty); \
-                         pass a path such as /proc/PID/ns/net to use a path"
-                    .into(),
-            });
+            return Err(Error::namespace(
+                name,
+                "a namespace name must be a plain file name (no '/', not empty); \
+                 pass a path such as /proc/PID/ns/net to use a path",
+            ));
         }
         let path = Path::new(NETNS_RUN_DIR).join(name);
         if !path.exists() {
-            return Err(Error::Namespace {
-                path,
-                reason: format!("no network namespace named '{name}' (see `ip netns list`)"),
-            });
+            let reason = format!("no network namespace named '{name}' (see `ip netns list`)");
+            return Err(Error::namespace(path, reason).with_kind(ErrorKind::NotFound));
         }
         Self::by_path(&path)
     }
@@ -53,10 +50,11 @@ impl Namespace {
     /// would block a plain open until a writer comes; a device would see an open), and only a
     /// file of nsfs, the namespace file system, is opened for real and asked its kind.
     pub(crate) fn by_path(path: &Path) -> Result<Self, Error> {
-        let fail = |reason: String| Error::Namespace { path: path.to_owned(), reason };
-        let handle = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| fail(format!("cannot open: {}", std::io::Error::from(e))))?;
-        let what = fstat(&handle).map_err(|e| fail(format!("cannot stat: {}", e.desc())))?;
+        let fail = |reason: String| Error::namespace(path, reason);
+        let failed = |what: &str, e: std::io::Error| Error::namespace_io(path, what, e);
+        let handle =
+            open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| failed("cannot open", e.into()))?;
+        let what = fstat(&handle).map_err(|e| fail(format!("cannot stat: {}", e.desc())).with_kind(ErrorKind::Io))?;
         let on_nsfs = fstatfs(&handle).is_ok_and(|fs| fs.filesystem_type() == NSFS_MAGIC);
         if !on_nsfs || SFlag::from_bits_truncate(what.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
             let kind = file_kind(what.st_mode);
@@ -69,7 +67,7 @@ impl Namespace {
             .read(true)
             .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(reopen)
-            .map_err(|e| fail(format!("cannot open: {e}")))?;
+            .map_err(|e| failed("cannot open", e))?;
         // SAFETY: ioctl on a file descriptor we own; NS_GET_NSTYPE takes no argument.
         let kind = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
         if kind < 0 {
@@ -92,12 +90,12 @@ impl Namespace {
     /// Moves the calling thread (only it) into the namespace; threads and sockets it creates
     /// afterwards live there too.
     pub(crate) fn enter(&self) -> Result<(), Error> {
-        setns(&self.file, CloneFlags::CLONE_NEWNET).map_err(|errno| Error::Namespace {
-            path: self.path.clone(),
-            reason: match errno {
-                nix::errno::Errno::EPERM => "entering a network namespace needs CAP_SYS_ADMIN (run as root)".into(),
-                other => format!("cannot enter: {}", other.desc()),
-            },
+        setns(&self.file, CloneFlags::CLONE_NEWNET).map_err(|errno| match errno {
+            nix::errno::Errno::EPERM => {
+                Error::namespace(&self.path, "entering a network namespace needs CAP_SYS_ADMIN (run as root)")
+                    .with_kind(ErrorKind::PermissionDenied)
+            }
+            other => Error::namespace(&self.path, format!("cannot enter: {}", other.desc())).with_kind(ErrorKind::Io),
         })
     }
 

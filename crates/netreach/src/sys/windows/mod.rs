@@ -7,7 +7,7 @@
 //! monitor's waker wakes the loop. IP Helper re-reads are diffed by the engine into ordinary
 //! events; NLM's machine-wide connectivity becomes a [`Verdict`](crate::Verdict) of source
 //! `windows`; a connection's connectivity is applied to the paths on its interface (Qt's
-//! `QNetworkConnectionMonitor` rule, [`crate::nlm::path_connectivity`]).
+//! `QNetworkConnectionMonitor` rule, `nlm::path_connectivity`).
 
 mod com;
 mod iphlpapi;
@@ -47,7 +47,7 @@ pub(crate) enum Msg {
 /// NLM's first reading. Any failure is returned: there is no half-built monitor.
 pub(crate) fn start(config: &MonitorBuilder) -> Result<(Box<dyn Backend>, NetworkState), Error> {
     if let Some(netns) = &config.netns {
-        return Err(Error::Unsupported(format!("network namespaces ({netns:?}) exist only on Linux")));
+        return Err(Error::unsupported(format!("network namespaces ({netns:?}) exist only on Linux")));
     }
     let (to_backend, inbox) = mpsc::channel();
     // Registered before the first read, so no change can fall between the two.

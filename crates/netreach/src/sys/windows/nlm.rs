@@ -2,8 +2,9 @@
 //! costs and internet-connectivity properties, and IP Helper interface types and operational
 //! states.
 //!
-//! Pure functions of plain numbers, compiled on every platform so the tables are tested in the
-//! Linux test suite too; the Windows backend feeds them what the APIs return. The constants are
+//! Pure functions of plain numbers, crate-private, compiled on Windows and for the tests of
+//! every platform so the tables are tested in the Linux test suite too; the Windows backend
+//! feeds them what the APIs return. The constants are
 //! the Windows SDK's values (`netlistmgr.h`, `ipifcons.h`, `ifdef.h`), written out here because
 //! the `windows` crate exists only on Windows.
 //!
@@ -35,7 +36,9 @@ use crate::state::{Family, InterfaceKind, OperState};
 use crate::verdict::Verdict;
 use crate::Source;
 
-/// `NLM_CONNECTIVITY_DISCONNECTED`: no connectivity at all.
+/// `NLM_CONNECTIVITY_DISCONNECTED`: no connectivity at all. No flag set, so the mapping never
+/// names it; only the tests do.
+#[cfg(test)]
 pub const DISCONNECTED: u32 = 0x0000;
 /// `NLM_CONNECTIVITY_IPV4_NOTRAFFIC`: IPv4 is configured but passed no traffic.
 pub const IPV4_NOTRAFFIC: u32 = 0x0001;
@@ -74,13 +77,6 @@ fn family_flags(family: Family) -> (u32, u32, u32, u32) {
 }
 
 /// The level one family gets from `NLM_CONNECTIVITY` flags (see the module table).
-///
-/// ```
-/// use netreach::{nlm, Family, Level};
-/// let flags = nlm::IPV4_INTERNET | nlm::IPV6_NOTRAFFIC;
-/// assert_eq!(nlm::level(flags, Family::Ipv4), Level::Online);
-/// assert_eq!(nlm::level(flags, Family::Ipv6), Level::Local);
-/// ```
 pub fn level(connectivity: u32, family: Family) -> Level {
     let (no_traffic, subnet, local_network, internet) = family_flags(family);
     if connectivity & internet != 0 {
@@ -97,12 +93,6 @@ pub fn level(connectivity: u32, family: Family) -> Level {
 /// Whether a connection with `connectivity` carries a path to a remote of `family`: Qt's
 /// `QNetworkConnectionMonitor` rule. A remote in the local address's subnet needs subnet
 /// connectivity of its family (or internet); any other remote needs internet connectivity.
-///
-/// ```
-/// use netreach::{nlm, Family};
-/// assert!(nlm::path_connectivity(nlm::IPV4_SUBNET, Family::Ipv4, true));
-/// assert!(!nlm::path_connectivity(nlm::IPV4_SUBNET, Family::Ipv4, false));
-/// ```
 pub fn path_connectivity(connectivity: u32, family: Family, same_subnet: bool) -> bool {
     let (_, subnet, _, internet) = family_flags(family);
     connectivity & internet != 0 || (same_subnet && connectivity & subnet != 0)
@@ -110,13 +100,6 @@ pub fn path_connectivity(connectivity: u32, family: Family, same_subnet: bool) -
 
 /// Whether a connection cost (`NLM_CONNECTION_COST_*`) means metered: `None` when Windows does
 /// not know (cost 0, `UNKNOWN`).
-///
-/// ```
-/// use netreach::nlm;
-/// assert_eq!(nlm::metered(nlm::COST_UNRESTRICTED), Some(false));
-/// assert_eq!(nlm::metered(nlm::COST_VARIABLE), Some(true));
-/// assert_eq!(nlm::metered(0), None);
-/// ```
 pub fn metered(cost: u32) -> Option<bool> {
     if cost & (COST_FIXED | COST_VARIABLE) != 0 {
         Some(true)
@@ -129,11 +112,6 @@ pub fn metered(cost: u32) -> Option<bool> {
 
 /// Whether a connection's internet-connectivity property (`NLM_INTERNET_CONNECTIVITY_*`)
 /// reports a captive portal.
-///
-/// ```
-/// assert!(netreach::nlm::captive_portal(netreach::nlm::INTERNET_WEBHIJACK));
-/// assert!(!netreach::nlm::captive_portal(0));
-/// ```
 pub fn captive_portal(internet_connectivity: u32) -> bool {
     internet_connectivity & INTERNET_WEBHIJACK != 0
 }
@@ -141,12 +119,6 @@ pub fn captive_portal(internet_connectivity: u32) -> bool {
 /// The Network List Manager's verdict on the machine: levels from its global connectivity,
 /// metering from its cost, a captive portal from the connections' properties (`None` where
 /// Windows offers no such property).
-///
-/// ```
-/// use netreach::{nlm, Level, Source};
-/// let v = nlm::verdict(nlm::IPV4_INTERNET, Some(false), None);
-/// assert_eq!((v.source, v.ipv4, v.ipv6), (Source::Windows, Some(Level::Online), Some(Level::Disconnected)));
-/// ```
 pub fn verdict(connectivity: u32, metered: Option<bool>, captive_portal: Option<bool>) -> Verdict {
     Verdict {
         ipv4: Some(level(connectivity, Family::Ipv4)),
@@ -158,12 +130,6 @@ pub fn verdict(connectivity: u32, metered: Option<bool>, captive_portal: Option<
 }
 
 /// The kind of an interface from its IANA type (`IP_ADAPTER_ADDRESSES::IfType`).
-///
-/// ```
-/// use netreach::{nlm, InterfaceKind, Transport};
-/// assert_eq!(nlm::interface_kind(71), InterfaceKind::Wifi);
-/// assert_eq!(Transport::from(nlm::interface_kind(23)), Transport::Vpn);
-/// ```
 pub fn interface_kind(if_type: u32) -> InterfaceKind {
     match if_type {
         6 => InterfaceKind::Ethernet,
@@ -178,12 +144,6 @@ pub fn interface_kind(if_type: u32) -> InterfaceKind {
 }
 
 /// The operational state from `IF_OPER_STATUS` (RFC 2863 numbering, like Linux's).
-///
-/// ```
-/// use netreach::{nlm, OperState};
-/// assert_eq!(nlm::oper_state(1), OperState::Up);
-/// assert_eq!(nlm::oper_state(2), OperState::Down);
-/// ```
 pub fn oper_state(status: u32) -> OperState {
     match status {
         1 => OperState::Up,
@@ -218,8 +178,9 @@ mod tests {
         ];
         for (flags, v4, v6) in table {
             assert_eq!((level(flags, Family::Ipv4), level(flags, Family::Ipv6)), (v4, v6), "flags {flags:#x}");
-            let v = verdict(flags, None, None);
+            let v = verdict(flags, Some(false), None);
             assert_eq!((v.ipv4, v.ipv6, v.source), (Some(v4), Some(v6), Source::Windows));
+            assert_eq!((v.metered, v.captive_portal), (Some(false), None));
         }
     }
 
@@ -276,8 +237,13 @@ mod tests {
             assert_eq!(interface_kind(if_type), kind, "type {if_type}");
             assert_eq!(Transport::from(kind), transport, "type {if_type}");
         }
-        let states =
-            [(1, OperState::Up), (4, OperState::Unknown), (7, OperState::LowerLayerDown), (99, OperState::Unknown)];
+        let states = [
+            (1, OperState::Up),
+            (2, OperState::Down),
+            (4, OperState::Unknown),
+            (7, OperState::LowerLayerDown),
+            (99, OperState::Unknown),
+        ];
         for (status, state) in states {
             assert_eq!(oper_state(status), state);
         }

@@ -72,7 +72,7 @@ pub(crate) fn start(config: &MonitorBuilder, sink: &VerdictSink) -> Result<Optio
     if !explicit && !socket_exists(&address) {
         return Ok(None); // the common case without a system bus: no zbus set-up at all
     }
-    let unusable = |what: String| Error::Unsupported(format!("NetworkManager backend: {what}"));
+    let unusable = |what: String| Error::unavailable(format!("NetworkManager backend: {what}"));
     let link = match zbus::block_on(client::connect(&address)) {
         Ok(link) => link,
         Err(_) if !explicit => return Ok(None),
