@@ -41,6 +41,7 @@
 
 mod backend;
 pub mod connection;
+mod engine;
 mod error;
 mod event;
 mod monitor;
@@ -55,11 +56,11 @@ mod subscription;
 mod sys;
 pub mod verdict;
 
-pub use backend::BackendKind;
+pub use backend::{BackendKind, Netns};
 pub use connection::{validate_path, PathMonitor, PathStatus, Unreachable};
 pub use error::Error;
 pub use event::{apply, diff, reachability_events, Event, EventKind, ReachabilityOf, Update};
-pub use monitor::{CallbackId, Monitor, MonitorBuilder, Netns, DEFAULT_QUEUE_CAPACITY};
+pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use reachability::{derive_kernel_reachability, FamilyReachability, Level, Reachability, Source};
 pub use state::{
     Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, InterfaceKind, NetworkState, OperState,

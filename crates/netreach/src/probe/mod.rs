@@ -48,7 +48,7 @@ pub use classify::Outcome;
 pub use config::{Endpoint, ProbeConfig, GNOME_NMCHECK, GSTATIC_204};
 
 use crate::error::Error;
-use crate::monitor::Netns;
+use crate::backend::Netns;
 use crate::reachability::{Level, Source};
 use crate::state::Family;
 use crate::verdict::Verdict;

@@ -28,9 +28,11 @@ use std::time::{Duration, Instant};
 use super::io::{later, round, Cancel};
 use super::{verdict, ProbeConfig};
 use crate::error::Error;
-use crate::monitor::{Netns, Refiner, VerdictSink};
+use crate::backend::Netns;
+use crate::engine::Refiner;
 use crate::reachability::{Level, Reachability};
 use crate::state::{Family, NetworkState};
+use crate::sys::{Input, InputSink};
 use crate::verdict::Verdict;
 
 /// The part of the state that can change what a probe would find.
@@ -99,7 +101,7 @@ pub(crate) struct ProbeRefiner {
 
 impl ProbeRefiner {
     /// Starts the probe thread, inside `netns` when given; fails if it cannot enter it.
-    pub(crate) fn start(config: ProbeConfig, netns: Option<Netns>, sink: VerdictSink) -> Result<Self, Error> {
+    pub(crate) fn start(config: ProbeConfig, netns: Option<Netns>, sink: Arc<dyn InputSink>) -> Result<Self, Error> {
         config.validate()?;
         let inner = Arc::new(Inner {
             control: Mutex::new(Control {
@@ -140,7 +142,7 @@ impl ProbeRefiner {
 }
 
 /// The probe thread: waits for something due, probes, sends the verdict, schedules rechecks.
-fn run(inner: &Inner, sink: &VerdictSink) {
+fn run(inner: &Inner, sink: &Arc<dyn InputSink>) {
     let config = &inner.config;
     let mut control = inner.control();
     loop {
@@ -170,7 +172,7 @@ fn run(inner: &Inner, sink: &VerdictSink) {
         } else {
             verdict(&round(config, &families, &inner.cancel))
         };
-        if inner.cancel.is_cancelled() || !sink.send(verdict.clone()) {
+        if inner.cancel.is_cancelled() || !sink.send(Input::Verdict(verdict.clone())) {
             return; // the monitor is going away
         }
         control = inner.control();
