@@ -13,6 +13,8 @@
 
 mod fanout;
 mod refiner;
+#[cfg(test)]
+mod tests;
 
 use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -80,6 +82,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    fn new(initial: NetworkState, wake: sys::Waker, queue_capacity: usize) -> Arc<Shared> {
+        Arc::new(Shared {
+            dispatch: Mutex::new(Dispatch::default()),
+            state: Mutex::new(Arc::new(initial)),
+            stopping: AtomicBool::new(false),
+            commands: Mutex::new(Some(Vec::new())),
+            wake,
+            queue_capacity,
+            refiners: Mutex::new(Vec::new()),
+        })
+    }
+
     /// Queues work for the engine thread and wakes it.
     pub(crate) fn command(&self, command: Command) -> Result<(), Error> {
         lock(&self.commands).as_mut().ok_or_else(stopped)?.push(command);
@@ -127,15 +141,7 @@ impl Drop for Running {
 /// returned here; there is no half-built monitor.
 pub(crate) fn start(config: Config) -> Result<Running, Error> {
     let (source, initial) = sys::Kernel::open(&config.kernel)?;
-    let shared = Arc::new(Shared {
-        dispatch: Mutex::new(Dispatch::default()),
-        state: Mutex::new(Arc::new(initial)),
-        stopping: AtomicBool::new(false),
-        commands: Mutex::new(Some(Vec::new())),
-        wake: source.waker(),
-        queue_capacity: config.queue_capacity,
-        refiners: Mutex::new(Vec::new()),
-    });
+    let shared = Shared::new(initial, source.waker(), config.queue_capacity);
     let refiners = refiner::start(&config, Reporter::sink(&shared))?;
     let (state, kernel) = {
         // Verdicts the sources read while starting belong in the first state.

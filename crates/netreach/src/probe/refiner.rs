@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 
 use super::io::{later, round, Cancel};
 use super::{verdict, ProbeConfig};
-use crate::error::Error;
 use crate::backend::Netns;
 use crate::engine::Refiner;
+use crate::error::Error;
 use crate::reachability::{Level, Reachability};
 use crate::state::{Family, NetworkState};
 use crate::sys::{Input, InputSink};

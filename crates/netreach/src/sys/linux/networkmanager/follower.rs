@@ -10,8 +10,8 @@ use zbus::Connection;
 
 use super::client::{self, Link, Model, CALL_TIMEOUT, NM_NAME};
 use super::{close, mapping, ticking};
-use crate::sys::{Input, InputSink};
 use crate::reachability::Source;
+use crate::sys::{Input, InputSink};
 use crate::verdict::Verdict;
 
 const RECONNECT_FIRST: Duration = Duration::from_millis(50);
