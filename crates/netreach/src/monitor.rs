@@ -135,11 +135,20 @@ impl MonitorBuilder {
     /// no half-built monitor.
     pub fn build(self) -> Result<Monitor, Error> {
         let engine = engine::start(engine::Config {
-            kernel: KernelConfig { netns: self.netns.clone(), receive_buffer: self.receive_buffer },
+            // Linux-only knobs exist only there (see `sys::KernelConfig`); elsewhere they are
+            // accepted and have nothing to set.
+            kernel: KernelConfig {
+                netns: self.netns.clone(),
+                #[cfg(target_os = "linux")]
+                receive_buffer: self.receive_buffer,
+            },
             networkmanager: NetworkManagerConfig {
                 backend: self.backend,
+                #[cfg(target_os = "linux")]
                 other_namespace: self.netns.is_some(),
+                #[cfg(target_os = "linux")]
                 system_bus_address: self.system_bus_address,
+                #[cfg(target_os = "linux")]
                 settle: self.settle,
             },
             probe: self.probe,

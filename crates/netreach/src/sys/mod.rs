@@ -57,6 +57,7 @@ mod elsewhere;
 #[cfg(not(target_os = "linux"))]
 pub(crate) use elsewhere::{enter_netns, start_networkmanager, NetworkManager};
 
+#[cfg(target_os = "linux")]
 use std::time::Duration;
 
 use crate::backend::{BackendKind, Netns};
@@ -69,7 +70,8 @@ use crate::verdict::Verdict;
 pub(crate) enum Input {
     /// Incremental changes, in the order the OS reported them.
     Updates(Vec<Update>),
-    /// A source's verdict on connectivity (Windows' NLM, NetworkManager, the probe).
+    /// The verdict of a source above the kernel (NetworkManager, the probe), from its thread.
+    /// (Windows' NLM verdict comes with the kernel source's readings, as an update.)
     Verdict(Verdict),
     /// A full fresh reading of the kernel's state, to be diffed against the current one.
     Reread {
@@ -98,22 +100,28 @@ pub(crate) trait InputSink: Send + Sync {
     fn send(&self, input: Input) -> bool;
 }
 
-/// What the kernel source needs to know; filled by the builder.
+/// What the kernel source needs to know; filled by the builder. Knobs only one OS has exist
+/// only there, so no source carries settings it ignores.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KernelConfig {
     /// Another network namespace to follow (Linux only; elsewhere opening fails).
     pub netns: Option<Netns>,
-    /// SO_RCVBUF of the event socket (Linux's netlink). Windows has no such buffer: its
-    /// notifications are callbacks that say "read again", which cannot overrun.
+    /// SO_RCVBUF of the netlink event socket. Windows has no such buffer: its notifications
+    /// are callbacks that say "read again", which cannot overrun.
+    #[cfg(target_os = "linux")]
     pub receive_buffer: Option<usize>,
 }
 
-/// What the NetworkManager source needs to know; filled by the builder.
+/// What the NetworkManager source needs to know; filled by the builder. Elsewhere than on
+/// Linux only the backend asked for matters (`networkmanager` is an error there).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NetworkManagerConfig {
     pub backend: BackendKind,
     /// Whether another namespace than the caller's is monitored (NM speaks only for its own).
+    #[cfg(target_os = "linux")]
     pub other_namespace: bool,
+    #[cfg(target_os = "linux")]
     pub system_bus_address: Option<String>,
+    #[cfg(target_os = "linux")]
     pub settle: Option<Duration>,
 }

@@ -6,7 +6,7 @@
 //! say "read again" ([`iphlpapi`]), the COM thread ([`com`]) sends fresh NLM readings, and the
 //! [`Waker`] wakes it. A burst of messages becomes, in order: its faults, [`Input::Woken`], one
 //! [`Input::Reread`] (which the engine diffs into ordinary events), and for the newest NLM
-//! reading an [`Input::Verdict`] of source `windows` followed by an [`Input::InterfaceHint`] for
+//! reading its verdict of source `windows` (an [`Update::Verdict`]) followed by an [`Input::InterfaceHint`] for
 //! each interface whose connection's connectivity changed (Qt's `QNetworkConnectionMonitor`
 //! rule, [`crate::nlm::path_connectivity`], answered through the route lookups).
 
@@ -27,6 +27,7 @@ use self::iphlpapi::Notifications;
 use super::{Input, KernelConfig};
 use crate::connection::RouteLookup;
 use crate::error::Error;
+use crate::event::Update;
 use crate::state::{Family, NetworkState};
 use crate::{nlm, Verdict};
 
@@ -182,7 +183,7 @@ impl Kernel {
         for (at, index) in changed.into_iter().enumerate() {
             self.steps.insert(at, Step::Input(Input::InterfaceHint(index)));
         }
-        Input::Verdict(verdict(&reading))
+        Input::Updates(vec![Update::Verdict(verdict(&reading))])
     }
 }
 
