@@ -4,7 +4,7 @@
 //!
 //! A *source* waits for input from the operating system and translates it into plain
 //! [`Input`]s. It holds no policy: it does not fold, derive, publish or decide anything about
-//! paths; the engine (`crate::engine`) does all of that and owns the one loop.
+//! paths; the engine (`engine/`) does all of that and owns the one loop.
 //!
 //! - **Imports.** Only plain data types from below (state, updates, verdicts, levels, errors),
 //!   the [`RouteLookup`](crate::connection::RouteLookup) contract it answers, and the small
