@@ -1,10 +1,12 @@
 //! Sources above the kernel (the probe, NetworkManager): several kinds, so a trait object.
-//! Each runs its own thread and hands its inputs to a [`Reporter`].
+//! Each runs its own thread and hands its inputs to a [`Reporter`]; each implements the
+//! trait here, so that the sources need not know the engine.
 
 use std::sync::{Arc, Weak};
 
 use super::{Command, Config, Shared};
 use crate::error::Error;
+use crate::probe::refiner::ProbeRefiner;
 use crate::reachability::Reachability;
 use crate::state::NetworkState;
 use crate::sys::{self, Input, InputSink};
@@ -28,6 +30,16 @@ impl Refiner for sys::NetworkManager {
 
     fn check(&self) -> Result<(), Error> {
         sys::NetworkManager::check(self)
+    }
+}
+
+impl Refiner for ProbeRefiner {
+    fn state_changed(&self, state: &NetworkState, kernel: &Reachability) {
+        ProbeRefiner::state_changed(self, state, kernel);
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        ProbeRefiner::check(self)
     }
 }
 
@@ -58,7 +70,7 @@ pub(super) fn start(config: &Config, sink: Arc<dyn InputSink>) -> Result<Vec<Arc
     }
     if let Some(probe) = config.probe.clone().filter(|c| c.is_enabled()) {
         let netns = config.kernel.netns.clone();
-        refiners.push(Arc::new(crate::probe::refiner::ProbeRefiner::start(probe, netns, sink)?));
+        refiners.push(Arc::new(ProbeRefiner::start(probe, netns, sink)?));
     }
     Ok(refiners)
 }
