@@ -14,7 +14,7 @@
 //!   platform's types (rtnetlink on Linux, IP Helper + Network List Manager on Windows). No
 //!   trait object for it.
 //! - **The kernel source** is opened by `Kernel::open(&KernelConfig)`, which returns it with
-//!   the first complete reading, or the error (there is no half-open source). The engine's
+//!   its first reading of the state, or the error (there is no half-open source). The engine's
 //!   thread then owns it and calls `Kernel::next()`, which blocks until there is input and
 //!   returns one [`Input`] (a batch of updates counts as one); inputs are handled in the order
 //!   returned. Between calls the engine asks it route lookups (`Kernel` implements
