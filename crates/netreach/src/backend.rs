@@ -1,4 +1,7 @@
-//! Which sources a monitor uses besides the kernel.
+//! Which sources a monitor uses besides the kernel, and which network namespace it follows:
+//! plain settings, below both the engine and the OS sources that read them.
+
+use std::path::PathBuf;
 
 /// Which backend a [`crate::Monitor`] uses on top of the kernel's own view (see
 /// [`crate::MonitorBuilder::backend`]).
@@ -47,4 +50,18 @@ impl std::fmt::Display for BackendKind {
             BackendKind::NetworkManager => "networkmanager",
         })
     }
+}
+
+/// Which network namespace to monitor (see [`crate::MonitorBuilder::netns`]).
+///
+/// ```
+/// let blue = netreach::Netns::Name("blue".into());
+/// assert_ne!(blue, netreach::Netns::Path("/proc/1/ns/net".into()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Netns {
+    /// `/run/netns/NAME`, as made by `ip netns add NAME`.
+    Name(String),
+    /// A namespace file, e.g. `/proc/PID/ns/net`.
+    Path(PathBuf),
 }

@@ -65,6 +65,7 @@
 mod address;
 mod backend;
 mod connection;
+mod engine;
 mod error;
 mod event;
 mod monitor;
@@ -82,11 +83,11 @@ mod sys;
 mod verdict;
 
 pub use address::{Address, AddressFlags, AddressScope, Family};
-pub use backend::BackendKind;
+pub use backend::{BackendKind, Netns};
 pub use connection::{validate_path, PathMonitor, PathStatus, Unreachable};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{apply, diff, reachability_events, Event, EventKind, ReachabilityOf, Update};
-pub use monitor::{CallbackId, Monitor, MonitorBuilder, Netns, DEFAULT_QUEUE_CAPACITY};
+pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use reachability::{derive_kernel_reachability, FamilyReachability, Level, Reachability, Source};
 pub use state::{DefaultRoute, Interface, InterfaceKind, NetworkState, OperState};
 pub use subscription::{RecvError, Subscription};

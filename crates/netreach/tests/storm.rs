@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use common::*;
@@ -41,14 +41,23 @@ fn storm_with_tiny_buffer_resyncs_to_the_kernel_state() {
     let ns = ns_with_veth("storm");
     let monitor = Monitor::builder().netns(ns.name()).receive_buffer(4096).build().unwrap();
     // A callback sees every event (callbacks are drained right after each publish, so they
-    // never lag), including the resync notice.
+    // never lag), including the resync notice. It holds the monitor's thread in its first call
+    // (the baseline) until the burst is over: a monitor that reads fast enough would otherwise
+    // keep up with a 4 KiB buffer now and then, and there would be no overrun to test.
     let resyncs = Arc::new(AtomicUsize::new(0));
     let counter = resyncs.clone();
+    let (entered, holding) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
     monitor.on_event(move |e| {
+        if entered.send(()).is_ok() {
+            let _ = released.recv(); // only the first call: `entered` is closed afterwards
+        }
         if matches!(e.kind, EventKind::Resynced { .. }) {
             counter.fetch_add(1, Ordering::SeqCst);
         }
     });
+    holding.recv_timeout(Duration::from_secs(10)).expect("the callback holds the monitor's thread");
+    drop(holding);
 
     // 10,000 changes in one burst: 20 rounds of adding 250 addresses (19 of them removed
     // again), then 250 more. IPv4 /32s keep the kernel's own work small (IPv6 insertion is
@@ -63,6 +72,7 @@ fn storm_with_tiny_buffer_resyncs_to_the_kernel_state() {
     batch.extend((1..=250).map(|i| format!("addr add 203.0.113.{i}/32 dev va")));
     assert_eq!(batch.len(), 10_000);
     ns.ip_batch(&(batch.join("\n") + "\n"));
+    drop(release);
 
     let kernel = kernel_addresses(&ns);
     assert_eq!(

@@ -47,8 +47,8 @@ use serde::{Serialize, Serializer};
 pub use classify::Outcome;
 pub use config::{Endpoint, ProbeConfig, GNOME_NMCHECK, GSTATIC_204};
 
+use crate::backend::Netns;
 use crate::error::Error;
-use crate::monitor::Netns;
 use crate::reachability::{Level, Source};
 use crate::state::Family;
 use crate::verdict::Verdict;

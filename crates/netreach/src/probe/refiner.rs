@@ -12,7 +12,7 @@
 //!   family nothing is sent on the network and the verdict is withdrawn.
 //! - While any family is portal or limited, the probe rechecks after the backoff (1 s by
 //!   default), doubling up to its cap (5 min); a relevant change or an `online` verdict resets it.
-//! - [`Refiner::check`] joins the round in flight when no relevant change happened since it
+//! - [`ProbeRefiner::check`] joins the round in flight when no relevant change happened since it
 //!   started (that round is as fresh as a new one would be): the round a monitor starts when it
 //!   is built is the one a `check()` right after `build()` waits for, so a command makes one
 //!   request per family, not two. Otherwise it asks for a round of its own.
@@ -27,10 +27,11 @@ use std::time::{Duration, Instant};
 
 use super::io::{later, round, Cancel};
 use super::{verdict, ProbeConfig};
+use crate::backend::Netns;
 use crate::error::Error;
-use crate::monitor::{Netns, Refiner, VerdictSink};
 use crate::reachability::{Level, Reachability};
 use crate::state::{Family, NetworkState};
+use crate::sys::{Input, InputSink};
 use crate::verdict::Verdict;
 
 /// The part of the state that can change what a probe would find.
@@ -91,7 +92,7 @@ impl Inner {
     }
 }
 
-/// The probe's [`Refiner`]: owns the probe thread.
+/// The probe as a source above the kernel (the engine's `Refiner`): owns the probe thread.
 pub(crate) struct ProbeRefiner {
     inner: Arc<Inner>,
     thread: Option<JoinHandle<()>>,
@@ -99,7 +100,7 @@ pub(crate) struct ProbeRefiner {
 
 impl ProbeRefiner {
     /// Starts the probe thread, inside `netns` when given; fails if it cannot enter it.
-    pub(crate) fn start(config: ProbeConfig, netns: Option<Netns>, sink: VerdictSink) -> Result<Self, Error> {
+    pub(crate) fn start(config: ProbeConfig, netns: Option<Netns>, sink: Arc<dyn InputSink>) -> Result<Self, Error> {
         config.validate()?;
         let inner = Arc::new(Inner {
             control: Mutex::new(Control {
@@ -140,7 +141,7 @@ impl ProbeRefiner {
 }
 
 /// The probe thread: waits for something due, probes, sends the verdict, schedules rechecks.
-fn run(inner: &Inner, sink: &VerdictSink) {
+fn run(inner: &Inner, sink: &Arc<dyn InputSink>) {
     let config = &inner.config;
     let mut control = inner.control();
     loop {
@@ -170,7 +171,7 @@ fn run(inner: &Inner, sink: &VerdictSink) {
         } else {
             verdict(&round(config, &families, &inner.cancel))
         };
-        if inner.cancel.is_cancelled() || !sink.send(verdict.clone()) {
+        if inner.cancel.is_cancelled() || !sink.send(Input::Verdict(verdict.clone())) {
             return; // the monitor is going away
         }
         control = inner.control();
@@ -194,8 +195,10 @@ fn run(inner: &Inner, sink: &VerdictSink) {
     }
 }
 
-impl Refiner for ProbeRefiner {
-    fn state_changed(&self, state: &NetworkState, kernel: &Reachability) {
+impl ProbeRefiner {
+    /// The state changed: only a change of the [`Fingerprint`] schedules a probe. Returns at
+    /// once.
+    pub(crate) fn state_changed(&self, state: &NetworkState, kernel: &Reachability) {
         let fingerprint = Fingerprint::of(state, kernel);
         let mut control = self.inner.control();
         if control.fingerprint.as_ref() == Some(&fingerprint) {
@@ -210,7 +213,8 @@ impl Refiner for ProbeRefiner {
         self.inner.changed.notify_all();
     }
 
-    fn check(&self) -> Result<(), Error> {
+    /// Blocks until a round that probed the current state has handed its verdict over.
+    pub(crate) fn check(&self) -> Result<(), Error> {
         let mut control = self.inner.control();
         let in_flight = control.started > control.finished;
         let mine = if in_flight && !control.stale {

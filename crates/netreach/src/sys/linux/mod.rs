@@ -1,5 +1,11 @@
 //! Linux: the kernel over rtnetlink. No daemon, no root needed (except to enter another
 //! network namespace).
+//!
+//! [`Kernel`] waits on one epoll set (the event socket, the waker's eventfd, and an inotify
+//! watch for the deletion of a followed namespace) and translates what arrives into
+//! [`Input`]s. It recovers on its own and says so through inputs: an overrun (ENOBUFS) is a
+//! resync, a failed socket is reopened with capped exponential backoff, and a reading pieced
+//! together from interrupted dumps is read again once the kernel has been quiet.
 
 mod decode;
 mod dump;
@@ -8,9 +14,11 @@ mod netlink;
 mod netns;
 pub(crate) mod networkmanager;
 
+use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -20,11 +28,13 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use self::netlink::Sockets;
 use self::netns::Namespace;
+use super::{Input, KernelConfig};
+use crate::backend::Netns;
+use crate::connection::RouteLookup;
 use crate::error::Error;
-use crate::monitor::{Backend, Engine, MonitorBuilder, Netns, Wake};
 use crate::state::NetworkState;
 
-/// At most this many datagrams are handled before the loop looks at its wake-up descriptor
+/// At most this many datagrams are read before the loop looks at its wake-up descriptor
 /// again, so dropping a monitor is prompt even in a storm.
 const BATCH: usize = 256;
 /// Backoff between attempts to reopen failed sockets.
@@ -34,26 +44,10 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// event socket has been silent this long (the kernel has settled).
 const QUIET: Duration = Duration::from_millis(200);
 
-/// Opens the sockets (inside the namespace, if one is given), reads the initial state.
-pub(crate) fn start(config: &MonitorBuilder) -> Result<(Box<dyn Backend>, NetworkState), Error> {
-    let namespace = config.netns.as_ref().map(Namespace::open).transpose()?;
-    let deletion = namespace.as_ref().map(NamespaceWatch::new).transpose()?.flatten();
-    let mut backend = KernelBackend {
-        sockets: open_sockets(namespace.as_ref(), config.receive_buffer)?,
-        namespace,
-        receive_buffer: config.receive_buffer,
-        wake: Arc::new(EventWaker(
-            EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
-                .map_err(|e| Error::io("creating an eventfd", e.into()))?,
-        )),
-        deletion,
-        complete: false,
-    };
-    let reading =
-        backend.sockets.dump_state().map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
-    backend.complete = reading.complete;
-    Ok((Box::new(backend), reading.state))
-}
+/// epoll tokens of the loop's descriptors.
+const NETLINK: u64 = 0;
+const WAKE: u64 = 1;
+const DELETION: u64 = 2;
 
 /// Moves the calling thread into `netns` (for sources that open their sockets there).
 pub(crate) fn enter_netns(netns: &Netns) -> Result<(), Error> {
@@ -68,10 +62,11 @@ fn open_sockets(namespace: Option<&Namespace>, receive_buffer: Option<usize>) ->
     }
 }
 
-struct EventWaker(EventFd);
+/// Makes a blocked [`Kernel::next`] return [`Input::Woken`]; callable from any thread.
+pub(crate) struct Waker(Arc<EventFd>);
 
-impl Wake for EventWaker {
-    fn wake(&self) {
+impl Waker {
+    pub(crate) fn wake(&self) {
         // Cannot fail short of the counter overflowing, which a pending wake-up makes moot.
         let _ = self.0.write(1);
     }
@@ -79,7 +74,7 @@ impl Wake for EventWaker {
 
 /// Tells when a namespace file under a directory such as /run/netns is deleted (`ip netns
 /// del`). The namespace itself lives on while the monitor's sockets hold it, but nothing can
-/// enter or name it any more: the monitor reports that and stops, releasing it.
+/// enter or name it any more: the source reports that as fatal, and the monitor releases it.
 struct NamespaceWatch {
     inotify: Inotify,
     name: std::ffi::OsString,
@@ -108,165 +103,216 @@ impl NamespaceWatch {
     }
 }
 
-struct KernelBackend {
+/// The sockets failed: when to try reopening them, and why they failed.
+struct Broken {
+    failure: String,
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+/// The kernel source: rtnetlink sockets (inside the followed namespace, if any).
+pub(crate) struct Kernel {
     namespace: Option<Namespace>,
     receive_buffer: Option<usize>,
     sockets: Sockets,
-    wake: Arc<EventWaker>,
+    wake: Arc<EventFd>,
     deletion: Option<NamespaceWatch>,
+    ready_set: Epoll,
     /// Whether the last reading was complete ([`dump::Reading::complete`]); until it is, the
-    /// loop reads again whenever the kernel has been quiet for [`QUIET`].
+    /// source reads again whenever the kernel has been quiet for [`QUIET`].
     complete: bool,
+    /// Datagrams still to read before the other descriptors are looked at again.
+    budget: usize,
+    /// Inputs found and not yet returned, in order (a datagram's updates, then its faults).
+    pending: VecDeque<Input>,
+    /// Set while the sockets are broken and being reopened.
+    broken: Option<Broken>,
+    /// The fatal error, returned once everything before it has been.
+    fatal: Option<String>,
 }
 
-/// What the loop does next.
-enum Flow {
-    Continue,
-    /// The sockets were replaced (after a failure): the new event socket must be waited on.
-    Reopened,
-    Stop,
-}
-
-impl Backend for KernelBackend {
-    fn waker(&self) -> Arc<dyn Wake> {
-        self.wake.clone()
-    }
-
-    fn run(mut self: Box<Self>, engine: &mut Engine) -> Result<(), String> {
-        // epoll rather than poll: the descriptors are registered once, not on every wait (this
-        // loop waits once per kernel message, and that cost is in every event's latency).
+impl Kernel {
+    /// Opens the sockets (inside the namespace, if one is given) and reads the initial state.
+    pub(crate) fn open(config: &KernelConfig) -> Result<(Kernel, NetworkState), Error> {
+        let namespace = config.netns.as_ref().map(Namespace::open).transpose()?;
+        let deletion = namespace.as_ref().map(NamespaceWatch::new).transpose()?.flatten();
+        let mut sockets = open_sockets(namespace.as_ref(), config.receive_buffer)?;
+        let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(|e| Error::io("creating an eventfd", e.into()))?;
+        // epoll rather than poll: the descriptors are registered once, not on every wait (the
+        // source waits once per kernel message, and that cost is in every event's latency).
         let ready_set = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
-            .map_err(|e| format!("creating an epoll instance failed: {}", e.desc()))?;
+            .map_err(|e| Error::io("creating an epoll instance", e.into()))?;
         let register = |fd: std::os::fd::BorrowedFd<'_>, token: u64| {
             ready_set
                 .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
-                .map_err(|e| format!("registering a descriptor with epoll failed: {}", e.desc()))
+                .map_err(|e| Error::io("registering a descriptor with epoll", e.into()))
         };
-        register(self.sockets.events.as_fd(), NETLINK)?;
-        register(self.wake.0.as_fd(), WAKE)?;
-        if let Some(watch) = &self.deletion {
+        register(sockets.events.as_fd(), NETLINK)?;
+        register(wake.as_fd(), WAKE)?;
+        if let Some(watch) = &deletion {
             register(watch.inotify.as_fd(), DELETION)?;
         }
-        let mut updates = Vec::new();
-        let mut ready = [EpollEvent::empty(); 3];
+        let reading =
+            sockets.dump_state().map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
+        let kernel = Kernel {
+            namespace,
+            receive_buffer: config.receive_buffer,
+            sockets,
+            wake: Arc::new(wake),
+            deletion,
+            ready_set,
+            complete: reading.complete,
+            budget: 0,
+            pending: VecDeque::new(),
+            broken: None,
+            fatal: None,
+        };
+        Ok((kernel, reading.state))
+    }
+
+    pub(crate) fn waker(&self) -> Waker {
+        Waker(self.wake.clone())
+    }
+
+    /// Blocks until there is input; `Err` when the source cannot go on (see the contract).
+    pub(crate) fn next(&mut self) -> Result<Input, String> {
         loop {
-            // No timer at all once the state is known complete: no wake-ups while idle.
-            let timeout = if self.complete { EpollTimeout::NONE } else { EpollTimeout::from(QUIET.as_millis() as u16) };
-            let count = match ready_set.wait(&mut ready, timeout) {
-                Ok(0) if !self.complete => {
-                    match self.sockets.dump_state() {
-                        Ok(reading) => {
-                            self.complete = reading.complete;
-                            engine.reread(reading.state, &mut self.sockets);
-                        }
-                        Err(e) => match self.recover(engine, e) {
-                            Flow::Stop => return Ok(()),
-                            Flow::Continue => {}
-                            Flow::Reopened => register(self.sockets.events.as_fd(), NETLINK)?,
-                        },
-                    }
-                    continue;
-                }
-                Ok(count) => count,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(format!("waiting for netlink messages failed: {}", e.desc())),
-            };
-            let is_ready = |token| ready[..count].iter().any(|e| e.data() == token);
-            let (netlink_ready, woken, deleted) = (is_ready(NETLINK), is_ready(WAKE), is_ready(DELETION));
-            if woken {
-                let _ = self.wake.0.read();
-                if engine.stopping() {
-                    return Ok(());
-                }
-                engine.woken(&mut self.sockets);
+            if let Some(input) = self.pending.pop_front() {
+                return Ok(input);
             }
-            if deleted && self.deletion.as_ref().is_some_and(NamespaceWatch::deleted) {
-                let path = self.namespace.as_ref().map(|n| n.path().display().to_string()).unwrap_or_default();
-                return Err(format!("network namespace {path} was deleted; monitoring stopped"));
+            if let Some(fatal) = self.fatal.take() {
+                return Err(fatal);
             }
-            if netlink_ready {
-                match self.read_batch(engine, &mut updates) {
-                    Flow::Stop => return Ok(()),
-                    Flow::Continue => {}
-                    // The old socket left the set when it was closed.
-                    Flow::Reopened => register(self.sockets.events.as_fd(), NETLINK)?,
-                }
+            if self.broken.is_some() {
+                self.reopen()?;
+            } else if self.budget > 0 {
+                self.read_one();
+            } else {
+                self.wait()?;
             }
         }
+    }
+
+    /// Waits for any descriptor (or, until the state is known complete, for quiet).
+    fn wait(&mut self) -> Result<(), String> {
+        let mut ready = [EpollEvent::empty(); 3];
+        // No timer at all once the state is known complete: no wake-ups while idle.
+        let timeout = if self.complete { EpollTimeout::NONE } else { EpollTimeout::from(QUIET.as_millis() as u16) };
+        let count = match self.ready_set.wait(&mut ready, timeout) {
+            Ok(0) if !self.complete => {
+                match self.sockets.dump_state() {
+                    Ok(reading) => {
+                        self.complete = reading.complete;
+                        self.pending.push_back(Input::Reread { state: reading.state, resync: None });
+                    }
+                    Err(e) => self.fail(e),
+                }
+                return Ok(());
+            }
+            Ok(count) => count,
+            Err(Errno::EINTR) => return Ok(()),
+            Err(e) => return Err(format!("waiting for netlink messages failed: {}", e.desc())),
+        };
+        let is_ready = |token| ready[..count].iter().any(|e| e.data() == token);
+        if is_ready(WAKE) {
+            let _ = self.wake.read();
+            self.pending.push_back(Input::Woken);
+        }
+        if is_ready(DELETION) && self.deletion.as_ref().is_some_and(NamespaceWatch::deleted) {
+            let path = self.namespace.as_ref().map(|n| n.path().display().to_string()).unwrap_or_default();
+            self.fatal = Some(format!("network namespace {path} was deleted; monitoring stopped"));
+        } else if is_ready(NETLINK) {
+            self.budget = BATCH;
+        }
+        Ok(())
+    }
+
+    /// Reads one datagram from the event socket.
+    fn read_one(&mut self) {
+        self.budget -= 1;
+        let mut updates = Vec::new();
+        match self.sockets.receive(&mut updates) {
+            Ok(true) => {
+                if !updates.is_empty() {
+                    self.pending.push_back(Input::Updates(updates));
+                }
+                for what in self.sockets.take_undecodable() {
+                    let fault = format!("skipped a netlink message that could not be decoded ({what})");
+                    self.pending.push_back(Input::Fault(fault));
+                }
+            }
+            Ok(false) => self.budget = 0,
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                self.sockets.drain_events();
+                match self.sockets.dump_state() {
+                    Ok(fresh) => {
+                        self.complete = fresh.complete;
+                        let resync = "netlink receive buffer overrun (ENOBUFS): events were lost, state re-read";
+                        self.pending.push_back(Input::Reread { state: fresh.state, resync: Some(resync.into()) });
+                    }
+                    Err(e) => self.fail(e),
+                }
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// A socket failed: report it, and reopen from the next call on.
+    fn fail(&mut self, failure: std::io::Error) {
+        self.budget = 0;
+        self.pending.push_back(Input::Fault(format!("netlink socket failed ({failure}); reopening")));
+        let failure = failure.to_string();
+        self.broken = Some(Broken { failure, retry_at: Instant::now() + BACKOFF_FIRST, backoff: BACKOFF_FIRST });
+    }
+
+    /// Sleeps until the next attempt (on the wake-up descriptor, so dropping the monitor is
+    /// prompt), then reopens the sockets and resyncs, or reports the failure and backs off.
+    fn reopen(&mut self) -> Result<(), String> {
+        let Some(broken) = &mut self.broken else { return Ok(()) };
+        let wait = broken.retry_at.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            let mut fds = [PollFd::new(self.wake.as_fd(), PollFlags::POLLIN)];
+            let millis = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
+            if poll(&mut fds, PollTimeout::from(millis)).is_ok_and(|n| n > 0) {
+                let _ = self.wake.read();
+                self.pending.push_back(Input::Woken);
+            }
+            return Ok(()); // back to the caller's loop: the wake-up first, then the rest of the wait
+        }
+        let reopened = open_sockets(self.namespace.as_ref(), self.receive_buffer)
+            .map_err(|e| e.to_string())
+            .and_then(|mut s| s.dump_state().map(|state| (s, state)).map_err(|e| e.to_string()));
+        match reopened {
+            Ok((sockets, reading)) => {
+                // The old event socket left the epoll set when it was closed.
+                self.sockets = sockets;
+                self.ready_set
+                    .add(self.sockets.events.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, NETLINK))
+                    .map_err(|e| format!("registering a descriptor with epoll failed: {}", e.desc()))?;
+                self.complete = reading.complete;
+                let resync = format!("netlink sockets reopened after a failure ({})", broken.failure);
+                self.pending.push_back(Input::Reread { state: reading.state, resync: Some(resync) });
+                self.broken = None;
+            }
+            Err(e) => {
+                broken.backoff = (broken.backoff * 2).min(BACKOFF_MAX);
+                broken.retry_at = Instant::now() + broken.backoff;
+                let fault = format!("reopening netlink sockets failed ({e}); retrying in {:?}", broken.backoff);
+                self.pending.push_back(Input::Fault(fault));
+            }
+        }
+        Ok(())
     }
 }
 
-/// epoll tokens of the loop's descriptors.
-const NETLINK: u64 = 0;
-const WAKE: u64 = 1;
-const DELETION: u64 = 2;
-
-impl KernelBackend {
-    /// Handles up to [`BATCH`] datagrams from the event socket.
-    fn read_batch(&mut self, engine: &mut Engine, updates: &mut Vec<crate::event::Update>) -> Flow {
-        for _ in 0..BATCH {
-            match self.sockets.receive(updates) {
-                Ok(true) => {
-                    for update in updates.drain(..) {
-                        engine.update(update, &mut self.sockets);
-                    }
-                    for what in self.sockets.take_undecodable() {
-                        engine.error(format!("skipped a netlink message that could not be decoded ({what})"));
-                    }
-                }
-                Ok(false) => break,
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    self.sockets.drain_events();
-                    match self.sockets.dump_state() {
-                        Ok(fresh) => {
-                            self.complete = fresh.complete;
-                            engine.resync(
-                                fresh.state,
-                                "netlink receive buffer overrun (ENOBUFS): events were lost, state re-read".into(),
-                                &mut self.sockets,
-                            )
-                        }
-                        Err(e) => return self.recover(engine, e),
-                    }
-                }
-                Err(e) => return self.recover(engine, e),
-            }
-        }
-        Flow::Continue
+/// Route lookups go to the kernel over the request socket, between waits.
+impl RouteLookup for Kernel {
+    fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>> {
+        self.sockets.route(local, remote)
     }
 
-    /// After a socket failure: report it, then reopen the sockets with capped exponential
-    /// backoff until it works (or the monitor is dropped), and resync.
-    fn recover(&mut self, engine: &mut Engine, failure: std::io::Error) -> Flow {
-        engine.error(format!("netlink socket failed ({failure}); reopening"));
-        let mut backoff = BACKOFF_FIRST;
-        loop {
-            // Sleep by waiting on the wake-up descriptor, so dropping the monitor is prompt.
-            let mut fds = [PollFd::new(self.wake.0.as_fd(), PollFlags::POLLIN)];
-            let millis = u16::try_from(backoff.as_millis()).unwrap_or(u16::MAX);
-            let _ = poll(&mut fds, PollTimeout::from(millis));
-            if engine.stopping() {
-                return Flow::Stop;
-            }
-            let reopened = open_sockets(self.namespace.as_ref(), self.receive_buffer)
-                .map_err(|e| e.to_string())
-                .and_then(|mut s| s.dump_state().map(|state| (s, state)).map_err(|e| e.to_string()));
-            match reopened {
-                Ok((sockets, reading)) => {
-                    self.sockets = sockets;
-                    self.complete = reading.complete;
-                    engine.resync(
-                        reading.state,
-                        format!("netlink sockets reopened after a failure ({failure})"),
-                        &mut self.sockets,
-                    );
-                    return Flow::Reopened;
-                }
-                Err(e) => {
-                    engine.error(format!("reopening netlink sockets failed ({e}); retrying in {backoff:?}"));
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
-            }
-        }
+    fn routes(&mut self, pairs: &[(IpAddr, IpAddr)]) -> Vec<std::io::Result<Option<u32>>> {
+        self.sockets.routes(pairs)
     }
 }

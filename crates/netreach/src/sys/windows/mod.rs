@@ -2,12 +2,13 @@
 //! Windows' own verdict on connectivity, cost and captive portals, per machine and per
 //! connection.
 //!
-//! Everything reaches the engine thread through one channel ([`Msg`]): IP Helper callbacks
+//! Everything reaches the [`Kernel`] source through one channel ([`Msg`]): IP Helper callbacks
 //! say "read again" ([`iphlpapi`]), the COM thread ([`com`]) sends fresh NLM readings, and the
-//! monitor's waker wakes the loop. IP Helper re-reads are diffed by the engine into ordinary
-//! events; NLM's machine-wide connectivity becomes a [`Verdict`](crate::Verdict) of source
-//! `windows`; a connection's connectivity is applied to the paths on its interface (Qt's
-//! `QNetworkConnectionMonitor` rule, `nlm::path_connectivity`).
+//! [`Waker`] wakes it. A burst of messages becomes, in order: its faults, [`Input::Woken`], one
+//! [`Input::Reread`] (which the engine diffs into ordinary events), and for the newest NLM
+//! reading its verdict of source `windows` (an [`Update::Verdict`]) followed by an [`Input::InterfaceHint`] for
+//! each interface whose connection's connectivity changed (Qt's `QNetworkConnectionMonitor`
+//! rule, [`crate::nlm::path_connectivity`], answered through the route lookups).
 
 mod com;
 mod iphlpapi;
@@ -15,23 +16,22 @@ mod sinks;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
 
 use windows::core::GUID;
 
 use self::com::{ComThread, Reading};
 use self::iphlpapi::Notifications;
+use super::{Input, KernelConfig};
 use crate::connection::RouteLookup;
 use crate::error::Error;
 use crate::event::Update;
-use crate::monitor::{Backend, Engine, MonitorBuilder, Wake};
 use crate::state::{Family, NetworkState};
 use crate::{nlm, Verdict};
 
-/// What the engine thread's loop receives.
+/// What the source's channel receives.
 pub(crate) enum Msg {
     /// The monitor wants attention (commands, callbacks, or stopping).
     Wake,
@@ -41,32 +41,6 @@ pub(crate) enum Msg {
     Nlm(Reading),
     /// The COM thread could not read NLM (reported as a non-fatal error event).
     Error(String),
-}
-
-/// Registers for IP Helper notifications, reads the state, starts the COM thread and takes
-/// NLM's first reading. Any failure is returned: there is no half-built monitor.
-pub(crate) fn start(config: &MonitorBuilder) -> Result<(Box<dyn Backend>, NetworkState), Error> {
-    if let Some(netns) = &config.netns {
-        return Err(Error::unsupported(format!("network namespaces ({netns:?}) exist only on Linux")));
-    }
-    let (to_backend, inbox) = mpsc::channel();
-    // Registered before the first read, so no change can fall between the two.
-    let notifications = Notifications::register(to_backend.clone())
-        .map_err(|e| Error::io("registering for IP Helper change notifications", e))?;
-    let snapshot = iphlpapi::snapshot()
-        .map_err(|e| Error::io("reading adapters and routes (GetAdaptersAddresses, GetIpForwardTable2)", e))?;
-    let (com, reading) = ComThread::start(to_backend.clone())?;
-    let mut backend = WindowsBackend {
-        inbox,
-        waker: Arc::new(Waker(to_backend)),
-        com,
-        _notifications: notifications,
-        lookup: Lookup { guids: snapshot.guids, connectivity: HashMap::new() },
-    };
-    backend.lookup.connectivity = per_interface(&reading, &backend.lookup.guids);
-    let mut state = snapshot.state;
-    state.verdicts = vec![verdict(&reading)];
-    Ok((Box::new(backend), state))
 }
 
 fn verdict(reading: &Reading) -> Verdict {
@@ -85,21 +59,136 @@ fn per_interface(reading: &Reading, guids: &HashMap<u32, GUID>) -> HashMap<u32, 
     connectivity
 }
 
-struct Waker(Sender<Msg>);
+/// Makes a blocked [`Kernel::next`] return [`Input::Woken`]; callable from any thread.
+pub(crate) struct Waker(Sender<Msg>);
 
-impl Wake for Waker {
-    fn wake(&self) {
-        let _ = self.0.send(Msg::Wake); // fails only once the loop has ended
+impl Waker {
+    pub(crate) fn wake(&self) {
+        let _ = self.0.send(Msg::Wake); // fails only once the source is gone
+    }
+}
+
+/// The next thing to hand out; readings are taken only when their turn comes, so the route
+/// lookups made for earlier inputs see the interfaces and connectivity of their time.
+enum Step {
+    Input(Input),
+    Reread,
+    Nlm(Reading),
+}
+
+/// The Windows kernel source.
+pub(crate) struct Kernel {
+    inbox: Receiver<Msg>,
+    /// Kept so that the channel never disconnects; cloned into wakers.
+    to_self: Sender<Msg>,
+    /// Dropped with the source: unadvises the sinks and leaves COM.
+    com: ComThread,
+    /// Dropped with the source: cancels the IP Helper registrations.
+    _notifications: Notifications,
+    /// Interface index -> adapter GUID, from the last IP Helper reading.
+    guids: HashMap<u32, GUID>,
+    /// Interface index -> NLM connectivity flags of its connections, from the last NLM reading.
+    connectivity: HashMap<u32, u32>,
+    steps: VecDeque<Step>,
+}
+
+impl Kernel {
+    /// Registers for IP Helper notifications, reads the state, starts the COM thread and takes
+    /// NLM's first reading. Any failure is returned: there is no half-built source.
+    pub(crate) fn open(config: &KernelConfig) -> Result<(Kernel, NetworkState), Error> {
+        if let Some(netns) = &config.netns {
+            return Err(Error::unsupported(format!("network namespaces ({netns:?}) exist only on Linux")));
+        }
+        let (to_self, inbox) = mpsc::channel();
+        // Registered before the first read, so no change can fall between the two.
+        let notifications = Notifications::register(to_self.clone())
+            .map_err(|e| Error::io("registering for IP Helper change notifications", e))?;
+        let snapshot = iphlpapi::snapshot()
+            .map_err(|e| Error::io("reading adapters and routes (GetAdaptersAddresses, GetIpForwardTable2)", e))?;
+        let (com, reading) = ComThread::start(to_self.clone())?;
+        let connectivity = per_interface(&reading, &snapshot.guids);
+        let kernel = Kernel {
+            inbox,
+            to_self,
+            com,
+            _notifications: notifications,
+            guids: snapshot.guids,
+            connectivity,
+            steps: VecDeque::new(),
+        };
+        let mut state = snapshot.state;
+        state.verdicts = vec![verdict(&reading)];
+        Ok((kernel, state))
+    }
+
+    pub(crate) fn waker(&self) -> Waker {
+        Waker(self.to_self.clone())
+    }
+
+    /// Blocks until there is input. Never fails: IP Helper and NLM failures are faults.
+    pub(crate) fn next(&mut self) -> Result<Input, String> {
+        loop {
+            match self.steps.pop_front() {
+                Some(Step::Input(input)) => return Ok(input),
+                Some(Step::Reread) => return Ok(self.reread()),
+                Some(Step::Nlm(reading)) => return Ok(self.apply(reading)),
+                None => self.receive(),
+            }
+        }
+    }
+
+    /// Waits for a message and takes the whole burst: one re-read for any number of
+    /// notifications, and only the newest NLM reading (each is complete).
+    fn receive(&mut self) {
+        // The source holds a sender itself, so this never disconnects.
+        let Ok(first) = self.inbox.recv() else { return };
+        let (mut woken, mut reread, mut reading) = (false, false, None);
+        for message in std::iter::once(first).chain(self.inbox.try_iter()) {
+            match message {
+                Msg::Wake => woken = true,
+                Msg::IpChanged => reread = true,
+                Msg::Nlm(fresh) => reading = Some(fresh),
+                Msg::Error(message) => self.steps.push_back(Step::Input(Input::Fault(message))),
+            }
+        }
+        if woken {
+            self.steps.push_back(Step::Input(Input::Woken));
+        }
+        if reread {
+            self.steps.push_back(Step::Reread);
+        }
+        self.steps.extend(reading.map(Step::Nlm));
+    }
+
+    fn reread(&mut self) -> Input {
+        match iphlpapi::snapshot() {
+            Ok(snapshot) => {
+                self.guids = snapshot.guids;
+                // Adapters came or went: connections may have too.
+                self.com.refresh();
+                Input::Reread { state: snapshot.state, resync: None }
+            }
+            Err(e) => Input::Fault(format!("re-reading adapters and routes failed ({e}); waiting for the next change")),
+        }
+    }
+
+    /// The machine's verdict now; each interface whose connectivity changed is hinted next.
+    fn apply(&mut self, reading: Reading) -> Input {
+        let fresh = per_interface(&reading, &self.guids);
+        let old = std::mem::replace(&mut self.connectivity, fresh);
+        let mut changed: Vec<u32> = old.keys().chain(self.connectivity.keys()).copied().collect();
+        changed.sort_unstable();
+        changed.dedup();
+        changed.retain(|i| old.get(i) != self.connectivity.get(i));
+        for (at, index) in changed.into_iter().enumerate() {
+            self.steps.insert(at, Step::Input(Input::InterfaceHint(index)));
+        }
+        Input::Updates(vec![Update::Verdict(verdict(&reading))])
     }
 }
 
 /// Route lookups (`GetBestRoute2`) plus NLM's per-interface verdict, for path monitors.
-struct Lookup {
-    guids: HashMap<u32, GUID>,
-    connectivity: HashMap<u32, u32>,
-}
-
-impl RouteLookup for Lookup {
+impl RouteLookup for Kernel {
     fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>> {
         iphlpapi::best_route(local, remote)
     }
@@ -107,78 +196,5 @@ impl RouteLookup for Lookup {
     fn connectivity(&mut self, interface: u32, remote: IpAddr, same_subnet: bool) -> Option<bool> {
         let flags = self.connectivity.get(&interface)?;
         Some(nlm::path_connectivity(*flags, Family::of(&remote), same_subnet))
-    }
-}
-
-struct WindowsBackend {
-    inbox: Receiver<Msg>,
-    waker: Arc<Waker>,
-    /// Dropped with the backend: unadvises the sinks and leaves COM.
-    com: ComThread,
-    /// Dropped with the backend: cancels the IP Helper registrations.
-    _notifications: Notifications,
-    lookup: Lookup,
-}
-
-impl Backend for WindowsBackend {
-    fn waker(&self) -> Arc<dyn Wake> {
-        self.waker.clone()
-    }
-
-    fn run(mut self: Box<Self>, engine: &mut Engine) -> Result<(), String> {
-        loop {
-            // The backend holds a sender itself (the waker), so this never disconnects.
-            let Ok(first) = self.inbox.recv() else { return Ok(()) };
-            // A burst of notifications becomes one re-read, and only the newest NLM reading
-            // counts (each is complete).
-            let (mut woken, mut reread, mut reading) = (false, false, None);
-            for message in std::iter::once(first).chain(self.inbox.try_iter()) {
-                match message {
-                    Msg::Wake => woken = true,
-                    Msg::IpChanged => reread = true,
-                    Msg::Nlm(fresh) => reading = Some(fresh),
-                    Msg::Error(message) => engine.error(message),
-                }
-            }
-            if woken {
-                if engine.stopping() {
-                    return Ok(());
-                }
-                engine.woken(&mut self.lookup);
-            }
-            if reread {
-                self.reread(engine);
-            }
-            if let Some(reading) = reading {
-                self.apply(engine, reading);
-            }
-        }
-    }
-}
-
-impl WindowsBackend {
-    fn reread(&mut self, engine: &mut Engine) {
-        match iphlpapi::snapshot() {
-            Ok(snapshot) => {
-                self.lookup.guids = snapshot.guids;
-                engine.reread(snapshot.state, &mut self.lookup);
-                // Adapters came or went: connections may have too.
-                self.com.refresh();
-            }
-            Err(e) => engine.error(format!("re-reading adapters and routes failed ({e}); waiting for the next change")),
-        }
-    }
-
-    fn apply(&mut self, engine: &mut Engine, reading: Reading) {
-        engine.update(Update::Verdict(verdict(&reading)), &mut self.lookup);
-        let fresh = per_interface(&reading, &self.lookup.guids);
-        let old = std::mem::replace(&mut self.lookup.connectivity, fresh);
-        let mut changed: Vec<u32> = old.keys().chain(self.lookup.connectivity.keys()).copied().collect();
-        changed.sort_unstable();
-        changed.dedup();
-        changed.retain(|i| old.get(i) != self.lookup.connectivity.get(i));
-        for index in changed {
-            engine.recheck_interface(index, &mut self.lookup);
-        }
     }
 }

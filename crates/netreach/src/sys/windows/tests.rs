@@ -336,3 +336,48 @@ fn namespaces_are_refused_with_a_clear_error() {
     let error = Monitor::builder().netns("blue").build().unwrap_err().to_string();
     assert!(error.contains("only on Linux"), "{error}");
 }
+
+#[test]
+fn a_burst_becomes_faults_woken_one_reread_then_the_newest_verdict_and_its_hints() {
+    use super::com::{Connection, Reading};
+    use crate::sys::{Input, KernelConfig};
+    use crate::Update;
+
+    let _turn = serial(); // opening the source advises sinks
+    let (mut kernel, _) = super::Kernel::open(&KernelConfig::default()).expect("the source opens");
+    let (&index, &adapter) = kernel.guids.iter().next().expect("an adapter");
+    let old = kernel.connectivity.clone();
+    // Flags this adapter did not have: its paths must be judged again, and so must those of
+    // every interface whose connection the fresh reading no longer lists.
+    let flags = old.get(&index).copied().unwrap_or(0) ^ NLM_CONNECTIVITY(1).0 as u32;
+    let mut hinted: Vec<u32> = old.keys().copied().filter(|&i| i != index).chain([index]).collect();
+    hinted.sort_unstable();
+    let connection = Connection { id: GUID::from_u128(1), adapter, connectivity: flags, portal: Some(true) };
+    let fresh = Reading { connectivity: flags, metered: Some(true), connections: vec![connection] };
+    let stale = Reading { connectivity: 0, metered: None, connections: Vec::new() };
+    for message in [
+        Msg::Nlm(stale),
+        Msg::IpChanged,
+        Msg::Error("a fault".into()),
+        Msg::Wake,
+        Msg::IpChanged,
+        Msg::Nlm(fresh.clone()),
+    ] {
+        kernel.to_self.send(message).unwrap();
+    }
+    assert!(matches!(kernel.next(), Ok(Input::Fault(m)) if m == "a fault"));
+    assert!(matches!(kernel.next(), Ok(Input::Woken)));
+    assert!(matches!(kernel.next(), Ok(Input::Reread { resync: None, .. })), "one re-read for both notifications");
+    match kernel.next() {
+        Ok(Input::Updates(updates)) => assert_eq!(updates, [Update::Verdict(super::verdict(&fresh))]),
+        other => panic!("expected the newest reading's verdict, got {other:?}"),
+    }
+    let mut hints = Vec::new();
+    while let Some(step) = kernel.steps.front() {
+        assert!(matches!(step, super::Step::Input(Input::InterfaceHint(_))), "only hints are left");
+        let Ok(Input::InterfaceHint(i)) = kernel.next() else { unreachable!() };
+        hints.push(i);
+    }
+    assert_eq!(hints, hinted);
+    assert_eq!(kernel.connectivity.get(&index), Some(&flags));
+}

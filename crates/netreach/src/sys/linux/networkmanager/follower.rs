@@ -1,7 +1,7 @@
 //! The NetworkManager thread: follows NM on one bus connection after another, and hands
 //! its verdicts to the monitor (see the parent module for the rules).
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use futures_lite::future::{self, FutureExt};
@@ -10,8 +10,8 @@ use zbus::Connection;
 
 use super::client::{self, Link, Model, CALL_TIMEOUT, NM_NAME};
 use super::{close, mapping, ticking};
-use crate::monitor::VerdictSink;
 use crate::reachability::Source;
+use crate::sys::{Input, InputSink};
 use crate::verdict::Verdict;
 
 const RECONNECT_FIRST: Duration = Duration::from_millis(50);
@@ -39,7 +39,7 @@ enum End {
 /// The thread's state across connections.
 pub(super) struct Follower {
     address: String,
-    sink: VerdictSink,
+    sink: Arc<dyn InputSink>,
     settle: Option<Duration>,
     /// The last verdict handed to the sink.
     sent: Option<Verdict>,
@@ -52,8 +52,13 @@ pub(super) struct Follower {
 }
 
 impl Follower {
-    pub(super) fn new(address: String, sink: VerdictSink, settle: Option<Duration>) -> Follower {
+    pub(super) fn new(address: String, sink: Arc<dyn InputSink>, settle: Option<Duration>) -> Follower {
         Follower { address, sink, settle, sent: None, pending: None, denied: false, silent: None }
+    }
+
+    /// Reports a fault this source recovers from (a non-fatal error event).
+    fn fault(&self, message: String) {
+        self.sink.send(Input::Fault(message));
     }
 
     /// Follows NM until the monitor drops this source. `ready` gets the outcome of the first
@@ -118,7 +123,7 @@ impl Follower {
                 End::BusLost(reason) => {
                     self.withdraw();
                     self.silent = None;
-                    self.sink.error(format!(
+                    self.fault(format!(
                         "lost the system bus at {} ({reason}); NetworkManager's verdict is withdrawn until it returns",
                         self.address
                     ));
@@ -199,7 +204,7 @@ impl Follower {
                         Ok(false) => {}
                         Err(e) if client::timed_out(&e) => model = self.not_answering(&e),
                         Err(e @ zbus::Error::InputOutput(_)) => return End::BusLost(e.to_string()),
-                        Err(e) => drop(self.sink.error(format!("reading NetworkManager's properties: {e}"))),
+                        Err(e) => self.fault(format!("reading NetworkManager's properties: {e}")),
                     }
                 }
                 Woke::Owner(Some(change)) => {
@@ -280,7 +285,7 @@ impl Follower {
                 zbus::Error::InputOutput(e) => e.to_string(),
                 other => other.to_string(),
             };
-            self.sink.error(format!("{why}; its verdict is withdrawn until it answers"));
+            self.fault(format!("{why}; its verdict is withdrawn until it answers"));
             self.silent = Some(why);
         }
         self.withdraw();
@@ -299,13 +304,13 @@ impl Follower {
             Ok(()) => {}
             Err(e) if client::is_denied(&e) => {
                 self.denied = true;
-                self.sink.error(format!(
+                self.fault(format!(
                     "NetworkManager refused CheckConnectivity ({e}); check() leaves the decision to the probe from now on"
                 ));
                 return Ok(None);
             }
             Err(e) => {
-                self.sink.error(format!("NetworkManager's CheckConnectivity failed: {e}"));
+                self.fault(format!("NetworkManager's CheckConnectivity failed: {e}"));
                 return Ok(None);
             }
         }
@@ -313,7 +318,7 @@ impl Follower {
             Ok(fresh) => Ok(Some(fresh)),
             Err(e) if client::timed_out(&e) => Err(e),
             Err(e) => {
-                self.sink.error(format!("reading NetworkManager's properties after a check: {e}"));
+                self.fault(format!("reading NetworkManager's properties after a check: {e}"));
                 Ok(None)
             }
         }
@@ -337,7 +342,7 @@ impl Follower {
 
     fn hand_over(&mut self, verdict: Verdict) {
         if self.sent.as_ref() != Some(&verdict) {
-            self.sink.send(verdict.clone());
+            self.sink.send(Input::Verdict(verdict.clone()));
             self.sent = Some(verdict);
         }
     }

@@ -4,7 +4,7 @@
 //! One thread per monitor drives the D-Bus connection (zbus without its own executor thread)
 //! and waits, with no timer while NM is present and answering, for whichever comes first: a
 //! signal from NM, NM's name changing owner (it left or came back), a request from
-//! [`Refiner::check`], the end of a settle window, or the monitor dropping this source
+//! [`NetworkManager::check`], the end of a settle window, or the monitor dropping this source
 //! (see [`follower`]).
 //!
 //! - Every D-Bus call is bounded ([`client::CALL_TIMEOUT`], 2 s): a stopped NM or dbus-daemon
@@ -36,16 +36,14 @@ use self::client::{Link, CALL_TIMEOUT, NM_NAME};
 use self::follower::Follower;
 use crate::backend::BackendKind;
 use crate::error::Error;
-use crate::monitor::{MonitorBuilder, Refiner, VerdictSink};
-use crate::reachability::Reachability;
-use crate::state::NetworkState;
+use crate::sys::{InputSink, NetworkManagerConfig};
 
 /// The system bus when neither the builder nor `DBUS_SYSTEM_BUS_ADDRESS` names another.
 const DEFAULT_SYSTEM_BUS: &str = "unix:path=/run/dbus/system_bus_socket";
 /// How long building a monitor waits for NM's first reading: the bus set-up and the reading
 /// are each bounded by [`CALL_TIMEOUT`], so this is only a last resort.
 const FIRST_READING_WAIT: Duration = Duration::from_secs(5);
-/// The longest [`Refiner::check`] waits for the thread: one `CheckConnectivity` (30 s at most)
+/// The longest [`NetworkManager::check`] waits for the thread: one `CheckConnectivity` (30 s at most)
 /// plus a few bounded reads. The thread answers well before unless NM is pathological.
 const CHECK_WAIT: Duration = Duration::from_secs(40);
 
@@ -57,10 +55,10 @@ const CHECK_WAIT: Duration = Duration::from_secs(40);
 ///   Without a bus socket this costs one `stat`.
 /// - `NetworkManager`: the bus must answer, NM must own its name and answer its first read,
 ///   else a clear error.
-pub(crate) fn start(config: &MonitorBuilder, sink: &VerdictSink) -> Result<Option<Arc<dyn Refiner>>, Error> {
+pub(crate) fn start(config: &NetworkManagerConfig, sink: Arc<dyn InputSink>) -> Result<Option<NetworkManager>, Error> {
     let explicit = match config.backend {
         BackendKind::Kernel => return Ok(None),
-        BackendKind::Auto if config.netns.is_some() => return Ok(None),
+        BackendKind::Auto if config.other_namespace => return Ok(None),
         BackendKind::Auto => false,
         BackendKind::NetworkManager => true,
     };
@@ -99,17 +97,17 @@ pub(crate) fn start(config: &MonitorBuilder, sink: &VerdictSink) -> Result<Optio
     // NM has not answered yet.
     let (stop, stopped) = async_channel::bounded::<()>(1);
     let (ready, started) = mpsc::sync_channel(1);
-    let mut source = Follower::new(address, sink.clone(), config.settle);
+    let mut source = Follower::new(address, sink, config.settle);
     let thread = std::thread::Builder::new()
         .name("netreach-nm".into())
         .spawn(move || zbus::block_on(source.run(link, requests, stopped, ready)))
         .map_err(|e| Error::io("starting the NetworkManager thread", e))?;
-    let refiner = NmRefiner { control, stop, thread: Mutex::new(Some(thread)) };
+    let refiner = NetworkManager { control, stop, thread: Mutex::new(Some(thread)) };
     // The first reading is in the sink before the monitor is handed out, unless NM is slow to
     // answer: then it arrives as an event, and building never waits longer than this.
     match started.recv_timeout(FIRST_READING_WAIT) {
         Ok(Err(silent)) if explicit => Err(unusable(silent)), // dropping the refiner ends the thread
-        _ => Ok(Some(Arc::new(refiner))),
+        _ => Ok(Some(refiner)),
     }
 }
 
@@ -154,19 +152,18 @@ async fn ticking<T>(conn: &Connection, work: impl std::future::Future<Output = T
     .await
 }
 
-/// Handle of the NetworkManager thread, owned by the monitor.
-pub(crate) struct NmRefiner {
+/// Handle of the NetworkManager thread, owned by the monitor. NM watches the network itself:
+/// the kernel's changes ask nothing of it.
+pub(crate) struct NetworkManager {
     control: async_channel::Sender<mpsc::SyncSender<()>>,
     stop: async_channel::Sender<()>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Refiner for NmRefiner {
-    fn state_changed(&self, _: &NetworkState, _: &Reachability) {
-        // NM watches the network itself; the kernel's changes ask nothing of it.
-    }
-
-    fn check(&self) -> Result<(), Error> {
+impl NetworkManager {
+    /// Asks NM to check connectivity now and waits (bounded) until the fresh verdict has been
+    /// handed to the sink.
+    pub(crate) fn check(&self) -> Result<(), Error> {
         let (reply, answer) = mpsc::sync_channel(1);
         if self.control.send_blocking(reply).is_ok() {
             // The thread answers every request before it ends, each of its calls bounded; a
@@ -177,7 +174,7 @@ impl Refiner for NmRefiner {
     }
 }
 
-impl Drop for NmRefiner {
+impl Drop for NetworkManager {
     fn drop(&mut self) {
         self.stop.close();
         self.control.close();

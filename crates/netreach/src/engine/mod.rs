@@ -1,0 +1,333 @@
+//! The engine: one thread per monitor owns the loop.
+//!
+//! It asks the OS source ([`sys::Kernel`], a leaf; see the contract in `sys/mod.rs`) for the
+//! next [`Input`], folds it into the state ([`apply`], [`diff`]), re-derives reachability
+//! ([`judge`]), publishes the events ([`fanout`]) and re-evaluates the paths the change
+//! touched, answering their route lookups with the same source between waits. Sources above
+//! the kernel ([`Refiner`]s: the probe, NetworkManager) run their own threads and hand their
+//! inputs to a [`Reporter`], which queues them as commands for this loop.
+//!
+//! The state lock is held only to swap the state: route lookups, refiner notifications and
+//! callbacks run on a snapshot (an `Arc` of the state) after it is released, so `snapshot()`
+//! never waits for them. Only this thread changes the state, so the snapshot is current.
+
+mod fanout;
+mod refiner;
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use self::fanout::Dispatch;
+pub(crate) use self::refiner::Refiner;
+use self::refiner::Reporter;
+use crate::connection::{touched_by, PathId, PathOwner, PathRegistry, PathShared, RouteLookup, Touch};
+use crate::error::Error;
+use crate::event::{apply, diff, reachability_events, EventKind, Update};
+use crate::probe::ProbeConfig;
+use crate::state::NetworkState;
+use crate::sys::{self, Input, KernelConfig, NetworkManagerConfig};
+use crate::verdict::judge;
+
+/// Everything a monitor's engine needs to start; filled by the builder.
+pub(crate) struct Config {
+    pub kernel: KernelConfig,
+    pub networkmanager: NetworkManagerConfig,
+    pub probe: Option<ProbeConfig>,
+    pub queue_capacity: usize,
+}
+
+/// Work for the engine thread, which owns the source that path evaluation asks.
+pub(crate) enum Command {
+    AddPath {
+        local: IpAddr,
+        remote: IpAddr,
+        reply: mpsc::SyncSender<(PathId, Arc<PathShared>)>,
+    },
+    RemovePath(PathId),
+    /// An input from a source's own thread (a verdict, a fault).
+    Input(Input),
+    /// Answered once every earlier command has run.
+    Sync(mpsc::SyncSender<()>),
+}
+
+/// State shared by the monitor's handle, its engine thread and its sources' sinks. Lock order:
+/// dispatch, then state.
+pub(crate) struct Shared {
+    dispatch: Mutex<Dispatch>,
+    /// Replaced (or changed in place when no snapshot is out) only by the engine thread.
+    state: Mutex<Arc<NetworkState>>,
+    stopping: AtomicBool,
+    /// Pending work for the engine thread; `None` once it has stopped.
+    commands: Mutex<Option<Vec<Command>>>,
+    wake: sys::Waker,
+    queue_capacity: usize,
+    /// Sources above the kernel; emptied (and so stopped) when the monitor drops.
+    refiners: Mutex<Vec<Arc<dyn Refiner>>>,
+}
+
+/// The error of asking a monitor whose engine has stopped.
+pub(crate) fn stopped() -> Error {
+    Error::stopped("the monitor has stopped")
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Callbacks and sources run outside these locks, so a poisoned lock means a bug in
+    // netreach itself mid-update; the data (lists, an Arc) is still consistent.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn new(initial: NetworkState, wake: sys::Waker, queue_capacity: usize) -> Arc<Shared> {
+        Arc::new(Shared {
+            dispatch: Mutex::new(Dispatch::default()),
+            state: Mutex::new(Arc::new(initial)),
+            stopping: AtomicBool::new(false),
+            commands: Mutex::new(Some(Vec::new())),
+            wake,
+            queue_capacity,
+            refiners: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Queues work for the engine thread and wakes it.
+    pub(crate) fn command(&self, command: Command) -> Result<(), Error> {
+        lock(&self.commands).as_mut().ok_or_else(stopped)?.push(command);
+        self.wake.wake();
+        Ok(())
+    }
+
+    /// The current state (an `Arc`: cheap).
+    pub(crate) fn snapshot(&self) -> Arc<NetworkState> {
+        lock(&self.state).clone()
+    }
+
+    /// The sources above the kernel, for a `check()` that must not hold their lock.
+    pub(crate) fn refiners(&self) -> Vec<Arc<dyn Refiner>> {
+        lock(&self.refiners).clone()
+    }
+}
+
+impl PathOwner for Shared {
+    fn forget(&self, id: PathId) {
+        let _ = self.command(Command::RemovePath(id)); // fails only once the engine stopped
+    }
+}
+
+/// The running engine, owned by the monitor's handle: dropping it stops the sources, then the
+/// engine thread, and waits for both.
+pub(crate) struct Running {
+    pub(crate) shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Sources first: their threads end before the engine they report to.
+        drop(std::mem::take(&mut *lock(&self.shared.refiners)));
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.wake.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join(); // the engine catches its own panics
+        }
+    }
+}
+
+/// Opens the kernel source, starts the sources above it and the engine thread. Any failure is
+/// returned here; there is no half-built monitor.
+pub(crate) fn start(config: Config) -> Result<Running, Error> {
+    let (source, initial) = sys::Kernel::open(&config.kernel)?;
+    let shared = Shared::new(initial, source.waker(), config.queue_capacity);
+    let refiners = refiner::start(&config, Reporter::sink(&shared))?;
+    let (state, kernel) = {
+        // Verdicts the sources read while starting belong in the first state.
+        let mut commands = lock(&shared.commands);
+        let mut cell = lock(&shared.state);
+        let state = Arc::make_mut(&mut cell);
+        let mut rest = Vec::new();
+        for command in commands.as_mut().map(std::mem::take).unwrap_or_default() {
+            match command {
+                Command::Input(Input::Verdict(verdict)) => drop(apply(state, Update::Verdict(verdict))),
+                other => rest.push(other),
+            }
+        }
+        *commands = Some(rest);
+        let kernel;
+        (kernel, state.reachability, state.details) = judge(state);
+        (cell.clone(), kernel)
+    };
+    // Then the sources get their first look at it.
+    refiners.iter().for_each(|r| r.state_changed(&state, &kernel));
+    drop(state);
+    *lock(&shared.refiners) = refiners;
+    let engine = Engine { shared: shared.clone(), paths: PathRegistry::default() };
+    let thread = std::thread::Builder::new()
+        .name("netreach".into())
+        .spawn(move || engine.run(source))
+        .map_err(|e| Error::io("starting the monitor thread", e))?;
+    Ok(Running { shared, thread: Some(thread) })
+}
+
+/// The engine thread's own part.
+struct Engine {
+    shared: Arc<Shared>,
+    paths: PathRegistry,
+}
+
+impl Engine {
+    fn run(mut self, mut source: sys::Kernel) {
+        let outcome = match catch_unwind(AssertUnwindSafe(|| self.serve(&mut source))) {
+            Ok(outcome) => outcome,
+            Err(panic) => Err(format!(
+                "internal error: the monitor thread panicked ({})",
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default()
+            )),
+        };
+        drop(source); // sockets, registrations and sinks go before the subscribers hear the end
+        let fatal = outcome.err();
+        if let Some(message) = &fatal {
+            self.shared.publish(vec![EventKind::Error { message: message.clone(), fatal: true }]);
+        }
+        // Pending path requests fail (their reply channels drop); new ones are refused.
+        lock(&self.shared.commands).take();
+        self.paths.close_all();
+        self.shared.close(fatal);
+    }
+
+    /// The loop: until the monitor stops (`Ok`) or the source cannot go on (`Err`).
+    fn serve(&mut self, source: &mut sys::Kernel) -> Result<(), String> {
+        loop {
+            let input = source.next()?;
+            if matches!(input, Input::Woken) && self.shared.stopping.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            self.handle(input, source);
+        }
+    }
+
+    fn handle(&mut self, input: Input, lookup: &mut dyn RouteLookup) {
+        match input {
+            Input::Updates(updates) => updates.into_iter().for_each(|update| self.update(update, lookup)),
+            Input::Verdict(verdict) => self.update(Update::Verdict(verdict), lookup),
+            Input::Reread { state, resync } => self.replace(state, resync, lookup),
+            #[cfg(windows)]
+            Input::InterfaceHint(index) => self.react(None, Touch::Interface(index), lookup),
+            Input::Fault(message) => self.shared.publish(vec![EventKind::Error { message, fatal: false }]),
+            Input::Woken => self.woken(lookup),
+        }
+    }
+
+    /// Folds one update into the state, publishes what changed, and re-evaluates the paths it
+    /// touches.
+    fn update(&mut self, update: Update, lookup: &mut dyn RouteLookup) {
+        let touch = touched_by(&update);
+        if matches!(update, Update::RouteChanged(..)) {
+            // Routes other than default ones are not state: only path monitors care about them.
+            self.react(None, touch, lookup);
+        } else if let Some(state) = self.change(|state| apply(Arc::make_mut(state), update)) {
+            self.react(Some(state), touch, lookup);
+        }
+    }
+
+    /// Replaces the whole state with a fresh reading and publishes exactly what differed; with
+    /// `resync`, followed by a [`EventKind::Resynced`] notice. Paths are re-evaluated when
+    /// something changed (always after a resync: lost route changes are not in the state).
+    fn replace(&mut self, mut fresh: NetworkState, resync: Option<String>, lookup: &mut dyn RouteLookup) {
+        let changed = self.change(|state| {
+            let mut events = diff(state, &fresh);
+            if events.is_empty() && resync.is_none() {
+                return events;
+            }
+            // Verdicts come from other sources than the kernel re-read; reachability and
+            // details are re-derived (and diffed) by `change`.
+            fresh.reachability = state.reachability;
+            fresh.details = state.details.clone();
+            fresh.verdicts = state.verdicts.clone();
+            *state = Arc::new(fresh);
+            if let Some(reason) = resync {
+                let changes = events.len();
+                events.push(EventKind::Resynced { reason, changes });
+            }
+            events
+        });
+        if let Some(state) = changed {
+            self.react(Some(state), Touch::All, lookup);
+        }
+    }
+
+    /// Re-evaluates the paths `touch` names against `state` (default: the current one), with
+    /// no lock held.
+    fn react(&mut self, state: Option<Arc<NetworkState>>, touch: Touch, lookup: &mut dyn RouteLookup) {
+        if self.paths.len() > 0 {
+            let state = state.unwrap_or_else(|| self.shared.snapshot());
+            self.paths.react(&state, touch, lookup);
+        }
+    }
+
+    /// Runs queued commands, then delivers pending callbacks.
+    fn woken(&mut self, lookup: &mut dyn RouteLookup) {
+        let commands = lock(&self.shared.commands).as_mut().map(std::mem::take).unwrap_or_default();
+        for command in commands {
+            match command {
+                Command::AddPath { local, remote, reply } => {
+                    let state = self.shared.snapshot();
+                    let added = self.paths.add(&state, local, remote, self.shared.queue_capacity, lookup);
+                    if reply.send(added.clone()).is_err() {
+                        self.paths.remove(added.0); // the caller gave up waiting
+                    }
+                }
+                Command::RemovePath(id) => self.paths.remove(id),
+                Command::Input(input) => self.handle(input, lookup),
+                Command::Sync(reply) => {
+                    let _ = reply.send(()); // the caller may have given up
+                }
+            }
+        }
+        self.shared.deliver_callbacks();
+    }
+
+    /// Applies `f` to the state (under the lock: `f` only folds); publishes its events plus any
+    /// reachability change, then, with the lock released, tells the refiners and runs the
+    /// callbacks. Returns the new state if anything changed.
+    fn change(&self, f: impl FnOnce(&mut Arc<NetworkState>) -> Vec<EventKind>) -> Option<Arc<NetworkState>> {
+        let (state, kernel) = {
+            let mut dispatch = self.shared.dispatch();
+            let mut cell = lock(&self.shared.state);
+            let mut events = f(&mut cell);
+            if events.is_empty() {
+                return None;
+            }
+            let state = Arc::make_mut(&mut cell);
+            let (kernel, reachability, details) = judge(state);
+            // Reachability events go before a resync notice, which closes the batch.
+            let at = events.iter().position(|e| matches!(e, EventKind::Resynced { .. })).unwrap_or(events.len());
+            let mut changed = reachability_events(&state.reachability, &reachability);
+            if details != state.details {
+                changed.push(EventKind::DetailsChanged { before: state.details.clone(), after: details.clone() });
+            }
+            events.splice(at..at, changed);
+            state.reachability = reachability;
+            state.details = details;
+            let state = cell.clone();
+            drop(cell);
+            // Still under the dispatch lock: a new subscriber's baseline is either before this
+            // change (and it gets these events) or after it (and it does not).
+            self.shared.push(&mut dispatch, events);
+            (state, kernel)
+        };
+        // Refiners must return at once; the list's own lock is not the state's.
+        for refiner in lock(&self.shared.refiners).iter() {
+            refiner.state_changed(&state, &kernel);
+        }
+        self.shared.deliver_callbacks();
+        Some(state)
+    }
+}

@@ -1,0 +1,108 @@
+//! The engine's own contract, without a kernel: route lookups and refiner notifications run
+//! on the new state with the state lock free, so `snapshot()` never waits for them.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, Weak};
+
+use super::{Engine, Input, Refiner, Reporter, Shared};
+use crate::connection::{PathRegistry, RouteLookup};
+use crate::error::Error;
+use crate::event::Update;
+use crate::reachability::Reachability;
+use crate::state::{Address, Interface, InterfaceKind, NetworkState};
+use crate::sys::{self, KernelConfig};
+
+fn eth0(mtu: u32) -> Interface {
+    Interface {
+        index: 2,
+        name: "eth0".into(),
+        kind: InterfaceKind::Ethernet,
+        up: true,
+        carrier: true,
+        mtu,
+        addresses: vec![Address::new("192.0.2.10".parse().unwrap(), 24)],
+        ..Default::default()
+    }
+}
+
+/// What a lookup or a notification saw: whether the state lock was free, and the MTU of eth0
+/// in the state it was given (or could read).
+type Seen = Arc<Mutex<Vec<(bool, Option<u32>)>>>;
+
+fn mtu(state: &NetworkState) -> Option<u32> {
+    state.interfaces.iter().find(|i| i.index == 2).map(|i| i.mtu)
+}
+
+struct Lookup {
+    shared: Arc<Shared>,
+    seen: Seen,
+}
+
+impl RouteLookup for Lookup {
+    fn route(&mut self, _: IpAddr, _: IpAddr) -> std::io::Result<Option<u32>> {
+        // try_lock, not lock: a lookup made under the lock would deadlock rather than fail.
+        let free = self.shared.state.try_lock().is_ok();
+        self.seen.lock().unwrap().push((free, free.then(|| mtu(&self.shared.snapshot())).flatten()));
+        Ok(Some(2))
+    }
+}
+
+struct Watcher {
+    shared: Weak<Shared>,
+    seen: Seen,
+}
+
+impl Refiner for Watcher {
+    fn state_changed(&self, state: &NetworkState, _: &Reachability) {
+        let free = self.shared.upgrade().is_some_and(|s| s.state.try_lock().is_ok());
+        self.seen.lock().unwrap().push((free, mtu(state)));
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// An engine over a made-up state; the real source only lends its waker.
+fn engine() -> (Engine, sys::Kernel) {
+    let (source, _) = sys::Kernel::open(&KernelConfig::default()).expect("the kernel source opens");
+    let initial = NetworkState { interfaces: vec![eth0(1500)], ..Default::default() };
+    let shared = Shared::new(initial, source.waker(), 16);
+    (Engine { shared, paths: PathRegistry::default() }, source)
+}
+
+#[test]
+fn lookups_and_refiner_notifications_run_outside_the_state_lock_on_the_new_state() {
+    let (mut engine, _source) = engine();
+    let (looked, notified) = (Seen::default(), Seen::default());
+    let watcher = Watcher { shared: Arc::downgrade(&engine.shared), seen: notified.clone() };
+    *engine.shared.refiners.lock().unwrap() = vec![Arc::new(watcher)];
+    let mut lookup = Lookup { shared: engine.shared.clone(), seen: looked.clone() };
+    let state = engine.shared.snapshot();
+    let (local, remote) = ("192.0.2.10".parse().unwrap(), "198.51.100.1".parse().unwrap());
+    let _path = engine.paths.add(&state, local, remote, 16, &mut lookup);
+    drop(state);
+    assert_eq!(looked.lock().unwrap().drain(..).count(), 1, "adding a path asks its route");
+
+    // A change of the path's interface: the refiner hears of it, the path is judged again.
+    engine.handle(Input::Updates(vec![Update::Link(eth0(1400))]), &mut lookup);
+    assert_eq!(*notified.lock().unwrap(), [(true, Some(1400))]);
+    assert_eq!(*looked.lock().unwrap(), [(true, Some(1400))]);
+    // A route change (no state change) and a resync (every path) look up outside it too.
+    engine.handle(Input::Updates(vec![Update::RouteChanged(remote, 32)]), &mut lookup);
+    let fresh = NetworkState { interfaces: vec![eth0(1300)], ..Default::default() };
+    engine.handle(Input::Reread { state: fresh, resync: Some("test".into()) }, &mut lookup);
+    assert_eq!(*looked.lock().unwrap(), [(true, Some(1400)), (true, Some(1400)), (true, Some(1300))]);
+    assert_eq!(*notified.lock().unwrap(), [(true, Some(1400)), (true, Some(1300))]);
+}
+
+#[test]
+fn sources_report_as_commands_until_the_monitor_is_gone() {
+    let (engine, _source) = engine();
+    let sink = Reporter::sink(&engine.shared);
+    assert!(sink.send(Input::Fault("a fault".into())));
+    let queued = engine.shared.commands.lock().unwrap().as_ref().map_or(0, Vec::len);
+    assert_eq!(queued, 1);
+    drop(engine);
+    assert!(!sink.send(Input::Fault("too late".into())), "a sink must not keep the monitor alive");
+}
