@@ -40,7 +40,6 @@
 #![warn(missing_docs)]
 
 mod backend;
-pub mod connection;
 mod error;
 mod event;
 mod monitor;
@@ -48,6 +47,7 @@ mod monitor;
 /// platform, so its tables are tested everywhere).
 #[path = "sys/windows/nlm.rs"]
 pub mod nlm;
+mod path;
 pub mod probe;
 pub mod reachability;
 mod state;
@@ -56,10 +56,12 @@ mod sys;
 pub mod verdict;
 
 pub use backend::BackendKind;
-pub use connection::{validate_path, PathMonitor, PathStatus, Unreachable};
 pub use error::Error;
 pub use event::{apply, diff, reachability_events, Event, EventKind, ReachabilityOf, Update};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, Netns, DEFAULT_QUEUE_CAPACITY};
+pub use path::{
+    validate_path, PathCallbackId, PathEvent, PathEventKind, PathMonitor, PathState, PathStatus, Unreachable,
+};
 pub use reachability::{derive_kernel_reachability, FamilyReachability, Level, Reachability, Source};
 pub use state::{
     Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, InterfaceKind, NetworkState, OperState,

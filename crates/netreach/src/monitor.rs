@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::backend::BackendKind;
-use crate::connection::{
+use crate::path::{
     check_against_state, touched_by, validate_path, PathId, PathMonitor, PathOwner, PathRegistry, PathShared,
     RouteLookup, Touch,
 };
@@ -361,7 +361,7 @@ impl Monitor {
 
 impl Monitor {
     /// Watches the path from `local` to `remote`: whether a connection between them can still
-    /// work, and the moment that changes. See [`crate::connection`] for the rule. Fails with a
+    /// work, and the moment that changes. See [`PathMonitor`] for the rule. Fails with a
     /// clear error for unspecified, loopback, multicast or broadcast addresses, mixed
     /// families, or a local address no interface owns.
     ///
@@ -410,6 +410,10 @@ impl PathOwner for Shared {
     fn forget(&self, id: PathId) {
         let _ = self.command(Command::RemovePath(id)); // fails only once the engine stopped
     }
+
+    fn report(&self, message: String) {
+        let _ = self.command(Command::Error(message)); // nobody to tell once the engine stopped
+    }
 }
 
 /// Work for the engine thread, which owns the sockets that path evaluation needs.
@@ -422,8 +426,7 @@ enum Command {
     RemovePath(PathId),
     /// A source's verdict, from its own thread.
     Verdict(Verdict),
-    /// A source's non-fatal fault, from its own thread.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // sent by NetworkManager's source
+    /// A non-fatal fault from another thread (a source's, a path callback's panic).
     Error(String),
     /// Answered once every earlier command has run.
     Sync(mpsc::SyncSender<()>),
@@ -555,8 +558,9 @@ impl Engine {
 
     fn react(&mut self, touch: Touch, lookup: &mut dyn RouteLookup) {
         if self.paths.len() > 0 {
-            let cell = self.shared.state();
-            self.paths.react(&cell.state, touch, lookup);
+            // On a snapshot: route lookups and path callbacks run outside the state lock.
+            let state = self.shared.state().snapshot();
+            self.paths.react(&state, touch, lookup);
         }
     }
 

@@ -24,7 +24,7 @@ use windows::core::GUID;
 
 use self::com::{ComThread, Reading};
 use self::iphlpapi::Notifications;
-use crate::connection::RouteLookup;
+use crate::path::RouteLookup;
 use crate::error::Error;
 use crate::event::Update;
 use crate::monitor::{Backend, Engine, MonitorBuilder, Wake};
