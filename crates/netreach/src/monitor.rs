@@ -14,12 +14,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::backend::BackendKind;
+use crate::error::Error;
+use crate::event::{apply, diff, reachability_events, Event, EventKind, Update};
 use crate::path::{
     check_against_state, touched_by, validate_path, PathId, PathMonitor, PathOwner, PathRegistry, PathShared,
     RouteLookup, Touch,
 };
-use crate::error::Error;
-use crate::event::{apply, diff, reachability_events, Event, EventKind, Update};
 use crate::reachability::Reachability;
 use crate::state::NetworkState;
 use crate::subscription::{Queue, Subscription};

@@ -242,3 +242,105 @@ impl Slot {
         was
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::path::registry::PathId;
+    use crate::path::status::{PathState, Unreachable};
+
+    /// Collects what paths report to their monitor.
+    #[derive(Default)]
+    struct Owner(Mutex<Vec<String>>);
+    impl PathOwner for Owner {
+        fn forget(&self, _: PathId) {}
+        fn report(&self, message: String) {
+            self.0.lock().unwrap().push(message);
+        }
+    }
+
+    fn status(reachable: bool) -> PathStatus {
+        let (local, remote) = ("192.0.2.10".parse().unwrap(), "198.51.100.1".parse().unwrap());
+        let state = if reachable {
+            PathState::Reachable { interface: "eth0".into(), same_subnet: false }
+        } else {
+            PathState::Unreachable { reason: Unreachable::NoRoute, interface: Some("eth0".into()), same_subnet: false }
+        };
+        PathStatus { local, remote, state }
+    }
+
+    fn shared() -> (Arc<PathShared>, Arc<Owner>, Weak<dyn PathOwner>) {
+        let owner = Arc::new(Owner::default());
+        let weak: Weak<dyn PathOwner> = Arc::downgrade(&(owner.clone() as Arc<dyn PathOwner>));
+        (Arc::new(PathShared::new(status(true), 4)), owner, weak)
+    }
+
+    #[test]
+    fn first_call_is_here_and_outside_the_lock() {
+        let (path, _owner, weak) = shared();
+        let (tx, rx) = mpsc::channel();
+        let inner = path.clone();
+        // Reading the status from inside the callback would deadlock under the path's lock.
+        path.on_change(Box::new(move |s: &PathStatus| tx.send((s.clone(), inner.status())).unwrap()), weak);
+        assert_eq!(rx.try_recv().unwrap(), (status(true), status(true)), "called before on_change returned");
+        path.publish(status(false));
+        assert_eq!(rx.try_recv().unwrap(), (status(false), status(false)));
+        path.publish(status(false)); // no change, no call
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn removed_callback_is_not_called_again() {
+        let (path, _owner, weak) = shared();
+        let (tx, rx) = mpsc::channel();
+        let id = path.on_change(Box::new(move |s: &PathStatus| tx.send(s.is_reachable()).unwrap()), weak);
+        assert_eq!(rx.try_recv(), Ok(true));
+        assert!(path.remove_callback(id));
+        assert!(!path.remove_callback(id), "only once");
+        path.publish(status(false));
+        assert_eq!(rx.try_recv(), Err(mpsc::TryRecvError::Disconnected), "dropped, never called again");
+    }
+
+    #[test]
+    fn panic_is_reported_and_the_others_go_on() {
+        let (path, owner, weak) = shared();
+        let calls = Arc::new(Mutex::new(0));
+        let counted = calls.clone();
+        let id = path.on_change(
+            Box::new(move |s: &PathStatus| {
+                assert!(s.is_reachable(), "panics on the first unreachable status");
+            }),
+            weak.clone(),
+        );
+        path.on_change(Box::new(move |_: &PathStatus| *counted.lock().unwrap() += 1), weak);
+        path.publish(status(false));
+        path.publish(status(true));
+        assert_eq!(*calls.lock().unwrap(), 3, "the other callback saw every status");
+        let reports = owner.0.lock().unwrap().clone();
+        assert_eq!(reports, ["path callback 1 of 192.0.2.10 -> 198.51.100.1 panicked and was removed"]);
+        assert!(!path.remove_callback(id), "it was removed");
+    }
+
+    #[test]
+    fn changes_during_the_first_call_follow_it_in_order() {
+        let (path, _owner, weak) = shared();
+        let (tx, rx) = mpsc::channel();
+        let publisher = path.clone();
+        let mut first = true;
+        path.on_change(
+            Box::new(move |s: &PathStatus| {
+                tx.send(s.is_reachable()).unwrap();
+                if std::mem::take(&mut first) {
+                    // The engine publishing on another thread must neither wait for this call
+                    // nor overlap it: it queues, and this thread delivers right after.
+                    let publisher = publisher.clone();
+                    std::thread::spawn(move || publisher.publish(status(false))).join().unwrap();
+                }
+            }),
+            weak,
+        );
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [true, false]);
+    }
+}

@@ -230,5 +230,4 @@ mod tests {
         let (id, _) = registry.add(&s, local, "203.0.113.6".parse().unwrap(), 8, &mut lookup);
         assert_eq!((id, registry.len()), (1, 3));
     }
-
 }

@@ -158,7 +158,8 @@ pub(crate) fn evaluate(
         route_interface,
     };
     let Some((iface, address)) = owner(state, local) else {
-        let state = PathState::Unreachable { reason: Unreachable::LocalAddressGone, interface: None, same_subnet: false };
+        let state =
+            PathState::Unreachable { reason: Unreachable::LocalAddressGone, interface: None, same_subnet: false };
         return evaluation(state, None, None);
     };
     let name = names.of(iface);

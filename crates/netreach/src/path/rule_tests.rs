@@ -97,7 +97,8 @@ fn system_connectivity_verdict() {
     let s = state(|_| {});
     let local = "192.0.2.10".parse().unwrap();
     let remote = "198.51.100.1".parse().unwrap();
-    let reason = |verdict| evaluate(&s, local, remote, &mut Judged(verdict), &mut Names::default()).status.reason().cloned();
+    let reason =
+        |verdict| evaluate(&s, local, remote, &mut Judged(verdict), &mut Names::default()).status.reason().cloned();
     assert_eq!(reason(Some(false)), Some(Unreachable::NoConnectivity { interface: Arc::from("eth0") }));
     assert_eq!(reason(Some(true)), None);
     assert_eq!(reason(None), None);
@@ -117,7 +118,8 @@ fn same_subnet_is_reported() {
     assert!(evaluate(&s, local, "192.0.2.99".parse().unwrap(), &mut lookup, names).status.same_subnet());
     assert!(!evaluate(&s, local, "198.51.100.1".parse().unwrap(), &mut lookup, names).status.same_subnet());
     let e = evaluate(&s, local, "192.0.2.99".parse().unwrap(), &mut FixedRoute(Ok(None)), names);
-    let state = PathState::Unreachable { reason: Unreachable::NoRoute, interface: Some("eth0".into()), same_subnet: true };
+    let state =
+        PathState::Unreachable { reason: Unreachable::NoRoute, interface: Some("eth0".into()), same_subnet: true };
     assert_eq!(e.status.state, state);
 }
 

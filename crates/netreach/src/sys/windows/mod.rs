@@ -24,10 +24,10 @@ use windows::core::GUID;
 
 use self::com::{ComThread, Reading};
 use self::iphlpapi::Notifications;
-use crate::path::RouteLookup;
 use crate::error::Error;
 use crate::event::Update;
 use crate::monitor::{Backend, Engine, MonitorBuilder, Wake};
+use crate::path::RouteLookup;
 use crate::state::{Family, NetworkState};
 use crate::{nlm, Verdict};
 
