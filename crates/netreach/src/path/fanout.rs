@@ -30,8 +30,22 @@ struct PathInner {
     /// Cloning it is cheap (names are shared `Arc<str>`): no allocation per change.
     status: PathStatus,
     queues: Vec<Arc<Queue<PathEvent>>>,
-    callbacks: Vec<Arc<Slot>>,
+    callbacks: Vec<Slot>,
     next_id: u64,
+}
+
+/// One callback and the statuses it has yet to see. The thread that set `delivering` calls
+/// it, outside every lock, until nothing is pending: calls never overlap and keep their order,
+/// and no thread ever waits for another's callback to return. Kept inline (no allocation of
+/// its own): a reaction touches thousands of paths.
+struct Slot {
+    id: PathCallbackId,
+    /// Where a panic is reported; weak so a callback never keeps the monitor alive.
+    owner: Weak<dyn PathOwner>,
+    pending: VecDeque<PathStatus>,
+    delivering: bool,
+    /// Taken out by the delivering thread while it calls it.
+    callback: Option<StatusCallback>,
 }
 
 impl PathShared {
@@ -72,42 +86,37 @@ impl PathShared {
     /// Registers `callback` and makes its first call, with the current status, on this thread
     /// outside every lock. Changes that arrive meanwhile are delivered right after it, here.
     pub(crate) fn on_change(&self, callback: StatusCallback, owner: Weak<dyn PathOwner>) -> PathCallbackId {
-        let slot = {
+        let (id, status) = {
             let mut inner = self.lock();
             inner.next_id += 1;
-            let slot = Arc::new(Slot {
-                id: PathCallbackId(inner.next_id),
-                owner,
-                // This thread delivers from the start: the engine only queues until it is done.
-                state: Mutex::new(SlotState {
-                    pending: VecDeque::from([inner.status.clone()]),
-                    delivering: true,
-                    callback: Some(callback),
-                    removed: false,
-                }),
-            });
-            inner.callbacks.push(slot.clone());
-            slot
+            let id = PathCallbackId(inner.next_id);
+            // This thread holds the delivery turn from the start: the engine only queues
+            // until the first call is done.
+            let slot = Slot { id, owner, pending: VecDeque::new(), delivering: true, callback: None };
+            inner.callbacks.push(slot);
+            (id, inner.status.clone())
         };
-        slot.deliver();
-        slot.id
+        self.run(id, callback, &status);
+        id
     }
 
     /// Removes a callback: no call starts after this returns. False if it was not registered
     /// (or already removed, e.g. after it panicked).
     pub(crate) fn remove_callback(&self, id: PathCallbackId) -> bool {
-        let slot = {
-            let mut inner = self.lock();
-            let Some(at) = inner.callbacks.iter().position(|s| s.id == id) else { return false };
-            inner.callbacks.remove(at)
-        };
-        slot.remove()
+        let mut inner = self.lock();
+        let Some(at) = inner.callbacks.iter().position(|s| s.id == id) else { return false };
+        let slot = inner.callbacks.remove(at);
+        drop(inner);
+        drop(slot); // the callback's captures' destructors run outside the lock
+        true
     }
 
     /// Records a new status and notifies; callbacks run on this thread after every lock is
     /// released (the engine calls this holding none).
     pub(crate) fn publish(&self, status: PathStatus) {
-        let due: Vec<Arc<Slot>> = {
+        // Most paths have one callback: the first due one needs no allocation.
+        let (mut first, mut rest) = (None, Vec::new());
+        {
             let mut inner = self.lock();
             if inner.status == status {
                 return;
@@ -117,21 +126,62 @@ impl PathShared {
                 let batch = [PathEvent::now(Self::changed(&status))];
                 inner.queues.retain(|q| q.push(&batch, &|| Self::changed(&status)));
             }
-            if inner.callbacks.is_empty() {
+            for slot in &mut inner.callbacks {
+                if slot.delivering {
+                    if slot.pending.len() >= self.queue_capacity.max(1) {
+                        // Each status is complete: the newest supersedes what a slow callback
+                        // missed.
+                        slot.pending.clear();
+                    }
+                    slot.pending.push_back(status.clone());
+                } else if let Some(callback) = slot.callback.take() {
+                    slot.delivering = true;
+                    match first {
+                        None => first = Some((slot.id, callback)),
+                        Some(_) => rest.push((slot.id, callback)),
+                    }
+                }
+            }
+        }
+        for (id, callback) in first.into_iter().chain(rest) {
+            self.run(id, callback, &status);
+        }
+    }
+
+    /// Calls callback `id` with `status`, then with whatever was queued for it meanwhile,
+    /// outside the lock; the caller holds its delivery turn, which this gives back.
+    fn run(&self, id: PathCallbackId, mut callback: StatusCallback, status: &PathStatus) {
+        let mut queued = None;
+        loop {
+            let current = queued.as_ref().unwrap_or(status);
+            let panicked = catch_unwind(AssertUnwindSafe(|| callback(current))).is_err();
+            let mut inner = self.lock();
+            let Some(at) = inner.callbacks.iter().position(|s| s.id == id) else {
+                drop(inner);
+                drop(callback); // removed meanwhile; dropped outside the lock
+                return;
+            };
+            if panicked {
+                let slot = inner.callbacks.remove(at);
+                drop(inner);
+                drop(callback);
+                let message =
+                    format!("path callback {} of {} -> {} panicked and was removed", id.0, status.local, status.remote);
+                if let Some(owner) = slot.owner.upgrade() {
+                    owner.report(message);
+                }
                 return;
             }
-            let mut due = Vec::new();
-            inner.callbacks.retain(|slot| match slot.queue(&status, self.queue_capacity) {
-                Queued::Removed => false,
-                Queued::Deliver => {
-                    due.push(slot.clone());
-                    true
+            let slot = &mut inner.callbacks[at];
+            match slot.pending.pop_front() {
+                Some(next) => queued = Some(next),
+                None => {
+                    slot.callback = Some(callback);
+                    slot.delivering = false;
+                    return;
                 }
-                Queued::Pending => true,
-            });
-            due
-        };
-        due.iter().for_each(|slot| slot.deliver());
+            }
+        }
     }
 
     /// Ends the subscriptions (the monitor stopped).
@@ -139,107 +189,6 @@ impl PathShared {
         for q in &self.lock().queues {
             q.close();
         }
-    }
-}
-
-/// One callback and the statuses it has yet to see. The thread that set `delivering` calls
-/// it, outside every lock, until nothing is pending: calls never overlap and keep their order,
-/// and no thread ever waits for another's callback to return.
-struct Slot {
-    id: PathCallbackId,
-    /// Where a panic is reported; weak so a callback never keeps the monitor alive.
-    owner: Weak<dyn PathOwner>,
-    state: Mutex<SlotState>,
-}
-
-struct SlotState {
-    pending: VecDeque<PathStatus>,
-    delivering: bool,
-    /// Taken out while it is being called; `None` for good once removed.
-    callback: Option<StatusCallback>,
-    removed: bool,
-}
-
-/// What [`Slot::queue`] asks of its caller.
-enum Queued {
-    /// Call [`Slot::deliver`]: no thread is delivering.
-    Deliver,
-    /// The delivering thread will get to it.
-    Pending,
-    /// The callback is gone: forget the slot.
-    Removed,
-}
-
-impl Slot {
-    fn lock(&self) -> MutexGuard<'_, SlotState> {
-        // User code never runs under this lock.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn queue(&self, status: &PathStatus, capacity: usize) -> Queued {
-        let mut s = self.lock();
-        if s.removed {
-            return Queued::Removed;
-        }
-        if s.pending.len() >= capacity.max(1) {
-            // Each status is complete: the newest supersedes what a slow callback missed.
-            s.pending.clear();
-        }
-        s.pending.push_back(status.clone());
-        if s.delivering {
-            return Queued::Pending;
-        }
-        s.delivering = true;
-        Queued::Deliver
-    }
-
-    /// Calls the callback with each pending status; the caller holds the delivery turn.
-    fn deliver(&self) {
-        loop {
-            let (status, mut callback) = {
-                let mut s = self.lock();
-                let next = if s.removed { None } else { s.pending.pop_front() };
-                // The callback is only ever out of the slot in the delivering thread's hands.
-                let callback = next.is_some().then(|| s.callback.take()).flatten();
-                let (Some(status), Some(callback)) = (next, callback) else {
-                    s.delivering = false;
-                    return;
-                };
-                (status, callback)
-            };
-            let panicked = catch_unwind(AssertUnwindSafe(|| callback(&status))).is_err();
-            let mut s = self.lock();
-            if panicked {
-                s.removed = true;
-                s.pending.clear();
-                drop(s);
-                let message = format!(
-                    "path callback {} of {} -> {} panicked and was removed",
-                    self.id.0, status.local, status.remote
-                );
-                if let Some(owner) = self.owner.upgrade() {
-                    owner.report(message);
-                }
-            } else if s.removed {
-                drop(s);
-                drop(callback); // removed meanwhile; its captures' destructors run outside the lock
-            } else {
-                s.callback = Some(callback);
-            }
-        }
-    }
-
-    /// Marks the slot removed and drops the callback unless it is being called (its
-    /// delivering thread drops it then). True if it had not been removed before.
-    fn remove(&self) -> bool {
-        let mut s = self.lock();
-        let was = !s.removed;
-        s.removed = true;
-        s.pending.clear();
-        let callback = s.callback.take();
-        drop(s);
-        drop(callback); // its captures' destructors run outside the lock
-        was
     }
 }
 
