@@ -52,7 +52,7 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, Failure> {
             Lines::one(human::path(&status)).escaped()
         };
         output::write_lines(&mut out, text.as_bytes())?; // a reader that left early changes nothing here
-        return Ok(if status.reachable { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        return Ok(if status.is_reachable() { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     output::exit_when_reader_leaves();
     let events = path.subscribe();
@@ -60,7 +60,7 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, Failure> {
         let text = if args.common.json {
             serde_json::to_string(&event).map_err(|e| e.to_string())? + "\n"
         } else {
-            human::event(&event).escaped()
+            human::path_event(&event).escaped()
         };
         if !output::write_lines(&mut out, text.as_bytes())? {
             return Ok(ExitCode::SUCCESS);

@@ -3,7 +3,10 @@
 
 use std::fmt::Write;
 
-use netreach::{Address, DefaultRoute, Details, Event, EventKind, Interface, NetworkState, Verdict};
+use netreach::{
+    Address, DefaultRoute, Details, Event, EventKind, Interface, NetworkState, PathEvent, PathEventKind, PathState,
+    Verdict,
+};
 
 use crate::terminal::Lines;
 
@@ -119,11 +122,12 @@ fn route(r: &DefaultRoute) -> String {
 /// One path's status, e.g. `192.0.2.10 -> 198.51.100.1: reachable via eth0`.
 pub(crate) fn path(status: &netreach::PathStatus) -> String {
     let ends = format!("{} -> {}", status.local, status.remote);
-    let subnet = if status.same_subnet { " (same subnet)" } else { "" };
-    match (&status.reason, &status.interface) {
-        (None, Some(interface)) => format!("{ends}: reachable via {interface}{subnet}"),
-        (None, None) => format!("{ends}: reachable{subnet}"),
-        (Some(reason), _) => format!("{ends}: unreachable: {reason}"),
+    match &status.state {
+        PathState::Reachable { interface, same_subnet } => {
+            let subnet = if *same_subnet { " (same subnet)" } else { "" };
+            format!("{ends}: reachable via {interface}{subnet}")
+        }
+        PathState::Unreachable { reason, .. } => format!("{ends}: unreachable: {reason}"),
     }
 }
 
@@ -178,9 +182,8 @@ pub(crate) fn event(e: &Event) -> Lines {
         }
         EventKind::DetailsChanged { after, .. } => details(after),
         EventKind::VerdictChanged { verdict: v } => verdict(v),
-        EventKind::PathChanged { status } => path(status),
         EventKind::Resynced { reason, changes } => format!("resynced ({changes} changes): {reason}"),
-        EventKind::Lagged { missed } => format!("lagged: {missed} events dropped, baseline follows"),
+        EventKind::Lagged { missed } => lagged(*missed),
         EventKind::Error { message, fatal } => {
             format!("{}: {message}", if *fatal { "fatal error" } else { "error" })
         }
@@ -191,6 +194,20 @@ pub(crate) fn event(e: &Event) -> Lines {
             .unwrap_or_else(|| "event".into()),
     };
     Lines::one(format!("{time} {what}"))
+}
+
+/// One `netreach check --watch` event.
+pub(crate) fn path_event(e: &PathEvent) -> Lines {
+    let time = humantime::format_rfc3339_millis(e.timestamp);
+    let what = match &e.kind {
+        PathEventKind::Changed { status } => path(status),
+        PathEventKind::Lagged { missed } => lagged(*missed),
+    };
+    Lines::one(format!("{time} {what}"))
+}
+
+fn lagged(missed: u64) -> String {
+    format!("lagged: {missed} events dropped, baseline follows")
 }
 
 #[cfg(test)]

@@ -276,6 +276,82 @@ fn check_exit_codes_and_json() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// The reasons naming the interface (`no_carrier`, `interface_down`) once printed the
+/// `"interface"` key twice: invalid JSON for strict readers. Each key comes once now.
+#[test]
+fn check_json_has_each_key_once() {
+    if !require_root("check_json_has_each_key_once") {
+        return;
+    }
+    let ns = veth_ns("checkkeys");
+    let check = || {
+        let out = netreach().args(["check", "--json", "--netns", ns.name(), "192.0.2.10", "192.0.2.20"]).output();
+        let out = out.unwrap();
+        assert_eq!(out.status.code(), Some(1), "unreachable");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let shape = |reason: &str| {
+        format!(
+            "{{\"local\":\"192.0.2.10\",\"remote\":\"192.0.2.20\",\"reachable\":false,\"reason\":\"{reason}\",\"interface\":\"va\",\"same_subnet\":true}}\n"
+        )
+    };
+    ns.ip("link set vb down");
+    let out = check();
+    assert_eq!(out, shape("no_carrier"));
+    assert_keys_unique(&out);
+    ns.ip("link set va down");
+    let out = check();
+    assert_eq!(out, shape("interface_down"));
+    assert_keys_unique(&out);
+}
+
+/// Parses `json`, failing on an object (at any depth) that has a key twice (`Value` would
+/// keep the last one silently).
+fn assert_keys_unique(json: &str) {
+    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    struct Unique;
+    impl<'de> Visitor<'de> for Unique {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(A::Error::custom(format!("duplicate key {key:?}")));
+                }
+                map.next_value_seed(Unique)?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Unique)?.is_some() {}
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Unique {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(Unique)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    Unique.deserialize(&mut de).and_then(|()| de.end()).unwrap_or_else(|e| panic!("{e}: {json}"));
+}
+
 #[test]
 fn check_watch_streams_changes() {
     if !require_root("check_watch_streams_changes") {

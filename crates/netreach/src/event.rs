@@ -45,7 +45,7 @@ impl Event {
     }
 }
 
-fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     // Formatted whole first: `collect_str` would hand the serializer a dozen small pieces, each
     // escaped on its own, and this runs for every event `netreach watch --json` prints.
     use std::fmt::Write;
@@ -190,12 +190,6 @@ pub enum EventKind {
         reason: String,
         /// How many change events the resync produced.
         changes: usize,
-    },
-    /// A watched path's status: first its current status, then every change (only on a
-    /// [`crate::PathMonitor`]'s subscriptions).
-    PathChanged {
-        /// The new status.
-        status: crate::connection::PathStatus,
     },
     /// This subscriber fell behind and `missed` events were dropped; a fresh
     /// [`EventKind::Baseline`] follows.

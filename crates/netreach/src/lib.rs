@@ -64,7 +64,6 @@
 
 mod address;
 mod backend;
-mod connection;
 mod engine;
 mod error;
 mod event;
@@ -75,6 +74,7 @@ mod monitor;
 #[cfg(any(windows, test))]
 #[path = "sys/windows/nlm.rs"]
 mod nlm;
+mod path;
 pub mod probe;
 mod reachability;
 mod state;
@@ -84,10 +84,12 @@ mod verdict;
 
 pub use address::{Address, AddressFlags, AddressScope, Family};
 pub use backend::{BackendKind, Netns};
-pub use connection::{validate_path, PathMonitor, PathStatus, Unreachable};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{apply, diff, reachability_events, Event, EventKind, ReachabilityOf, Update};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
+pub use path::{
+    validate_path, PathCallbackId, PathEvent, PathEventKind, PathMonitor, PathState, PathStatus, Unreachable,
+};
 pub use reachability::{derive_kernel_reachability, FamilyReachability, Level, Reachability, Source};
 pub use state::{DefaultRoute, Interface, InterfaceKind, NetworkState, OperState};
 pub use subscription::{RecvError, Subscription};

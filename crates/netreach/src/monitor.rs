@@ -11,10 +11,10 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use crate::backend::{BackendKind, Netns};
-use crate::connection::{check_against_state, validate_path, PathMonitor, PathOwner};
 use crate::engine::{self, stopped, Command, Running};
 use crate::error::Error;
 use crate::event::Event;
+use crate::path::{check_against_state, validate_path, PathMonitor, PathOwner};
 use crate::state::NetworkState;
 use crate::subscription::Subscription;
 use crate::sys::{KernelConfig, NetworkManagerConfig};
@@ -258,7 +258,7 @@ impl Monitor {
 
 impl Monitor {
     /// Watches the path from `local` to `remote`: whether a connection between them can still
-    /// work, and the moment that changes. See [the rule](crate#per-connection-paths). Fails with a
+    /// work, and the moment that changes. See [`PathMonitor`] for the rule. Fails with a
     /// clear error for unspecified, loopback, multicast or broadcast addresses, mixed
     /// families, or a local address no interface owns.
     ///

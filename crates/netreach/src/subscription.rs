@@ -1,4 +1,6 @@
-//! Bounded per-subscriber queues and the receiving ends handed to users.
+//! Bounded per-subscriber queues and the receiving ends handed to users, generic over what
+//! they carry: the monitor's [`Event`]s, a path's [`crate::PathEvent`]s. One policy for both:
+//! a baseline first, then every change; on overflow a `lagged` notice and a fresh baseline.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -8,18 +10,38 @@ use std::time::{Duration, Instant};
 
 use crate::event::{Event, EventKind};
 
-/// A bounded event queue. When a push would overflow it, everything queued is dropped and
-/// replaced by [`EventKind::Lagged`] and a fresh [`EventKind::Baseline`]: memory stays bounded
-/// and the subscriber can still rebuild the exact current state.
-pub(crate) struct Queue {
-    inner: Mutex<QueueInner>,
+/// What a [`Queue`] carries: a timestamped item whose kinds include a `lagged` notice.
+pub(crate) trait Item: Clone {
+    /// What happened, before the timestamp.
+    type Kind;
+    /// Stamps `kind` with the current time.
+    fn now(kind: Self::Kind) -> Self;
+    /// The notice that `missed` items were dropped (a fresh baseline follows it).
+    fn lagged(missed: u64) -> Self::Kind;
+}
+
+impl Item for Event {
+    type Kind = EventKind;
+    fn now(kind: EventKind) -> Self {
+        Event::now(kind)
+    }
+    fn lagged(missed: u64) -> EventKind {
+        EventKind::Lagged { missed }
+    }
+}
+
+/// A bounded queue. When a push would overflow it, everything queued is dropped and replaced
+/// by a `lagged` notice and a fresh baseline (for the monitor [`EventKind::Lagged`] and
+/// [`EventKind::Baseline`]): memory stays bounded and the subscriber can still rebuild the
+/// exact current state.
+pub(crate) struct Queue<T = Event> {
+    inner: Mutex<QueueInner<T>>,
     ready: Condvar,
     capacity: usize,
 }
 
-#[derive(Default)]
-struct QueueInner {
-    events: VecDeque<Event>,
+struct QueueInner<T> {
+    events: VecDeque<T>,
     /// The monitor stopped: nothing more will come after what is queued.
     closed: bool,
     /// The receiving end was dropped: the engine may forget this queue.
@@ -27,38 +49,51 @@ struct QueueInner {
     waker: Option<Waker>,
 }
 
-impl Queue {
+impl<T> Default for QueueInner<T> {
+    fn default() -> Self {
+        QueueInner { events: VecDeque::new(), closed: false, receiver_gone: false, waker: None }
+    }
+}
+
+impl<T: Item> Queue<T> {
     pub(crate) fn new(capacity: usize) -> Arc<Self> {
         Arc::new(Queue { inner: Mutex::default(), ready: Condvar::new(), capacity: capacity.max(1) })
     }
 
-    fn lock(&self) -> MutexGuard<'_, QueueInner> {
-        // A panic while holding this lock cannot leave the queue half-updated in a way that
-        // matters (every mutation is a single push/pop), so recover from poisoning.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Appends a batch of events; `baseline` (what a subscriber needs to start over: the whole
-    /// state, or a path's status) is called only on overflow. Returns false when the receiver
-    /// is gone and the queue can be dropped.
-    pub(crate) fn push(&self, batch: &[Event], baseline: &dyn Fn() -> EventKind) -> bool {
+    /// Appends a batch; `baseline` (what a subscriber needs to start over: the whole state, or
+    /// a path's status) is called only on overflow. Returns false when the receiver is gone and
+    /// the queue can be dropped.
+    pub(crate) fn push(&self, batch: &[T], baseline: &dyn Fn() -> T::Kind) -> bool {
         let mut q = self.lock();
         if q.receiver_gone {
             return false;
         }
         for (i, event) in batch.iter().enumerate() {
             if q.events.len() >= self.capacity {
-                // The baseline already contains this event and the rest of the batch.
+                // The baseline already contains this item and the rest of the batch.
                 let missed = (q.events.len() + batch.len() - i) as u64;
                 q.events.clear();
-                q.events.push_back(Event::now(EventKind::Lagged { missed }));
-                q.events.push_back(Event::now(baseline()));
+                q.events.push_back(T::now(T::lagged(missed)));
+                q.events.push_back(T::now(baseline()));
                 break;
             }
             q.events.push_back(event.clone());
         }
         self.notify(q);
         true
+    }
+
+    /// Takes everything queued (used for callbacks, drained on the engine thread).
+    pub(crate) fn drain(&self) -> Vec<T> {
+        self.lock().events.drain(..).collect()
+    }
+}
+
+impl<T> Queue<T> {
+    fn lock(&self) -> MutexGuard<'_, QueueInner<T>> {
+        // A panic while holding this lock cannot leave the queue half-updated in a way that
+        // matters (every mutation is a single push/pop), so recover from poisoning.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Marks the queue closed: receivers get what is queued, then the end.
@@ -68,18 +103,13 @@ impl Queue {
         self.notify(q);
     }
 
-    fn notify(&self, mut q: MutexGuard<'_, QueueInner>) {
+    fn notify(&self, mut q: MutexGuard<'_, QueueInner<T>>) {
         let waker = q.waker.take();
         drop(q);
         self.ready.notify_all();
         if let Some(w) = waker {
             w.wake();
         }
-    }
-
-    /// Takes everything queued (used for callbacks, drained on the engine thread).
-    pub(crate) fn drain(&self) -> Vec<Event> {
-        self.lock().events.drain(..).collect()
     }
 }
 
@@ -117,14 +147,18 @@ impl std::fmt::Display for RecvError {
 
 impl std::error::Error for RecvError {}
 
-/// A stream of events from a [`crate::Monitor`] (first a [`EventKind::Baseline`] with the
-/// current state, then every change) or from a [`crate::PathMonitor`] (first
-/// [`EventKind::PathChanged`] with the current status, then every change). Receive by blocking ([`Subscription::recv`],
-/// [`Subscription::recv_timeout`]), by polling ([`Subscription::try_recv`]) or as a
-/// [`futures_core::Stream`] under any executor. Dropping it unsubscribes.
+/// A stream from a [`crate::Monitor`] (`Subscription<Event>`, the default: first a
+/// [`EventKind::Baseline`] with the current state, then every change) or from a
+/// [`crate::PathMonitor`] (`Subscription<PathEvent>`: first
+/// [`PathEventKind::Changed`](crate::PathEventKind::Changed) with the current status, then every
+/// change). Receive by blocking ([`Subscription::recv`], [`Subscription::recv_timeout`]), by
+/// polling ([`Subscription::try_recv`]) or as a [`futures_core::Stream`] under any executor.
+/// Dropping it unsubscribes.
 ///
 /// The queue is bounded (see [`crate::MonitorBuilder::queue_capacity`]): a subscriber that
-/// falls behind gets [`EventKind::Lagged`] and a fresh baseline instead of unbounded memory.
+/// falls behind gets a `lagged` notice ([`EventKind::Lagged`],
+/// [`PathEventKind::Lagged`](crate::PathEventKind::Lagged)) and a fresh baseline instead of
+/// unbounded memory.
 ///
 /// ```no_run
 /// let monitor = netreach::Monitor::new()?;
@@ -135,17 +169,17 @@ impl std::error::Error for RecvError {}
 /// # Ok::<(), netreach::Error>(())
 /// ```
 #[must_use = "dropping a Subscription unsubscribes"]
-pub struct Subscription {
-    queue: Arc<Queue>,
+pub struct Subscription<T = Event> {
+    queue: Arc<Queue<T>>,
 }
 
-impl Subscription {
-    pub(crate) fn new(queue: Arc<Queue>) -> Self {
+impl<T> Subscription<T> {
+    pub(crate) fn new(queue: Arc<Queue<T>>) -> Self {
         Subscription { queue }
     }
 
     /// Blocks until the next event; `None` once the monitor has stopped and all is received.
-    pub fn recv(&self) -> Option<Event> {
+    pub fn recv(&self) -> Option<T> {
         let mut q = self.queue.lock();
         loop {
             if let Some(e) = q.events.pop_front() {
@@ -159,7 +193,7 @@ impl Subscription {
     }
 
     /// Blocks for at most `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Event, RecvError> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvError> {
         let deadline = Instant::now().checked_add(timeout);
         let mut q = self.queue.lock();
         loop {
@@ -181,7 +215,7 @@ impl Subscription {
     }
 
     /// Returns the next event if one is queued, without blocking.
-    pub fn try_recv(&self) -> Result<Event, RecvError> {
+    pub fn try_recv(&self) -> Result<T, RecvError> {
         let mut q = self.queue.lock();
         match q.events.pop_front() {
             Some(e) => Ok(e),
@@ -191,18 +225,18 @@ impl Subscription {
     }
 
     /// A blocking iterator over the events; ends when the monitor stops.
-    pub fn iter(&self) -> impl Iterator<Item = Event> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
         std::iter::from_fn(|| self.recv())
     }
 }
 
-impl std::fmt::Debug for Subscription {
+impl<T> std::fmt::Debug for Subscription<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription").field("queued", &self.queue.lock().events.len()).finish()
     }
 }
 
-impl Drop for Subscription {
+impl<T> Drop for Subscription<T> {
     fn drop(&mut self) {
         let mut q = self.queue.lock();
         q.receiver_gone = true;
@@ -210,10 +244,10 @@ impl Drop for Subscription {
     }
 }
 
-impl futures_core::Stream for Subscription {
-    type Item = Event;
+impl<T> futures_core::Stream for Subscription<T> {
+    type Item = T;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut q = self.queue.lock();
         if let Some(e) = q.events.pop_front() {
             return Poll::Ready(Some(e));
@@ -238,7 +272,7 @@ mod tests {
 
     #[test]
     fn overflow_replaces_queue_with_lagged_and_baseline() {
-        let queue = Queue::new(3);
+        let queue: Arc<Queue> = Queue::new(3);
         let sub = Subscription::new(queue.clone());
         let baseline = || EventKind::Baseline { state: Arc::new(NetworkState::default()) };
         assert!(queue.push(&[event(1), event(2), event(3)], &baseline));
@@ -252,7 +286,7 @@ mod tests {
 
     #[test]
     fn closed_queue_drains_then_ends() {
-        let queue = Queue::new(8);
+        let queue: Arc<Queue> = Queue::new(8);
         let sub = Subscription::new(queue.clone());
         queue.push(&[event(1)], &|| EventKind::Lagged { missed: 0 });
         queue.close();
@@ -263,13 +297,13 @@ mod tests {
 
     #[test]
     fn recv_timeout_times_out() {
-        let sub = Subscription::new(Queue::new(8));
+        let sub: Subscription = Subscription::new(Queue::new(8));
         assert_eq!(sub.recv_timeout(Duration::from_millis(1)), Err(RecvError::Timeout));
     }
 
     #[test]
     fn dropped_receiver_frees_queue() {
-        let queue = Queue::new(8);
+        let queue: Arc<Queue> = Queue::new(8);
         drop(Subscription::new(queue.clone()));
         assert!(!queue.push(&[event(1)], &|| EventKind::Lagged { missed: 0 }));
     }

@@ -25,9 +25,9 @@ use std::thread::JoinHandle;
 use self::fanout::Dispatch;
 pub(crate) use self::refiner::Refiner;
 use self::refiner::Reporter;
-use crate::connection::{touched_by, PathId, PathOwner, PathRegistry, PathShared, RouteLookup, Touch};
 use crate::error::Error;
 use crate::event::{apply, diff, reachability_events, EventKind, Update};
+use crate::path::{touched_by, PathId, PathOwner, PathRegistry, PathShared, RouteLookup, Touch};
 use crate::probe::ProbeConfig;
 use crate::state::NetworkState;
 use crate::sys::{self, Input, KernelConfig, NetworkManagerConfig};
@@ -115,6 +115,12 @@ impl Shared {
 impl PathOwner for Shared {
     fn forget(&self, id: PathId) {
         let _ = self.command(Command::RemovePath(id)); // fails only once the engine stopped
+    }
+
+    fn report(&self, message: String) {
+        // A path callback's panic, reported like a source's fault; nobody to tell once the
+        // engine stopped.
+        let _ = self.command(Command::Input(Input::Fault(message)));
     }
 }
 

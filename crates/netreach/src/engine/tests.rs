@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 
 use super::{Engine, Input, Refiner, Reporter, Shared};
-use crate::connection::{PathRegistry, RouteLookup};
 use crate::error::Error;
 use crate::event::Update;
+use crate::path::{PathRegistry, RouteLookup};
 use crate::reachability::Reachability;
 use crate::state::{Address, Interface, InterfaceKind, NetworkState};
 use crate::sys::{self, KernelConfig};

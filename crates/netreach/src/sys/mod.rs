@@ -7,7 +7,7 @@
 //! paths; the engine (`engine/`) does all of that and owns the one loop.
 //!
 //! - **Imports.** Only plain data types from below (state, updates, verdicts, levels, errors),
-//!   the [`RouteLookup`](crate::connection::RouteLookup) contract it answers, and the small
+//!   the [`RouteLookup`](crate::path::RouteLookup) contract it answers, and the small
 //!   configs defined here ([`KernelConfig`], [`NetworkManagerConfig`]) that the builder fills.
 //!   Never the engine, the builder or the `Monitor` handle: a source cannot call back up.
 //! - **One implementation per OS**, chosen statically: [`Kernel`] and [`Waker`] name this

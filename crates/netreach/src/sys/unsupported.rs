@@ -1,8 +1,8 @@
 //! Operating systems netreach has no kernel source for: opening fails with `Unsupported`.
 
 use super::{Input, KernelConfig};
-use crate::connection::RouteLookup;
 use crate::error::Error;
+use crate::path::RouteLookup;
 use crate::state::NetworkState;
 
 /// No kernel source exists here (no value of this type can be made).

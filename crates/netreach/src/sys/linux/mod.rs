@@ -30,8 +30,8 @@ use self::netlink::Sockets;
 use self::netns::Namespace;
 use super::{Input, KernelConfig};
 use crate::backend::Netns;
-use crate::connection::RouteLookup;
 use crate::error::Error;
+use crate::path::RouteLookup;
 use crate::state::NetworkState;
 
 /// At most this many datagrams are read before the loop looks at its wake-up descriptor

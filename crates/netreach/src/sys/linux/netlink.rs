@@ -11,8 +11,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::decode::{align, lookup_answer, messages, parse_datagram, Control};
-use crate::connection::RouteLookup;
 use crate::event::Update;
+use crate::path::RouteLookup;
 
 /// Big enough for any datagram the kernel sends on NETLINK_ROUTE (dump replies are at most
 /// 32 KiB; notifications are smaller).

@@ -344,7 +344,7 @@ fn longest_match(remote: IpAddr) -> std::io::Result<Option<u32>> {
     let covering = table.rows().iter().filter_map(|row| {
         let prefix = ip_of_inet(&row.DestinationPrefix.Prefix)?;
         let length = row.DestinationPrefix.PrefixLength;
-        crate::connection::in_prefix(remote, prefix, length).then_some((length, row.Metric, row.InterfaceIndex))
+        crate::path::in_prefix(remote, prefix, length).then_some((length, row.Metric, row.InterfaceIndex))
     });
     Ok(covering.max_by_key(|&(length, metric, _)| (length, std::cmp::Reverse(metric))).map(|(.., index)| index))
 }

@@ -25,9 +25,9 @@ use windows::core::GUID;
 use self::com::{ComThread, Reading};
 use self::iphlpapi::Notifications;
 use super::{Input, KernelConfig};
-use crate::connection::RouteLookup;
 use crate::error::Error;
 use crate::event::Update;
+use crate::path::RouteLookup;
 use crate::state::{Family, NetworkState};
 use crate::{nlm, Verdict};
 

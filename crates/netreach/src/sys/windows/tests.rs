@@ -98,7 +98,7 @@ fn advised_sinks() -> Sinks {
 }
 
 /// Waits (bounded) for `done`, woken by each event of `events`.
-fn wait_for(events: &Subscription, mut done: impl FnMut() -> bool) -> bool {
+fn wait_for<T>(events: &Subscription<T>, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + TIMEOUT;
     while !done() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -199,9 +199,9 @@ fn connection_events_drive_paths_by_qt_rule() {
     let near = monitor.watch_path(local, neighbour(local, prefix_len)).expect("same-subnet path");
     let far = monitor.watch_path(local, "198.51.100.1".parse().unwrap()).expect("path out");
     let (near_events, far_events) = (near.subscribe(), far.subscribe());
-    assert!(near.status().same_subnet && !far.status().same_subnet);
+    assert!(near.status().same_subnet() && !far.status().same_subnet());
     let initial = (near.status(), far.status());
-    assert!(initial.0.reachable, "{:?}", initial.0);
+    assert!(initial.0.is_reachable(), "{:?}", initial.0);
 
     let set = |flags: u32| {
         let flags = NLM_CONNECTIVITY(flags as i32);
@@ -209,7 +209,7 @@ fn connection_events_drive_paths_by_qt_rule() {
         // of the advised object); the GUID is a live local, only read; the flags are a value.
         unsafe { connection.NetworkConnectionConnectivityChanged(id, flags) }.expect("S_OK");
     };
-    let reason = |p: &PathMonitor| p.status().reason;
+    let reason = |p: &PathMonitor| p.status().reason().cloned();
     let name = monitor.snapshot().interface(index).unwrap().name.clone();
     let none = Some(Unreachable::NoConnectivity { interface: name.as_str().into() });
 

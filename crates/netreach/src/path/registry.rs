@@ -1,0 +1,233 @@
+//! Every watched path of one monitor, indexed by local address, interface and remote, and
+//! the reactions: which paths a change touches, re-evaluated with batched route lookups.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use super::fanout::PathShared;
+use super::lookup::{CachedLookup, RouteLookup};
+use super::rule::{evaluate, prefix_bounds, wants_route, Evaluation, Names};
+use crate::event::Update;
+use crate::state::NetworkState;
+
+/// What a change can touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Touch {
+    /// Paths from this local address.
+    Local(IpAddr),
+    /// Paths whose local address lives on, or whose route leaves through, this interface.
+    Interface(u32),
+    /// Paths whose remote lies in this prefix (a route for it changed).
+    Prefix(IpAddr, u8),
+    /// Every path (after a resync).
+    All,
+    /// No path (a verdict about the whole machine).
+    Nothing,
+}
+
+/// What an update (that changed something) can touch.
+pub(crate) fn touched_by(update: &Update) -> Touch {
+    match update {
+        Update::Link(link) => Touch::Interface(link.index),
+        Update::LinkRemoved(index) => Touch::Interface(*index),
+        Update::AddressAdded(_, a) | Update::AddressRemoved(_, a) => Touch::Local(a.address),
+        Update::RouteAdded(r) | Update::RouteRemoved(r) | Update::RouteReplaced(r) => Touch::Prefix(
+            match r.family {
+                crate::Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                crate::Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            },
+            0,
+        ),
+        Update::RouteChanged(destination, prefix_len) => Touch::Prefix(*destination, *prefix_len),
+        // Paths follow the kernel; probes and daemons judge the machine, not one path.
+        Update::Verdict(_) => Touch::Nothing,
+    }
+}
+
+struct PathEntry {
+    local: IpAddr,
+    remote: IpAddr,
+    owner: Option<u32>,
+    route_interface: Option<u32>,
+    shared: Arc<PathShared>,
+}
+
+/// Identifies a path inside its monitor: its slot in the registry's slab.
+pub(crate) type PathId = usize;
+
+/// Every watched path of one monitor, with indexes so a change only visits what it touches.
+/// Paths live in a slab (ids are slots, reused once freed); the indexes are ordered sets, so a
+/// reaction walks the slab in order.
+#[derive(Default)]
+pub(crate) struct PathRegistry {
+    slots: Vec<Option<PathEntry>>,
+    free: Vec<PathId>,
+    by_local: HashMap<IpAddr, BTreeSet<PathId>>,
+    by_interface: HashMap<u32, BTreeSet<PathId>>,
+    by_remote: BTreeSet<(IpAddr, PathId)>,
+    names: Names,
+}
+
+impl PathRegistry {
+    /// Adds a path, evaluates it and returns its handle parts.
+    pub(crate) fn add(
+        &mut self,
+        state: &NetworkState,
+        local: IpAddr,
+        remote: IpAddr,
+        queue_capacity: usize,
+        lookup: &mut dyn RouteLookup,
+    ) -> (PathId, Arc<PathShared>) {
+        let evaluation = evaluate(state, local, remote, lookup, &mut self.names);
+        let shared = Arc::new(PathShared::new(evaluation.status, queue_capacity));
+        let entry = PathEntry { local, remote, owner: None, route_interface: None, shared: shared.clone() };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id] = Some(entry);
+                id
+            }
+            None => {
+                self.slots.push(Some(entry));
+                self.slots.len() - 1
+            }
+        };
+        self.by_local.entry(local).or_default().insert(id);
+        self.by_remote.insert((remote, id));
+        self.reindex(id, evaluation.owner, evaluation.route_interface);
+        (id, shared)
+    }
+
+    /// Forgets a path (its handle was dropped).
+    pub(crate) fn remove(&mut self, id: PathId) {
+        let Some(entry) = self.slots.get_mut(id).and_then(Option::take) else { return };
+        self.free.push(id);
+        remove_from(&mut self.by_local, entry.local, id);
+        for index in [entry.owner, entry.route_interface].into_iter().flatten() {
+            remove_from(&mut self.by_interface, index, id);
+        }
+        self.by_remote.remove(&(entry.remote, id));
+    }
+
+    /// How many paths are watched.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Re-evaluates the paths a change touches and publishes those whose status changed. Path
+    /// callbacks run on this thread: call it holding no lock.
+    pub(crate) fn react(&mut self, state: &NetworkState, touch: Touch, lookup: &mut dyn RouteLookup) {
+        let ids: Vec<PathId> = match touch {
+            Touch::Nothing => Vec::new(),
+            Touch::All => (0..self.slots.len()).filter(|&id| self.slots[id].is_some()).collect(),
+            Touch::Local(ip) => self.by_local.get(&ip).map(|s| s.iter().copied().collect()).unwrap_or_default(),
+            Touch::Interface(index) => {
+                self.by_interface.get(&index).map(|s| s.iter().copied().collect()).unwrap_or_default()
+            }
+            Touch::Prefix(network, prefix_len) => {
+                let mut ids = self.in_prefix(network, prefix_len);
+                ids.sort_unstable();
+                ids
+            }
+        };
+        let mut lookup = CachedLookup::new(lookup);
+        let mut wanted = HashMap::new(); // per local address: most paths share a few
+        lookup.prefetch(ids.iter().filter_map(|&id| self.slots[id].as_ref()).filter_map(|entry| {
+            let wants = *wanted.entry(entry.local).or_insert_with(|| wants_route(state, entry.local));
+            wants.then_some((entry.local, entry.remote))
+        }));
+        for id in ids {
+            let Some(entry) = &self.slots[id] else { continue };
+            let Evaluation { status, owner, route_interface } =
+                evaluate(state, entry.local, entry.remote, &mut lookup, &mut self.names);
+            entry.shared.publish(status);
+            self.reindex(id, owner, route_interface);
+        }
+    }
+
+    /// Paths whose remote lies in `network/prefix_len`: a range of the sorted remote index.
+    fn in_prefix(&self, network: IpAddr, prefix_len: u8) -> Vec<PathId> {
+        let (low, high) = prefix_bounds(network, prefix_len);
+        self.by_remote.range((low, PathId::MIN)..=(high, PathId::MAX)).map(|(_, id)| *id).collect()
+    }
+
+    fn reindex(&mut self, id: PathId, owner: Option<u32>, route_interface: Option<u32>) {
+        let Some(entry) = self.slots[id].as_mut() else { return };
+        let old = [entry.owner, entry.route_interface];
+        let new = [owner, route_interface];
+        if old == new {
+            return;
+        }
+        entry.owner = owner;
+        entry.route_interface = route_interface;
+        // Only touch the sets that change: usually the owner and the route's interface are the
+        // same link, and a link going down clears only the route (its paths stay indexed under
+        // the owner), which must not cost a removal and re-insertion per path.
+        for index in old.into_iter().flatten().filter(|i| !new.contains(&Some(*i))) {
+            remove_from(&mut self.by_interface, index, id);
+        }
+        for index in new.into_iter().flatten().filter(|i| !old.contains(&Some(*i))) {
+            self.by_interface.entry(index).or_default().insert(id);
+        }
+    }
+
+    /// Ends every path's subscriptions (the monitor stopped).
+    pub(crate) fn close_all(&self) {
+        for entry in self.slots.iter().flatten() {
+            entry.shared.close();
+        }
+    }
+}
+
+fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, BTreeSet<PathId>>, key: K, id: PathId) {
+    if let Some(set) = index.get_mut(&key) {
+        set.remove(&id);
+        if set.is_empty() {
+            index.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Address, Interface};
+
+    /// Every route leaves through eth0.
+    struct Eth0;
+    impl RouteLookup for Eth0 {
+        fn route(&mut self, _: IpAddr, _: IpAddr) -> std::io::Result<Option<u32>> {
+            Ok(Some(2))
+        }
+    }
+
+    #[test]
+    fn prefix_queries_visit_only_covered_remotes() {
+        let eth = Interface {
+            index: 2,
+            name: "eth0".into(),
+            up: true,
+            carrier: true,
+            addresses: vec![Address::new("192.0.2.10".parse().unwrap(), 24)],
+            ..Default::default()
+        };
+        let s = NetworkState { interfaces: vec![eth], ..Default::default() };
+        let mut registry = PathRegistry::default();
+        let mut lookup = Eth0;
+        let local: IpAddr = "192.0.2.10".parse().unwrap();
+        for remote in ["198.51.100.1", "198.51.100.200", "203.0.113.5"] {
+            registry.add(&s, local, remote.parse().unwrap(), 8, &mut lookup);
+        }
+        assert_eq!(registry.in_prefix("198.51.100.0".parse().unwrap(), 24).len(), 2);
+        assert_eq!(registry.in_prefix("198.51.100.128".parse().unwrap(), 25).len(), 1);
+        assert_eq!(registry.in_prefix("0.0.0.0".parse().unwrap(), 0).len(), 3);
+        assert_eq!(registry.in_prefix("::".parse().unwrap(), 0).len(), 0);
+        assert_eq!(registry.by_interface.get(&2).map(BTreeSet::len), Some(3));
+        registry.remove(1);
+        assert_eq!(registry.len(), 2);
+        assert_eq!(registry.by_interface.get(&2).map(BTreeSet::len), Some(2));
+        // A freed slot is reused.
+        let (id, _) = registry.add(&s, local, "203.0.113.6".parse().unwrap(), 8, &mut lookup);
+        assert_eq!((id, registry.len()), (1, 3));
+    }
+}
