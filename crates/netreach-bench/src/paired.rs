@@ -1,0 +1,236 @@
+//! Two subscriber processes measured *paired*: both follow the same namespace from before the
+//! first change, both see every change at the same time, and one reader thread stamps the
+//! lines of both.
+//!
+//! Measured one after the other, the ratio of two processes' latencies moved between 1.05
+//! and 2.25 from run to run on a shared two-core machine: each saw a different phase of the
+//! machine's load. Paired, a slow moment hits both alike, and the reader cannot favour either:
+//! it waits in one `poll()` on both pipes and gives every line that a wake-up finds the same
+//! stamp, taken when `poll()` returned, before anything is read or parsed.
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::process::{ChildStdout, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::observe::{parse_ip_monitor, parse_netreach_json, Seen};
+use crate::util::{percentile, Fallible, Guarded};
+
+/// What `ip monitor` follows: the same multicast groups as netreach, so both read the same
+/// stream of kernel messages. With only the measured object (`ip monitor link`), `ip` would
+/// skip what the kernel sends *before* the measured message: taking a link down first
+/// announces the removal of its IPv6 routes and addresses, which netreach has to read (and
+/// report) before it reaches the link's own message.
+const IP_MONITOR_OBJECTS: [&str; 3] = ["link", "address", "route"];
+
+/// One of the two processes: how to start it and how to read its lines.
+pub struct Contender {
+    pub label: String,
+    command: Command,
+    parse: fn(&str) -> Option<Seen>,
+}
+
+impl Contender {
+    /// `ip -o monitor link address route` in `netns`.
+    pub fn ip_monitor(netns: &str) -> Contender {
+        let mut command = Command::new("ip");
+        command.args(["-o", "-n", netns, "monitor"]).args(IP_MONITOR_OBJECTS);
+        Contender { label: "`ip monitor`".into(), command, parse: parse_ip_monitor }
+    }
+
+    /// `<binary> watch --json --netns <netns>`.
+    pub fn netreach_watch(label: String, binary: &Path, netns: &str) -> Contender {
+        let mut command = Command::new(binary);
+        command.args(["watch", "--json", "--netns", netns]);
+        Contender { label, command, parse: parse_netreach_json }
+    }
+}
+
+/// A line of one contender's output (0 or 1) and the stamp of the wake-up that completed it.
+type Line = (usize, Instant, String);
+
+/// Two running contenders and their stamped lines.
+pub struct Pair {
+    lines: Receiver<Line>,
+    labels: [String; 2],
+    parse: [fn(&str) -> Option<Seen>; 2],
+    /// Killed and reaped when the pair is dropped; the reader thread then sees end of file.
+    _children: [Guarded; 2],
+}
+
+impl Pair {
+    pub fn start(contenders: [Contender; 2]) -> Fallible<Pair> {
+        let [mut a, mut b] = contenders;
+        let mut first = Guarded::spawn(&mut a.command, Stdio::piped())?;
+        let mut second = Guarded::spawn(&mut b.command, Stdio::piped())?;
+        let pipes = [first.0.stdout.take(), second.0.stdout.take()];
+        let [Some(out_a), Some(out_b)] = pipes else { return Err("a contender has no stdout".into()) };
+        let (tx, rx) = channel();
+        std::thread::Builder::new()
+            .name("bench-pair-reader".into())
+            .spawn(move || read_both([out_a, out_b], tx))
+            .map_err(|e| format!("starting the reader thread: {e}"))?;
+        Ok(Pair { lines: rx, labels: [a.label, b.label], parse: [a.parse, b.parse], _children: [first, second] })
+    }
+
+    /// Discards everything reported so far (stragglers of earlier changes).
+    pub fn drain(&self) {
+        while self.lines.try_recv().is_ok() {}
+    }
+
+    /// Returns once neither printed anything for `quiet` (or after `timeout` of constant output).
+    pub fn settle(&self, quiet: Duration, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline && self.lines.recv_timeout(quiet).is_ok() {}
+    }
+
+    /// Waits at most `timeout` until both contenders reported `expected`; returns when each
+    /// did. Other lines are skipped.
+    pub fn wait_for(&self, expected: &Seen, timeout: Duration) -> Fallible<[Instant; 2]> {
+        let deadline = Instant::now() + timeout;
+        let mut seen: [Option<Instant>; 2] = [None, None];
+        loop {
+            if let [Some(a), Some(b)] = seen {
+                return Ok([a, b]);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((who, at, line)) => {
+                    if seen[who].is_none() && (self.parse[who])(&line).as_ref() == Some(expected) {
+                        seen[who] = Some(at);
+                    }
+                }
+                Err(e) => {
+                    let missing: Vec<&str> =
+                        (0..2).filter(|&i| seen[i].is_none()).map(|i| self.labels[i].as_str()).collect();
+                    let why = match e {
+                        RecvTimeoutError::Timeout => format!("within {timeout:?}"),
+                        RecvTimeoutError::Disconnected => "before its output ended".into(),
+                    };
+                    return Err(format!("{} did not report {expected:?} {why}", missing.join(" and ")));
+                }
+            }
+        }
+    }
+}
+
+/// The reader: one `poll()` on both pipes; each wake-up is stamped once, then every ready pipe
+/// is read and its complete lines are sent with that stamp. Ends when either pipe closes (a
+/// contender that died would only produce timeouts) or the pair is dropped.
+fn read_both(mut pipes: [ChildStdout; 2], tx: Sender<Line>) {
+    let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let ready = {
+            let mut fds =
+                [PollFd::new(pipes[0].as_fd(), PollFlags::POLLIN), PollFd::new(pipes[1].as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => fds.map(|fd| fd.revents().is_some_and(|r| !r.is_empty())),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return,
+            }
+        };
+        let at = Instant::now();
+        for who in (0..2).filter(|&i| ready[i]) {
+            let n = match pipes[who].read(&mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            pending[who].extend_from_slice(&buffer[..n]);
+            while let Some(end) = pending[who].iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending[who].drain(..=end).collect();
+                if tx.send((who, at, String::from_utf8_lossy(&line).into_owned())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The samples of one change kind, measured paired: `samples[i]` holds both contenders'
+/// latencies for the same change.
+pub struct PairedSeries {
+    pub labels: [String; 2],
+    pub samples: Vec<[Duration; 2]>,
+}
+
+impl PairedSeries {
+    /// The sorted latencies of contender `who`.
+    pub fn sorted(&self, who: usize) -> Vec<Duration> {
+        let mut side: Vec<Duration> = self.samples.iter().map(|s| s[who]).collect();
+        side.sort();
+        side
+    }
+
+    /// p50 and p99 of contender `who`.
+    pub fn percentiles(&self, who: usize) -> (Duration, Duration) {
+        let sorted = self.sorted(who);
+        (percentile(&sorted, 50), percentile(&sorted, 99))
+    }
+
+    /// In how many samples the first contender's line was stamped first, both lines in the
+    /// same wake-up of the reader, and the second contender's first.
+    pub fn order(&self) -> [usize; 3] {
+        let mut counts = [0; 3];
+        for [a, b] in &self.samples {
+            counts[match a.cmp(b) {
+                std::cmp::Ordering::Less => 0,
+                std::cmp::Ordering::Equal => 1,
+                std::cmp::Ordering::Greater => 2,
+            }] += 1;
+        }
+        counts
+    }
+
+    /// The second contender's p50 and p99 divided by the first's.
+    pub fn ratios(&self) -> (f64, f64) {
+        let ((a50, a99), (b50, b99)) = (self.percentiles(0), self.percentiles(1));
+        (b50.as_secs_f64() / a50.as_secs_f64(), b99.as_secs_f64() / a99.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A contender that prints `lines` and then stays alive (a closed pipe ends the reader).
+    fn printing(label: &str, lines: &str, parse: fn(&str) -> Option<Seen>) -> Contender {
+        let mut command = Command::new("sh");
+        command.args(["-c", &format!("printf '{lines}'; exec sleep 60")]);
+        Contender { label: label.into(), command, parse }
+    }
+
+    #[test]
+    fn waits_for_both_and_names_the_missing_one() {
+        let address = Seen::AddressAdded("203.0.113.5".parse().unwrap());
+        let ip = "Deleted default via 192.0.2.254 dev vr0\\n3: va0    inet 203.0.113.5/32 scope global va0\\n";
+        let json = r#"{"type":"address_added","address":{"address":"203.0.113.5"}}\n"#;
+        let pair = Pair::start([printing("ip", ip, parse_ip_monitor), printing("json", json, parse_netreach_json)])
+            .expect("start");
+        let [a, b] = pair.wait_for(&address, Duration::from_secs(10)).expect("both report the address");
+        assert!(a.elapsed() < Duration::from_secs(10) && b.elapsed() < Duration::from_secs(10));
+
+        let silent = Pair::start([printing("ip", ip, parse_ip_monitor), printing("json", "", parse_netreach_json)])
+            .expect("start");
+        let error = silent.wait_for(&address, Duration::from_millis(300)).expect_err("one stays silent");
+        assert!(error.starts_with("json did not report"), "{error}");
+    }
+
+    #[test]
+    fn ratios_and_order_of_paired_samples() {
+        let us = Duration::from_micros;
+        let series = PairedSeries {
+            labels: ["a".into(), "b".into()],
+            samples: vec![[us(10), us(20)], [us(10), us(10)], [us(30), us(15)], [us(20), us(40)]],
+        };
+        assert_eq!(series.order(), [2, 1, 1]);
+        assert_eq!(series.percentiles(0), (us(10), us(30)));
+        assert_eq!(series.percentiles(1), (us(15), us(40)));
+        let (r50, r99) = series.ratios();
+        assert!((r50 - 1.5).abs() < 1e-9 && (r99 - 40.0 / 30.0).abs() < 1e-9, "{r50} {r99}");
+    }
+}
