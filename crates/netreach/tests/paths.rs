@@ -8,7 +8,7 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 
 use common::*;
 use netreach::{EventKind, Monitor, PathMonitor, PathStatus, Subscription, Unreachable};
-use testns::{require_root, uplinks, NetNs};
+use testns::{uplinks, NetNs};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -49,9 +49,7 @@ fn flips(ns: &NetNs, sub: &Subscription, reason: Unreachable, break_it: &[&str],
 
 #[test]
 fn each_reason_flips_the_path_and_back_v4() {
-    if !require_root("each_reason_flips_the_path_and_back_v4") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("path4");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (p, sub) = path(&monitor, "192.0.2.10", "203.0.113.5");
@@ -83,9 +81,7 @@ fn each_reason_flips_the_path_and_back_v4() {
 
 #[test]
 fn each_reason_flips_the_path_and_back_v6() {
-    if !require_root("each_reason_flips_the_path_and_back_v6") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("path6");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (p, sub) = path(&monitor, "2001:db8::10", "2001:db8:ffff::5");
@@ -113,9 +109,7 @@ fn each_reason_flips_the_path_and_back_v6() {
 
 #[test]
 fn same_subnet_path_survives_default_route_removal() {
-    if !require_root("same_subnet_path_survives_default_route_removal") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("subnet");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (near, near_sub) = path(&monitor, "192.0.2.10", "192.0.2.77");
@@ -130,9 +124,7 @@ fn same_subnet_path_survives_default_route_removal() {
 
 #[test]
 fn unrelated_changes_produce_no_path_events() {
-    if !require_root("unrelated_changes_produce_no_path_events") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("unrelated");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (_p, sub) = path(&monitor, "192.0.2.10", "203.0.113.5");
@@ -150,9 +142,7 @@ fn unrelated_changes_produce_no_path_events() {
 
 #[test]
 fn ten_thousand_paths_flip_on_one_link_down_and_come_back() {
-    if !require_root("ten_thousand_paths_flip_on_one_link_down_and_come_back") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("many");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let paths: Vec<PathMonitor> = (0..10_000u32)
@@ -184,9 +174,7 @@ fn ten_thousand_paths_flip_on_one_link_down_and_come_back() {
 
 #[test]
 fn connected_tcp_stream_is_watched_and_bad_input_is_refused() {
-    if !require_root("connected_tcp_stream_is_watched_and_bad_input_is_refused") {
-        return;
-    }
+    testns::skip_unless_root!();
     // Client and server in two namespaces joined by a veth pair.
     let (client, server) = (NetNs::new("tcp-c"), NetNs::new("tcp-s"));
     client.veth("va", "vb");
@@ -220,9 +208,7 @@ fn connected_tcp_stream_is_watched_and_bad_input_is_refused() {
 
 #[test]
 fn paths_end_when_the_monitor_stops() {
-    if !require_root("paths_end_when_the_monitor_stops") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("stop");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (p, sub) = path(&monitor, "192.0.2.10", "203.0.113.5");
