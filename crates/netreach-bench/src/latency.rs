@@ -135,14 +135,16 @@ impl Bench {
     }
 
     /// Measures `samples` changes of `kind` as seen by both `contenders` at once, started
-    /// together before the first change (unsorted; each sample holds both latencies).
+    /// together before the first change, `second` (0 or 1) after the other (unsorted; each
+    /// sample holds both latencies).
     pub fn measure_pair(
         &mut self,
         kind: Kind,
         contenders: [Contender; 2],
+        second: usize,
         samples: usize,
     ) -> Fallible<Vec<[Duration; 2]>> {
-        let pair = Pair::start(contenders)?;
+        let pair = Pair::start(contenders, second)?;
         self.run(kind, &pair, samples, |t0, t1: [_; 2]| t1.map(|t| t.saturating_duration_since(t0)))
     }
 

@@ -7,6 +7,12 @@
 //! machine's load. Paired, a slow moment hits both alike, and the reader cannot favour either:
 //! it waits in one `poll()` on both pipes and gives every line that a wake-up finds the same
 //! stamp, taken when `poll()` returned, before anything is read or parsed.
+//!
+//! The start order matters too: the kernel hands a multicast notification to the sockets of
+//! a group newest subscription first, and with two identical binaries the one started second
+//! was ahead by up to 13% at p50. So the caller alternates which contender starts second
+//! (by rounds), and a contender that says when it follows the namespace (netreach prints its
+//! baseline) is waited for before the other one starts.
 
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -27,11 +33,17 @@ use crate::util::{percentile, Fallible, Guarded};
 /// report) before it reaches the link's own message.
 const IP_MONITOR_OBJECTS: [&str; 3] = ["link", "address", "route"];
 
+/// How long a contender started first may take to print its first line.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One of the two processes: how to start it and how to read its lines.
 pub struct Contender {
     pub label: String,
     command: Command,
     parse: fn(&str) -> Option<Seen>,
+    /// Prints a line once it follows the namespace (netreach's baseline); `ip monitor` gives
+    /// no such sign.
+    announces_start: bool,
 }
 
 impl Contender {
@@ -39,14 +51,14 @@ impl Contender {
     pub fn ip_monitor(netns: &str) -> Contender {
         let mut command = Command::new("ip");
         command.args(["-o", "-n", netns, "monitor"]).args(IP_MONITOR_OBJECTS);
-        Contender { label: "`ip monitor`".into(), command, parse: parse_ip_monitor }
+        Contender { label: "`ip monitor`".into(), command, parse: parse_ip_monitor, announces_start: false }
     }
 
     /// `<binary> watch --json --netns <netns>`.
     pub fn netreach_watch(label: String, binary: &Path, netns: &str) -> Contender {
         let mut command = Command::new(binary);
         command.args(["watch", "--json", "--netns", netns]);
-        Contender { label, command, parse: parse_netreach_json }
+        Contender { label, command, parse: parse_netreach_json, announces_start: true }
     }
 }
 
@@ -63,18 +75,29 @@ pub struct Pair {
 }
 
 impl Pair {
-    pub fn start(contenders: [Contender; 2]) -> Fallible<Pair> {
-        let [mut a, mut b] = contenders;
-        let mut first = Guarded::spawn(&mut a.command, Stdio::piped())?;
-        let mut second = Guarded::spawn(&mut b.command, Stdio::piped())?;
-        let pipes = [first.0.stdout.take(), second.0.stdout.take()];
-        let [Some(out_a), Some(out_b)] = pipes else { return Err("a contender has no stdout".into()) };
+    /// Starts both contenders, `second` (0 or 1) after the other (see the module docs).
+    pub fn start(contenders: [Contender; 2], second: usize) -> Fallible<Pair> {
+        let first = 1 - second;
+        let mut contenders = contenders;
+        let mut children = [None, None];
+        let mut pipes = [None, None];
+        let mut pending = [Vec::new(), Vec::new()];
+        for who in [first, second] {
+            let mut child = Guarded::spawn(&mut contenders[who].command, Stdio::piped())?;
+            let mut pipe = child.0.stdout.take().ok_or("a contender has no stdout")?;
+            if who == first && contenders[who].announces_start {
+                pending[who] = first_line(&mut pipe).map_err(|e| format!("{}: {e}", contenders[who].label))?;
+            }
+            (children[who], pipes[who]) = (Some(child), Some(pipe));
+        }
+        let ([Some(c0), Some(c1)], [Some(p0), Some(p1)]) = (children, pipes) else { unreachable!("both started") };
         let (tx, rx) = channel();
         std::thread::Builder::new()
             .name("bench-pair-reader".into())
-            .spawn(move || read_both([out_a, out_b], tx))
+            .spawn(move || read_both([p0, p1], pending, tx))
             .map_err(|e| format!("starting the reader thread: {e}"))?;
-        Ok(Pair { lines: rx, labels: [a.label, b.label], parse: [a.parse, b.parse], _children: [first, second] })
+        let [a, b] = contenders;
+        Ok(Pair { lines: rx, labels: [a.label, b.label], parse: [a.parse, b.parse], _children: [c0, c1] })
     }
 
     /// Discards everything reported so far (stragglers of earlier changes).
@@ -118,12 +141,43 @@ impl Pair {
     }
 }
 
+/// Reads until a first line has come (at most [`START_TIMEOUT`]); returns what was read after
+/// it, for the reader.
+fn first_line(pipe: &mut ChildStdout) -> Fallible<Vec<u8>> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut buffer = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => return Err(format!("printed no line within {START_TIMEOUT:?}")),
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("poll: {e}")),
+        }
+        match pipe.read(&mut buffer) {
+            Ok(0) => return Err("exited before printing a line".into()),
+            Ok(n) => {
+                if let Some(end) = buffer[..n].iter().position(|&b| b == b'\n') {
+                    return Ok(buffer[end + 1..n].to_vec());
+                }
+            }
+            Err(e) => return Err(format!("reading its output: {e}")),
+        }
+    }
+}
+
 /// The reader: one `poll()` on both pipes; each wake-up is stamped once, then every ready pipe
 /// is read and its complete lines are sent with that stamp. Ends when either pipe closes (a
-/// contender that died would only produce timeouts) or the pair is dropped.
-fn read_both(mut pipes: [ChildStdout; 2], tx: Sender<Line>) {
-    let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+/// contender that died would only produce timeouts) or the pair is dropped. `pending` holds
+/// output read before (after a first line): its lines are passed on first.
+fn read_both(mut pipes: [ChildStdout; 2], mut pending: [Vec<u8>; 2], tx: Sender<Line>) {
     let mut buffer = vec![0u8; 64 * 1024];
+    let start = Instant::now();
+    if !(0..2).all(|who| send_lines(who, start, &mut pending[who], &tx)) {
+        return;
+    }
     loop {
         let ready = {
             let mut fds =
@@ -141,14 +195,22 @@ fn read_both(mut pipes: [ChildStdout; 2], tx: Sender<Line>) {
                 Ok(n) => n,
             };
             pending[who].extend_from_slice(&buffer[..n]);
-            while let Some(end) = pending[who].iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending[who].drain(..=end).collect();
-                if tx.send((who, at, String::from_utf8_lossy(&line).into_owned())).is_err() {
-                    return;
-                }
+            if !send_lines(who, at, &mut pending[who], &tx) {
+                return;
             }
         }
     }
+}
+
+/// Sends the complete lines in `pending` stamped `at`; false when nobody listens any more.
+fn send_lines(who: usize, at: Instant, pending: &mut Vec<u8>, tx: &Sender<Line>) -> bool {
+    while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = pending.drain(..=end).collect();
+        if tx.send((who, at, String::from_utf8_lossy(&line).into_owned())).is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// The samples of one change kind, measured paired: `samples[i]` holds both contenders'
@@ -198,10 +260,10 @@ mod tests {
     use super::*;
 
     /// A contender that prints `lines` and then stays alive (a closed pipe ends the reader).
-    fn printing(label: &str, lines: &str, parse: fn(&str) -> Option<Seen>) -> Contender {
+    fn printing(label: &str, lines: &str, parse: fn(&str) -> Option<Seen>, announces_start: bool) -> Contender {
         let mut command = Command::new("sh");
         command.args(["-c", &format!("printf '{lines}'; exec sleep 60")]);
-        Contender { label: label.into(), command, parse }
+        Contender { label: label.into(), command, parse, announces_start }
     }
 
     #[test]
@@ -209,13 +271,18 @@ mod tests {
         let address = Seen::AddressAdded("203.0.113.5".parse().unwrap());
         let ip = "Deleted default via 192.0.2.254 dev vr0\\n3: va0    inet 203.0.113.5/32 scope global va0\\n";
         let json = r#"{"type":"address_added","address":{"address":"203.0.113.5"}}\n"#;
-        let pair = Pair::start([printing("ip", ip, parse_ip_monitor), printing("json", json, parse_netreach_json)])
-            .expect("start");
+        // "json" starts first and announces itself with a first line, written together with
+        // the line that counts: that one still reaches the reader.
+        let announced = format!("baseline\\n{json}");
+        let contenders =
+            [printing("ip", ip, parse_ip_monitor, false), printing("json", &announced, parse_netreach_json, true)];
+        let pair = Pair::start(contenders, 0).expect("start");
         let [a, b] = pair.wait_for(&address, Duration::from_secs(10)).expect("both report the address");
         assert!(a.elapsed() < Duration::from_secs(10) && b.elapsed() < Duration::from_secs(10));
 
-        let silent = Pair::start([printing("ip", ip, parse_ip_monitor), printing("json", "", parse_netreach_json)])
-            .expect("start");
+        let contenders =
+            [printing("ip", ip, parse_ip_monitor, false), printing("json", "", parse_netreach_json, false)];
+        let silent = Pair::start(contenders, 1).expect("start");
         let error = silent.wait_for(&address, Duration::from_millis(300)).expect_err("one stays silent");
         assert!(error.starts_with("json did not report"), "{error}");
     }
