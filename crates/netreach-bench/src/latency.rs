@@ -1,5 +1,6 @@
-//! Latency from a kernel change to each subscriber: the library's callback, `ip monitor` and
-//! `netreach watch --json`, for three kinds of change.
+//! Latency from a kernel change to each subscriber: the library's callback (alone), and
+//! `netreach watch --json` paired with `ip monitor` (or with another `netreach` binary; see
+//! [`crate::paired`]), for three kinds of change.
 //!
 //! Every sample is one cycle: drain stragglers, make the measured change (t0 right before
 //! `send()`), wait for the subscriber to report it (t1), then undo the change and wait for
@@ -8,13 +9,13 @@
 //! (netreach reports a change with several lines: the change, then reachability and details).
 
 use std::net::Ipv4Addr;
-use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use testns::NetNs;
 
 use crate::changer::Changer;
 use crate::observe::{Observer, Seen, Subscriber};
+use crate::paired::{Contender, Pair};
 use crate::util::{percentile, Fallible};
 
 /// Silence that ends a cycle (see the module docs).
@@ -63,13 +64,6 @@ impl Kind {
     }
 }
 
-/// What `ip monitor` follows: the same multicast groups as netreach, so both read the same
-/// stream of kernel messages. With only the measured object (`ip monitor link`), `ip` would
-/// skip what the kernel sends *before* the measured message: taking a link down first
-/// announces the removal of its IPv6 routes and addresses, which netreach has to read (and
-/// report) before it reaches the link's own message.
-const IP_MONITOR_OBJECTS: [&str; 3] = ["link", "address", "route"];
-
 /// The `i`-th address of the add cycle: 198.51.100.1-254, then 203.0.113.1-254, cycling.
 fn cycle_address(i: usize) -> Ipv4Addr {
     let n = i % 508;
@@ -80,15 +74,15 @@ fn cycle_address(i: usize) -> Ipv4Addr {
 /// Samples of one (kind, subscriber) pair.
 pub struct Series {
     pub kind: Kind,
-    pub subscriber: Subscriber,
+    pub subscriber: String,
     /// Sorted.
     pub samples: Vec<Duration>,
 }
 
 impl Series {
-    pub fn new(kind: Kind, subscriber: Subscriber, mut samples: Vec<Duration>) -> Series {
+    pub fn new(kind: Kind, subscriber: &str, mut samples: Vec<Duration>) -> Series {
         samples.sort();
-        Series { kind, subscriber, samples }
+        Series { kind, subscriber: subscriber.into(), samples }
     }
     pub fn p50(&self) -> Duration {
         percentile(&self.samples, 50)
@@ -130,28 +124,54 @@ impl Bench {
         Ok(Bench { ns, changer, indexes })
     }
 
-    /// Measures `samples` changes of `kind` as seen by `subscriber` (unsorted).
-    pub fn measure(
+    pub fn netns(&self) -> &str {
+        self.ns.name()
+    }
+
+    /// Measures `samples` changes of `kind` as seen by the in-process `subscriber` (unsorted).
+    pub fn measure(&mut self, kind: Kind, subscriber: Subscriber, samples: usize) -> Fallible<Vec<Duration>> {
+        let observer = Observer::start(subscriber, self.ns.name())?;
+        self.run(kind, &observer, samples, |t0, t1| t1.saturating_duration_since(t0))
+    }
+
+    /// Measures `samples` changes of `kind` as seen by both `contenders` at once, started
+    /// together before the first change, `second` (0 or 1) after the other (unsorted; each
+    /// sample holds both latencies).
+    pub fn measure_pair(
         &mut self,
         kind: Kind,
-        subscriber: Subscriber,
+        contenders: [Contender; 2],
+        second: usize,
         samples: usize,
-        netreach: &Path,
-    ) -> Fallible<Vec<Duration>> {
-        let observer = Observer::start(subscriber, self.ns.name(), &IP_MONITOR_OBJECTS, netreach)?;
-        self.warm_up(kind, &observer).map_err(|e| format!("warm-up: {e}"))?;
+    ) -> Fallible<Vec<[Duration; 2]>> {
+        let pair = Pair::start(contenders, second)?;
+        self.run(kind, &pair, samples, |t0, t1: [_; 2]| t1.map(|t| t.saturating_duration_since(t0)))
+    }
+
+    /// Warms up, then takes `samples` cycles, each turned into a sample by `latency(t0, t1)`.
+    fn run<F: Follower, T>(
+        &mut self,
+        kind: Kind,
+        follower: &F,
+        samples: usize,
+        latency: impl Fn(Instant, F::Stamp) -> T,
+    ) -> Fallible<Vec<T>> {
+        self.warm_up(kind, follower).map_err(|e| format!("warm-up: {e}"))?;
         (0..samples)
-            .map(|i| self.cycle(kind, &observer, i, EVENT_TIMEOUT).map_err(|e| format!("change {i}: {e}")))
+            .map(|i| {
+                let (t0, t1) = self.cycle(kind, follower, i, EVENT_TIMEOUT).map_err(|e| format!("change {i}: {e}"))?;
+                Ok(latency(t0, t1))
+            })
             .collect()
     }
 
     /// Runs discarded cycles until the subscriber demonstrably follows the namespace (a
     /// spawned `ip monitor` gives no sign of when it has subscribed) and caches are warm.
-    fn warm_up(&mut self, kind: Kind, observer: &Observer) -> Fallible<()> {
+    fn warm_up(&mut self, kind: Kind, follower: &impl Follower) -> Fallible<()> {
         let mut succeeded = 0;
         let mut last_error = String::new();
         for attempt in 0..WARMUP_ATTEMPTS {
-            match self.cycle(kind, observer, attempt, WARMUP_TIMEOUT) {
+            match self.cycle(kind, follower, attempt, WARMUP_TIMEOUT) {
                 Ok(_) => succeeded += 1,
                 Err(e) => last_error = e,
             }
@@ -162,10 +182,17 @@ impl Bench {
         Err(format!("only {succeeded} of {WARMUP_ATTEMPTS} cycles succeeded; last error: {last_error}"))
     }
 
-    /// One sample: the measured change, then its undo. The undo runs even when the change
-    /// was not seen, so the namespace always returns to its starting state.
-    fn cycle(&mut self, kind: Kind, observer: &Observer, i: usize, timeout: Duration) -> Fallible<Duration> {
-        observer.drain();
+    /// One sample: the measured change, then its undo; returns t0 and the follower's stamp.
+    /// The undo runs even when the change was not seen, so the namespace always returns to
+    /// its starting state.
+    fn cycle<F: Follower>(
+        &mut self,
+        kind: Kind,
+        follower: &F,
+        i: usize,
+        timeout: Duration,
+    ) -> Fallible<(Instant, F::Stamp)> {
+        follower.drain();
         let index = self.indexes[kind as usize];
         let name = kind.interface().to_string();
         let c = &mut self.changer;
@@ -173,26 +200,61 @@ impl Bench {
             Kind::AddressAdd => {
                 let address = cycle_address(i);
                 let t0 = c.add_address(index, address)?;
-                let seen = observer.wait_for(&Seen::AddressAdded(address.into()), timeout);
+                let seen = follower.wait_for(&Seen::AddressAdded(address.into()), timeout);
                 c.remove_address(index, address)?;
                 (t0, seen, Seen::AddressRemoved(address.into()))
             }
             Kind::RouteRemoval => {
                 let t0 = c.remove_default_route(index, GATEWAY)?;
-                let seen = observer.wait_for(&Seen::DefaultRouteRemoved(name.clone()), timeout);
+                let seen = follower.wait_for(&Seen::DefaultRouteRemoved(name.clone()), timeout);
                 c.add_default_route(index, GATEWAY)?;
                 (t0, seen, Seen::DefaultRouteAdded(name))
             }
             Kind::LinkDown => {
                 let t0 = c.set_link_up(index, false)?;
-                let seen = observer.wait_for(&Seen::LinkDown(name.clone()), timeout);
+                let seen = follower.wait_for(&Seen::LinkDown(name.clone()), timeout);
                 c.set_link_up(index, true)?;
                 (t0, seen, Seen::LinkReady(name))
             }
         };
         let t1 = seen?;
-        observer.wait_for(&undone, timeout)?;
-        observer.settle(QUIET, timeout);
-        Ok(t1.saturating_duration_since(t0))
+        follower.wait_for(&undone, timeout)?;
+        follower.settle(QUIET, timeout);
+        Ok((t0, t1))
+    }
+}
+
+/// What a cycle needs from whoever follows the namespace: one subscriber ([`Observer`],
+/// stamped with an [`Instant`]) or a pair ([`Pair`], stamped with one instant each).
+trait Follower {
+    type Stamp;
+    fn drain(&self);
+    fn settle(&self, quiet: Duration, timeout: Duration);
+    fn wait_for(&self, expected: &Seen, timeout: Duration) -> Fallible<Self::Stamp>;
+}
+
+impl Follower for Observer {
+    type Stamp = Instant;
+    fn drain(&self) {
+        Observer::drain(self)
+    }
+    fn settle(&self, quiet: Duration, timeout: Duration) {
+        Observer::settle(self, quiet, timeout)
+    }
+    fn wait_for(&self, expected: &Seen, timeout: Duration) -> Fallible<Instant> {
+        Observer::wait_for(self, expected, timeout)
+    }
+}
+
+impl Follower for Pair {
+    type Stamp = [Instant; 2];
+    fn drain(&self) {
+        Pair::drain(self)
+    }
+    fn settle(&self, quiet: Duration, timeout: Duration) {
+        Pair::settle(self, quiet, timeout)
+    }
+    fn wait_for(&self, expected: &Seen, timeout: Duration) -> Fallible<[Instant; 2]> {
+        Pair::wait_for(self, expected, timeout)
     }
 }

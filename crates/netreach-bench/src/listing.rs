@@ -172,3 +172,28 @@ fn if_watch_listing(path: &Path, expected: usize) -> Fallible<Duration> {
         })
     })
 }
+
+/// `--compare`: the medians of `runs` runs of each binary's `status --json` on the populated
+/// namespace, alternated so that drifts of the machine hit both alike, and each going first
+/// in every other round (the second run of a round finds caches the first one warmed).
+pub fn compare(runs: usize, binaries: [&Path; 2]) -> Fallible<[Duration; 2]> {
+    let ns = NetNs::new("scale");
+    populate(&ns);
+    let addresses = count_ip_addresses(&ns.ip_json("addr show"));
+    let command = |binary: &Path| {
+        let mut c = Command::new(binary);
+        c.args(["status", "--json", "--netns", ns.name()]);
+        c
+    };
+    for binary in binaries {
+        let listed = count_netreach_addresses(&json(&run(&mut command(binary))?.1)?);
+        check_count(&binary.display().to_string(), listed, addresses)?;
+    }
+    let mut times = [Vec::new(), Vec::new()];
+    for round in 0..runs {
+        for who in [round % 2, 1 - round % 2] {
+            times[who].push(run(&mut command(binaries[who]))?.0);
+        }
+    }
+    Ok(times.map(median))
+}

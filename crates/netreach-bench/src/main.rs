@@ -3,8 +3,10 @@
 //! run.
 //!
 //! ```text
-//! cargo run --release -p netreach-bench             # full run, about 1.5 minutes
+//! cargo run --release -p netreach-bench             # full run, about 2 minutes
 //! cargo run --release -p netreach-bench -- --quick  # short run for CI, under a minute
+//! cargo run --release -p netreach-bench -- [--quick] --compare OLD NEW
+//!     # two `netreach` binaries (e.g. OLD built from an older commit) side by side
 //! ```
 //!
 //! Needs root (it creates network namespaces). Progress goes to stderr, the report to stdout.
@@ -16,6 +18,7 @@ mod idle;
 mod latency;
 mod listing;
 mod observe;
+mod paired;
 mod report;
 mod util;
 
@@ -26,11 +29,14 @@ use std::time::Duration;
 
 use latency::{Bench, Kind, Series};
 use observe::Subscriber;
+use paired::{Contender, PairedSeries};
 use util::{panic_message, Fallible};
 
 /// How much to measure.
 struct Config {
     quick: bool,
+    /// `--compare OLD NEW`: only the two binaries against each other.
+    compare: Option<[PathBuf; 2]>,
     /// Changes per (kind, subscriber) latency series.
     changes: usize,
     /// Runs of each listing contender (the median is reported).
@@ -40,18 +46,24 @@ struct Config {
 
 impl Config {
     fn from_args() -> Result<Config, String> {
-        let mut quick = false;
-        for arg in std::env::args().skip(1) {
+        const USAGE: &str = "usage: netreach-bench [--quick] [--compare OLD_NETREACH NEW_NETREACH]";
+        let (mut quick, mut compare) = (false, None);
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--quick" => quick = true,
-                "-h" | "--help" => return Err("usage: netreach-bench [--quick]".into()),
-                other => return Err(format!("unknown argument {other:?}; usage: netreach-bench [--quick]")),
+                "--compare" => match (args.next(), args.next()) {
+                    (Some(old), Some(new)) => compare = Some([old.into(), new.into()]),
+                    _ => return Err(format!("--compare needs two binaries; {USAGE}")),
+                },
+                "-h" | "--help" => return Err(USAGE.into()),
+                other => return Err(format!("unknown argument {other:?}; {USAGE}")),
             }
         }
         Ok(if quick {
-            Config { quick, changes: 200, listing_runs: 5, idle_window: Duration::from_secs(10) }
+            Config { quick, compare, changes: 200, listing_runs: 5, idle_window: Duration::from_secs(10) }
         } else {
-            Config { quick, changes: 1000, listing_runs: 7, idle_window: Duration::from_secs(60) }
+            Config { quick, compare, changes: 1000, listing_runs: 7, idle_window: Duration::from_secs(60) }
         })
     }
 }
@@ -67,6 +79,9 @@ fn main() -> ExitCode {
     if !testns::require_root("netreach-bench") {
         return ExitCode::FAILURE;
     }
+    if let Some(binaries) = &config.compare {
+        return compare(&config, binaries);
+    }
     let netreach = match netreach_cli() {
         Ok(path) => path,
         Err(message) => {
@@ -77,52 +92,136 @@ fn main() -> ExitCode {
 
     let mut failures = Vec::new();
     eprintln!("latency: {} changes per kind and subscriber", config.changes);
-    let series = measure_latency(config.changes, &netreach, &mut failures);
+    let (series, paired) = measure_latency(config.changes, &netreach, &mut failures);
     eprintln!("idle: {} s window", config.idle_window.as_secs());
     let idle = guarded("idle", &mut failures, || idle::measure(config.idle_window, &netreach));
     eprintln!("listing at scale: {} runs each", config.listing_runs);
     let listing = guarded("listing", &mut failures, || listing::measure(config.listing_runs, &netreach));
 
-    let mut goals = report::latency_goals(&series);
+    let mut goals = report::latency_goals(&series, &paired);
     goals.extend(listing.as_ref().map(report::listing_goals).unwrap_or_default());
     goals.extend(idle.as_ref().map(report::idle_goals).unwrap_or_default());
-    print_report(&config, &series, &goals, &failures);
-    if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    print_report(&config, &series, &goals);
+    report_failures(&failures)
 }
 
 /// Latency samples are taken in rounds of this many changes per subscriber, the subscribers
 /// taking turns, so a slow phase of the (shared) machine hits them all alike and the ratios
-/// between them stay meaningful.
+/// between them stay meaningful. A pair's contenders swap their start order every round (see
+/// `paired`), so an even number of rounds gives each order the same share.
 const ROUND: usize = 100;
 
-/// Every (kind, subscriber) series; a failed series is recorded and the others still run.
-fn measure_latency(changes: usize, netreach: &Path, failures: &mut Vec<String>) -> Vec<Series> {
-    let Some(mut bench) = guarded("latency setup", failures, Bench::new) else { return Vec::new() };
+/// Every (kind, subscriber) series, and for each kind `ip monitor` and `netreach watch`
+/// paired; a failed series is recorded and the others still run. The paired contenders also
+/// appear as two series each, for the detail table.
+fn measure_latency(
+    changes: usize,
+    netreach: &Path,
+    failures: &mut Vec<String>,
+) -> (Vec<Series>, Vec<(Kind, PairedSeries)>) {
+    let Some(mut bench) = guarded("latency setup", failures, Bench::new) else { return (Vec::new(), Vec::new()) };
     let rounds = changes.div_ceil(ROUND);
-    let mut series = Vec::new();
+    let (mut series, mut paired) = (Vec::new(), Vec::new());
     for kind in Kind::ALL {
         let mut samples = Subscriber::ALL.map(|_| Some(Vec::new()));
+        let mut pair_samples = Some(Vec::new());
         for round in 0..rounds {
             eprintln!("  {}: round {} of {rounds}", kind.label(), round + 1);
             let n = ROUND.min(changes - round * ROUND);
             for (subscriber, slot) in Subscriber::ALL.into_iter().zip(&mut samples) {
                 let Some(collected) = slot.as_mut() else { continue }; // failed in an earlier round
                 let what = format!("latency {} / {}", kind.label(), subscriber.label());
-                match guarded(&what, failures, || bench.measure(kind, subscriber, n, netreach)) {
+                match guarded(&what, failures, || bench.measure(kind, subscriber, n)) {
                     Some(more) => collected.extend(more),
                     None => *slot = None,
                 }
             }
+            let Some(collected) = pair_samples.as_mut() else { continue };
+            let contenders = [
+                Contender::ip_monitor(bench.netns()),
+                Contender::netreach_watch(WATCH_LABEL.into(), netreach, bench.netns()),
+            ];
+            let what = format!("latency {} / `ip monitor` paired with `netreach watch`", kind.label());
+            match guarded(&what, failures, || bench.measure_pair(kind, contenders, round % 2, n)) {
+                Some(more) => collected.extend(more),
+                None => pair_samples = None,
+            }
         }
         for (subscriber, slot) in Subscriber::ALL.into_iter().zip(samples) {
-            series.extend(slot.map(|samples| Series::new(kind, subscriber, samples)));
+            series.extend(slot.map(|samples| Series::new(kind, subscriber.label(), samples)));
+        }
+        if let Some(samples) = pair_samples {
+            let pair = PairedSeries { labels: [IP_LABEL.into(), WATCH_LABEL.into()], samples };
+            for who in 0..2 {
+                series.push(Series::new(kind, &format!("{} (paired)", pair.labels[who]), pair.sorted(who)));
+            }
+            paired.push((kind, pair));
         }
     }
-    series
+    (series, paired)
+}
+
+const IP_LABEL: &str = "`ip monitor`";
+const WATCH_LABEL: &str = "`netreach watch --json`";
+
+/// `--compare OLD NEW`: the two binaries' `netreach watch --json` paired for every change kind
+/// (ratios new / old), and their `netreach status --json` listing times alternated.
+fn compare(config: &Config, [old, new]: &[PathBuf; 2]) -> ExitCode {
+    let mut failures = Vec::new();
+    let label = |which: &str, path: &Path| format!("{which} `{}`", path.display());
+    let labels = [label("old", old), label("new", new)];
+    let mut paired = Vec::new();
+    if let Some(mut bench) = guarded("latency setup", &mut failures, Bench::new) {
+        for kind in Kind::ALL {
+            let mut samples = Vec::new();
+            for round in 0..config.changes.div_ceil(ROUND) {
+                eprintln!("  {}: round {} of {}", kind.label(), round + 1, config.changes.div_ceil(ROUND));
+                let n = ROUND.min(config.changes - round * ROUND);
+                let contenders = [
+                    Contender::netreach_watch(labels[0].clone(), old, bench.netns()),
+                    Contender::netreach_watch(labels[1].clone(), new, bench.netns()),
+                ];
+                let what = format!("latency {}, old and new paired", kind.label());
+                match guarded(&what, &mut failures, || bench.measure_pair(kind, contenders, round % 2, n)) {
+                    Some(more) => samples.extend(more),
+                    None => break,
+                }
+            }
+            if !samples.is_empty() {
+                paired.push((kind, PairedSeries { labels: labels.clone(), samples }));
+            }
+        }
+    }
+    // Two binaries of the same kind are closer than the goals' contenders: more runs than the
+    // goals take, for medians steady within the 10% asked.
+    let runs = config.listing_runs * 3;
+    eprintln!("listing at scale: {runs} runs each");
+    let listing = guarded("listing", &mut failures, || listing::compare(runs, [old.as_path(), new.as_path()]));
+
+    println!("Command: `cargo run --release -p netreach-bench --{} --compare OLD NEW`\n", quick_flag(config));
+    println!("Machine: {}\n", machine());
+    println!("Old: `{}`, new: `{}`\n", old.display(), new.display());
+    println!("{}", report::compare_table(&paired, listing.map(|medians| (runs, medians))));
+    report_failures(&failures)
+}
+
+fn quick_flag(config: &Config) -> &'static str {
+    if config.quick {
+        " --quick"
+    } else {
+        ""
+    }
+}
+
+fn report_failures(failures: &[String]) -> ExitCode {
+    if failures.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    println!("\n**{} measurement(s) failed:**\n", failures.len());
+    for failure in failures {
+        println!("- {failure}");
+    }
+    ExitCode::FAILURE
 }
 
 /// Runs one measurement; a failure or panic (testns panics when `ip` fails) is recorded
@@ -157,7 +256,7 @@ fn netreach_cli() -> Fallible<PathBuf> {
     }
 }
 
-fn print_report(config: &Config, series: &[Series], goals: &[report::Goal], failures: &[String]) {
+fn print_report(config: &Config, series: &[Series], goals: &[report::Goal]) {
     let command = if config.quick {
         "cargo run --release -p netreach-bench -- --quick"
     } else {
@@ -171,21 +270,16 @@ fn print_report(config: &Config, series: &[Series], goals: &[report::Goal], fail
     println!(
         "### Latency: kernel change → subscriber ({} changes per row)\n\n\
          t0: right before the changer's `send()` of the request on its own rtnetlink socket in \
-         the namespace; t1: the library callback runs, or the subscriber's stdout line is read.\n",
+         the namespace; t1: the library callback runs, or the subscriber's stdout line is read. \
+         \"(paired)\": both processes follow the namespace at once and one reader stamps both.\n",
         config.changes
     );
     println!("{}", report::latency_table(series));
     println!("### Goals\n\n{}", report::goals_table(goals));
     println!("{}", report::summary(goals));
-    if !failures.is_empty() {
-        println!("\n**{} measurement(s) failed:**\n", failures.len());
-        for failure in failures {
-            println!("- {failure}");
-        }
-    }
 }
 
-/// `nproc`, CPU model and kernel release.
+/// `nproc`, CPU model, kernel release and load averages (at the end of the run).
 fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -194,5 +288,7 @@ fn machine() -> String {
         .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, m)| m.trim().to_string()))
         .unwrap_or_else(|| "unknown CPU".into());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("nproc {cpus}, {model}, Linux {}", kernel.trim())
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!("nproc {cpus}, {model}, Linux {}, load {} (1/5/15 min, at the end)", kernel.trim(), load.join(" "))
 }

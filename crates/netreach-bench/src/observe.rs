@@ -1,24 +1,21 @@
-//! Observers: the subscribers whose latency is measured. Each turns what it sees into a
-//! [`Seen`] stamped with the moment it saw it, so one waiting routine serves them all.
+//! Observers: the in-process subscribers whose latency is measured, and what every subscriber
+//! reports, as a [`Seen`].
 //!
 //! - the library: a [`netreach::Monitor`] callback stamps the event on the engine thread;
-//! - the library's blocking [`netreach::Subscription`] on a thread of its own (what
-//!   `netreach watch` uses): the time it adds to the callback is the hand-over between threads;
-//! - `ip monitor` and `netreach watch --json`: a reader thread stamps each stdout line as soon
-//!   as it is read, and only then parses it.
+//! - the library's blocking [`netreach::Subscription`] on a thread of its own: the time it adds
+//!   to the callback is the hand-over between threads.
+//!
+//! The processes (`ip monitor`, `netreach watch --json`) are measured in pairs
+//! ([`crate::paired`]); their lines are parsed here.
 
-use std::any::Any;
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
-use std::path::Path;
-use std::process::{ChildStdout, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use netreach::{EventKind, Interface, Monitor};
 use serde_json::Value;
 
-use crate::util::{Fallible, Guarded};
+use crate::util::Fallible;
 
 /// A change as any observer reports it. Interfaces are named rather than indexed because
 /// `ip monitor` prints route lines with names only.
@@ -33,77 +30,41 @@ pub enum Seen {
     LinkReady(String),
 }
 
-/// Which subscriber an [`Observer`] is.
+/// Which in-process subscriber an [`Observer`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subscriber {
     Library,
     LibrarySubscription,
-    IpMonitor,
-    NetreachWatch,
 }
 
 impl Subscriber {
-    pub const ALL: [Subscriber; 4] =
-        [Subscriber::Library, Subscriber::LibrarySubscription, Subscriber::IpMonitor, Subscriber::NetreachWatch];
+    pub const ALL: [Subscriber; 2] = [Subscriber::Library, Subscriber::LibrarySubscription];
 
     pub fn label(self) -> &'static str {
         match self {
             Subscriber::Library => "netreach library (callback)",
             Subscriber::LibrarySubscription => "netreach library (`Subscription::recv` thread)",
-            Subscriber::IpMonitor => "`ip monitor`",
-            Subscriber::NetreachWatch => "`netreach watch --json`",
         }
     }
 }
 
-/// What a subscriber reported, stamped when it arrived.
-enum Report {
-    /// A library subscriber's change, already decoded.
-    Seen(Seen),
-    /// A line of a process's output, decoded only by the waiting thread: decoding on the
-    /// reader thread would delay the stamping of the next line (netreach prints several lines
-    /// per change, and JSON takes longer to decode than `ip monitor`'s words).
-    Line(String, fn(&str) -> Option<Seen>),
-}
-
-impl Report {
-    fn seen(&self) -> Option<Seen> {
-        match self {
-            Report::Seen(seen) => Some(seen.clone()),
-            Report::Line(line, parse) => parse(line),
-        }
-    }
-}
-
-/// A running subscriber and the stamped changes it reports.
+/// A running in-process subscriber and the stamped changes it reports.
 pub struct Observer {
-    seen: Receiver<(Instant, Report)>,
-    /// What keeps the subscriber alive: the [`Monitor`], or the [`Guarded`] child process.
-    /// Dropping it stops the monitor or kills the child.
-    _source: Box<dyn Any>,
+    seen: Receiver<(Instant, Seen)>,
+    /// Keeps the subscriber alive; dropping it stops the monitor.
+    _monitor: Monitor,
     name: &'static str,
 }
 
 impl Observer {
-    /// Starts `subscriber` on namespace `netns`. `ip_objects` are the objects `ip monitor`
-    /// follows (e.g. `["link", "address", "route"]`).
-    pub fn start(subscriber: Subscriber, netns: &str, ip_objects: &[&str], netreach_bin: &Path) -> Fallible<Observer> {
+    /// Starts `subscriber` on namespace `netns`.
+    pub fn start(subscriber: Subscriber, netns: &str) -> Fallible<Observer> {
         let (tx, rx) = channel();
-        let source: Box<dyn Any> = match subscriber {
-            Subscriber::Library => Box::new(library(netns, tx)?),
-            Subscriber::LibrarySubscription => Box::new(library_subscription(netns, tx)?),
-            Subscriber::IpMonitor => {
-                let mut command = Command::new("ip");
-                command.args(["-o", "-n", netns, "monitor"]).args(ip_objects);
-                Box::new(process(&mut command, tx, parse_ip_monitor)?)
-            }
-            Subscriber::NetreachWatch => {
-                let mut command = Command::new(netreach_bin);
-                command.args(["watch", "--json", "--netns", netns]);
-                Box::new(process(&mut command, tx, parse_netreach_json)?)
-            }
+        let monitor = match subscriber {
+            Subscriber::Library => library(netns, tx)?,
+            Subscriber::LibrarySubscription => library_subscription(netns, tx)?,
         };
-        Ok(Observer { seen: rx, _source: source, name: subscriber.label() })
+        Ok(Observer { seen: rx, _monitor: monitor, name: subscriber.label() })
     }
 
     /// Discards everything reported so far (stragglers of earlier changes).
@@ -124,7 +85,7 @@ impl Observer {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.seen.recv_timeout(left) {
-                Ok((at, report)) if report.seen().as_ref() == Some(expected) => return Ok(at),
+                Ok((at, seen)) if seen == *expected => return Ok(at),
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(format!("{} did not report {expected:?} within {timeout:?}", self.name))
@@ -137,13 +98,13 @@ impl Observer {
     }
 }
 
-fn library(netns: &str, tx: Sender<(Instant, Report)>) -> Fallible<Monitor> {
+fn library(netns: &str, tx: Sender<(Instant, Seen)>) -> Fallible<Monitor> {
     let monitor = Monitor::builder().netns(netns).build().map_err(|e| format!("starting the monitor: {e}"))?;
     monitor.on_event(move |event| {
         // Stamp first: the callback's own matching is not netreach's latency.
         let at = Instant::now();
         if let Some(seen) = seen_of_event(&event.kind) {
-            let _ = tx.send((at, Report::Seen(seen)));
+            let _ = tx.send((at, seen));
         }
     });
     Ok(monitor)
@@ -151,7 +112,7 @@ fn library(netns: &str, tx: Sender<(Instant, Report)>) -> Fallible<Monitor> {
 
 /// Receives on a thread of its own, which ends when the monitor is dropped (the
 /// subscription then closes).
-fn library_subscription(netns: &str, tx: Sender<(Instant, Report)>) -> Fallible<Monitor> {
+fn library_subscription(netns: &str, tx: Sender<(Instant, Seen)>) -> Fallible<Monitor> {
     let monitor = Monitor::builder().netns(netns).build().map_err(|e| format!("starting the monitor: {e}"))?;
     let events = monitor.subscribe();
     std::thread::Builder::new()
@@ -160,7 +121,7 @@ fn library_subscription(netns: &str, tx: Sender<(Instant, Report)>) -> Fallible<
             while let Some(event) = events.recv() {
                 let at = Instant::now();
                 if let Some(seen) = seen_of_event(&event.kind) {
-                    let _ = tx.send((at, Report::Seen(seen)));
+                    let _ = tx.send((at, seen));
                 }
             }
         })
@@ -189,39 +150,11 @@ fn link_seen(after: &Interface) -> Option<Seen> {
     }
 }
 
-/// Spawns `command` and a thread that stamps and parses each line of its stdout.
-fn process(command: &mut Command, tx: Sender<(Instant, Report)>, parse: fn(&str) -> Option<Seen>) -> Fallible<Guarded> {
-    let mut child = Guarded::spawn(command, Stdio::piped())?;
-    let stdout = child.0.stdout.take().ok_or("child has no stdout")?;
-    std::thread::Builder::new()
-        .name("bench-reader".into())
-        .spawn(move || read_lines(stdout, tx, parse))
-        .map_err(|e| format!("starting a reader thread: {e}"))?;
-    Ok(child)
-}
-
-/// Ends when the child's stdout closes (the child is killed when its observer is dropped).
-fn read_lines(stdout: ChildStdout, tx: Sender<(Instant, Report)>, parse: fn(&str) -> Option<Seen>) {
-    let mut reader = BufReader::new(stdout);
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                let at = Instant::now();
-                if tx.send((at, Report::Line(line, parse))).is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 /// Parses one line of `ip -o monitor`, e.g.
 /// `3: va0    inet 203.0.113.5/32 scope global va0\ ...`,
 /// `Deleted default via 192.0.2.254 dev vr0 proto static`,
 /// `3: vl0@vl1: <BROADCAST,MULTICAST> mtu 1500 qdisc noqueue state DOWN ...`.
-fn parse_ip_monitor(line: &str) -> Option<Seen> {
+pub fn parse_ip_monitor(line: &str) -> Option<Seen> {
     let (deleted, rest) = match line.strip_prefix("Deleted ") {
         Some(rest) => (true, rest),
         None => (false, line),
@@ -253,7 +186,7 @@ fn parse_ip_monitor(line: &str) -> Option<Seen> {
 }
 
 /// Parses one line of `netreach watch --json` (the baseline and other events yield `None`).
-fn parse_netreach_json(line: &str) -> Option<Seen> {
+pub fn parse_netreach_json(line: &str) -> Option<Seen> {
     let event: Value = serde_json::from_str(line).ok()?;
     let address = || event["address"]["address"].as_str()?.parse().ok();
     let route_interface = || event["route"]["interface"].as_str().map(str::to_string);

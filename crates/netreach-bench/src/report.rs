@@ -6,11 +6,16 @@ use crate::idle::{Cost, Idle};
 use crate::latency::{Kind, Series};
 use crate::listing::Listing;
 use crate::observe::Subscriber;
+use crate::paired::PairedSeries;
 use crate::util::fmt_duration;
 
 const LIBRARY_P50_GOAL: Duration = Duration::from_micros(100);
 const LIBRARY_P99_GOAL: Duration = Duration::from_millis(1);
-const WATCH_RATIO_GOAL: f64 = 1.2;
+/// `netreach watch` / `ip monitor`, paired (issue 11).
+const WATCH_P50_RATIO_GOAL: f64 = 1.1;
+const WATCH_P99_RATIO_GOAL: f64 = 1.5;
+/// New binary / old binary in `--compare`: no figure regresses by more than 10%.
+const REGRESSION_GOAL: f64 = 1.1;
 const RSS_GOAL_KIB: u64 = 8 * 1024;
 
 /// One row of the goals table.
@@ -55,7 +60,7 @@ pub fn latency_table(series: &[Series]) -> String {
         out += &format!(
             "| {} | {} | {} | {} | {} | {} |\n",
             s.kind.label(),
-            s.subscriber.label(),
+            s.subscriber,
             s.samples.len(),
             fmt_duration(s.p50()),
             fmt_duration(s.p99()),
@@ -65,42 +70,87 @@ pub fn latency_table(series: &[Series]) -> String {
     out
 }
 
-/// Goals 1 and 2 for every change kind whose series were all measured.
-pub fn latency_goals(series: &[Series]) -> Vec<Goal> {
+/// Goals 1 and 2 for every change kind whose series were measured: the library alone, and
+/// `netreach watch` against `ip monitor` measured paired.
+pub fn latency_goals(series: &[Series], paired: &[(Kind, PairedSeries)]) -> Vec<Goal> {
     let mut goals = Vec::new();
     for kind in Kind::ALL {
-        let find = |who| series.iter().find(|s| s.kind == kind && s.subscriber == who);
-        let (library, ip, watch) =
-            (find(Subscriber::Library), find(Subscriber::IpMonitor), find(Subscriber::NetreachWatch));
+        let library = series.iter().find(|s| s.kind == kind && s.subscriber == Subscriber::Library.label());
+        let pair = paired.iter().find(|(k, _)| *k == kind).map(|(_, pair)| pair);
+        let ip = pair.map(|pair| pair.percentiles(0));
         let ip_text = |d: Option<Duration>| d.map_or("—".into(), |d| format!("`ip monitor` {}", fmt_duration(d)));
         if let Some(library) = library {
             goals.push(Goal {
                 what: format!("library latency p50, {}", kind.label()),
                 netreach: fmt_duration(library.p50()),
-                anchor: ip_text(ip.map(Series::p50)),
+                anchor: ip_text(ip.map(|(p50, _)| p50)),
                 target: "≤ 100 µs",
                 verdict: Verdict::of(library.p50() <= LIBRARY_P50_GOAL),
             });
             goals.push(Goal {
                 what: format!("library latency p99, {}", kind.label()),
                 netreach: fmt_duration(library.p99()),
-                anchor: ip_text(ip.map(Series::p99)),
+                anchor: ip_text(ip.map(|(_, p99)| p99)),
                 target: "≤ 1 ms",
                 verdict: Verdict::of(library.p99() <= LIBRARY_P99_GOAL),
             });
         }
-        if let (Some(ip), Some(watch)) = (ip, watch) {
-            let ratio = watch.p50().as_secs_f64() / ip.p50().as_secs_f64();
+        if let Some(pair) = pair {
+            let ((ip50, ip99), (watch50, watch99)) = (pair.percentiles(0), pair.percentiles(1));
+            let (r50, r99) = pair.ratios();
+            let n = pair.samples.len();
             goals.push(Goal {
-                what: format!("`netreach watch` p50 / `ip monitor` p50, {}", kind.label()),
-                netreach: format!("{ratio:.2} ({})", fmt_duration(watch.p50())),
-                anchor: ip_text(Some(ip.p50())),
-                target: "≤ 1.2",
-                verdict: Verdict::of(ratio <= WATCH_RATIO_GOAL),
+                what: format!("`netreach watch` p50 / `ip monitor` p50, paired, {}, {n} samples", kind.label()),
+                netreach: format!("{r50:.2} ({})", fmt_duration(watch50)),
+                anchor: ip_text(Some(ip50)),
+                target: "≤ 1.1",
+                verdict: Verdict::of(r50 <= WATCH_P50_RATIO_GOAL),
+            });
+            goals.push(Goal {
+                what: format!("`netreach watch` p99 / `ip monitor` p99, paired, {}, {n} samples", kind.label()),
+                netreach: format!("{r99:.2} ({})", fmt_duration(watch99)),
+                anchor: ip_text(Some(ip99)),
+                target: "≤ 1.5",
+                verdict: Verdict::of(r99 <= WATCH_P99_RATIO_GOAL),
+            });
+            let [ip_first, tied, watch_first] = pair.order();
+            goals.push(Goal {
+                what: format!("which line was read first, paired, {}", kind.label()),
+                netreach: format!("`netreach watch` first {watch_first}"),
+                anchor: format!("`ip monitor` first {ip_first}; same wake-up {tied}"),
+                target: "—",
+                verdict: Verdict::Info,
             });
         }
     }
     goals
+}
+
+/// `--compare`: every latency (paired) and listing figure of the new binary against the old.
+/// `listing` is the number of runs and the two medians.
+pub fn compare_table(paired: &[(Kind, PairedSeries)], listing: Option<(usize, [Duration; 2])>) -> String {
+    let mut out = String::from(
+        "| figure | samples | old | new | new / old | target | result |\n|---|---:|---:|---:|---:|---|---|\n",
+    );
+    let mut row = |what: String, n: usize, old: Duration, new: Duration| {
+        let ratio = new.as_secs_f64() / old.as_secs_f64();
+        out += &format!(
+            "| {what} | {n} | {} | {} | {ratio:.2} | ≤ 1.10 | {} |\n",
+            fmt_duration(old),
+            fmt_duration(new),
+            Verdict::of(ratio <= REGRESSION_GOAL).label()
+        );
+    };
+    for (kind, pair) in paired {
+        let ((old50, old99), (new50, new99)) = (pair.percentiles(0), pair.percentiles(1));
+        let n = pair.samples.len();
+        row(format!("`watch --json` latency p50, {}, paired", kind.label()), n, old50, new50);
+        row(format!("`watch --json` latency p99, {}, paired", kind.label()), n, old99, new99);
+    }
+    if let Some((runs, [old, new])) = listing {
+        row("`status --json` wall time, 1,000 interfaces, 10,000 addresses, median".into(), runs, old, new);
+    }
+    out
 }
 
 /// Goal 3: listing 1,000 interfaces and 10,000 addresses.

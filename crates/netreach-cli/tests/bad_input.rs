@@ -142,9 +142,7 @@ fn files_that_are_not_network_namespaces_are_refused_at_once_by_every_subcommand
 
 #[test]
 fn a_fifo_named_in_run_netns_is_refused_at_once() {
-    if !testns::require_root("a_fifo_named_in_run_netns_is_refused_at_once") {
-        return;
-    }
+    testns::skip_unless_root!();
     let name = format!("nmt-fifo-{}", std::process::id());
     let path = Path::new("/run/netns").join(&name);
     std::fs::create_dir_all("/run/netns").unwrap();

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testns::{require_root, NetNs};
+use testns::NetNs;
 
 /// veth pairs created by the churn: twice as many links.
 const PAIRS: usize = 1200;
@@ -44,9 +44,7 @@ fn listing(interfaces: &Value, index: &str, name: &str, addresses: &str, address
 
 #[test]
 fn status_during_heavy_churn_always_answers_and_then_equals_the_kernel() {
-    if !require_root("status_during_heavy_churn_always_answers_and_then_equals_the_kernel") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = NetNs::new("churn");
     let mut batch = String::new();
     for i in 0..PAIRS {

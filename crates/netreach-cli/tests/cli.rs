@@ -1,17 +1,13 @@
 //! The `netreach` binary against the real kernel, in namespaces the tests create.
 #![cfg(target_os = "linux")] // network namespaces; Windows has tests/windows.rs
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
+use testns::kit::{wait_exit, Lines, TIMEOUT};
 use testns::{require_root, NetNs};
-
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn netreach() -> Command {
     Command::new(env!("CARGO_BIN_EXE_netreach"))
@@ -27,9 +23,7 @@ fn veth_ns(tag: &str) -> NetNs {
 
 #[test]
 fn status_json_matches_the_namespace() {
-    if !require_root("status_json_matches_the_namespace") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = veth_ns("status");
     ns.ip("route add default via 192.0.2.1");
     let out = netreach().args(["status", "--json", "--netns", ns.name()]).output().unwrap();
@@ -62,9 +56,7 @@ fn status_json_matches_the_namespace() {
 
 #[test]
 fn status_human_summary_names_levels_routes_and_interfaces() {
-    if !require_root("status_human_summary_names_levels_routes_and_interfaces") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = veth_ns("human");
     let out = netreach().args(["status", "--netns", ns.name()]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -74,29 +66,17 @@ fn status_human_summary_names_levels_routes_and_interfaces() {
     }
 }
 
-/// Reads JSON lines from a child's stdout on a thread, so every read has a timeout.
-struct Lines {
-    rx: mpsc::Receiver<String>,
-    child: Child,
-}
+/// JSON lines from a child's stdout, every read bounded (the kit's [`Lines`]).
+struct JsonLines(Lines);
 
-impl Lines {
-    fn spawn(mut command: Command) -> Lines {
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Lines { rx, child }
+impl JsonLines {
+    fn spawn(mut command: Command) -> JsonLines {
+        JsonLines(Lines::spawn(command.stderr(Stdio::piped())))
     }
 
     fn next_json(&self) -> Value {
-        let line = self.rx.recv_timeout(TIMEOUT).expect("a line from netreach watch in time");
+        let line = self.0.next(TIMEOUT).expect("a line from netreach watch in time");
+        let line = String::from_utf8(line).expect("UTF-8 line");
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
     }
 
@@ -114,23 +94,14 @@ impl Lines {
     }
 }
 
-impl Drop for Lines {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn watch_json_shows_a_scripted_sequence_in_order() {
-    if !require_root("watch_json_shows_a_scripted_sequence_in_order") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = NetNs::new("watch");
     ns.veth("va", "vb");
     let mut command = netreach();
     command.args(["watch", "--json", "--netns", ns.name()]);
-    let lines = Lines::spawn(command);
+    let lines = JsonLines::spawn(command);
     let baseline = lines.next_json();
     assert_eq!(baseline["type"], "baseline");
     // fe80:: on the fresh veth may still be tentative (DAD): disconnected or local, not more.
@@ -165,34 +136,30 @@ fn watch_json_shows_a_scripted_sequence_in_order() {
 
 #[test]
 fn watch_exits_zero_on_sigterm_and_sigint() {
-    if !require_root("watch_exits_zero_on_sigterm_and_sigint") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = NetNs::new("signal");
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
         let mut command = netreach();
         command.args(["watch", "--netns", ns.name()]);
-        let mut lines = Lines::spawn(command);
-        lines.rx.recv_timeout(TIMEOUT).expect("baseline printed"); // the handler is installed by now
-        let pid = Pid::from_raw(lines.child.id() as i32);
+        let mut lines = JsonLines::spawn(command);
+        lines.0.next(TIMEOUT).expect("baseline printed"); // the handler is installed by now
+        let pid = Pid::from_raw(lines.0.child().id() as i32);
         kill(pid, signal).expect("send signal");
-        let status = wait_with_timeout(&mut lines.child);
+        let status = wait_exit(lines.0.child(), TIMEOUT);
         assert_eq!(status.code(), Some(0), "{signal}");
     }
 }
 
 #[test]
 fn watch_into_a_closed_pipe_exits_quietly() {
-    if !require_root("watch_into_a_closed_pipe_exits_quietly") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = NetNs::new("pipe");
     let script =
         format!("set -o pipefail; '{}' watch --json --netns {} | head -1", env!("CARGO_BIN_EXE_netreach"), ns.name());
     let mut child =
         Command::new("bash").args(["-c", &script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // No network change happens: netreach must notice the reader left on its own.
-    let status = wait_with_timeout(&mut child);
+    let status = wait_exit(&mut child, TIMEOUT);
     let out = child.wait_with_output().unwrap();
     assert_eq!(status.code(), Some(0), "pipeline status (pipefail)");
     assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
@@ -218,22 +185,9 @@ fn bad_input_exit_codes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a namespace file"));
 }
 
-fn wait_with_timeout(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(std::time::Instant::now() < deadline, "process did not exit in time");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn check_exit_codes_and_json() {
-    if !require_root("check_exit_codes_and_json") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = veth_ns("check");
     ns.ip("route add default via 192.0.2.1");
     let check = |args: &[&str]| {
@@ -280,9 +234,7 @@ fn check_exit_codes_and_json() {
 /// `"interface"` key twice: invalid JSON for strict readers. Each key comes once now.
 #[test]
 fn check_json_has_each_key_once() {
-    if !require_root("check_json_has_each_key_once") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = veth_ns("checkkeys");
     let check = || {
         let out = netreach().args(["check", "--json", "--netns", ns.name(), "192.0.2.10", "192.0.2.20"]).output();
@@ -354,13 +306,11 @@ fn assert_keys_unique(json: &str) {
 
 #[test]
 fn check_watch_streams_changes() {
-    if !require_root("check_watch_streams_changes") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = veth_ns("checkw");
     let mut command = netreach();
     command.args(["check", "--watch", "--json", "--netns", ns.name(), "192.0.2.10", "192.0.2.20"]);
-    let lines = Lines::spawn(command);
+    let lines = JsonLines::spawn(command);
     let first = lines.next_json();
     assert_eq!((first["type"].as_str(), first["status"]["reachable"].as_bool()), (Some("path_changed"), Some(true)));
     ns.ip("link set vb down");

@@ -3,16 +3,12 @@
 //! in JSON. The servers and interfaces are in namespaces the tests create.
 #![cfg(target_os = "linux")] // network namespaces
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use testns::http::{client_server, Reply, Server, SERVER_V4};
-use testns::{require_root, NetNs};
-
-const TIMEOUT: Duration = Duration::from_secs(10);
+use testns::kit::{Lines, TIMEOUT};
+use testns::NetNs;
 
 fn netreach() -> Command {
     Command::new(env!("CARGO_BIN_EXE_netreach"))
@@ -39,32 +35,19 @@ fn terminal_safe(what: &str, bytes: &[u8]) -> String {
     text.to_owned()
 }
 
-/// A running `netreach`, its stdout read line by line (as bytes) on a thread so every read is
-/// bounded; killed when dropped.
-struct Running {
-    lines: mpsc::Receiver<Vec<u8>>,
-    child: Child,
-}
+/// A running `netreach`, its stdout read line by line (as bytes), every read bounded (the
+/// kit's [`Lines`]); killed when dropped.
+struct Running(Lines);
 
 impl Running {
     fn spawn(args: &[&str]) -> Running {
-        let mut child = netreach().args(args).stdin(Stdio::null()).stdout(Stdio::piped()).spawn().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || loop {
-            let mut line = Vec::new();
-            match stdout.read_until(b'\n', &mut line) {
-                Ok(n) if n > 0 && tx.send(line).is_ok() => {}
-                _ => return,
-            }
-        });
-        Running { lines, child }
+        Running(Lines::spawn(netreach().args(args)))
     }
 
     /// Reads lines until one contains `want`, checking each is terminal-safe; returns it.
     fn until(&self, want: &str) -> String {
         loop {
-            let line = self.lines.recv_timeout(TIMEOUT).unwrap_or_else(|_| panic!("no line with {want:?} in time"));
+            let line = self.0.next(TIMEOUT).unwrap_or_else(|_| panic!("no line with {want:?} in time"));
             let line = terminal_safe("watch", &line);
             if line.contains(want) {
                 return line;
@@ -73,18 +56,9 @@ impl Running {
     }
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn hostile_portal_urls_are_escaped_for_people_and_exact_in_json() {
-    if !require_root("hostile_portal_urls_are_escaped_for_people_and_exact_in_json") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("ep");
     let cases: [(&[u8], &str, &str); 2] = [
         // CSI "2J" clears the screen, OSC 0 sets the window title; UTF-8 encoded C1 controls.
@@ -140,9 +114,7 @@ fn hostile_portal_urls_are_escaped_for_people_and_exact_in_json() {
 
 #[test]
 fn hostile_interface_names_are_escaped_for_people_and_exact_in_json() {
-    if !require_root("hostile_interface_names_are_escaped_for_people_and_exact_in_json") {
-        return;
-    }
+    testns::skip_unless_root!();
     // Legal interface names: the kernel refuses only '/', ':' and whitespace.
     let (esc, bidi, csi) = ("e\u{1b}[31m", "r\u{202e}x", "c\u{9b}2J");
     let (esc_shown, bidi_shown, csi_shown) = (r"e\x1b[31m", r"r\u{202e}x", r"c\u{9b}2J");

@@ -4,16 +4,16 @@
 
 use std::io::Read;
 use std::os::fd::AsRawFd;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
-use testns::{require_root, wait_until, NetNs};
+use testns::kit::{wait_exit, TIMEOUT};
+use testns::{wait_until, NetNs};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
 const LINKS: usize = 2000;
 
 fn netreach() -> Command {
@@ -27,20 +27,6 @@ fn crowded(tag: &str) -> NetNs {
     let batch: String = (0..LINKS / 2).map(|i| format!("link add a{i} type veth peer name b{i}\n")).collect();
     ns.ip_batch(&batch);
     ns
-}
-
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("netreach did not exit within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Bytes waiting in the pipe, and the pipe's capacity.
@@ -75,14 +61,12 @@ fn signal_mid_baseline(args: &[&str], signal: Signal) -> (std::process::ExitStat
     });
     let rest = rx.recv_timeout(TIMEOUT).expect("netreach closed its output in time");
     seen.extend(rest);
-    (wait_with_timeout(&mut child, TIMEOUT), seen)
+    (wait_exit(&mut child, TIMEOUT), seen)
 }
 
 #[test]
 fn sigterm_mid_baseline_ends_between_json_lines() {
-    if !require_root("sigterm_mid_baseline_ends_between_json_lines") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = crowded("lines");
     for run in 0..5 {
         let (status, bytes) = signal_mid_baseline(&["watch", "--json", "--netns", ns.name()], Signal::SIGTERM);
@@ -100,9 +84,7 @@ fn sigterm_mid_baseline_ends_between_json_lines() {
 
 #[test]
 fn sigterm_mid_baseline_ends_between_human_lines() {
-    if !require_root("sigterm_mid_baseline_ends_between_human_lines") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = crowded("hlines");
     for run in 0..3 {
         let (status, bytes) = signal_mid_baseline(&["watch", "--netns", ns.name()], Signal::SIGTERM);
@@ -117,9 +99,7 @@ fn sigterm_mid_baseline_ends_between_human_lines() {
 
 #[test]
 fn a_stalled_reader_delays_the_exit_only_by_the_grace() {
-    if !require_root("a_stalled_reader_delays_the_exit_only_by_the_grace") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = crowded("stall");
     let mut child = netreach().args(["watch", "--json", "--netns", ns.name()]).stdout(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -130,7 +110,7 @@ fn a_stalled_reader_delays_the_exit_only_by_the_grace() {
     let start = Instant::now();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     // Nobody reads: the line cannot finish, and the exit comes after the 2 s grace.
-    let status = wait_with_timeout(&mut child, TIMEOUT);
+    let status = wait_exit(&mut child, TIMEOUT);
     let took = start.elapsed();
     assert_eq!(status.code(), Some(0));
     assert!(took >= Duration::from_millis(1500) && took < Duration::from_secs(5), "took {took:?}");
@@ -144,9 +124,7 @@ fn has_inotify(pid: u32) -> bool {
 
 #[test]
 fn wait_exit_codes_are_128_plus_the_signal() {
-    if !require_root("wait_exit_codes_are_128_plus_the_signal") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = NetNs::new("wsig"); // never online: wait waits
     for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
         let mut child = netreach().args(["wait", "--netns", ns.name(), "--timeout", "60s"]).spawn().unwrap();
@@ -154,16 +132,14 @@ fn wait_exit_codes_are_128_plus_the_signal() {
         wait_until(TIMEOUT, "the monitor running", || has_inotify(pid));
         let start = Instant::now();
         kill(Pid::from_raw(pid as i32), signal).unwrap();
-        assert_eq!(wait_with_timeout(&mut child, TIMEOUT).code(), Some(code), "{signal}");
+        assert_eq!(wait_exit(&mut child, TIMEOUT).code(), Some(code), "{signal}");
         assert!(start.elapsed() < Duration::from_secs(2), "{signal}: {:?}", start.elapsed());
     }
 }
 
 #[test]
 fn a_deleted_namespace_is_named_by_check_watch_and_wait() {
-    if !require_root("a_deleted_namespace_is_named_by_check_watch_and_wait") {
-        return;
-    }
+    testns::skip_unless_root!();
     for args in [vec!["check", "--watch", "--netns", "NS", "192.0.2.10", "192.0.2.20"], vec!["wait", "--netns", "NS"]] {
         let ns = NetNs::new("gone");
         ns.veth("va", "vb");
@@ -175,7 +151,7 @@ fn a_deleted_namespace_is_named_by_check_watch_and_wait() {
         let pid = child.id();
         wait_until(TIMEOUT, "the monitor watching for the namespace's deletion", || has_inotify(pid));
         ns.delete();
-        let status = wait_with_timeout(&mut child, TIMEOUT);
+        let status = wait_exit(&mut child, TIMEOUT);
         let mut err = String::new();
         child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
         assert_eq!(status.code(), Some(1), "{args:?}: {err}");

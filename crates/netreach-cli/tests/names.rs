@@ -1,34 +1,20 @@
 //! `netreach status` with an interface name and an address label that are not UTF-8.
 #![cfg(target_os = "linux")] // network namespaces
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use testns::{require_root, NetNs};
-
-/// `ip -n NS ARGS...` with arguments that need not be UTF-8.
-fn ip(ns: &NetNs, args: &[&[u8]]) {
-    let out = Command::new("ip")
-        .args(["-n", ns.name()])
-        .args(args.iter().map(|a| OsStr::from_bytes(a)))
-        .output()
-        .expect("run ip");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
+use testns::NetNs;
 
 #[test]
 fn status_keeps_a_link_and_a_label_that_are_not_utf8() {
-    if !require_root("status_keeps_a_link_and_a_label_that_are_not_utf8") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = NetNs::new("cli-names");
-    ip(&ns, &[b"link", b"add", b"w\xff", b"type", b"veth", b"peer", b"name", b"wb"]);
-    ip(&ns, &[b"link", b"set", b"w\xff", b"up"]);
-    ip(&ns, &[b"link", b"set", b"wb", b"up"]);
-    ip(&ns, &[b"addr", b"add", b"192.0.2.10/24", b"dev", b"w\xff", b"label", b"w\xff:\xe9"]);
-    ip(&ns, &[b"route", b"add", b"default", b"via", b"192.0.2.1"]);
+    ns.ip_bytes(&[b"link", b"add", b"w\xff", b"type", b"veth", b"peer", b"name", b"wb"]);
+    ns.ip_bytes(&[b"link", b"set", b"w\xff", b"up"]);
+    ns.ip_bytes(&[b"link", b"set", b"wb", b"up"]);
+    ns.ip_bytes(&[b"addr", b"add", b"192.0.2.10/24", b"dev", b"w\xff", b"label", b"w\xff:\xe9"]);
+    ns.ip_bytes(&[b"route", b"add", b"default", b"via", b"192.0.2.1"]);
 
     let out =
         Command::new(env!("CARGO_BIN_EXE_netreach")).args(["status", "--json", "--netns", ns.name()]).output().unwrap();

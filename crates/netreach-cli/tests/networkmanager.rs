@@ -8,18 +8,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use testns::nm::{require_networkmanager, NmSandbox};
-use testns::require_root;
+use testns::nm::NmSandbox;
 
 /// The sandbox's own check endpoint: the probe never leaves the sandbox.
 const URL: &str = "http://198.51.100.1:8080/";
 /// Bound for a command that used to never return: far above a correct run (about 2 s: one
 /// unanswered D-Bus call), far below "never".
 const NEVER: Duration = Duration::from_secs(20);
-
-fn ready(test: &str) -> bool {
-    require_root(test) && require_networkmanager(test)
-}
 
 /// Runs `netreach ARGS` inside the sandbox; kills it and fails after [`NEVER`].
 fn netreach(sandbox: &NmSandbox, args: &[&str]) -> (Output, Duration) {
@@ -51,9 +46,7 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn frozen_networkmanager_never_hangs_status_or_wait() {
-    if !ready("frozen_networkmanager_never_hangs_status_or_wait") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     let _frozen = sandbox.freeze("nm");
     // auto: NM's silence is left behind; the kernel and the probe answer.
@@ -74,9 +67,7 @@ fn frozen_networkmanager_never_hangs_status_or_wait() {
 
 #[test]
 fn wait_keeps_its_timeout_while_networkmanager_or_the_bus_is_frozen() {
-    if !ready("wait_keeps_its_timeout_while_networkmanager_or_the_bus_is_frozen") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     for who in ["nm", "bus"] {
         let _frozen = sandbox.freeze(who);
@@ -109,9 +100,7 @@ fn switches(pid: u32) -> Vec<(String, u64)> {
 
 #[test]
 fn networkmanager_backend_makes_no_idle_wakeups() {
-    if !ready("networkmanager_backend_makes_no_idle_wakeups") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     let args = [env!("CARGO_BIN_EXE_netreach"), "watch", "--json", "--backend", "networkmanager"];
     let mut child: Child = sandbox.command(&args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("watch");

@@ -10,7 +10,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 use testns::http::{client_server, Reply, Server, SERVER_V4};
-use testns::{require_root, wait_until, NetNs};
+use testns::{wait_until, NetNs};
 
 const OK_204: &str = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
 const PORTAL: &str = "HTTP/1.1 302 Found\r\nLocation: http://portal.test/login\r\nContent-Length: 0\r\n\r\n";
@@ -31,9 +31,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn probe_prints_verdicts_timings_and_portal_urls() {
-    if !require_root("probe_prints_verdicts_timings_and_portal_urls") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("cp");
     let ok = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
     let portal = Server::start(&server, &format!("{SERVER_V4}:8081"), Reply::text(PORTAL));
@@ -54,9 +52,7 @@ fn probe_prints_verdicts_timings_and_portal_urls() {
 
 #[test]
 fn probe_rejects_bad_input_with_2() {
-    if !require_root("probe_rejects_bad_input_with_2") {
-        return;
-    }
+    testns::skip_unless_root!();
     for (args, why) in [
         (vec!["probe", "--url", "https://example.test/"], "only plain http"),
         (vec!["probe", "--url", "http://192.0.2.1:0/"], "1-65535"),
@@ -97,9 +93,7 @@ exec "$bin" "$@""#;
 
 #[test]
 fn name_resolution_uses_only_the_test_resolver() {
-    if !require_root("name_resolution_uses_only_the_test_resolver") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("cd");
     let ok = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
     let hosts = format!("127.0.0.1 localhost\n{SERVER_V4} netreach-probe.test\n");
@@ -149,9 +143,7 @@ fn site_only(tag: &str) -> NetNs {
 
 #[test]
 fn wait_returns_at_once_when_already_online() {
-    if !require_root("wait_returns_at_once_when_already_online") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, _server) = client_server("wo");
     let (out, elapsed) = run(&["wait", "--netns", client.name(), "--timeout", "10s"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -167,9 +159,7 @@ fn wait_returns_at_once_when_already_online() {
 
 #[test]
 fn wait_sees_the_network_come_online_after_two_seconds() {
-    if !require_root("wait_sees_the_network_come_online_after_two_seconds") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = site_only("w2");
     let start = Instant::now();
     let child =
@@ -184,9 +174,7 @@ fn wait_sees_the_network_come_online_after_two_seconds() {
 
 #[test]
 fn wait_gives_up_at_its_timeout_saying_what_is_missing() {
-    if !require_root("wait_gives_up_at_its_timeout_saying_what_is_missing") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = site_only("wt");
     let (out, elapsed) = run(&["wait", "--netns", ns.name(), "--timeout", "1s"]);
     assert_eq!(out.status.code(), Some(1));
@@ -211,9 +199,7 @@ fn wait_gives_up_at_its_timeout_saying_what_is_missing() {
 
 #[test]
 fn wait_exits_130_on_sigint() {
-    if !require_root("wait_exits_130_on_sigint") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = site_only("wi");
     let child = netreach().args(["wait", "--netns", ns.name(), "--timeout", "60s"]).spawn().unwrap();
     let pid = child.id();
@@ -236,9 +222,7 @@ fn libc_sigint() -> u32 {
 
 #[test]
 fn wait_and_status_use_the_probe_when_asked() {
-    if !require_root("wait_and_status_use_the_probe_when_asked") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("wp");
     let ok = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
     let portal = Server::start(&server, &format!("{SERVER_V4}:8081"), Reply::text(PORTAL));
@@ -275,9 +259,7 @@ fn wait_and_status_use_the_probe_when_asked() {
 /// and against a silent server take one probe timeout, not two.
 #[test]
 fn status_and_wait_once_probe_once() {
-    if !require_root("status_and_wait_once_probe_once") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("p1");
     let v4 = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
     let v6 = Server::start(&server, &format!("[{}]:8086", testns::http::SERVER_V6), Reply::text(OK_204));
@@ -323,9 +305,7 @@ fn status_and_wait_once_probe_once() {
 /// the result is the second's.
 #[test]
 fn probe_address_is_the_one_the_outcome_is_about() {
-    if !require_root("probe_address_is_the_one_the_outcome_is_about") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("pa");
     // Off the client's subnet, reached through its default route; the name's other address is
     // on the subnet, which getaddrinfo sorts first (RFC 6724 rule 9, longest matching prefix).

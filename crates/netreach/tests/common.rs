@@ -3,14 +3,14 @@
 #![cfg(target_os = "linux")] // network namespaces
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use netreach::{Event, EventKind, Level, Monitor, ReachabilityOf, Subscription};
+use testns::kit::{until, TIMEOUT};
 use testns::NetNs;
 
-/// Generous bound for one kernel change to reach a subscriber: a loaded CI machine can stall,
-/// and a correct run never waits this long.
-pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound for one kernel change to reach a subscriber (the kit's).
+pub const EVENT_TIMEOUT: Duration = TIMEOUT;
 
 /// A monitor on `ns`, subscribed, with the baseline already taken.
 pub fn watch(ns: &NetNs) -> (Monitor, Subscription) {
@@ -24,16 +24,8 @@ pub fn watch(ns: &NetNs) -> (Monitor, Subscription) {
 /// Receives until an event satisfies `want`; returns it and the events before it. Panics
 /// with everything seen if it does not come within [`EVENT_TIMEOUT`].
 pub fn expect(sub: &Subscription, what: &str, want: impl Fn(&EventKind) -> bool) -> (Event, Vec<EventKind>) {
-    let deadline = Instant::now() + EVENT_TIMEOUT;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match sub.recv_timeout(left) {
-            Ok(e) if want(&e.kind) => return (e, seen),
-            Ok(e) => seen.push(e.kind),
-            Err(err) => panic!("waiting for {what}: {err}; saw {seen:#?}"),
-        }
-    }
+    let (event, before) = until(EVENT_TIMEOUT, what, |left| sub.recv_timeout(left), |e: &Event| want(&e.kind));
+    (event, before.into_iter().map(|e| e.kind).collect())
 }
 
 /// Waits for a reachability change of `family` to `level`.

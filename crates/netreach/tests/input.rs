@@ -101,9 +101,7 @@ fn files_that_are_not_network_namespaces_are_refused_at_once() {
 
 #[test]
 fn a_fifo_under_run_netns_is_refused_by_name() {
-    if !testns::require_root("a_fifo_under_run_netns_is_refused_by_name") {
-        return;
-    }
+    testns::skip_unless_root!();
     let name = format!("netreach-fifo-{}", std::process::id());
     std::fs::create_dir_all("/run/netns").unwrap();
     let path = PathBuf::from("/run/netns").join(&name);

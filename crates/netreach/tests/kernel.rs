@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use netreach::{EventKind, Family, Level, Monitor, ReachabilityOf};
-use testns::{require_root, NetNs};
+use testns::NetNs;
 
 fn is_addr(k: &EventKind, added: bool, ip: &str) -> bool {
     match k {
@@ -18,9 +18,7 @@ fn is_addr(k: &EventKind, added: bool, ip: &str) -> bool {
 
 #[test]
 fn address_add_and_remove_move_reachability_v4_and_v6() {
-    if !require_root("address_add_and_remove_move_reachability_v4_and_v6") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("addr");
     let (monitor, sub) = watch(&ns);
     assert_eq!(monitor.snapshot().reachability.ipv4.reachability, Level::Disconnected);
@@ -49,9 +47,7 @@ fn address_add_and_remove_move_reachability_v4_and_v6() {
 
 #[test]
 fn link_local_ipv4_is_local() {
-    if !require_root("link_local_ipv4_is_local") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("ll4");
     ns.ip("link set va down"); // drop fe80:: so IPv6 does not decide the overall level
     let (_monitor, sub) = watch(&ns);
@@ -62,9 +58,7 @@ fn link_local_ipv4_is_local() {
 
 #[test]
 fn default_route_add_replace_remove_v4() {
-    if !require_root("default_route_add_replace_remove_v4") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("route4");
     ns.ip("addr add 192.0.2.10/24 dev va");
     let (monitor, sub) = watch(&ns);
@@ -99,9 +93,7 @@ fn default_route_add_replace_remove_v4() {
 
 #[test]
 fn default_route_add_remove_v6() {
-    if !require_root("default_route_add_remove_v6") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("route6");
     ns.ip("addr add 2001:db8:1::10/64 dev va nodad");
     let (_monitor, sub) = watch(&ns);
@@ -117,9 +109,7 @@ fn default_route_add_remove_v6() {
 
 #[test]
 fn admin_down_flushes_routes_and_up_restores_link() {
-    if !require_root("admin_down_flushes_routes_and_up_restores_link") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("admin");
     ns.ip("addr add 192.0.2.10/24 dev va");
     ns.ip("route add default via 192.0.2.1");
@@ -147,9 +137,7 @@ fn admin_down_flushes_routes_and_up_restores_link() {
 
 #[test]
 fn carrier_loss_via_peer_keeps_route_but_loses_online() {
-    if !require_root("carrier_loss_via_peer_keeps_route_but_loses_online") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("carrier");
     ns.ip("addr add 192.0.2.10/24 dev va");
     ns.ip("addr add 2001:db8::10/64 dev va nodad");
@@ -184,9 +172,7 @@ fn carrier_loss_via_peer_keeps_route_but_loses_online() {
 
 #[test]
 fn interface_deletion_reports_addresses_routes_and_links() {
-    if !require_root("interface_deletion_reports_addresses_routes_and_links") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("del");
     ns.ip("addr add 192.0.2.10/24 dev va");
     ns.ip("route add default via 192.0.2.1");
@@ -214,9 +200,7 @@ fn interface_deletion_reports_addresses_routes_and_links() {
 
 #[test]
 fn new_interface_is_reported_with_kind() {
-    if !require_root("new_interface_is_reported_with_kind") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = NetNs::new("kind");
     let (_monitor, sub) = watch(&ns);
     ns.ip("link add br0 type bridge");
@@ -231,9 +215,7 @@ fn new_interface_is_reported_with_kind() {
 
 #[test]
 fn bridge_without_default_route_does_not_count() {
-    if !require_root("bridge_without_default_route_does_not_count") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = NetNs::new("bridge");
     ns.ip("link add br0 type bridge");
     ns.ip("link add va type veth peer name vb");
@@ -255,9 +237,7 @@ fn bridge_without_default_route_does_not_count() {
 
 #[test]
 fn lifetime_refresh_is_not_an_event() {
-    if !require_root("lifetime_refresh_is_not_an_event") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("lft");
     ns.ip("addr add 2001:db8::20/64 dev va nodad valid_lft 1000 preferred_lft 1000");
     let (_monitor, sub) = watch(&ns);
@@ -271,9 +251,7 @@ fn lifetime_refresh_is_not_an_event() {
 
 #[test]
 fn duplicate_address_detection_completion_is_an_address_change() {
-    if !require_root("duplicate_address_detection_completion_is_an_address_change") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("dad");
     let (_monitor, sub) = watch(&ns);
     ns.ip("addr add 2001:db8::30/64 dev va");
@@ -295,9 +273,7 @@ fn duplicate_address_detection_completion_is_an_address_change() {
 
 #[test]
 fn two_monitors_on_two_namespaces_see_only_their_own() {
-    if !require_root("two_monitors_on_two_namespaces_see_only_their_own") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (ns1, ns2) = (ns_with_veth("two-a"), ns_with_veth("two-b"));
     let (_m1, s1) = watch(&ns1);
     let (_m2, s2) = watch(&ns2);
@@ -312,9 +288,7 @@ fn two_monitors_on_two_namespaces_see_only_their_own() {
 
 #[test]
 fn deleted_namespace_ends_the_subscription_with_a_clear_error() {
-    if !require_root("deleted_namespace_ends_the_subscription_with_a_clear_error") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("gone");
     let (monitor, sub) = watch(&ns);
     ns.ip("addr add 192.0.2.1/24 dev va");
@@ -338,9 +312,7 @@ fn deleted_namespace_ends_the_subscription_with_a_clear_error() {
 
 #[test]
 fn slow_subscriber_lags_then_gets_a_fresh_baseline() {
-    if !require_root("slow_subscriber_lags_then_gets_a_fresh_baseline") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("lag");
     let monitor = Monitor::builder().netns(ns.name()).queue_capacity(4).build().unwrap();
     let slow = monitor.subscribe();
@@ -366,9 +338,7 @@ fn slow_subscriber_lags_then_gets_a_fresh_baseline() {
 
 #[test]
 fn callbacks_and_streams_deliver_baseline_then_changes() {
-    if !require_root("callbacks_and_streams_deliver_baseline_then_changes") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("cb");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -397,9 +367,7 @@ fn callbacks_and_streams_deliver_baseline_then_changes() {
 
 #[test]
 fn a_panicking_callback_is_removed_and_reported() {
-    if !require_root("a_panicking_callback_is_removed_and_reported") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("panic");
     let (monitor, sub) = watch(&ns);
     monitor.on_event(|e| {
@@ -441,9 +409,7 @@ fn block_on_next(stream: &mut netreach::Subscription) -> Option<EventKind> {
 
 #[test]
 fn removing_the_last_ipv4_address_flushes_routes_like_the_kernel() {
-    if !require_root("removing_the_last_ipv4_address_flushes_routes_like_the_kernel") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = ns_with_veth("lastv4");
     ns.ip("addr add 192.0.2.10/24 dev va");
     ns.ip("route add default via 192.0.2.1");

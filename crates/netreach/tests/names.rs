@@ -4,36 +4,22 @@
 
 mod common;
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
-use std::process::Command;
-
 use common::*;
 use netreach::{EventKind, Level, Monitor, ReachabilityOf};
-use testns::{require_root, NetNs};
+use testns::NetNs;
 
 const NAME: &[u8] = b"w\xff";
 const SHOWN: &str = "w\\xff";
 
-/// `ip -n NS ARGS...` with arguments that need not be UTF-8.
-fn ip(ns: &NetNs, args: &[&[u8]]) {
-    let out = Command::new("ip")
-        .args(["-n", ns.name()])
-        .args(args.iter().map(|a| OsStr::from_bytes(a)))
-        .output()
-        .expect("run ip");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// Link `w\xff` (peer `wb`, both up) with 192.0.2.10/24 labelled `w\xff:\xe9`, 2001:db8::10/64,
 /// and default routes through it.
 fn configure(ns: &NetNs) {
-    ip(ns, &[b"link", b"add", NAME, b"type", b"veth", b"peer", b"name", b"wb"]);
-    ip(ns, &[b"link", b"set", NAME, b"up"]);
-    ip(ns, &[b"link", b"set", b"wb", b"up"]);
-    ip(ns, &[b"addr", b"add", b"192.0.2.10/24", b"dev", NAME, b"label", b"w\xff:\xe9"]);
-    ip(ns, &[b"addr", b"add", b"2001:db8::10/64", b"dev", NAME, b"nodad"]);
-    ip(ns, &[b"route", b"add", b"default", b"via", b"192.0.2.1", b"dev", NAME]);
+    ns.ip_bytes(&[b"link", b"add", NAME, b"type", b"veth", b"peer", b"name", b"wb"]);
+    ns.ip_bytes(&[b"link", b"set", NAME, b"up"]);
+    ns.ip_bytes(&[b"link", b"set", b"wb", b"up"]);
+    ns.ip_bytes(&[b"addr", b"add", b"192.0.2.10/24", b"dev", NAME, b"label", b"w\xff:\xe9"]);
+    ns.ip_bytes(&[b"addr", b"add", b"2001:db8::10/64", b"dev", NAME, b"nodad"]);
+    ns.ip_bytes(&[b"route", b"add", b"default", b"via", b"192.0.2.1", b"dev", NAME]);
 }
 
 fn has_name(k: &EventKind) -> bool {
@@ -42,9 +28,7 @@ fn has_name(k: &EventKind) -> bool {
 
 #[test]
 fn links_and_labels_that_are_not_utf8_are_kept_in_dumps_and_events() {
-    if !require_root("links_and_labels_that_are_not_utf8_are_kept_in_dumps_and_events") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = NetNs::new("names");
     let (watching, sub) = watch(&ns);
     configure(&ns);
@@ -74,7 +58,7 @@ fn links_and_labels_that_are_not_utf8_are_kept_in_dumps_and_events() {
     assert_eq!((route.interface.as_str(), route.interface_index), (SHOWN, link.index));
 
     // Deletion is a live event too (RTM_DELLINK carries the name).
-    ip(&ns, &[b"link", b"del", NAME]);
+    ns.ip_bytes(&[b"link", b"del", NAME]);
     expect(
         &sub,
         "w\\xff removed",

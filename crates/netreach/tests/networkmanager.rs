@@ -98,9 +98,7 @@ fn nm_checks(sandbox: &NmSandbox) {
 
 #[test]
 fn connectivity_follows_networkmanager_like_glib() {
-    if !ready("connectivity_follows_networkmanager_like_glib") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     let (monitor, sub) = monitor(&sandbox, None);
     // The baseline already has NM's word: full on IPv4; IPv6 is off on nm0 (NM: none).
@@ -158,9 +156,7 @@ fn connectivity_follows_networkmanager_like_glib() {
 
 #[test]
 fn metered_follows_networkmanager_like_glib() {
-    if !ready("metered_follows_networkmanager_like_glib") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     let (monitor, sub) = monitor(&sandbox, None);
     let mut glib = sandbox.glib_monitor();
@@ -175,9 +171,7 @@ fn metered_follows_networkmanager_like_glib() {
 
 #[test]
 fn networkmanager_leaving_withdraws_at_once_and_returning_resumes() {
-    if !ready("networkmanager_leaving_withdraws_at_once_and_returning_resumes") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     // One monitor with a settle window far longer than the wait: leaving is never delayed.
     let (settled, settled_sub) = monitor(&sandbox, Some(Duration::from_secs(60)));
@@ -201,9 +195,7 @@ fn networkmanager_leaving_withdraws_at_once_and_returning_resumes() {
 
 #[test]
 fn the_bus_vanishing_is_reported_and_survived() {
-    if !ready("the_bus_vanishing_is_reported_and_survived") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     let (monitor, sub) = monitor(&sandbox, None);
     sandbox.control("kill-bus");
@@ -228,9 +220,7 @@ fn the_bus_vanishing_is_reported_and_survived() {
 
 #[test]
 fn disabled_check_leaves_the_decision_to_others_and_says_so() {
-    if !ready("disabled_check_leaves_the_decision_to_others_and_says_so") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     let (monitor, sub) = monitor(&sandbox, None);
     let mut glib = sandbox.glib_monitor();
@@ -257,9 +247,7 @@ fn disabled_check_leaves_the_decision_to_others_and_says_so() {
 
 #[test]
 fn refused_check_is_reported_once_then_left_to_the_probe() {
-    if !ready("refused_check_is_reported_once_then_left_to_the_probe") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::with(NmOptions { deny_check: true });
     let (monitor, sub) = monitor(&sandbox, None);
     let refusals = |sub: &Subscription| {
@@ -279,9 +267,7 @@ fn refused_check_is_reported_once_then_left_to_the_probe() {
 
 #[test]
 fn settle_window_hides_transients_and_passes_settled_values() {
-    if !ready("settle_window_hides_transients_and_passes_settled_values") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     let (monitor, sub) = monitor(&sandbox, Some(Duration::from_secs(3)));
     // A portal for the time of two checks (well inside the window), then full again.

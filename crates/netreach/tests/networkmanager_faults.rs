@@ -6,18 +6,13 @@
 use std::time::{Duration, Instant};
 
 use netreach::{BackendKind, Event, EventKind, Level, Monitor, MonitorBuilder, Source, Subscription, Verdict};
-use testns::nm::{require_networkmanager, NmSandbox};
-use testns::require_root;
+use testns::nm::NmSandbox;
 
 /// Bound for one change to show on a loaded machine; a correct run takes milliseconds (or one
 /// 2 s call bound where NM is frozen).
 const TIMEOUT: Duration = Duration::from_secs(20);
 /// Bound for a call that used to never return: a few 2 s call bounds, far below "never".
 const BOUNDED: Duration = Duration::from_secs(10);
-
-fn ready(test: &str) -> bool {
-    require_root(test) && require_networkmanager(test)
-}
 
 fn builder(sandbox: &NmSandbox) -> MonitorBuilder {
     Monitor::builder()
@@ -32,27 +27,14 @@ fn nm_verdict(monitor: &Monitor) -> Option<Verdict> {
 
 /// Receives events until `want` holds for one; returns all seen. Panics after [`TIMEOUT`].
 fn until(sub: &Subscription, what: &str, want: impl Fn(&Event) -> bool) -> Vec<Event> {
-    let deadline = Instant::now() + TIMEOUT;
-    let mut seen = Vec::new();
-    loop {
-        match sub.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(event) => {
-                let done = want(&event);
-                seen.push(event);
-                if done {
-                    return seen;
-                }
-            }
-            Err(e) => panic!("waiting for {what}: {e}; saw {seen:#?}"),
-        }
-    }
+    let (event, mut seen) = testns::kit::until(TIMEOUT, what, |left| sub.recv_timeout(left), want);
+    seen.push(event);
+    seen
 }
 
 #[test]
 fn start_is_bounded_when_networkmanager_or_the_bus_is_frozen() {
-    if !ready("start_is_bounded_when_networkmanager_or_the_bus_is_frozen") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     for (who, says) in [("nm", "NetworkManager did not answer within 2 s"), ("bus", "the system bus did not answer")] {
         let _frozen = sandbox.freeze(who);
@@ -65,9 +47,7 @@ fn start_is_bounded_when_networkmanager_or_the_bus_is_frozen() {
 
 #[test]
 fn frozen_networkmanager_is_withdrawn_reported_and_resumed() {
-    if !ready("frozen_networkmanager_is_withdrawn_reported_and_resumed") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     let monitor = builder(&sandbox).build().expect("monitor");
     let sub = monitor.subscribe();
@@ -100,9 +80,7 @@ fn frozen_networkmanager_is_withdrawn_reported_and_resumed() {
 
 #[test]
 fn disconnect_never_says_online_for_a_family_networkmanager_has_no_connectivity_for() {
-    if !ready("disconnect_never_says_online_for_a_family_networkmanager_has_no_connectivity_for") {
-        return;
-    }
+    testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
     let monitor = builder(&sandbox).build().expect("monitor");
     let sub = monitor.subscribe();

@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc};
 
 use common::*;
 use netreach::{EventKind, Monitor, PathEvent, PathEventKind, PathMonitor, PathStatus, Subscription, Unreachable};
-use testns::{require_root, uplinks, NetNs};
+use testns::{uplinks, NetNs};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -50,9 +50,7 @@ fn flips(ns: &NetNs, sub: &Subscription<PathEvent>, reason: Unreachable, break_i
 
 #[test]
 fn each_reason_flips_the_path_and_back_v4() {
-    if !require_root("each_reason_flips_the_path_and_back_v4") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("path4");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (p, sub) = path(&monitor, "192.0.2.10", "203.0.113.5");
@@ -84,9 +82,7 @@ fn each_reason_flips_the_path_and_back_v4() {
 
 #[test]
 fn each_reason_flips_the_path_and_back_v6() {
-    if !require_root("each_reason_flips_the_path_and_back_v6") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("path6");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (p, sub) = path(&monitor, "2001:db8::10", "2001:db8:ffff::5");
@@ -114,9 +110,7 @@ fn each_reason_flips_the_path_and_back_v6() {
 
 #[test]
 fn same_subnet_path_survives_default_route_removal() {
-    if !require_root("same_subnet_path_survives_default_route_removal") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("subnet");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (near, near_sub) = path(&monitor, "192.0.2.10", "192.0.2.77");
@@ -131,9 +125,7 @@ fn same_subnet_path_survives_default_route_removal() {
 
 #[test]
 fn unrelated_changes_produce_no_path_events() {
-    if !require_root("unrelated_changes_produce_no_path_events") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("unrelated");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (_p, sub) = path(&monitor, "192.0.2.10", "203.0.113.5");
@@ -151,9 +143,7 @@ fn unrelated_changes_produce_no_path_events() {
 
 #[test]
 fn ten_thousand_paths_flip_on_one_link_down_and_come_back() {
-    if !require_root("ten_thousand_paths_flip_on_one_link_down_and_come_back") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("many");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let paths: Vec<PathMonitor> = (0..10_000u32)
@@ -185,9 +175,7 @@ fn ten_thousand_paths_flip_on_one_link_down_and_come_back() {
 
 #[test]
 fn connected_tcp_stream_is_watched_and_bad_input_is_refused() {
-    if !require_root("connected_tcp_stream_is_watched_and_bad_input_is_refused") {
-        return;
-    }
+    testns::skip_unless_root!();
     // Client and server in two namespaces joined by a veth pair.
     let (client, server) = (NetNs::new("tcp-c"), NetNs::new("tcp-s"));
     client.veth("va", "vb");
@@ -221,9 +209,7 @@ fn connected_tcp_stream_is_watched_and_bad_input_is_refused() {
 
 #[test]
 fn paths_end_when_the_monitor_stops() {
-    if !require_root("paths_end_when_the_monitor_stops") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("stop");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let (p, sub) = path(&monitor, "192.0.2.10", "203.0.113.5");
@@ -236,9 +222,7 @@ fn paths_end_when_the_monitor_stops() {
 /// status and the monitor's snapshot, on this thread (the first call) and on the monitor's.
 #[test]
 fn path_callbacks_may_call_back_into_the_path_and_the_monitor() {
-    if !require_root("path_callbacks_may_call_back_into_the_path_and_the_monitor") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("cb-locks");
     let monitor = Arc::new(Monitor::builder().netns(ns.name()).build().unwrap());
     let path = Arc::new(monitor.watch_path(ip("192.0.2.10"), ip("203.0.113.5")).unwrap());
@@ -273,9 +257,7 @@ fn path_callbacks_may_call_back_into_the_path_and_the_monitor() {
 
 #[test]
 fn removed_path_callback_is_not_called_again() {
-    if !require_root("removed_path_callback_is_not_called_again") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("cb-remove");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let path = monitor.watch_path(ip("192.0.2.10"), ip("203.0.113.5")).unwrap();
@@ -295,9 +277,7 @@ fn removed_path_callback_is_not_called_again() {
 
 #[test]
 fn panicking_path_callback_is_removed_and_reported() {
-    if !require_root("panicking_path_callback_is_removed_and_reported") {
-        return;
-    }
+    testns::skip_unless_root!();
     let ns = uplinks("cb-panic");
     let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
     let events = monitor.subscribe();

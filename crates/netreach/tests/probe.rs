@@ -11,7 +11,7 @@ use common::{expect, EVENT_TIMEOUT};
 use netreach::probe::{run, Endpoint, Outcome, ProbeConfig};
 use netreach::{EventKind, Family, Level, Monitor, Netns, Source};
 use testns::http::{client_server, Reply, Server, SERVER_V4, SERVER_V6};
-use testns::{require_root, wait_until};
+use testns::wait_until;
 
 /// Each probe's bound in these tests; short so the slow cases stay quick.
 const BOUND: Duration = Duration::from_secs(1);
@@ -30,9 +30,7 @@ fn limited(o: &Outcome, why: &str) -> bool {
 
 #[test]
 fn every_server_behaviour_gets_its_verdict_in_time() {
-    if !require_root("every_server_behaviour_gets_its_verdict_in_time") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("pv");
     let nm = |e: Endpoint| e.expect_status(200).expect_body("NetworkManager is online");
     let flood = |head: &str, filler: String| Reply::Flood {
@@ -134,9 +132,7 @@ fn every_server_behaviour_gets_its_verdict_in_time() {
 
 #[test]
 fn redirect_loop_is_reported_not_followed() {
-    if !require_root("redirect_loop_is_reported_not_followed") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("pl");
     let to_self = format!("HTTP/1.1 302 Found\r\nLocation: http://{SERVER_V4}:8080/check\r\nContent-Length: 0\r\n\r\n");
     let srv = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(&to_self));
@@ -157,9 +153,7 @@ fn dual(v4: &Server, v6: &Server) -> Vec<Endpoint> {
 
 #[test]
 fn families_are_judged_separately() {
-    if !require_root("families_are_judged_separately") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("pf");
     let ns = Netns::Name(client.name().into());
     let broken = Reply::text("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n");
@@ -186,9 +180,7 @@ fn families_are_judged_separately() {
 
 #[test]
 fn monitor_refines_levels_with_the_probe_and_rechecks_a_portal() {
-    if !require_root("monitor_refines_levels_with_the_probe_and_rechecks_a_portal") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("pm");
     let portal = "HTTP/1.1 302 Found\r\nLocation: http://portal.test/\r\nContent-Length: 0\r\n\r\n";
     let v4 = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(portal));
@@ -216,9 +208,7 @@ fn monitor_refines_levels_with_the_probe_and_rechecks_a_portal() {
 
 #[test]
 fn probes_follow_relevant_changes_only_and_stop_below_site() {
-    if !require_root("probes_follow_relevant_changes_only_and_stop_below_site") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("pr");
     let v4 = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
     let v6 = Server::start(&server, &format!("[{SERVER_V6}]:8086"), Reply::text(OK_204));
@@ -260,9 +250,7 @@ fn probes_follow_relevant_changes_only_and_stop_below_site() {
 
 #[test]
 fn drop_cancels_a_probe_in_flight_and_idle_costs_nothing() {
-    if !require_root("drop_cancels_a_probe_in_flight_and_idle_costs_nothing") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("pd");
     let silent = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::Silent);
     let slow = ProbeConfig::new()
@@ -334,9 +322,7 @@ fn probe_thread_state() -> Option<char> {
 /// 64 KiB read cap is limited (not a portal).
 #[test]
 fn hostile_framing_gets_its_verdict() {
-    if !require_root("hostile_framing_gets_its_verdict") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("ph");
     let nm = |e: Endpoint| e.expect_status(200).expect_body("NetworkManager is online");
     let capped = {
@@ -372,9 +358,7 @@ fn hostile_framing_gets_its_verdict() {
 /// bound never reached, in a one-off probe and in a monitor (its rechecks, debounce, interval).
 #[test]
 fn duration_max_everywhere_is_not_a_panic() {
-    if !require_root("duration_max_everywhere_is_not_a_panic") {
-        return;
-    }
+    testns::skip_unless_root!();
     let (client, server) = client_server("px");
     let ok = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
     let max = |e: Endpoint| {

@@ -1,14 +1,16 @@
 //! Throw-away network namespaces for netreach's tests and benchmarks, driven with the real
 //! `ip` (iproute2) against the real kernel. Every namespace is deleted on drop.
 //!
-//! Root is needed. Tests call [`require_root`] first: without root they print why they skip,
-//! unless `NETREACH_REQUIRE_ROOT=1` is set (as the project's test command does), in which case
-//! a missing root is a failure, so CI can never pass by skipping.
+//! Root is needed. Tests open with [`skip_unless_root!`] (or call [`require_root`]): without
+//! root they print why they skip, unless `NETREACH_REQUIRE_ROOT=1` is set (as the project's
+//! test command does), in which case a missing root is a failure, so CI can never pass by
+//! skipping. [`kit`] holds that and the bounded waits the tests share.
 //!
 //! Addresses used with these namespaces must come from the documentation ranges
 //! (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32).
 
 pub mod http;
+pub mod kit;
 pub mod nm;
 
 use std::path::PathBuf;
@@ -94,6 +96,19 @@ impl NetNs {
         } else {
             Err(String::from_utf8_lossy(&out.stderr).into_owned())
         }
+    }
+
+    /// Runs `ip -n NAME ARGS...` with arguments that need not be UTF-8 (Linux allows any bytes
+    /// but '/', whitespace and NUL in interface names); panics with its stderr on failure.
+    pub fn ip_bytes(&self, args: &[&[u8]]) {
+        use std::os::unix::ffi::OsStrExt;
+        let out = Command::new("ip")
+            .args(["-n", &self.name])
+            .args(args.iter().map(|a| std::ffi::OsStr::from_bytes(a)))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ip");
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Runs `ip -n NAME -batch -` with these lines (one command each, without `ip`).
