@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::event::{Event, EventKind};
+use crate::model::{Event, EventKind, PathEvent, PathEventKind};
 
 /// What a [`Queue`] carries: a timestamped item whose kinds include a `lagged` notice.
 pub(crate) trait Item: Clone {
@@ -27,6 +27,16 @@ impl Item for Event {
     }
     fn lagged(missed: u64) -> EventKind {
         EventKind::Lagged { missed }
+    }
+}
+
+impl Item for PathEvent {
+    type Kind = PathEventKind;
+    fn now(kind: PathEventKind) -> Self {
+        PathEvent { timestamp: std::time::SystemTime::now(), kind }
+    }
+    fn lagged(missed: u64) -> PathEventKind {
+        PathEventKind::Lagged { missed }
     }
 }
 
@@ -263,8 +273,8 @@ impl<T> futures_core::Stream for Subscription<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::EventKind;
-    use crate::state::NetworkState;
+    use crate::model::EventKind;
+    use crate::model::NetworkState;
 
     fn event(n: u64) -> Event {
         Event::now(EventKind::Lagged { missed: n })

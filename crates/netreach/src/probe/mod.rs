@@ -48,10 +48,10 @@ pub use classify::Outcome;
 pub use config::{Endpoint, ProbeConfig, GNOME_NMCHECK, GSTATIC_204};
 
 use crate::backend::Netns;
-use crate::error::Error;
-use crate::reachability::{Level, Source};
-use crate::state::Family;
-use crate::verdict::Verdict;
+use crate::model::Error;
+use crate::model::Family;
+use crate::model::Verdict;
+use crate::model::{Level, Source};
 
 /// How long the steps of one probe took (milliseconds in JSON).
 ///

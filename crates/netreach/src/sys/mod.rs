@@ -61,9 +61,9 @@ pub(crate) use elsewhere::{enter_netns, start_networkmanager, NetworkManager};
 use std::time::Duration;
 
 use crate::backend::{BackendKind, Netns};
-use crate::event::Update;
-use crate::state::NetworkState;
-use crate::verdict::Verdict;
+use crate::model::NetworkState;
+use crate::model::Update;
+use crate::model::Verdict;
 
 /// What a source hands the engine.
 #[derive(Debug)]

@@ -16,8 +16,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use netlink_packet_route::link::{InfoKind, LinkLayerType};
 
 use super::kind::{classify, sysfs_hints};
-use crate::event::Update;
-use crate::state::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, OperState};
+use crate::model::Update;
+use crate::model::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, OperState};
 
 /// `struct nlmsghdr`.
 const HEADER_LEN: usize = 16;

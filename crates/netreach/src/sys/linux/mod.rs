@@ -30,9 +30,9 @@ use self::netlink::Sockets;
 use self::netns::Namespace;
 use super::{Input, KernelConfig};
 use crate::backend::Netns;
-use crate::error::Error;
+use crate::model::Error;
+use crate::model::NetworkState;
 use crate::path::RouteLookup;
-use crate::state::NetworkState;
 
 /// At most this many datagrams are read before the loop looks at its wake-up descriptor
 /// again, so dropping a monitor is prompt even in a storm.

@@ -11,7 +11,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::decode::{align, lookup_answer, messages, parse_datagram, Control};
-use crate::event::Update;
+use crate::model::Update;
 use crate::path::RouteLookup;
 
 /// Big enough for any datagram the kernel sends on NETLINK_ROUTE (dump replies are at most

@@ -25,10 +25,10 @@ use windows::core::GUID;
 use self::com::{ComThread, Reading};
 use self::iphlpapi::Notifications;
 use super::{Input, KernelConfig};
-use crate::error::Error;
-use crate::event::Update;
+use crate::model::Error;
+use crate::model::Update;
+use crate::model::{Family, NetworkState};
 use crate::path::RouteLookup;
-use crate::state::{Family, NetworkState};
 use crate::{nlm, Verdict};
 
 /// What the source's channel receives.
