@@ -1,8 +1,8 @@
 //! The library's modules import each other without cycles, and the data floor (`model/`)
 //! imports nothing above it.
 //!
-//! Read from the source, every `.rs` file under `src/` on every platform (`cfg(windows)` files
-//! too): each `crate::…`, `super::…` and `self::…` path (in code, `use` trees with braces, and
+//! Read from the source, every file of the crate from `lib.rs` down, for every platform
+//! (`cfg(windows)` files too; test code, `cfg(test)` modules and files, is not the library): each `crate::…`, `super::…` and `self::…` path (in code, `use` trees with braces, and
 //! serde's `"crate::…"` attribute strings; comments are skipped) is resolved to a *node*: a
 //! top-level module (`engine`, `path`, `sys`, …), or one file of `model/` (`model::state`, …).
 //! Names the crate root or `model/mod.rs` re-export (`crate::Level`) resolve to the module
@@ -352,7 +352,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     edges
 }
 
-/// A cycle through `at`, if any, as the list of nodes on it.
+/// A cycle in the graph, if any, as the list of nodes on it (the first one again at the end).
 fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
     fn visit(
         at: &str,

@@ -9,6 +9,7 @@
 
 mod decode;
 mod dump;
+mod frame;
 mod kind;
 mod netlink;
 mod netns;
