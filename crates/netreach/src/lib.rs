@@ -27,7 +27,7 @@
 //! Data flows one way: OS sources produce [`Update`]s; the engine folds them into a
 //! [`NetworkState`] with [`apply`], re-derives reachability, and publishes [`Event`]s.
 //! The thinking is in pure functions ([`apply`], [`diff`], [`derive_kernel_reachability`],
-//! [`refine`]). Sources above the kernel (the HTTP [`probe`], NetworkManager, Windows' Network
+//! [`refine()`]). Sources above the kernel (the HTTP [`probe`], NetworkManager, Windows' Network
 //! List Manager) hand in [`Verdict`]s that confirm or lower the kernel's levels.
 //!
 //! ## Errors

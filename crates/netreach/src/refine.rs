@@ -1,5 +1,5 @@
 //! How verdicts of sources that know more than the kernel refine its levels: each such source
-//! hands the engine a [`Verdict`]; [`refine`], a pure function, has the rules, and [`derive`]
+//! hands the engine a [`Verdict`]; [`refine()`], a pure function, has the rules, and [`derive()`]
 //! applies them to a whole state.
 
 use crate::model::{
@@ -101,7 +101,7 @@ pub fn derive(state: &NetworkState) -> (Reachability, Details) {
     (reachability, details)
 }
 
-/// [`derive`], also returning the kernel's own reading (what sources are told about).
+/// [`derive()`], also returning the kernel's own reading (what sources are told about).
 pub(crate) fn judge(state: &NetworkState) -> (Reachability, Reachability, Details) {
     let kernel = derive_kernel_reachability(state);
     let (reachability, details) = refine(&kernel, kernel_transport(state, &kernel), &state.verdicts);

@@ -160,14 +160,14 @@ impl std::error::Error for RecvError {}
 /// A stream from a [`crate::Monitor`] (`Subscription<Event>`, the default: first a
 /// [`EventKind::Baseline`] with the current state, then every change) or from a
 /// [`crate::PathMonitor`] (`Subscription<PathEvent>`: first
-/// [`PathEventKind::Changed`](crate::PathEventKind::Changed) with the current status, then every
+/// [`crate::PathEventKind::Changed`] with the current status, then every
 /// change). Receive by blocking ([`Subscription::recv`], [`Subscription::recv_timeout`]), by
 /// polling ([`Subscription::try_recv`]) or as a [`futures_core::Stream`] under any executor.
 /// Dropping it unsubscribes.
 ///
 /// The queue is bounded (see [`crate::MonitorBuilder::queue_capacity`]): a subscriber that
 /// falls behind gets a `lagged` notice ([`EventKind::Lagged`],
-/// [`PathEventKind::Lagged`](crate::PathEventKind::Lagged)) and a fresh baseline instead of
+/// [`crate::PathEventKind::Lagged`]) and a fresh baseline instead of
 /// unbounded memory.
 ///
 /// ```no_run

@@ -38,7 +38,7 @@ pub struct NetworkState {
     #[serde(flatten)]
     pub details: Details,
     /// The latest verdict of every source above the kernel (probe, NetworkManager, Windows),
-    /// from which `reachability` and `details` were refined ([`crate::refine`]).
+    /// from which `reachability` and `details` were refined ([`crate::refine()`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verdicts: Vec<Verdict>,
     /// Interfaces sorted by index.

@@ -1,6 +1,6 @@
 //! Plain data: what a source that knows more than the kernel says ([`Verdict`]), and the
 //! details beyond a level ([`Details`], [`Transport`]). How verdicts refine the kernel's
-//! levels is in `refine.rs` ([`crate::refine`] has the rules).
+//! levels is in `refine.rs` ([`crate::refine()`] has the rules).
 
 use serde::{Deserialize, Serialize};
 

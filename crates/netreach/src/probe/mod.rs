@@ -12,7 +12,7 @@
 //! Use it once with [`run`] (what `netreach probe` does), or let a [`crate::Monitor`] run it
 //! with [`crate::MonitorBuilder::probe`]: it then probes when reachability-relevant state
 //! changes, rechecks with capped backoff while portal or limited, and its verdict refines the
-//! kernel's level (source `probe`; see [`crate::refine`]). The library never probes unless
+//! kernel's level (source `probe`; see [`crate::refine()`]). The library never probes unless
 //! asked, and [`ProbeConfig::enabled`]`(false)` turns probing off whatever else is set.
 //!
 //! Default endpoints ([`ProbeConfig::default`]): [`GSTATIC_204`] then [`GNOME_NMCHECK`].
