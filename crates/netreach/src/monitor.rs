@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use crate::backend::{BackendKind, Netns};
 use crate::engine::{self, stopped, Command, Running};
-use crate::model::Error;
-use crate::model::Event;
-use crate::model::NetworkState;
+use crate::model::{Error, Event, NetworkState};
 use crate::path::{check_against_state, validate_path, PathMonitor, PathOwner};
 use crate::subscription::Subscription;
 use crate::sys::{KernelConfig, NetworkManagerConfig};

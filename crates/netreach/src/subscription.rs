@@ -273,8 +273,7 @@ impl<T> futures_core::Stream for Subscription<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::EventKind;
-    use crate::model::NetworkState;
+    use crate::model::{EventKind, NetworkState};
 
     fn event(n: u64) -> Event {
         Event::now(EventKind::Lagged { missed: n })

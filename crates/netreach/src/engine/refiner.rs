@@ -5,9 +5,7 @@
 use std::sync::{Arc, Weak};
 
 use super::{Command, Config, Shared};
-use crate::model::Error;
-use crate::model::NetworkState;
-use crate::model::Reachability;
+use crate::model::{Error, NetworkState, Reachability};
 use crate::probe::refiner::ProbeRefiner;
 use crate::sys::{self, Input, InputSink};
 

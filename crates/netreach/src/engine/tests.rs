@@ -5,10 +5,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 
 use super::{Engine, Input, Refiner, Reporter, Shared};
-use crate::model::Error;
-use crate::model::Reachability;
-use crate::model::Update;
-use crate::model::{Address, Interface, InterfaceKind, NetworkState};
+use crate::model::{Address, Error, Interface, InterfaceKind, NetworkState, Reachability, Update};
 use crate::path::{PathRegistry, RouteLookup};
 use crate::sys::{self, KernelConfig};
 

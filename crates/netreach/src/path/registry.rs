@@ -8,8 +8,7 @@ use std::sync::Arc;
 use super::fanout::PathShared;
 use super::lookup::{CachedLookup, RouteLookup};
 use super::rule::{evaluate, prefix_bounds, wants_route, Evaluation, Names};
-use crate::model::NetworkState;
-use crate::model::Update;
+use crate::model::{NetworkState, Update};
 
 /// What a change can touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

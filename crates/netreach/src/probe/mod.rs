@@ -48,10 +48,7 @@ pub use classify::Outcome;
 pub use config::{Endpoint, ProbeConfig, GNOME_NMCHECK, GSTATIC_204};
 
 use crate::backend::Netns;
-use crate::model::Error;
-use crate::model::Family;
-use crate::model::Verdict;
-use crate::model::{Level, Source};
+use crate::model::{Error, Family, Level, Source, Verdict};
 
 /// How long the steps of one probe took (milliseconds in JSON).
 ///

@@ -28,10 +28,7 @@ use std::time::{Duration, Instant};
 use super::io::{later, round, Cancel};
 use super::{verdict, ProbeConfig};
 use crate::backend::Netns;
-use crate::model::Error;
-use crate::model::Verdict;
-use crate::model::{Family, NetworkState};
-use crate::model::{Level, Reachability};
+use crate::model::{Error, Family, Level, NetworkState, Reachability, Verdict};
 use crate::sys::{Input, InputSink};
 
 /// The part of the state that can change what a probe would find.
@@ -248,8 +245,7 @@ impl Drop for ProbeRefiner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::DefaultRoute;
-    use crate::model::{FamilyReachability, Source};
+    use crate::model::{DefaultRoute, FamilyReachability, Source};
 
     fn kernel(v4: Level, v6: Level) -> Reachability {
         let k = |l| FamilyReachability { reachability: l, source: Source::Kernel };

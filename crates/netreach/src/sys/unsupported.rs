@@ -1,8 +1,7 @@
 //! Operating systems netreach has no kernel source for: opening fails with `Unsupported`.
 
 use super::{Input, KernelConfig};
-use crate::model::Error;
-use crate::model::NetworkState;
+use crate::model::{Error, NetworkState};
 use crate::path::RouteLookup;
 
 /// No kernel source exists here (no value of this type can be made).

@@ -22,8 +22,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 
 use super::netlink::Sockets;
 use crate::fold::{apply, sort_routes};
-use crate::model::Update;
-use crate::model::{Address, NetworkState};
+use crate::model::{Address, NetworkState, Update};
 
 /// How many dumps are tried before a reading is pieced together from interrupted ones. Each
 /// interrupted dump also adds what it saw to that reading.

@@ -31,8 +31,7 @@ use self::netlink::Sockets;
 use self::netns::Namespace;
 use super::{Input, KernelConfig};
 use crate::backend::Netns;
-use crate::model::Error;
-use crate::model::NetworkState;
+use crate::model::{Error, NetworkState};
 use crate::path::RouteLookup;
 
 /// At most this many datagrams are read before the loop looks at its wake-up descriptor

@@ -25,9 +25,7 @@ use windows::core::GUID;
 use self::com::{ComThread, Reading};
 use self::iphlpapi::Notifications;
 use super::{Input, KernelConfig};
-use crate::model::Error;
-use crate::model::Update;
-use crate::model::{Family, NetworkState};
+use crate::model::{Error, Family, NetworkState, Update};
 use crate::path::RouteLookup;
 use crate::{nlm, Verdict};
 

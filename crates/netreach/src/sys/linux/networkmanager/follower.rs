@@ -10,8 +10,7 @@ use zbus::Connection;
 
 use super::client::{self, Link, Model, CALL_TIMEOUT, NM_NAME};
 use super::{close, mapping, ticking};
-use crate::model::Source;
-use crate::model::Verdict;
+use crate::model::{Source, Verdict};
 use crate::sys::{Input, InputSink};
 
 const RECONNECT_FIRST: Duration = Duration::from_millis(50);
