@@ -302,7 +302,7 @@ fn reexports(file: &File) -> BTreeMap<String, ModPath> {
     names
 }
 
-/// The node an absolute path lands in, or `None` for the crate root itself.
+/// The node an absolute path lands in: its top-level module, or its file for `model::…`.
 fn node(path: &[String], modules: &BTreeSet<ModPath>, hubs: &BTreeMap<ModPath, BTreeMap<String, ModPath>>) -> ModPath {
     let mut path = path.to_vec();
     // Resolve re-exported names through the hubs until the path starts with a real module.
@@ -324,8 +324,6 @@ fn node(path: &[String], modules: &BTreeSet<ModPath>, hubs: &BTreeMap<ModPath, B
     }
     let depth = if path.first().is_some_and(|m| m == "model") { 2 } else { 1 };
     let node: ModPath = path.into_iter().take(depth).collect();
-    // `model::Name` where Name is no file of its own was handled by the hub; anything shorter
-    // than the granularity is the module itself.
     assert!(modules.iter().any(|m| m.starts_with(&node)), "unknown module {}", node.join("::"));
     node
 }
