@@ -27,7 +27,7 @@
 //! Data flows one way: OS sources produce [`Update`]s; the engine folds them into a
 //! [`NetworkState`] with [`apply`], re-derives reachability, and publishes [`Event`]s.
 //! The thinking is in pure functions ([`apply`], [`diff`], [`derive_kernel_reachability`],
-//! [`refine`]). Sources above the kernel (the HTTP [`probe`], NetworkManager, Windows' Network
+//! [`refine()`]). Sources above the kernel (the HTTP [`probe`], NetworkManager, Windows' Network
 //! List Manager) hand in [`Verdict`]s that confirm or lower the kernel's levels.
 //!
 //! ## Errors
@@ -62,11 +62,10 @@
 //! escape before writing them to a terminal, as the `netreach` CLI does.
 #![warn(missing_docs)]
 
-mod address;
 mod backend;
 mod engine;
-mod error;
-mod event;
+mod fold;
+mod model;
 mod monitor;
 /// Windows' Network List Manager and IP Helper vocabulary mapped onto netreach's: pure, so its
 /// tables are tested on every platform, but crate-private (Windows SDK numbers are no part of
@@ -77,20 +76,19 @@ mod nlm;
 mod path;
 pub mod probe;
 mod reachability;
-mod state;
+mod refine;
 mod subscription;
 mod sys;
-mod verdict;
 
-pub use address::{Address, AddressFlags, AddressScope, Family};
 pub use backend::{BackendKind, Netns};
-pub use error::{Error, ErrorKind, Result};
-pub use event::{apply, diff, reachability_events, Event, EventKind, ReachabilityOf, Update};
-pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
-pub use path::{
-    validate_path, PathCallbackId, PathEvent, PathEventKind, PathMonitor, PathState, PathStatus, Unreachable,
+pub use fold::{apply, diff, reachability_events};
+pub use model::{
+    Address, AddressFlags, AddressScope, DefaultRoute, Details, Error, ErrorKind, Event, EventKind, Family,
+    FamilyReachability, Interface, InterfaceKind, Level, NetworkState, OperState, PathEvent, PathEventKind, PathState,
+    PathStatus, Reachability, ReachabilityOf, Result, Source, Transport, Unreachable, Update, Verdict,
 };
-pub use reachability::{derive_kernel_reachability, FamilyReachability, Level, Reachability, Source};
-pub use state::{DefaultRoute, Interface, InterfaceKind, NetworkState, OperState};
+pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
+pub use path::{validate_path, PathCallbackId, PathMonitor};
+pub use reachability::derive_kernel_reachability;
+pub use refine::{derive, refine};
 pub use subscription::{RecvError, Subscription};
-pub use verdict::{derive, refine, Details, Transport, Verdict};

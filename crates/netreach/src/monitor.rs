@@ -12,10 +12,8 @@ use std::time::Duration;
 
 use crate::backend::{BackendKind, Netns};
 use crate::engine::{self, stopped, Command, Running};
-use crate::error::Error;
-use crate::event::Event;
+use crate::model::{Error, Event, NetworkState};
 use crate::path::{check_against_state, validate_path, PathMonitor, PathOwner};
-use crate::state::NetworkState;
 use crate::subscription::Subscription;
 use crate::sys::{KernelConfig, NetworkManagerConfig};
 

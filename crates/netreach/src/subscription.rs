@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::event::{Event, EventKind};
+use crate::model::{Event, EventKind, PathEvent, PathEventKind};
 
 /// What a [`Queue`] carries: a timestamped item whose kinds include a `lagged` notice.
 pub(crate) trait Item: Clone {
@@ -27,6 +27,16 @@ impl Item for Event {
     }
     fn lagged(missed: u64) -> EventKind {
         EventKind::Lagged { missed }
+    }
+}
+
+impl Item for PathEvent {
+    type Kind = PathEventKind;
+    fn now(kind: PathEventKind) -> Self {
+        PathEvent { timestamp: std::time::SystemTime::now(), kind }
+    }
+    fn lagged(missed: u64) -> PathEventKind {
+        PathEventKind::Lagged { missed }
     }
 }
 
@@ -150,14 +160,14 @@ impl std::error::Error for RecvError {}
 /// A stream from a [`crate::Monitor`] (`Subscription<Event>`, the default: first a
 /// [`EventKind::Baseline`] with the current state, then every change) or from a
 /// [`crate::PathMonitor`] (`Subscription<PathEvent>`: first
-/// [`PathEventKind::Changed`](crate::PathEventKind::Changed) with the current status, then every
+/// [`crate::PathEventKind::Changed`] with the current status, then every
 /// change). Receive by blocking ([`Subscription::recv`], [`Subscription::recv_timeout`]), by
 /// polling ([`Subscription::try_recv`]) or as a [`futures_core::Stream`] under any executor.
 /// Dropping it unsubscribes.
 ///
 /// The queue is bounded (see [`crate::MonitorBuilder::queue_capacity`]): a subscriber that
 /// falls behind gets a `lagged` notice ([`EventKind::Lagged`],
-/// [`PathEventKind::Lagged`](crate::PathEventKind::Lagged)) and a fresh baseline instead of
+/// [`crate::PathEventKind::Lagged`]) and a fresh baseline instead of
 /// unbounded memory.
 ///
 /// ```no_run
@@ -263,8 +273,7 @@ impl<T> futures_core::Stream for Subscription<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::EventKind;
-    use crate::state::NetworkState;
+    use crate::model::{EventKind, NetworkState};
 
     fn event(n: u64) -> Event {
         Event::now(EventKind::Lagged { missed: n })

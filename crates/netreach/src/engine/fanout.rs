@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{lock, Shared};
-use crate::event::{Event, EventKind};
+use crate::model::{Event, EventKind};
 use crate::subscription::{Queue, Subscription};
 
 /// A user callback (see `Monitor::on_event`).

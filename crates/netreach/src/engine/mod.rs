@@ -25,13 +25,12 @@ use std::thread::JoinHandle;
 use self::fanout::Dispatch;
 pub(crate) use self::refiner::Refiner;
 use self::refiner::Reporter;
-use crate::error::Error;
-use crate::event::{apply, diff, reachability_events, EventKind, Update};
+use crate::fold::{apply, diff, reachability_events};
+use crate::model::{Error, EventKind, NetworkState, Update};
 use crate::path::{touched_by, PathId, PathOwner, PathRegistry, PathShared, RouteLookup, Touch};
 use crate::probe::ProbeConfig;
-use crate::state::NetworkState;
+use crate::refine::judge;
 use crate::sys::{self, Input, KernelConfig, NetworkManagerConfig};
-use crate::verdict::judge;
 
 /// Everything a monitor's engine needs to start; filled by the builder.
 pub(crate) struct Config {

@@ -5,10 +5,8 @@
 use std::sync::{Arc, Weak};
 
 use super::{Command, Config, Shared};
-use crate::error::Error;
+use crate::model::{Error, NetworkState, Reachability};
 use crate::probe::refiner::ProbeRefiner;
-use crate::reachability::Reachability;
-use crate::state::NetworkState;
 use crate::sys::{self, Input, InputSink};
 
 /// A source above the kernel that the monitor runs (a probe, a daemon's client): it judges

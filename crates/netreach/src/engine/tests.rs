@@ -5,11 +5,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 
 use super::{Engine, Input, Refiner, Reporter, Shared};
-use crate::error::Error;
-use crate::event::Update;
+use crate::model::{Address, Error, Interface, InterfaceKind, NetworkState, Reachability, Update};
 use crate::path::{PathRegistry, RouteLookup};
-use crate::reachability::Reachability;
-use crate::state::{Address, Interface, InterfaceKind, NetworkState};
 use crate::sys::{self, KernelConfig};
 
 fn eth0(mtu: u32) -> Interface {

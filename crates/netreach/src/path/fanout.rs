@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use super::monitor::PathOwner;
-use super::status::{PathEvent, PathEventKind, PathStatus};
+use crate::model::{PathEvent, PathEventKind, PathStatus};
 use crate::subscription::{Item, Queue, Subscription};
 
 /// Identifies a callback registered with [`crate::PathMonitor::on_change`].
@@ -197,8 +197,8 @@ mod tests {
     use std::sync::mpsc;
 
     use super::*;
+    use crate::model::{PathState, Unreachable};
     use crate::path::registry::PathId;
-    use crate::path::status::{PathState, Unreachable};
 
     /// Collects what paths report to their monitor.
     #[derive(Default)]

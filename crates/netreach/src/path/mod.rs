@@ -1,7 +1,7 @@
 //! Per-connection reachability: is the path from a local address to a remote one still
-//! alive? The rule is documented on [`crate::PathMonitor`].
+//! alive? The rule is documented on [`crate::PathMonitor`]. What is reported
+//! ([`crate::PathStatus`], [`crate::PathEvent`]) is plain data in the model.
 //!
-//! - `status`: what is reported ([`PathStatus`], [`PathEvent`]); plain data.
 //! - `rule`: validation, prefix maths and the reasons table (pure).
 //! - `lookup`: the kernel's route answers an OS source gives, cached per reaction.
 //! - `registry`: the watched paths, their indexes, and reactions to changes (engine side).
@@ -13,7 +13,6 @@ mod lookup;
 mod monitor;
 mod registry;
 mod rule;
-mod status;
 
 pub use fanout::PathCallbackId;
 pub(crate) use fanout::PathShared;
@@ -25,7 +24,6 @@ pub(crate) use rule::check_against_state;
 #[cfg(windows)] // IP Helper's route table is matched by prefix here
 pub(crate) use rule::in_prefix;
 pub use rule::validate_path;
-pub use status::{PathEvent, PathEventKind, PathState, PathStatus, Unreachable};
 
 #[cfg(test)]
 #[path = "rule_tests.rs"]

@@ -4,7 +4,7 @@ use std::sync::{Arc, Weak};
 
 use super::fanout::{PathCallbackId, PathShared};
 use super::registry::PathId;
-use super::status::{PathEvent, PathStatus};
+use crate::model::{PathEvent, PathStatus};
 use crate::subscription::Subscription;
 
 /// Watches whether one connection's path (local address -> remote address) still works.

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use super::fanout::PathShared;
 use super::lookup::{CachedLookup, RouteLookup};
 use super::rule::{evaluate, prefix_bounds, wants_route, Evaluation, Names};
-use crate::event::Update;
-use crate::state::NetworkState;
+use crate::model::{NetworkState, Update};
 
 /// What a change can touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +190,7 @@ fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, BTreeSet<PathId>>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{Address, Interface};
+    use crate::model::{Address, Interface};
 
     /// Every route leaves through eth0.
     struct Eth0;

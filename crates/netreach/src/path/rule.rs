@@ -6,9 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use super::lookup::RouteLookup;
-use super::status::{PathState, PathStatus, Unreachable};
-use crate::error::Error;
-use crate::state::{Address, Interface, NetworkState};
+use crate::model::{Address, Error, Interface, NetworkState, PathState, PathStatus, Unreachable};
 
 /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes the IPv4 address it carries.
 pub(crate) fn normalise(ip: IpAddr) -> IpAddr {

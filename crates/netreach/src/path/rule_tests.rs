@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use super::lookup::RouteLookup;
 use super::rule::{check_against_state, evaluate, in_prefix, validate_path, Names};
-use super::status::{PathState, Unreachable};
-use crate::state::{Address, Interface, InterfaceKind, NetworkState};
+use crate::model::{Address, Interface, InterfaceKind, NetworkState, PathState, Unreachable};
 
 /// A fixed routing answer: the unit under test is the decision table, not the kernel
 /// (the kernel itself is exercised by the namespace tests in tests/paths.rs).

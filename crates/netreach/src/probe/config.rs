@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::classify::Expect;
 use super::url::HttpUrl;
-use crate::error::Error;
+use crate::model::Error;
 
 /// Google's endpoint, as Android and ChromeOS use it: `204 No Content`, empty body.
 pub const GSTATIC_204: &str = "http://connectivitycheck.gstatic.com/generate_204";

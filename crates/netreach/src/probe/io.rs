@@ -23,7 +23,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::classify::{judge_reply, limited, Outcome, READ_CAP};
 use super::{Endpoint, FamilyProbe, ProbeConfig, Timings};
-use crate::state::Family;
+use crate::model::Family;
 /// How often a wait for the resolver looks at the cancel flag (only while a probe runs).
 const CANCEL_POLL: Duration = Duration::from_millis(50);
 /// Addresses of one family tried per endpoint before giving up on it.

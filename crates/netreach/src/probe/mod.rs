@@ -12,7 +12,7 @@
 //! Use it once with [`run`] (what `netreach probe` does), or let a [`crate::Monitor`] run it
 //! with [`crate::MonitorBuilder::probe`]: it then probes when reachability-relevant state
 //! changes, rechecks with capped backoff while portal or limited, and its verdict refines the
-//! kernel's level (source `probe`; see [`crate::refine`]). The library never probes unless
+//! kernel's level (source `probe`; see [`crate::refine()`]). The library never probes unless
 //! asked, and [`ProbeConfig::enabled`]`(false)` turns probing off whatever else is set.
 //!
 //! Default endpoints ([`ProbeConfig::default`]): [`GSTATIC_204`] then [`GNOME_NMCHECK`].
@@ -48,10 +48,7 @@ pub use classify::Outcome;
 pub use config::{Endpoint, ProbeConfig, GNOME_NMCHECK, GSTATIC_204};
 
 use crate::backend::Netns;
-use crate::error::Error;
-use crate::reachability::{Level, Source};
-use crate::state::Family;
-use crate::verdict::Verdict;
+use crate::model::{Error, Family, Level, Source, Verdict};
 
 /// How long the steps of one probe took (milliseconds in JSON).
 ///

@@ -28,11 +28,8 @@ use std::time::{Duration, Instant};
 use super::io::{later, round, Cancel};
 use super::{verdict, ProbeConfig};
 use crate::backend::Netns;
-use crate::error::Error;
-use crate::reachability::{Level, Reachability};
-use crate::state::{Family, NetworkState};
+use crate::model::{Error, Family, Level, NetworkState, Reachability, Verdict};
 use crate::sys::{Input, InputSink};
-use crate::verdict::Verdict;
 
 /// The part of the state that can change what a probe would find.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,8 +245,7 @@ impl Drop for ProbeRefiner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reachability::{FamilyReachability, Source};
-    use crate::state::DefaultRoute;
+    use crate::model::{DefaultRoute, FamilyReachability, Source};
 
     fn kernel(v4: Level, v6: Level) -> Reachability {
         let k = |l| FamilyReachability { reachability: l, source: Source::Kernel };

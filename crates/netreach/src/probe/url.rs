@@ -4,7 +4,7 @@
 //! host, a port, a path), and the general crate (IDNA, every scheme, relative resolution
 //! rules) would bring a large dependency tree for three fields.
 
-use crate::error::Error;
+use crate::model::Error;
 
 /// A parsed `http://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

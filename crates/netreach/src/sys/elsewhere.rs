@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{InputSink, NetworkManagerConfig};
 use crate::backend::{BackendKind, Netns};
-use crate::error::Error;
+use crate::model::Error;
 
 /// Network namespaces exist only on Linux.
 pub(crate) fn enter_netns(_: &Netns) -> Result<(), Error> {

@@ -61,9 +61,7 @@ pub(crate) use elsewhere::{enter_netns, start_networkmanager, NetworkManager};
 use std::time::Duration;
 
 use crate::backend::{BackendKind, Netns};
-use crate::event::Update;
-use crate::state::NetworkState;
-use crate::verdict::Verdict;
+use crate::model::{NetworkState, Update, Verdict};
 
 /// What a source hands the engine.
 #[derive(Debug)]

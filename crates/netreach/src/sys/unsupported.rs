@@ -1,9 +1,8 @@
 //! Operating systems netreach has no kernel source for: opening fails with `Unsupported`.
 
 use super::{Input, KernelConfig};
-use crate::error::Error;
+use crate::model::{Error, NetworkState};
 use crate::path::RouteLookup;
-use crate::state::NetworkState;
 
 /// No kernel source exists here (no value of this type can be made).
 pub(crate) enum Kernel {}

@@ -1,5 +1,6 @@
 //! Pure decoding of rtnetlink datagrams into [`Update`]s: no I/O, tested with byte fixtures
-//! and arbitrary bytes (`decode_tests.rs`).
+//! and arbitrary bytes (`decode_tests.rs`). The framing (messages, attributes, lengths) is in
+//! `frame.rs`.
 //!
 //! Decoded here, by hand, rather than with netlink-packet-route's typed messages: those parse a
 //! whole message or fail as a whole, and read every text attribute as a UTF-8 `String`
@@ -11,18 +12,13 @@
 //! builds the requests netreach sends: it only ever encodes those.)
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use netlink_packet_route::link::{InfoKind, LinkLayerType};
 
+use super::frame::{align, attributes, fixed, ip, messages, u32_of, Message};
 use super::kind::{classify, sysfs_hints};
-use crate::event::Update;
-use crate::state::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, OperState};
-
-/// `struct nlmsghdr`.
-const HEADER_LEN: usize = 16;
-/// `NLA_TYPE_MASK`: an attribute's type without the nested and byte-order flags.
-const TYPE_MASK: u16 = 0x3fff;
+use crate::model::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, OperState, Update};
 
 const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
 const NLMSG_DONE: u16 = libc::NLMSG_DONE as u16;
@@ -39,82 +35,6 @@ pub(super) enum Control {
     Error(io::Error),
     /// A message that could not be decoded, skipped.
     Undecodable(String),
-}
-
-/// One netlink message.
-pub(super) struct Message<'a> {
-    pub kind: u16,
-    pub flags: u16,
-    pub sequence: u32,
-    pub payload: &'a [u8],
-}
-
-/// The messages of a datagram, in order. A length that does not fit yields an error and ends
-/// the datagram: nothing after it can be located.
-pub(super) fn messages(mut bytes: &[u8]) -> impl Iterator<Item = Result<Message<'_>, String>> {
-    std::iter::from_fn(move || {
-        if bytes.is_empty() {
-            return None;
-        }
-        let rest = std::mem::take(&mut bytes);
-        let Some(header) = rest.get(..HEADER_LEN) else {
-            return Some(Err(format!("truncated netlink header ({} bytes)", rest.len())));
-        };
-        let len = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        if len < HEADER_LEN || len > rest.len() {
-            return Some(Err(format!("netlink message of {len} bytes in the {} bytes left", rest.len())));
-        }
-        bytes = rest.get(align(len)..).unwrap_or_default();
-        Some(Ok(Message {
-            kind: u16::from_ne_bytes([header[4], header[5]]),
-            flags: u16::from_ne_bytes([header[6], header[7]]),
-            sequence: u32::from_ne_bytes([header[8], header[9], header[10], header[11]]),
-            payload: &rest[HEADER_LEN..len],
-        }))
-    })
-}
-
-/// Netlink's 4-byte alignment of messages and attributes.
-pub(super) fn align(len: usize) -> usize {
-    len.saturating_add(3) & !3
-}
-
-/// The attributes (type, value) in `bytes`; a length that does not fit yields an error and
-/// ends the list.
-fn attributes(mut bytes: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), String>> {
-    std::iter::from_fn(move || {
-        if bytes.is_empty() {
-            return None;
-        }
-        let rest = std::mem::take(&mut bytes);
-        let Some(header) = rest.get(..4) else {
-            return Some(Err(format!("{} stray bytes after the last attribute", rest.len())));
-        };
-        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
-        let kind = u16::from_ne_bytes([header[2], header[3]]) & TYPE_MASK;
-        if len < 4 || len > rest.len() {
-            return Some(Err(format!("attribute {kind} of {len} bytes in the {} bytes left", rest.len())));
-        }
-        bytes = rest.get(align(len)..).unwrap_or_default();
-        Some(Ok((kind, &rest[4..len])))
-    })
-}
-
-fn fixed<const N: usize>(value: &[u8], what: &str) -> Result<[u8; N], String> {
-    value.get(..N).and_then(|v| v.try_into().ok()).ok_or_else(|| format!("{what}: {} bytes, need {N}", value.len()))
-}
-
-fn u32_of(value: &[u8], what: &str) -> Result<u32, String> {
-    fixed::<4>(value, what).map(u32::from_ne_bytes)
-}
-
-/// An IPv4 or IPv6 address by its length (other families' addresses are not netreach's).
-fn ip(value: &[u8]) -> Option<IpAddr> {
-    match value.len() {
-        4 => Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(value).ok()?))),
-        16 => Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(value).ok()?))),
-        _ => None,
-    }
 }
 
 /// Translates every message in one datagram.

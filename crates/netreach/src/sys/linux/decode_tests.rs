@@ -3,7 +3,8 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::state::InterfaceKind;
+use crate::model::InterfaceKind;
+use crate::sys::linux::frame::HEADER_LEN;
 
 fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
     let mut bytes = ((4 + value.len()) as u16).to_ne_bytes().to_vec();

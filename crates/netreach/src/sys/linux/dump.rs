@@ -21,8 +21,8 @@ use netlink_packet_route::route::{RouteMessage, RouteType};
 use netlink_packet_route::RouteNetlinkMessage;
 
 use super::netlink::Sockets;
-use crate::event::{apply, sort_routes, Update};
-use crate::state::{Address, NetworkState};
+use crate::fold::{apply, sort_routes};
+use crate::model::{Address, NetworkState, Update};
 
 /// How many dumps are tried before a reading is pieced together from interrupted ones. Each
 /// interrupted dump also adds what it saw to that reading.

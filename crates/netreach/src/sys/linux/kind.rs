@@ -5,7 +5,7 @@ use std::path::Path;
 
 use netlink_packet_route::link::{InfoKind, LinkLayerType};
 
-use crate::state::InterfaceKind;
+use crate::model::InterfaceKind;
 
 /// What sysfs adds for links the kernel's link info does not name (hardware drivers register
 /// no `rtnl_link_ops`, so Wi-Fi, WWAN and Bluetooth PAN all look like plain Ethernet).

@@ -9,6 +9,7 @@
 
 mod decode;
 mod dump;
+mod frame;
 mod kind;
 mod netlink;
 mod netns;
@@ -30,9 +31,8 @@ use self::netlink::Sockets;
 use self::netns::Namespace;
 use super::{Input, KernelConfig};
 use crate::backend::Netns;
-use crate::error::Error;
+use crate::model::{Error, NetworkState};
 use crate::path::RouteLookup;
-use crate::state::NetworkState;
 
 /// At most this many datagrams are read before the loop looks at its wake-up descriptor
 /// again, so dropping a monitor is prompt even in a storm.

@@ -10,8 +10,9 @@ use netlink_packet_route::route::{RouteAttribute, RouteMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
-use super::decode::{align, lookup_answer, messages, parse_datagram, Control};
-use crate::event::Update;
+use super::decode::{lookup_answer, parse_datagram, Control};
+use super::frame::{align, messages};
+use crate::model::Update;
 use crate::path::RouteLookup;
 
 /// Big enough for any datagram the kernel sends on NETLINK_ROUTE (dump replies are at most

@@ -12,7 +12,7 @@ use nix::sys::stat::{fstat, Mode, SFlag};
 use nix::sys::statfs::{fstatfs, NSFS_MAGIC};
 
 use crate::backend::Netns;
-use crate::error::{Error, ErrorKind};
+use crate::model::{Error, ErrorKind};
 
 /// `NS_GET_NSTYPE` from `<linux/nsfs.h>`: `_IO(0xb7, 0x3)`. libc does not export it.
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;

@@ -26,7 +26,7 @@ use windows::Win32::System::Variant::{VariantClear, VARIANT, VT_UI4};
 
 use super::sinks::{self, NlmEvent};
 use super::Msg;
-use crate::error::Error;
+use crate::model::Error;
 use crate::nlm;
 
 /// Work for the COM thread.

@@ -25,8 +25,8 @@ use windows::Win32::Networking::WinSock::{
 };
 
 use super::Msg;
+use crate::model::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, NetworkState};
 use crate::nlm;
-use crate::state::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, NetworkState};
 
 /// A Win32 error code as an `io::Error` (its text comes from the system).
 fn win32(code: WIN32_ERROR) -> std::io::Error {

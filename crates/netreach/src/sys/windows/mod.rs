@@ -25,10 +25,8 @@ use windows::core::GUID;
 use self::com::{ComThread, Reading};
 use self::iphlpapi::Notifications;
 use super::{Input, KernelConfig};
-use crate::error::Error;
-use crate::event::Update;
+use crate::model::{Error, Family, NetworkState, Update};
 use crate::path::RouteLookup;
-use crate::state::{Family, NetworkState};
 use crate::{nlm, Verdict};
 
 /// What the source's channel receives.

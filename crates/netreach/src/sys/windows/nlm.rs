@@ -31,9 +31,7 @@
 //! | 53 proprietary virtual            | `virtual`   | `other`    |
 //! | anything else                     | `other`     | `other`    |
 
-use crate::reachability::Level;
-use crate::state::{Family, InterfaceKind, OperState};
-use crate::verdict::Verdict;
+use crate::model::{Family, InterfaceKind, Level, OperState, Verdict};
 use crate::Source;
 
 /// `NLM_CONNECTIVITY_DISCONNECTED`: no connectivity at all. No flag set, so the mapping never

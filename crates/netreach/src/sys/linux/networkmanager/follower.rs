@@ -10,9 +10,8 @@ use zbus::Connection;
 
 use super::client::{self, Link, Model, CALL_TIMEOUT, NM_NAME};
 use super::{close, mapping, ticking};
-use crate::reachability::Source;
+use crate::model::{Source, Verdict};
 use crate::sys::{Input, InputSink};
-use crate::verdict::Verdict;
 
 const RECONNECT_FIRST: Duration = Duration::from_millis(50);
 const RECONNECT_MAX: Duration = Duration::from_secs(2);

@@ -27,8 +27,7 @@
 //! (`NM_METERED`: yes / guess-yes -> metered, no / guess-no -> not, unknown -> no opinion)
 //! and the primary connection's type are passed on either way.
 
-use crate::reachability::{Level, Source};
-use crate::verdict::{Transport, Verdict};
+use crate::model::{Level, Source, Transport, Verdict};
 
 /// What NetworkManager says, as read from its D-Bus properties.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

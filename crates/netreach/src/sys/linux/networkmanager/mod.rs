@@ -35,7 +35,7 @@ use zbus::Connection;
 use self::client::{Link, CALL_TIMEOUT, NM_NAME};
 use self::follower::Follower;
 use crate::backend::BackendKind;
-use crate::error::Error;
+use crate::model::Error;
 use crate::sys::{InputSink, NetworkManagerConfig};
 
 /// The system bus when neither the builder nor `DBUS_SYSTEM_BUS_ADDRESS` names another.

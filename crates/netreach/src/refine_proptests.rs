@@ -1,4 +1,4 @@
-//! Property tests of [`refine`] over arbitrary kernel readings and verdict combinations.
+//! Property tests of [`refine()`] over arbitrary kernel readings and verdict combinations.
 
 use proptest::prelude::*;
 

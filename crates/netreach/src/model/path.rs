@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 
-use crate::subscription::Item;
+use super::event::rfc3339;
 
 /// Why a path is unreachable. `Display` quotes interface names verbatim, not escaped for a
 /// terminal (see [the crate documentation](crate#strings-from-outside-are-kept-exact)).
@@ -208,7 +208,7 @@ impl Serialize for PathStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PathEvent {
     /// When netreach processed the change (RFC 3339 in JSON).
-    #[serde(serialize_with = "crate::event::rfc3339")]
+    #[serde(serialize_with = "rfc3339")]
     pub timestamp: SystemTime,
     /// What happened.
     #[serde(flatten)]
@@ -233,16 +233,6 @@ pub enum PathEventKind {
     },
 }
 
-impl Item for PathEvent {
-    type Kind = PathEventKind;
-    fn now(kind: PathEventKind) -> Self {
-        PathEvent { timestamp: SystemTime::now(), kind }
-    }
-    fn lagged(missed: u64) -> PathEventKind {
-        PathEventKind::Lagged { missed }
-    }
-}
-
 #[cfg(test)]
-#[path = "status_tests.rs"]
+#[path = "path_tests.rs"]
 mod tests;

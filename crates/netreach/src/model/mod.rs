@@ -1,0 +1,41 @@
+//! The data floor: plain types that every other module reads and none of them import anything
+//! from above. What the OS reported (interfaces, addresses, default routes), what sources
+//! above the kernel said (verdicts), what is derived from both (levels, details), what is
+//! published (events, path statuses) and the error type. Serde types and their trivial
+//! methods only: the thinking that derives one from another lives above, in `fold.rs`,
+//! `reachability.rs` and `refine.rs`.
+//!
+//! The files import std, serde and each other, in one direction (a test,
+//! `tests/module_graph.rs`, checks it):
+//!
+//! ```text
+//! error   address
+//!    \    /    \
+//!    level   interface
+//!        \    /
+//!       verdict
+//!          |
+//!        state
+//!          |
+//!        event
+//!          |
+//!        path
+//! ```
+
+mod address;
+mod error;
+mod event;
+mod interface;
+mod level;
+mod path;
+mod state;
+mod verdict;
+
+pub use address::{Address, AddressFlags, AddressScope, Family};
+pub use error::{Error, ErrorKind, Result};
+pub use event::{Event, EventKind, ReachabilityOf, Update};
+pub use interface::{Interface, InterfaceKind, OperState};
+pub use level::{FamilyReachability, Level, Reachability, Source};
+pub use path::{PathEvent, PathEventKind, PathState, PathStatus, Unreachable};
+pub use state::{DefaultRoute, NetworkState};
+pub use verdict::{Details, Transport, Verdict};
