@@ -265,6 +265,11 @@ fn status_and_wait_once_probe_once() {
     let v6 = Server::start(&server, &format!("[{}]:8086", testns::http::SERVER_V6), Reply::text(OK_204));
     let silent = Server::start(&server, &format!("{SERVER_V4}:8081"), Reply::Silent);
     let ns = client.name();
+    // A kernel change during a command is a reason for a second round: start from a settled
+    // namespace (the link-local address has finished duplicate address detection).
+    testns::wait_until(Duration::from_secs(10), "no tentative address in the client", || {
+        !client.ip_json("addr show").to_string().contains("\"tentative\":true")
+    });
     let both = ["--probe", "--url", &v4.url("/"), "--url", &v6.url("/"), "--probe-timeout", "5s"];
     let commands: [Vec<&str>; 2] = [
         [&["status", "--json", "--netns", ns][..], &both].concat(),
@@ -312,7 +317,9 @@ fn probe_address_is_the_one_the_outcome_is_about() {
     server.ip("addr add 198.51.100.1/32 dev vb");
     let ok = Server::start(&server, "198.51.100.1:8080", Reply::text(OK_204));
     let json = |out: &Output| serde_json::from_slice::<Value>(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
-    let args = ["probe", "--url", "http://multi.test:8080/", "--family", "4", "--probe-timeout", "1s", "--json"];
+    // 2 s: room for a loaded machine to resolve and start connecting, and still short of the
+    // ~3 s after which the kernel gives up on an unanswered ARP (EHOSTUNREACH).
+    let args = ["probe", "--url", "http://multi.test:8080/", "--family", "4", "--probe-timeout", "2s", "--json"];
 
     // 192.0.2.99: on the link, nobody answers its ARP, so connecting times out.
     let hosts = "127.0.0.1 localhost\n192.0.2.99 multi.test\n198.51.100.1 multi.test\n";
