@@ -250,58 +250,11 @@ fn check_json_has_each_key_once() {
     ns.ip("link set vb down");
     let out = check();
     assert_eq!(out, shape("no_carrier"));
-    assert_keys_unique(&out);
+    testns::kit::assert_json_keys_unique(&out);
     ns.ip("link set va down");
     let out = check();
     assert_eq!(out, shape("interface_down"));
-    assert_keys_unique(&out);
-}
-
-/// Parses `json`, failing on an object (at any depth) that has a key twice (`Value` would
-/// keep the last one silently).
-fn assert_keys_unique(json: &str) {
-    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
-    struct Unique;
-    impl<'de> Visitor<'de> for Unique {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("JSON")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            let mut seen = std::collections::HashSet::new();
-            while let Some(key) = map.next_key::<String>()? {
-                if !seen.insert(key.clone()) {
-                    return Err(A::Error::custom(format!("duplicate key {key:?}")));
-                }
-                map.next_value_seed(Unique)?;
-            }
-            Ok(())
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element_seed(Unique)?.is_some() {}
-            Ok(())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_unit<E>(self) -> Result<(), E> {
-            Ok(())
-        }
-    }
-    impl<'de> DeserializeSeed<'de> for Unique {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_any(Unique)
-        }
-    }
-    let mut de = serde_json::Deserializer::from_str(json);
-    Unique.deserialize(&mut de).and_then(|()| de.end()).unwrap_or_else(|e| panic!("{e}: {json}"));
+    testns::kit::assert_json_keys_unique(&out);
 }
 
 #[test]
