@@ -14,18 +14,23 @@ use std::time::Duration;
 /// read the rest of the line (it stalled) sees the process exit anyway, that line cut.
 pub(crate) const EXIT_GRACE: Duration = Duration::from_secs(2);
 
-/// Whether a line is being written, and whether the process is exiting.
+/// Whether a line is being written, whether the process is exiting, and how many threads wait
+/// for a write to end.
 struct Gate {
     busy: bool,
     exiting: bool,
+    /// Threads in `WRITE_ENDED.wait*`: a write ends with a wake-up only when someone waits, so
+    /// the usual line costs no futex call (a Condvar's notify is a syscall even with nobody
+    /// waiting; it was one more syscall per `watch` line).
+    waiting: usize,
 }
 
-static GATE: Mutex<Gate> = Mutex::new(Gate { busy: false, exiting: false });
+static GATE: Mutex<Gate> = Mutex::new(Gate { busy: false, exiting: false, waiting: 0 });
 /// Signalled when a write ends.
 static WRITE_ENDED: Condvar = Condvar::new();
 
 fn gate() -> MutexGuard<'static, Gate> {
-    // The gate holds two flags that are always consistent; a panic elsewhere cannot break them.
+    // The gate's fields are always consistent; a panic elsewhere cannot break them.
     GATE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -42,7 +47,9 @@ pub(crate) fn write_lines(out: &mut impl Write, bytes: &[u8]) -> Result<bool, St
     {
         let mut gate = gate();
         while gate.busy || gate.exiting {
+            gate.waiting += 1;
             gate = WRITE_ENDED.wait(gate).unwrap_or_else(|p| p.into_inner());
+            gate.waiting -= 1;
         }
         gate.busy = true;
     }
@@ -51,8 +58,14 @@ pub(crate) fn write_lines(out: &mut impl Write, bytes: &[u8]) -> Result<bool, St
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(format!("writing to standard output: {e}")),
     };
-    gate().busy = false;
-    WRITE_ENDED.notify_all();
+    let mut gate = gate();
+    gate.busy = false;
+    // Read under the lock that every waiter holds while it counts itself in: no lost wake-up.
+    let someone_waits = gate.waiting > 0;
+    drop(gate);
+    if someone_waits {
+        WRITE_ENDED.notify_all();
+    }
     result
 }
 
@@ -62,11 +75,13 @@ pub(crate) fn exit_between_lines(code: i32) -> ! {
     let mut gate = gate();
     if gate.exiting {
         // Another thread is already exiting, with its own code: let it.
+        gate.waiting += 1; // for good: this thread never leaves
         loop {
             gate = WRITE_ENDED.wait(gate).unwrap_or_else(|p| p.into_inner());
         }
     }
     gate.exiting = true;
+    gate.waiting += 1; // no need to count out: the process ends below
     let (_held, _) = WRITE_ENDED.wait_timeout_while(gate, EXIT_GRACE, |g| g.busy).unwrap_or_else(|p| p.into_inner());
     // Exiting with the gate held: no writer can start meanwhile.
     std::process::exit(code)

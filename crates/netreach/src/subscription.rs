@@ -57,11 +57,15 @@ struct QueueInner<T> {
     /// The receiving end was dropped: the engine may forget this queue.
     receiver_gone: bool,
     waker: Option<Waker>,
+    /// Receivers blocked on `ready`: a push wakes the condvar only when one waits. A condvar's
+    /// notify is a futex syscall even with nobody waiting, and most queues never have a
+    /// blocked receiver (callbacks drain theirs; streams use the waker).
+    blocked: usize,
 }
 
 impl<T> Default for QueueInner<T> {
     fn default() -> Self {
-        QueueInner { events: VecDeque::new(), closed: false, receiver_gone: false, waker: None }
+        QueueInner { events: VecDeque::new(), closed: false, receiver_gone: false, waker: None, blocked: 0 }
     }
 }
 
@@ -115,8 +119,12 @@ impl<T> Queue<T> {
 
     fn notify(&self, mut q: MutexGuard<'_, QueueInner<T>>) {
         let waker = q.waker.take();
+        // Read under the lock every receiver holds while it counts itself in: no lost wake-up.
+        let blocked = q.blocked > 0;
         drop(q);
-        self.ready.notify_all();
+        if blocked {
+            self.ready.notify_all();
+        }
         if let Some(w) = waker {
             w.wake();
         }
@@ -198,7 +206,9 @@ impl<T> Subscription<T> {
             if q.closed {
                 return None;
             }
+            q.blocked += 1;
             q = self.queue.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+            q.blocked -= 1;
         }
     }
 
@@ -220,7 +230,9 @@ impl<T> Subscription<T> {
             if left.is_zero() {
                 return Err(RecvError::Timeout);
             }
+            q.blocked += 1;
             q = self.queue.ready.wait_timeout(q, left).unwrap_or_else(|p| p.into_inner()).0;
+            q.blocked -= 1;
         }
     }
 
