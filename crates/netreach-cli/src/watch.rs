@@ -14,26 +14,31 @@ pub(crate) fn run(args: &Monitored) -> Result<ExitCode, Failure> {
     let monitor = args.monitor()?;
     let (finished, outcome) = mpsc::channel::<Result<ExitCode, String>>();
     let json = args.common.json;
-    // Lines are written on the monitor's own thread, as each event is published: handing every
+    // Lines are written on the monitor's own thread, as each change is published: handing every
     // event to another thread first was most of the latency over `ip monitor`. A slow reader
-    // then slows the monitor, which a netlink overrun and resync absorb.
-    let mut line = Vec::with_capacity(1024); // reused: no allocation per event
-    monitor.on_event(move |event| {
-        line.clear();
-        let encoded = if json {
-            let encoded = serde_json::to_writer(&mut line, event).map_err(|e| e.to_string());
-            line.push(b'\n');
-            encoded
-        } else {
-            line.extend_from_slice(human::event(event).escaped().as_bytes());
+    // then slows the monitor, which a netlink overrun and resync absorb. A change's lines go
+    // out in one write (a syscall per line cost CPU the reader needed to see the first one).
+    let mut lines = Vec::with_capacity(4096); // reused: no allocation per change
+    monitor.on_events(move |batch| {
+        lines.clear();
+        let encoded = batch.iter().try_for_each(|event| {
+            if json {
+                serde_json::to_writer(&mut lines, event).map_err(|e| e.to_string())?;
+                lines.push(b'\n');
+            } else {
+                lines.extend_from_slice(human::event(event).escaped().as_bytes());
+            }
             Ok(())
-        };
-        let verdict = encoded.and_then(|()| output::write_lines(&mut std::io::stdout().lock(), &line));
-        match (verdict, &event.kind) {
+        });
+        let fatal = batch.iter().find_map(|event| match &event.kind {
+            EventKind::Error { fatal: true, message } => Some(message.clone()),
+            _ => None,
+        });
+        match (encoded.and_then(|()| output::write_lines(&mut std::io::stdout().lock(), &lines)), fatal) {
             (Ok(false), _) => drop(finished.send(Ok(ExitCode::SUCCESS))), // the reader left
             (Err(e), _) => drop(finished.send(Err(e))),
-            (Ok(true), EventKind::Error { fatal: true, message }) => drop(finished.send(Err(message.clone()))),
-            (Ok(true), _) => {}
+            (Ok(true), Some(message)) => drop(finished.send(Err(message))),
+            (Ok(true), None) => {}
         }
     });
     // Ends with the first verdict; a monitor that stopped drops the callback and the sender.

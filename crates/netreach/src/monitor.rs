@@ -215,9 +215,29 @@ impl Monitor {
     /// Calls `callback` with a baseline, then with every change, on the monitor's own thread,
     /// in order and never concurrently. It should return quickly: it delays the next event for
     /// everyone. A callback that panics is removed and an error event says so.
-    pub fn on_event<F>(&self, callback: F) -> CallbackId
+    pub fn on_event<F>(&self, mut callback: F) -> CallbackId
     where
         F: FnMut(&Event) + Send + 'static,
+    {
+        self.on_events(move |events| events.iter().for_each(&mut callback))
+    }
+
+    /// Like [`Monitor::on_event`], but `callback` gets the events in batches: each call holds
+    /// one or more whole changes (the events of one change share a timestamp), never part of
+    /// one. For writers that want one write per change, such as `netreach watch`. A callback that panics is removed (the rest of
+    /// its batch is not delivered) and an error event says so.
+    ///
+    /// ```no_run
+    /// let monitor = netreach::Monitor::new()?;
+    /// monitor.on_events(|batch| {
+    ///     let lines: Vec<String> = batch.iter().map(|event| format!("{:?}", event.kind)).collect();
+    ///     println!("{}", lines.join("\n")); // one write for the whole change
+    /// });
+    /// # Ok::<(), netreach::Error>(())
+    /// ```
+    pub fn on_events<F>(&self, callback: F) -> CallbackId
+    where
+        F: FnMut(&[Event]) + Send + 'static,
     {
         CallbackId(self.engine.shared.add_callback(Box::new(callback)))
     }

@@ -366,6 +366,35 @@ fn callbacks_and_streams_deliver_baseline_then_changes() {
 }
 
 #[test]
+fn batch_callbacks_get_each_change_whole_in_one_call() {
+    testns::skip_unless_root!();
+    let ns = ns_with_veth("batch");
+    let monitor = Monitor::builder().netns(ns.name()).build().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    monitor.on_events(move |batch| {
+        let _ = tx.send(batch.to_vec());
+    });
+    let first = rx.recv_timeout(EVENT_TIMEOUT).unwrap();
+    assert!(matches!(first[..], [netreach::Event { kind: EventKind::Baseline { .. }, .. }]), "{first:?}");
+
+    // One address makes IPv4 (and so overall) `site`: the address and both level changes
+    // are one change, so they come in one call, with one timestamp.
+    ns.ip("addr add 192.0.2.78/24 dev va");
+    let batch = rx.recv_timeout(EVENT_TIMEOUT).unwrap();
+    let kinds: Vec<&EventKind> = batch.iter().map(|e| &e.kind).collect();
+    assert!(is_addr(kinds[0], true, "192.0.2.78"), "{kinds:?}");
+    for of in [ReachabilityOf::Ipv4, ReachabilityOf::Overall] {
+        assert!(
+            kinds
+                .iter()
+                .any(|k| matches!(k, EventKind::ReachabilityChanged { family, new: Level::Site, .. } if *family == of)),
+            "{of:?} -> site in the same call: {kinds:?}"
+        );
+    }
+    assert!(batch.iter().all(|e| e.timestamp == batch[0].timestamp), "one change, one timestamp");
+}
+
+#[test]
 fn a_panicking_callback_is_removed_and_reported() {
     testns::skip_unless_root!();
     let ns = ns_with_veth("panic");

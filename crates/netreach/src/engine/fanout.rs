@@ -9,8 +9,9 @@ use super::{lock, Shared};
 use crate::model::{Event, EventKind};
 use crate::subscription::{Queue, Subscription};
 
-/// A user callback (see `Monitor::on_event`).
-type Callback = Box<dyn FnMut(&Event) + Send>;
+/// A user callback (see `Monitor::on_events`; `Monitor::on_event` wraps a per-event one): it
+/// gets everything queued for it at once, at least the whole of one change.
+pub(crate) type Callback = Box<dyn FnMut(&[Event]) + Send>;
 
 struct CallbackSlot {
     id: u64,
@@ -103,11 +104,9 @@ impl Shared {
         let mut panicked = Vec::new();
         for slot in callbacks {
             let mut callback = lock(&slot.callback);
-            for event in slot.queue.drain() {
-                if catch_unwind(AssertUnwindSafe(|| callback(&event))).is_err() {
-                    panicked.push(slot.id);
-                    break;
-                }
+            let events = slot.queue.drain();
+            if !events.is_empty() && catch_unwind(AssertUnwindSafe(|| callback(&events))).is_err() {
+                panicked.push(slot.id);
             }
         }
         for id in panicked {
