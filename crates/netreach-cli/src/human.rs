@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use netreach::{
-    Address, DefaultRoute, Details, Event, EventKind, Interface, NetworkState, PathEvent, PathEventKind, PathState,
-    Verdict,
+    Address, DefaultRoute, Details, DnsConfig, Event, EventKind, Interface, NetworkState, PathEvent, PathEventKind,
+    PathState, Verdict,
 };
 
 use crate::terminal::Lines;
@@ -27,6 +27,9 @@ pub(crate) fn state(state: &NetworkState) -> Lines {
     }
     for route in &state.default_routes {
         lines.push(format!("  {}", self::route(route)));
+    }
+    if let Some(d) = &state.dns {
+        lines.push(dns(d));
     }
     lines.push("interfaces:".into());
     for iface in &state.interfaces {
@@ -52,6 +55,35 @@ fn details(d: &Details) -> String {
         known(d.metered),
         known(d.captive_portal)
     )
+}
+
+/// e.g. `dns: 198.51.100.1, 2001:db8::1 (search lan.example) from /etc/resolv.conf ->
+/// /run/systemd/resolve/stub-resolv.conf, systemd-resolved stub 127.0.0.53`.
+fn dns(d: &DnsConfig) -> String {
+    let mut line = String::from("dns: ");
+    if d.nameservers.is_empty() {
+        line.push_str("no nameserver");
+    }
+    let servers: Vec<String> = d.nameservers.iter().map(|n| n.to_string()).collect();
+    line.push_str(&servers.join(", "));
+    if !d.search.is_empty() {
+        let _ = write!(line, " (search {})", d.search.join(" "));
+    }
+    let _ = write!(line, " from {}", d.origin.file);
+    if let Some(target) = &d.origin.target {
+        let _ = write!(line, " -> {target}");
+    }
+    let manager = json_word(&d.origin.manager);
+    if manager != "unknown" {
+        let _ = write!(line, ", {manager}");
+    }
+    if let Some(stub) = d.origin.stub {
+        let _ = write!(line, " stub {stub}");
+    }
+    if let Some(problem) = &d.origin.problem {
+        let _ = write!(line, "; {problem}");
+    }
+    line
 }
 
 /// One source's verdict, e.g. `probe says: ipv4 online, ipv6 limited to site`.
@@ -182,6 +214,7 @@ pub(crate) fn event(e: &Event) -> Lines {
         }
         EventKind::DetailsChanged { after, .. } => details(after),
         EventKind::VerdictChanged { verdict: v } => verdict(v),
+        EventKind::DnsChanged { after, .. } => dns(after),
         EventKind::Resynced { reason, changes } => format!("resynced ({changes} changes): {reason}"),
         EventKind::Lagged { missed } => lagged(*missed),
         EventKind::Error { message, fatal } => {

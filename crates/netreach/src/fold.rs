@@ -141,6 +141,12 @@ pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
                 events.push(EventKind::VerdictChanged { verdict });
             }
         }
+        Update::Dns(dns) => {
+            if state.dns.as_ref() != Some(&dns) {
+                let before = state.dns.replace(dns.clone());
+                events.push(EventKind::DnsChanged { before, after: dns });
+            }
+        }
     }
     events
 }
@@ -229,6 +235,9 @@ pub fn diff(old: &NetworkState, new: &NetworkState) -> Vec<EventKind> {
         if !old.default_routes.iter().any(|r| r.same_route(route)) {
             events.push(EventKind::DefaultRouteAdded { route: route.clone() });
         }
+    }
+    if let (Some(after), true) = (&new.dns, old.dns != new.dns) {
+        events.push(EventKind::DnsChanged { before: old.dns.clone(), after: after.clone() });
     }
     events
 }

@@ -83,9 +83,10 @@ mod sys;
 pub use backend::{BackendKind, Netns};
 pub use fold::{apply, diff, reachability_events};
 pub use model::{
-    Address, AddressFlags, AddressScope, DefaultRoute, Details, Error, ErrorKind, Event, EventKind, Family,
-    FamilyReachability, Interface, InterfaceKind, Level, NetworkState, OperState, PathEvent, PathEventKind, PathState,
-    PathStatus, Reachability, ReachabilityOf, Result, Source, Transport, Unreachable, Update, Verdict,
+    Address, AddressFlags, AddressScope, DefaultRoute, Details, DnsConfig, DnsManager, DnsOrigin, Error, ErrorKind,
+    Event, EventKind, Family, FamilyReachability, Interface, InterfaceKind, Level, Nameserver, NetworkState, OperState,
+    PathEvent, PathEventKind, PathState, PathStatus, Reachability, ReachabilityOf, Result, Source, Transport,
+    Unreachable, Update, Verdict,
 };
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use path::{validate_path, PathCallbackId, PathMonitor};

@@ -289,9 +289,19 @@ fn reexports(file: &File) -> BTreeMap<String, ModPath> {
     let mut names = BTreeMap::new();
     let tokens = &file.tokens;
     for i in 0..tokens.len() {
-        if tokens[i] == "pub" && tokens.get(i + 1).is_some_and(|t| t == "use") {
+        // `pub use` and `pub(crate) use` (a crate-internal re-export is still a path through
+        // the hub).
+        let after = match tokens.get(i + 1).map(String::as_str) {
+            Some("(")
+                if tokens.get(i + 2).is_some_and(|t| t == "crate") && tokens.get(i + 3).is_some_and(|t| t == ")") =>
+            {
+                i + 4
+            }
+            _ => i + 1,
+        };
+        if tokens[i] == "pub" && tokens.get(after).is_some_and(|t| t == "use") {
             let mut paths = Vec::new();
-            let mut at = i + 2;
+            let mut at = after + 1;
             tree(tokens, &mut at, &file.module, &mut paths);
             for mut path in paths {
                 let name = path.pop().unwrap();

@@ -13,6 +13,15 @@ use netreach::{EventKind, Family, Level, Monitor, Netns, Source};
 use testns::http::{client_server, Reply, Server, SERVER_V4, SERVER_V6};
 use testns::wait_until;
 
+/// The idle test counts the wake-ups of "the" netreach-probe thread of this process: while it
+/// measures, no other test here may run a monitor with a probe (their threads have the same
+/// name). Those take this lock shared, the idle test exclusively.
+static PROBE_THREADS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn probe_threads_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    PROBE_THREADS.read().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Each probe's bound in these tests; short so the slow cases stay quick.
 const BOUND: Duration = Duration::from_secs(1);
 /// Scheduling slack on a loaded machine, on top of a bound.
@@ -181,6 +190,7 @@ fn families_are_judged_separately() {
 #[test]
 fn monitor_refines_levels_with_the_probe_and_rechecks_a_portal() {
     testns::skip_unless_root!();
+    let _shared = probe_threads_shared();
     let (client, server) = client_server("pm");
     let portal = "HTTP/1.1 302 Found\r\nLocation: http://portal.test/\r\nContent-Length: 0\r\n\r\n";
     let v4 = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(portal));
@@ -209,6 +219,7 @@ fn monitor_refines_levels_with_the_probe_and_rechecks_a_portal() {
 #[test]
 fn probes_follow_relevant_changes_only_and_stop_below_site() {
     testns::skip_unless_root!();
+    let _shared = probe_threads_shared();
     let (client, server) = client_server("pr");
     let v4 = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
     let v6 = Server::start(&server, &format!("[{SERVER_V6}]:8086"), Reply::text(OK_204));
@@ -251,6 +262,7 @@ fn probes_follow_relevant_changes_only_and_stop_below_site() {
 #[test]
 fn drop_cancels_a_probe_in_flight_and_idle_costs_nothing() {
     testns::skip_unless_root!();
+    let _alone = PROBE_THREADS.write().unwrap_or_else(|p| p.into_inner());
     let (client, server) = client_server("pd");
     let silent = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::Silent);
     let slow = ProbeConfig::new()
@@ -359,6 +371,7 @@ fn hostile_framing_gets_its_verdict() {
 #[test]
 fn duration_max_everywhere_is_not_a_panic() {
     testns::skip_unless_root!();
+    let _shared = probe_threads_shared();
     let (client, server) = client_server("px");
     let ok = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
     let max = |e: Endpoint| {

@@ -222,7 +222,7 @@ impl Engine {
         match input {
             Input::Updates(updates) => updates.into_iter().for_each(|update| self.update(update, lookup)),
             Input::Verdict(verdict) => self.update(Update::Verdict(verdict), lookup),
-            Input::Reread { state, resync } => self.replace(state, resync, lookup),
+            Input::Reread { state, resync } => self.replace(*state, resync, lookup),
             #[cfg(windows)]
             Input::InterfaceHint(index) => self.react(None, Touch::Interface(index), lookup),
             Input::Fault(message) => self.shared.publish(vec![EventKind::Error { message, fatal: false }]),

@@ -88,7 +88,7 @@ fn lookups_and_refiner_notifications_run_outside_the_state_lock_on_the_new_state
     // A route change (no state change) and a resync (every path) look up outside it too.
     engine.handle(Input::Updates(vec![Update::RouteChanged(remote, 32)]), &mut lookup);
     let fresh = NetworkState { interfaces: vec![eth0(1300)], ..Default::default() };
-    engine.handle(Input::Reread { state: fresh, resync: Some("test".into()) }, &mut lookup);
+    engine.handle(Input::Reread { state: Box::new(fresh), resync: Some("test".into()) }, &mut lookup);
     assert_eq!(*looked.lock().unwrap(), [(true, Some(1400)), (true, Some(1400)), (true, Some(1300))]);
     assert_eq!(*notified.lock().unwrap(), [(true, Some(1400)), (true, Some(1300))]);
 }

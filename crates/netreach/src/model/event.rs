@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use serde::{Serialize, Serializer};
 
 use super::address::Address;
+use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::{Level, Source};
 use super::state::{DefaultRoute, NetworkState};
@@ -183,6 +184,15 @@ pub enum EventKind {
         /// The new verdict (all fields `None` when the source withdrew, e.g. its daemon left).
         verdict: Verdict,
     },
+    /// The resolver configuration changed (nameservers, search domains, or where it comes
+    /// from: a replaced resolv.conf, a retargeted symlink, systemd-resolved's new upstream
+    /// servers). Programs that cached the old configuration should re-read it.
+    DnsChanged {
+        /// Before (`None` when it was not known).
+        before: Option<DnsConfig>,
+        /// After.
+        after: DnsConfig,
+    },
     /// The monitor re-read the whole state (after a netlink overrun or a socket failure);
     /// the events just before this one are exactly what the re-read found changed.
     Resynced {
@@ -243,4 +253,6 @@ pub enum Update {
     /// A source above the kernel gave its verdict, replacing its previous one. A verdict with
     /// no opinion at all withdraws the source.
     Verdict(Verdict),
+    /// The resolver configuration as now read.
+    Dns(DnsConfig),
 }

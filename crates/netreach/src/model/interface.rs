@@ -178,7 +178,7 @@ impl Interface {
 }
 
 /// The display form of a name that is not UTF-8 (see [`Interface::set_name`]).
-fn display_name(bytes: &[u8]) -> String {
+pub(crate) fn display_name(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut shown = String::with_capacity(bytes.len() * 2);
     for chunk in bytes.utf8_chunks() {

@@ -9,7 +9,7 @@
 //! `tests/module_graph.rs`, checks it):
 //!
 //! ```text
-//! error   address
+//! error   address   dns
 //!    \    /    \
 //!    level   interface
 //!        \    /
@@ -23,6 +23,7 @@
 //! ```
 
 mod address;
+mod dns;
 mod error;
 mod event;
 mod interface;
@@ -32,8 +33,10 @@ mod state;
 mod verdict;
 
 pub use address::{Address, AddressFlags, AddressScope, Family};
+pub use dns::{DnsConfig, DnsManager, DnsOrigin, Nameserver};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, ReachabilityOf, Update};
+pub(crate) use interface::display_name;
 pub use interface::{Interface, InterfaceKind, OperState};
 pub use level::{FamilyReachability, Level, Reachability, Source};
 pub use path::{PathEvent, PathEventKind, PathState, PathStatus, Unreachable};

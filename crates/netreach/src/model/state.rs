@@ -8,13 +8,14 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::address::Family;
+use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::Reachability;
 use super::verdict::{Details, Verdict};
 
 /// Everything netreach knows about one network namespace (or machine) at one moment.
 ///
-/// Two kinds of field. *Observed*: `interfaces` and `default_routes` (what the OS reported)
+/// Two kinds of field. *Observed*: `interfaces`, `default_routes` and `dns` (what the OS reported)
 /// and `verdicts` (what each source above the kernel last said). *Derived*: `reachability`
 /// and `details`, which the engine computes from the observed fields
 /// ([`crate::derive_kernel_reachability`] refined by the verdicts, [`crate::derive`]) after
@@ -46,6 +47,9 @@ pub struct NetworkState {
     /// Default routes (IPv4 `0.0.0.0/0`, IPv6 `::/0`) of every routing table, sorted. Other
     /// routes are deliberately not mirrored: a full BGP table must not cost memory here.
     pub default_routes: Vec<DefaultRoute>,
+    /// Observed: the resolver configuration in effect (Linux; `None` where it is not followed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsConfig>,
 }
 
 impl NetworkState {

@@ -39,8 +39,9 @@ pub(crate) fn touched_by(update: &Update) -> Touch {
             0,
         ),
         Update::RouteChanged(destination, prefix_len) => Touch::Prefix(*destination, *prefix_len),
-        // Paths follow the kernel; probes and daemons judge the machine, not one path.
-        Update::Verdict(_) => Touch::Nothing,
+        // Paths follow the kernel; probes and daemons judge the machine, not one path, and a
+        // path is between addresses: the resolver does not matter to it.
+        Update::Verdict(_) | Update::Dns(_) => Touch::Nothing,
     }
 }
 

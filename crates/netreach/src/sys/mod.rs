@@ -73,7 +73,8 @@ pub(crate) enum Input {
     Verdict(Verdict),
     /// A full fresh reading of the kernel's state, to be diffed against the current one.
     Reread {
-        state: NetworkState,
+        /// Boxed: a whole state is large next to the other inputs, and rare.
+        state: Box<NetworkState>,
         /// `Some(reason)` when changes may have been lost (an overrun, reopened sockets): the
         /// engine then publishes a `Resynced` notice and re-evaluates every path. `None` for
         /// an OS that says "something changed, read again" (Windows' IP Helper) and for the

@@ -1,13 +1,15 @@
 //! Linux: the kernel over rtnetlink. No daemon, no root needed (except to enter another
 //! network namespace).
 //!
-//! [`Kernel`] waits on one epoll set (the event socket, the waker's eventfd, and an inotify
-//! watch for the deletion of a followed namespace) and translates what arrives into
+//! [`Kernel`] waits on one epoll set (the event socket, the waker's eventfd, an inotify
+//! watch for the deletion of a followed namespace, and the resolver configuration's inotify
+//! watch, [`dns`]) and translates what arrives into
 //! [`Input`]s. It recovers on its own and says so through inputs: an overrun (ENOBUFS) is a
 //! resync, a failed socket is reopened with capped exponential backoff, and a reading pieced
 //! together from interrupted dumps is read again once the kernel has been quiet.
 
 mod decode;
+mod dns;
 mod dump;
 mod frame;
 mod kind;
@@ -27,11 +29,12 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
+use self::dns::DnsWatch;
 use self::netlink::Sockets;
 use self::netns::Namespace;
 use super::{Input, KernelConfig};
 use crate::backend::Netns;
-use crate::model::{Error, NetworkState};
+use crate::model::{Error, NetworkState, Update};
 use crate::path::RouteLookup;
 
 /// At most this many datagrams are read before the loop looks at its wake-up descriptor
@@ -48,6 +51,7 @@ const QUIET: Duration = Duration::from_millis(200);
 const NETLINK: u64 = 0;
 const WAKE: u64 = 1;
 const DELETION: u64 = 2;
+const DNS: u64 = 3;
 
 /// Moves the calling thread into `netns` (for sources that open their sockets there).
 pub(crate) fn enter_netns(netns: &Netns) -> Result<(), Error> {
@@ -117,6 +121,8 @@ pub(crate) struct Kernel {
     sockets: Sockets,
     wake: Arc<EventFd>,
     deletion: Option<NamespaceWatch>,
+    /// The resolver configuration's files (read from this process's own mount namespace).
+    dns: DnsWatch,
     ready_set: Epoll,
     /// Whether the last reading was complete ([`dump::Reading::complete`]); until it is, the
     /// source reads again whenever the kernel has been quiet for [`QUIET`].
@@ -153,14 +159,19 @@ impl Kernel {
         if let Some(watch) = &deletion {
             register(watch.inotify.as_fd(), DELETION)?;
         }
-        let reading =
+        let resolver = dns::resolver_file(namespace.as_ref().map(Namespace::path));
+        let dns = DnsWatch::new(resolver, dns::RESOLVED_UPSTREAM.into())?;
+        register(dns.fd(), DNS)?;
+        let mut reading =
             sockets.dump_state().map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
+        reading.state.dns = Some(dns.current().clone());
         let kernel = Kernel {
             namespace,
             receive_buffer: config.receive_buffer,
             sockets,
             wake: Arc::new(wake),
             deletion,
+            dns,
             ready_set,
             complete: reading.complete,
             budget: 0,
@@ -196,7 +207,7 @@ impl Kernel {
 
     /// Waits for any descriptor (or, until the state is known complete, for quiet).
     fn wait(&mut self) -> Result<(), String> {
-        let mut ready = [EpollEvent::empty(); 3];
+        let mut ready = [EpollEvent::empty(); 4];
         // No timer at all once the state is known complete: no wake-ups while idle.
         let timeout = if self.complete { EpollTimeout::NONE } else { EpollTimeout::from(QUIET.as_millis() as u16) };
         let count = match self.ready_set.wait(&mut ready, timeout) {
@@ -204,7 +215,7 @@ impl Kernel {
                 match self.sockets.dump_state() {
                     Ok(reading) => {
                         self.complete = reading.complete;
-                        self.pending.push_back(Input::Reread { state: reading.state, resync: None });
+                        self.pending.push_back(self.reread(reading.state, None));
                     }
                     Err(e) => self.fail(e),
                 }
@@ -225,7 +236,19 @@ impl Kernel {
         } else if is_ready(NETLINK) {
             self.budget = BATCH;
         }
+        if is_ready(DNS) {
+            if let Some(config) = self.dns.changed() {
+                self.pending.push_back(Input::Updates(vec![Update::Dns(config)]));
+            }
+        }
         Ok(())
+    }
+
+    /// A whole new reading of the kernel's state, with the resolver configuration (which the
+    /// kernel does not know) as last read.
+    fn reread(&self, mut state: NetworkState, resync: Option<String>) -> Input {
+        state.dns = Some(self.dns.current().clone());
+        Input::Reread { state: Box::new(state), resync }
     }
 
     /// Reads one datagram from the event socket.
@@ -249,7 +272,7 @@ impl Kernel {
                     Ok(fresh) => {
                         self.complete = fresh.complete;
                         let resync = "netlink receive buffer overrun (ENOBUFS): events were lost, state re-read";
-                        self.pending.push_back(Input::Reread { state: fresh.state, resync: Some(resync.into()) });
+                        self.pending.push_back(self.reread(fresh.state, Some(resync.into())));
                     }
                     Err(e) => self.fail(e),
                 }
@@ -292,7 +315,7 @@ impl Kernel {
                     .map_err(|e| format!("registering a descriptor with epoll failed: {}", e.desc()))?;
                 self.complete = reading.complete;
                 let resync = format!("netlink sockets reopened after a failure ({})", broken.failure);
-                self.pending.push_back(Input::Reread { state: reading.state, resync: Some(resync) });
+                self.pending.push_back(self.reread(reading.state, Some(resync)));
                 self.broken = None;
             }
             Err(e) => {

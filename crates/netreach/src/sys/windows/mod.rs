@@ -164,7 +164,7 @@ impl Kernel {
                 self.guids = snapshot.guids;
                 // Adapters came or went: connections may have too.
                 self.com.refresh();
-                Input::Reread { state: snapshot.state, resync: None }
+                Input::Reread { state: Box::new(snapshot.state), resync: None }
             }
             Err(e) => Input::Fault(format!("re-reading adapters and routes failed ({e}); waiting for the next change")),
         }
