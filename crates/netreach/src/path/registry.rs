@@ -49,6 +49,8 @@ struct PathEntry {
     remote: IpAddr,
     owner: Option<u32>,
     route_interface: Option<u32>,
+    /// The lookup's opinion clock when the path was made (see `RouteLookup::connectivity`).
+    since: u64,
     shared: Arc<PathShared>,
 }
 
@@ -78,9 +80,10 @@ impl PathRegistry {
         queue_capacity: usize,
         lookup: &mut dyn RouteLookup,
     ) -> (PathId, Arc<PathShared>) {
-        let evaluation = evaluate(state, local, remote, lookup, &mut self.names);
+        let since = lookup.opinion_clock();
+        let evaluation = evaluate(state, local, remote, since, lookup, &mut self.names);
         let shared = Arc::new(PathShared::new(evaluation.status, queue_capacity));
-        let entry = PathEntry { local, remote, owner: None, route_interface: None, shared: shared.clone() };
+        let entry = PathEntry { local, remote, owner: None, route_interface: None, since, shared: shared.clone() };
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id] = Some(entry);
@@ -138,7 +141,7 @@ impl PathRegistry {
         for id in ids {
             let Some(entry) = &self.slots[id] else { continue };
             let Evaluation { status, owner, route_interface } =
-                evaluate(state, entry.local, entry.remote, &mut lookup, &mut self.names);
+                evaluate(state, entry.local, entry.remote, entry.since, &mut lookup, &mut self.names);
             entry.shared.publish(status);
             self.reindex(id, owner, route_interface);
         }

@@ -7,11 +7,13 @@
 //! [`Waker`] wakes it. A burst of messages becomes, in order: its faults, [`Input::Woken`], one
 //! [`Input::Reread`] (which the engine diffs into ordinary events), and for the newest NLM
 //! reading its verdict of source `windows` (an [`Update::Verdict`]) followed by an [`Input::InterfaceHint`] for
-//! each interface whose connection's connectivity changed (Qt's `QNetworkConnectionMonitor`
-//! rule, [`crate::nlm::path_connectivity`], answered through the route lookups).
+//! each interface whose connection's connectivity changed (Qt's current
+//! `QNetworkConnectionMonitor` rule, [`crate::nlm::path_verdict`], answered through the route
+//! lookups; a reading older than a path does not judge it, as in Qt).
 
 mod com;
 mod iphlpapi;
+mod session;
 mod sinks;
 #[cfg(test)]
 mod tests;
@@ -22,7 +24,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use windows::core::GUID;
 
-use self::com::{ComThread, Reading};
+use self::com::ComThread;
+use self::session::Reading;
 use self::iphlpapi::Notifications;
 use super::{Input, KernelConfig};
 use crate::model::{Error, Family, NetworkState, Update};
@@ -42,7 +45,7 @@ pub(crate) enum Msg {
 }
 
 fn verdict(reading: &Reading) -> Verdict {
-    nlm::verdict(reading.connectivity, reading.metered, reading.portal())
+    Verdict { note: reading.note.clone(), ..nlm::verdict(reading.connectivity, reading.metered, reading.portal()) }
 }
 
 /// Each interface's NLM connectivity: a connection names its adapter's GUID, IP Helper maps
@@ -87,6 +90,10 @@ pub(crate) struct Kernel {
     guids: HashMap<u32, GUID>,
     /// Interface index -> NLM connectivity flags of its connections, from the last NLM reading.
     connectivity: HashMap<u32, u32>,
+    /// Counts NLM readings that changed some interface's connectivity (the opinion clock).
+    clock: u64,
+    /// Interface index -> the clock when its connectivity last changed.
+    changed_at: HashMap<u32, u64>,
     steps: VecDeque<Step>,
 }
 
@@ -112,6 +119,8 @@ impl Kernel {
             _notifications: notifications,
             guids: snapshot.guids,
             connectivity,
+            clock: 0,
+            changed_at: HashMap::new(),
             steps: VecDeque::new(),
         };
         let mut state = snapshot.state;
@@ -178,7 +187,11 @@ impl Kernel {
         changed.sort_unstable();
         changed.dedup();
         changed.retain(|i| old.get(i) != self.connectivity.get(i));
+        if !changed.is_empty() {
+            self.clock += 1;
+        }
         for (at, index) in changed.into_iter().enumerate() {
+            self.changed_at.insert(index, self.clock);
             self.steps.insert(at, Step::Input(Input::InterfaceHint(index)));
         }
         Input::Updates(vec![Update::Verdict(verdict(&reading))])
@@ -191,8 +204,20 @@ impl RouteLookup for Kernel {
         iphlpapi::best_route(local, remote)
     }
 
-    fn connectivity(&mut self, interface: u32, remote: IpAddr, same_subnet: bool) -> Option<bool> {
-        let flags = self.connectivity.get(&interface)?;
-        Some(nlm::path_connectivity(*flags, Family::of(&remote), same_subnet))
+    fn connectivity(
+        &mut self,
+        interface: u32,
+        local: IpAddr,
+        remote: IpAddr,
+        same_subnet: bool,
+        since: u64,
+    ) -> Option<bool> {
+        let flags = *self.connectivity.get(&interface)?;
+        let changed = self.changed_at.get(&interface).is_some_and(|&at| at > since);
+        nlm::path_verdict(flags, Family::of(&remote), nlm::Span::of(local, remote, same_subnet), changed)
+    }
+
+    fn opinion_clock(&mut self) -> u64 {
+        self.clock
     }
 }
