@@ -73,6 +73,11 @@ mod monitor;
 #[cfg(any(windows, test))]
 #[path = "sys/windows/nlm.rs"]
 mod nlm;
+/// IP Helper's rows (adapters, addresses, routes, interface metrics) as plain values and what
+/// they mean: pure, tested on every platform like `nlm`.
+#[cfg(any(windows, test))]
+#[path = "sys/windows/rows.rs"]
+mod rows;
 mod path;
 pub mod probe;
 mod reachability;
