@@ -73,15 +73,15 @@ mod monitor;
 #[cfg(any(windows, test))]
 #[path = "sys/windows/nlm.rs"]
 mod nlm;
+mod path;
+pub mod probe;
+mod reachability;
+mod refine;
 /// IP Helper's rows (adapters, addresses, routes, interface metrics) as plain values and what
 /// they mean: pure, tested on every platform like `nlm`.
 #[cfg(any(windows, test))]
 #[path = "sys/windows/rows.rs"]
 mod rows;
-mod path;
-pub mod probe;
-mod reachability;
-mod refine;
 mod subscription;
 mod sys;
 

@@ -20,7 +20,14 @@ pub(crate) trait RouteLookup {
     /// `since` is what [`RouteLookup::opinion_clock`] said when the path was made: a verdict
     /// older than the path may be set aside (an established connection is evidence too).
     /// Only Windows judges connections (Network List Manager); elsewhere there is no opinion.
-    fn connectivity(&mut self, _interface: u32, _local: IpAddr, _remote: IpAddr, _same_subnet: bool, _since: u64) -> Option<bool> {
+    fn connectivity(
+        &mut self,
+        _interface: u32,
+        _local: IpAddr,
+        _remote: IpAddr,
+        _same_subnet: bool,
+        _since: u64,
+    ) -> Option<bool> {
         None
     }
 
@@ -71,7 +78,14 @@ impl RouteLookup for CachedLookup<'_> {
             .map_err(|(kind, message)| std::io::Error::new(kind, message))
     }
 
-    fn connectivity(&mut self, interface: u32, local: IpAddr, remote: IpAddr, same_subnet: bool, since: u64) -> Option<bool> {
+    fn connectivity(
+        &mut self,
+        interface: u32,
+        local: IpAddr,
+        remote: IpAddr,
+        same_subnet: bool,
+        since: u64,
+    ) -> Option<bool> {
         self.lookup.connectivity(interface, local, remote, same_subnet, since)
     }
 

@@ -92,9 +92,7 @@ impl Apartment {
         // SAFETY: the reserved argument is null (None), as CoInitializeEx requires. Joining the
         // MTA changes only this thread, which `ComThread::start` spawned for COM alone, so no
         // caller's apartment is touched.
-        unsafe { CoInitializeEx(None, COINIT_MULTITHREADED) }
-            .ok()
-            .map_err(|e| failed(ENTER, e))?;
+        unsafe { CoInitializeEx(None, COINIT_MULTITHREADED) }.ok().map_err(|e| failed(ENTER, e))?;
         Ok(Apartment(PhantomData))
     }
 }
@@ -134,19 +132,23 @@ fn run(
     for request in inbox {
         let fresh = match request {
             Request::Stop => break,
-            // A connectivity change re-reads what the event does not carry, the connections'
-            // portal flags among them: a portal login changes connectivity, and Microsoft
-            // documents PropertyChanged for authentication changes, not portals (Qt re-checks
-            // its portal flag on a connectivity change too). The event's own flags stand.
+            // The machine's connectivity changed: read the rest again, the connections' portal
+            // flags among them (a portal login changes connectivity, while Microsoft documents
+            // PropertyChanged for authentication changes, not portals; Qt re-checks its portal
+            // flag on a connectivity change too). The event's own flags stand.
             Request::Event(NlmEvent::Connectivity(connectivity)) => {
                 session.read().map(|fresh| Reading { connectivity, ..fresh })
             }
-            Request::Event(NlmEvent::ConnectionConnectivity(id, connectivity)) => session.read().map(|mut fresh| {
-                if let Some(known) = fresh.connections.iter_mut().find(|c| c.id == id) {
-                    known.connectivity = connectivity;
+            Request::Event(NlmEvent::ConnectionConnectivity(id, connectivity)) => {
+                let mut fresh = reading.clone();
+                match fresh.connections.iter_mut().find(|c| c.id == id) {
+                    Some(known) => {
+                        known.connectivity = connectivity;
+                        Ok(fresh)
+                    }
+                    None => session.read(), // a connection we have not seen: read them all
                 }
-                fresh
-            }),
+            }
             Request::Event(NlmEvent::Cost(cost)) => Ok(Reading { metered: nlm::metered(cost), ..reading.clone() }),
             Request::Event(NlmEvent::ConnectionProperties(_)) | Request::Refresh => session.read(),
         };

@@ -3,7 +3,7 @@
 //! connection.
 //!
 //! Everything reaches the [`Kernel`] source through one channel ([`Msg`]): IP Helper callbacks
-//! say "read again" ([`iphlpapi`]), the COM thread ([`com`]) sends fresh NLM readings, and the
+//! say "read again" ([`notify`]; the reads are [`iphlpapi`], their meaning `rows.rs`), the COM thread ([`com`]) sends fresh NLM readings, and the
 //! [`Waker`] wakes it. A burst of messages becomes, in order: its faults, [`Input::Woken`], one
 //! [`Input::Reread`] (which the engine diffs into ordinary events), and for the newest NLM
 //! reading its verdict of source `windows` (an [`Update::Verdict`]) followed by an [`Input::InterfaceHint`] for
@@ -13,10 +13,13 @@
 
 mod com;
 mod iphlpapi;
+mod notify;
 mod session;
 mod sinks;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_nlm;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -25,8 +28,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use windows::core::GUID;
 
 use self::com::ComThread;
+use self::notify::Notifications;
 use self::session::Reading;
-use self::iphlpapi::Notifications;
 use super::{Input, KernelConfig};
 use crate::model::{Error, Family, NetworkState, Update};
 use crate::path::RouteLookup;

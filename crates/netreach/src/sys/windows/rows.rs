@@ -265,13 +265,15 @@ pub fn default_route(
 /// The machine's state from its rows: interfaces by index (the first of a duplicate index
 /// kept), then default routes, each family's preferred (lowest effective metric) first.
 pub fn state(adapters: &[AdapterRow], routes: &[RouteRow], metrics: &[InterfaceMetricRow]) -> NetworkState {
-    let mut state = NetworkState::default();
-    state.interfaces = adapters.iter().filter_map(|a| interface(a).ok()).collect();
+    let interfaces = adapters.iter().filter_map(|a| interface(a).ok()).collect();
+    let mut state = NetworkState { interfaces, ..NetworkState::default() };
     state.interfaces.sort_by_key(|i| i.index);
     state.interfaces.dedup_by_key(|i| i.index);
     let mut defaults: Vec<DefaultRoute> =
         routes.iter().filter_map(|r| default_route(&state, r, metrics).ok().flatten()).collect();
-    defaults.sort_by(|a, b| (a.family, a.metric, a.interface_index).cmp(&(b.family, b.metric, b.interface_index)).then(a.cmp(b)));
+    defaults.sort_by(|a, b| {
+        (a.family, a.metric, a.interface_index).cmp(&(b.family, b.metric, b.interface_index)).then(a.cmp(b))
+    });
     defaults.dedup();
     state.default_routes = defaults;
     state
@@ -284,7 +286,8 @@ pub fn longest_match(remote: IpAddr, routes: &[RouteRow], metrics: &[InterfaceMe
     let covering = routes.iter().filter_map(|row| {
         let prefix = row.prefix.ip().ok()?;
         check_prefix(prefix, row.prefix_len).ok()?;
-        let rank = (row.prefix_len, std::cmp::Reverse(effective_metric(row, metrics)), std::cmp::Reverse(row.interface_index));
+        let rank =
+            (row.prefix_len, std::cmp::Reverse(effective_metric(row, metrics)), std::cmp::Reverse(row.interface_index));
         crate::path::in_prefix(remote, prefix, row.prefix_len).then_some((rank, row.interface_index))
     });
     covering.max_by_key(|(rank, _)| *rank).map(|(_, index)| index)

@@ -10,7 +10,9 @@ use windows::Win32::Networking::NetworkListManager::{
     INetworkListManagerEvents, NetworkListManager,
 };
 use windows::Win32::System::Com::StructuredStorage::IPropertyBag;
-use windows::Win32::System::Com::{CoCreateInstance, IConnectionPoint, IConnectionPointContainer, IErrorLog, CLSCTX_ALL};
+use windows::Win32::System::Com::{
+    CoCreateInstance, IConnectionPoint, IConnectionPointContainer, IErrorLog, CLSCTX_ALL,
+};
 use windows::Win32::System::Variant::{VariantClear, VARIANT, VT_UI4};
 
 use super::sinks;
