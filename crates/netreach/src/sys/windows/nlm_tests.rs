@@ -181,6 +181,15 @@ fn a_portal_caps_its_own_family_at_site() {
         let v = verdict(flags, None, portal);
         assert_eq!((v.ipv4, v.ipv6, v.captive_portal), (v4, v6, any), "{flags:#x} {portal:?}");
     }
+    // Through the refinement: the kernel sees IPv4 at `site` and IPv6 online; the portal is on
+    // IPv6. Without the per-family flag the refinement would find a family at `site` already
+    // and leave IPv6 online behind a portal.
+    let k = |l| crate::FamilyReachability { reachability: l, source: Source::Kernel };
+    let kernel = crate::Reachability::from_families(k(Site), k(Online));
+    let v = verdict(IPV4_SUBNET | IPV6_INTERNET, None, portal(None, Some(true)));
+    let (r, details) = crate::refine(&kernel, None, &[v]);
+    assert_eq!((r.ipv4.reachability, r.ipv6.reachability, r.ipv6.source), (Site, Site, Source::Windows));
+    assert_eq!((r.overall, details.captive_portal), (Site, Some(true)));
     let merged = portal(Some(false), None).merge(portal(Some(true), Some(false)));
     assert_eq!(merged, portal(Some(true), Some(false)));
     assert_eq!(portal(None, None).merge(portal(None, None)).any(), None);
