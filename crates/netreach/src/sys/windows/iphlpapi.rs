@@ -31,10 +31,10 @@ pub(crate) fn win32(code: WIN32_ERROR) -> std::io::Error {
 }
 
 /// The machine's interfaces and default routes, plus every interface's GUID (what NLM
-/// connections name as their adapter).
+/// connections name as their adapter), as a number.
 pub(crate) struct Snapshot {
     pub state: NetworkState,
-    pub guids: HashMap<u32, GUID>,
+    pub guids: HashMap<u32, u128>,
 }
 
 /// Reads interfaces, addresses, default routes and interface metrics.
@@ -47,7 +47,7 @@ pub(crate) fn snapshot() -> std::io::Result<Snapshot> {
 /// Everything IP Helper says, as plain rows, plus each interface's GUID.
 struct Rows {
     adapters: Vec<AdapterRow>,
-    guids: HashMap<u32, GUID>,
+    guids: HashMap<u32, u128>,
     routes: Vec<RouteRow>,
     metrics: Vec<InterfaceMetricRow>,
 }
@@ -66,7 +66,7 @@ impl Rows {
             // LUID and writes only the GUID.
             if unsafe { ConvertInterfaceLuidToGuid(&adapter.Luid, &mut guid) } == ERROR_SUCCESS {
                 if let Ok(interface) = rows::interface(&row) {
-                    guids.entry(interface.index).or_insert(guid);
+                    guids.entry(interface.index).or_insert(guid.to_u128());
                 }
             }
             adapters.push(row);

@@ -25,13 +25,11 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use windows::core::GUID;
-
 use self::com::ComThread;
 use self::notify::Notifications;
 use self::session::Reading;
 use super::{Input, KernelConfig};
-use crate::model::{Error, Family, NetworkState, Update};
+use crate::model::{Error, NetworkState, Update};
 use crate::path::RouteLookup;
 use crate::{nlm, Verdict};
 
@@ -49,18 +47,6 @@ pub(crate) enum Msg {
 
 fn verdict(reading: &Reading) -> Verdict {
     Verdict { note: reading.note.clone(), ..nlm::verdict(reading.connectivity, reading.metered, reading.portal()) }
-}
-
-/// Each interface's NLM connectivity: a connection names its adapter's GUID, IP Helper maps
-/// GUIDs to interface indexes. Several connections on one adapter add up.
-fn per_interface(reading: &Reading, guids: &HashMap<u32, GUID>) -> HashMap<u32, u32> {
-    let mut connectivity = HashMap::new();
-    for connection in &reading.connections {
-        for (&index, _) in guids.iter().filter(|(_, guid)| **guid == connection.adapter) {
-            *connectivity.entry(index).or_insert(0) |= connection.connectivity;
-        }
-    }
-    connectivity
 }
 
 /// Makes a blocked [`Kernel::next`] return [`Input::Woken`]; callable from any thread.
@@ -90,13 +76,9 @@ pub(crate) struct Kernel {
     /// Dropped with the source: cancels the IP Helper registrations.
     _notifications: Notifications,
     /// Interface index -> adapter GUID, from the last IP Helper reading.
-    guids: HashMap<u32, GUID>,
-    /// Interface index -> NLM connectivity flags of its connections, from the last NLM reading.
-    connectivity: HashMap<u32, u32>,
-    /// Counts NLM readings that changed some interface's connectivity (the opinion clock).
-    clock: u64,
-    /// Interface index -> the clock when its connectivity last changed.
-    changed_at: HashMap<u32, u64>,
+    guids: HashMap<u32, u128>,
+    /// Each interface's NLM connectivity, from the last NLM reading.
+    connections: nlm::Connections,
     steps: VecDeque<Step>,
 }
 
@@ -114,16 +96,15 @@ impl Kernel {
         let snapshot = iphlpapi::snapshot()
             .map_err(|e| Error::io("reading adapters and routes (GetAdaptersAddresses, GetIpForwardTable2)", e))?;
         let (com, reading) = ComThread::start(to_self.clone())?;
-        let connectivity = per_interface(&reading, &snapshot.guids);
+        let mut connections = nlm::Connections::default();
+        connections.update(&flags_of(&reading), &snapshot.guids);
         let kernel = Kernel {
             inbox,
             to_self,
             com,
             _notifications: notifications,
             guids: snapshot.guids,
-            connectivity,
-            clock: 0,
-            changed_at: HashMap::new(),
+            connections,
             steps: VecDeque::new(),
         };
         let mut state = snapshot.state;
@@ -184,21 +165,17 @@ impl Kernel {
 
     /// The machine's verdict now; each interface whose connectivity changed is hinted next.
     fn apply(&mut self, reading: Reading) -> Input {
-        let fresh = per_interface(&reading, &self.guids);
-        let old = std::mem::replace(&mut self.connectivity, fresh);
-        let mut changed: Vec<u32> = old.keys().chain(self.connectivity.keys()).copied().collect();
-        changed.sort_unstable();
-        changed.dedup();
-        changed.retain(|i| old.get(i) != self.connectivity.get(i));
-        if !changed.is_empty() {
-            self.clock += 1;
-        }
+        let changed = self.connections.update(&flags_of(&reading), &self.guids);
         for (at, index) in changed.into_iter().enumerate() {
-            self.changed_at.insert(index, self.clock);
             self.steps.insert(at, Step::Input(Input::InterfaceHint(index)));
         }
         Input::Updates(vec![Update::Verdict(verdict(&reading))])
     }
+}
+
+/// Each connection's adapter GUID (as a number) and `NLM_CONNECTIVITY` flags.
+fn flags_of(reading: &Reading) -> Vec<(u128, u32)> {
+    reading.connections.iter().map(|c| (c.adapter.to_u128(), c.connectivity)).collect()
 }
 
 /// Route lookups (`GetBestRoute2`) plus NLM's per-interface verdict, for path monitors.
@@ -215,12 +192,10 @@ impl RouteLookup for Kernel {
         same_subnet: bool,
         since: u64,
     ) -> Option<bool> {
-        let flags = *self.connectivity.get(&interface)?;
-        let changed = self.changed_at.get(&interface).is_some_and(|&at| at > since);
-        nlm::path_verdict(flags, Family::of(&remote), nlm::Span::of(local, remote, same_subnet), changed)
+        self.connections.verdict(interface, local, remote, same_subnet, since)
     }
 
     fn opinion_clock(&mut self) -> u64 {
-        self.clock
+        self.connections.clock()
     }
 }

@@ -49,6 +49,8 @@
 
 use std::net::IpAddr;
 
+#[cfg(windows)] // the Windows source keeps one; the tests reach it as `connections::Connections`
+pub use self::connections::Connections;
 use crate::model::{Address, Family, InterfaceKind, Level, OperState, Verdict};
 use crate::Source;
 
@@ -301,6 +303,8 @@ pub fn oper_state(status: u32) -> OperState {
     }
 }
 
+#[path = "connections.rs"]
+mod connections;
 #[cfg(test)]
 #[path = "nlm_tests.rs"]
 mod tests;

@@ -117,7 +117,9 @@ pub(super) fn connected_interface() -> (GUID, u32, IpAddr, u8) {
     let (to_backend, _inbox) = mpsc::channel();
     let (_com, reading) = ComThread::start(to_backend).expect("NLM");
     for connection in &reading.connections {
-        let Some((&index, _)) = snapshot.guids.iter().find(|(_, g)| **g == connection.adapter) else { continue };
+        let Some((&index, _)) = snapshot.guids.iter().find(|(_, g)| **g == connection.adapter.to_u128()) else {
+            continue;
+        };
         let interface = snapshot.state.interface(index).unwrap();
         let v4 = interface.addresses.iter().find(|a| a.address.is_ipv4() && !a.is_loopback() && a.prefix_len <= 30);
         if let Some(address) = v4 {
@@ -360,14 +362,15 @@ fn a_burst_becomes_faults_woken_one_reread_then_the_newest_verdict_and_its_hints
     let _turn = serial(); // opening the source advises sinks
     let (mut kernel, _) = super::Kernel::open(&KernelConfig::default()).expect("the source opens");
     let (&index, &adapter) = kernel.guids.iter().next().expect("an adapter");
-    let old = kernel.connectivity.clone();
+    let old: Vec<u32> = kernel.guids.keys().copied().filter(|&i| kernel.connections.flags(i).is_some()).collect();
     // Flags this adapter did not have: its paths must be judged again, and so must those of
     // every interface whose connection the fresh reading no longer lists.
-    let flags = old.get(&index).copied().unwrap_or(0) ^ NLM_CONNECTIVITY(1).0 as u32;
-    let mut hinted: Vec<u32> = old.keys().copied().filter(|&i| i != index).chain([index]).collect();
+    let flags = kernel.connections.flags(index).unwrap_or(0) ^ NLM_CONNECTIVITY(1).0 as u32;
+    let mut hinted: Vec<u32> = old.into_iter().filter(|&i| i != index).chain([index]).collect();
     hinted.sort_unstable();
     let portal = Portal { ipv4: Some(true), ipv6: None };
-    let connection = Connection { id: GUID::from_u128(1), adapter, connectivity: flags, portal };
+    let connection =
+        Connection { id: GUID::from_u128(1), adapter: GUID::from_u128(adapter), connectivity: flags, portal };
     let fresh = Reading { connectivity: flags, metered: Some(true), connections: vec![connection], note: None };
     let stale = Reading { connectivity: 0, metered: None, connections: Vec::new(), note: None };
     for message in [
@@ -394,5 +397,5 @@ fn a_burst_becomes_faults_woken_one_reread_then_the_newest_verdict_and_its_hints
         hints.push(i);
     }
     assert_eq!(hints, hinted);
-    assert_eq!(kernel.connectivity.get(&index), Some(&flags));
+    assert_eq!(kernel.connections.flags(index), Some(flags));
 }
