@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
+use windows::Win32::Foundation::E_ACCESSDENIED;
 use windows::Win32::Networking::NetworkListManager::NLM_CONNECTIVITY;
 
 use super::com::tests_hook::ALIVE;
@@ -150,4 +151,12 @@ fn without_a_cost_manager_metered_is_unknown_and_the_monitor_works() {
     let down = |m: &Monitor| m.snapshot().reachability.overall == Level::Disconnected;
     assert!(wait_for(&events, || down(&monitor)), "{:?}", monitor.snapshot().reachability);
     assert_eq!(monitor.snapshot().details.metered, None);
+}
+
+#[test]
+fn com_failures_name_the_hresult_and_its_message() {
+    let message = super::session::failed("CoCreateInstance(NetworkListManager)", E_ACCESSDENIED.into());
+    let text = windows::core::Error::from(E_ACCESSDENIED).message();
+    assert!(!text.is_empty());
+    assert_eq!(message, format!("CoCreateInstance(NetworkListManager) failed: HRESULT 0x80070005: {text}"));
 }
