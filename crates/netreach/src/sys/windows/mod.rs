@@ -3,8 +3,9 @@
 //! connection.
 //!
 //! Everything reaches the [`Kernel`] source through one channel ([`Msg`]): IP Helper callbacks
-//! say "read again" ([`notify`]; the reads are [`iphlpapi`], their meaning `rows.rs`), the COM thread ([`com`]) sends fresh NLM readings, and the
-//! [`Waker`] wakes it. A burst of messages becomes, in order: its faults, [`Input::Woken`], one
+//! say "read again" ([`notify`]; the reads are [`iphlpapi`], what they mean `rows.rs`), the
+//! COM thread ([`com`], its NLM [`session`]) sends fresh NLM readings, and the [`Waker`] wakes
+//! it. A burst of messages becomes, in order: its faults, [`Input::Woken`], one
 //! [`Input::Reread`] (which the engine diffs into ordinary events), and for the newest NLM
 //! reading its verdict of source `windows` (an [`Update::Verdict`]) followed by an [`Input::InterfaceHint`] for
 //! each interface whose connection's connectivity changed (Qt's current
@@ -93,8 +94,9 @@ impl Kernel {
         // Registered before the first read, so no change can fall between the two.
         let notifications = Notifications::register(to_self.clone())
             .map_err(|e| Error::io("registering for IP Helper change notifications", e))?;
-        let snapshot = iphlpapi::snapshot()
-            .map_err(|e| Error::io("reading adapters and routes (GetAdaptersAddresses, GetIpForwardTable2)", e))?;
+        let snapshot = iphlpapi::snapshot().map_err(|e| {
+            Error::io("reading adapters and routes (GetAdaptersAddresses, GetIpForwardTable2, GetIpInterfaceTable)", e)
+        })?;
         let (com, reading) = ComThread::start(to_self.clone())?;
         let mut connections = nlm::Connections::default();
         connections.update(&flags_of(&reading), &snapshot.guids);
