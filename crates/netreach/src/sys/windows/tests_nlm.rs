@@ -68,6 +68,34 @@ fn a_path_made_while_nlm_says_no_internet_stays_reachable_until_a_later_change()
 }
 
 #[test]
+fn levels_follow_microsofts_definitions_through_the_sink() {
+    let _turn = serial();
+    let _mta = Mta::enter();
+    let monitor = Monitor::new().expect("monitor");
+    let events = monitor.subscribe();
+    let kernel = crate::derive_kernel_reachability(&monitor.snapshot()).ipv4.reachability;
+    assert!(kernel >= Level::Site, "the test needs IPv4 at site or better: {kernel:?}");
+    let list = advised_sinks().list;
+    let say = |flags: u32| {
+        // SAFETY: `list` is a live reference to our own in-process sink (a QueryInterface of the
+        // advised object); the argument is a plain value.
+        unsafe { list.ConnectivityChanged(NLM_CONNECTIVITY(flags as i32)) }.expect("S_OK");
+    };
+    let ipv4 = |m: &Monitor| {
+        let r = m.snapshot().reachability.ipv4;
+        (r.reachability, r.source)
+    };
+    say(nlm::DISCONNECTED);
+    assert!(wait_for(&events, || ipv4(&monitor) == (Level::Disconnected, Source::Windows)), "{:?}", ipv4(&monitor));
+    // "Connectivity to a routed network": `site` (Qt would say `local`).
+    say(nlm::IPV4_LOCALNETWORK);
+    assert!(wait_for(&events, || ipv4(&monitor) == (Level::Site, Source::Windows)), "{:?}", ipv4(&monitor));
+    // "Cannot detect any traffic": no evidence either way, the kernel's level stands.
+    say(nlm::IPV4_NOTRAFFIC);
+    assert!(wait_for(&events, || ipv4(&monitor) == (kernel, Source::Kernel)), "{:?}", ipv4(&monitor));
+}
+
+#[test]
 fn the_portal_flag_is_read_again_after_a_connectivity_change() {
     let _turn = serial();
     let _mta = Mta::enter();
