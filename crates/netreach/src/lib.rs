@@ -77,6 +77,11 @@ mod path;
 pub mod probe;
 mod reachability;
 mod refine;
+/// IP Helper's rows (adapters, addresses, routes, interface metrics) as plain values and what
+/// they mean: pure, tested on every platform like `nlm`.
+#[cfg(any(windows, test))]
+#[path = "sys/windows/rows.rs"]
+mod rows;
 mod subscription;
 mod sys;
 

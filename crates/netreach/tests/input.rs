@@ -1,5 +1,5 @@
 //! Bad namespace input gets a clear error naming the problem, never a panic or a monitor.
-#![cfg(target_os = "linux")] // network namespaces; Windows has tests/windows.rs
+#![cfg(target_os = "linux")] // network namespaces; Windows: src/sys/windows/tests*.rs (under Wine)
 
 use std::path::PathBuf;
 use std::sync::mpsc;

@@ -1,6 +1,6 @@
 //! The Linux backend against the real kernel, in network namespaces each test creates.
 //! Every event kind and every reachability transition, IPv4 and IPv6.
-#![cfg(target_os = "linux")] // network namespaces; Windows has tests/windows.rs
+#![cfg(target_os = "linux")] // network namespaces; Windows: src/sys/windows/tests*.rs (under Wine)
 
 mod common;
 

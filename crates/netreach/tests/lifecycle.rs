@@ -1,6 +1,6 @@
 //! Creating and dropping monitors returns every thread and file descriptor. Alone in its own
 //! test binary: it counts process-wide resources, which concurrent tests would disturb.
-#![cfg(target_os = "linux")] // network namespaces; Windows has tests/windows.rs
+#![cfg(target_os = "linux")] // network namespaces; Windows: src/sys/windows/tests*.rs (under Wine)
 
 use netreach::Monitor;
 use testns::{open_fds, require_root, threads, NetNs};

@@ -1,6 +1,6 @@
 //! Per-connection path monitoring against the real kernel: every reason flips the path and
 //! flipping back restores it; unrelated changes are silent; IPv4 and IPv6; 10,000 paths.
-#![cfg(target_os = "linux")] // network namespaces; Windows has tests/windows.rs
+#![cfg(target_os = "linux")] // network namespaces; Windows: src/sys/windows/tests*.rs (under Wine)
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! A burst of 10,000 address changes against a deliberately tiny receive buffer: the monitor
 //! must overrun, say so with a resync, and end up equal to the kernel.
-#![cfg(target_os = "linux")] // network namespaces; Windows has tests/windows.rs
+#![cfg(target_os = "linux")] // network namespaces; Windows: src/sys/windows/tests*.rs (under Wine)
 
 mod common;
 

@@ -43,8 +43,10 @@ pub enum Unreachable {
     },
     /// The operating system's own judgement of the connection says it carries no traffic to
     /// the remote (Windows: the Network List Manager's connectivity of the connection on this
-    /// interface, by Qt's rule: the subnet's connectivity for a same-subnet remote, else the
-    /// internet's; see `nlm::path_connectivity`).
+    /// interface, by Qt's current rule: a link-local pair needs any connectivity of its
+    /// family, a same-subnet remote subnet, local-network or internet connectivity, any other
+    /// remote internet; a reading older than the path judges it only when it says the family
+    /// has no network at all; see `nlm::path_verdict`).
     NoConnectivity {
         /// The interface owning the local address.
         interface: Arc<str>,

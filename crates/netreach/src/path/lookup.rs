@@ -15,11 +15,26 @@ pub(crate) trait RouteLookup {
         pairs.iter().map(|&(local, remote)| self.route(local, remote)).collect()
     }
 
-    /// The operating system's own verdict on a path that leaves through `interface`:
-    /// `Some(false)` when it says the connection there cannot carry it. Only Windows judges
-    /// connections (Network List Manager); elsewhere there is no such opinion.
-    fn connectivity(&mut self, _interface: u32, _remote: IpAddr, _same_subnet: bool) -> Option<bool> {
+    /// The operating system's own verdict on a path from `local` to `remote` that leaves
+    /// through `interface`: `Some(false)` when it says the connection there cannot carry it.
+    /// `since` is what [`RouteLookup::opinion_clock`] said when the path was made: a verdict
+    /// older than the path may be set aside (an established connection is evidence too).
+    /// Only Windows judges connections (Network List Manager); elsewhere there is no opinion.
+    fn connectivity(
+        &mut self,
+        _interface: u32,
+        _local: IpAddr,
+        _remote: IpAddr,
+        _same_subnet: bool,
+        _since: u64,
+    ) -> Option<bool> {
         None
+    }
+
+    /// A clock that moves whenever the operating system's verdict on some connection changes
+    /// (see [`RouteLookup::connectivity`]); a path remembers it when made.
+    fn opinion_clock(&mut self) -> u64 {
+        0
     }
 }
 
@@ -63,7 +78,18 @@ impl RouteLookup for CachedLookup<'_> {
             .map_err(|(kind, message)| std::io::Error::new(kind, message))
     }
 
-    fn connectivity(&mut self, interface: u32, remote: IpAddr, same_subnet: bool) -> Option<bool> {
-        self.lookup.connectivity(interface, remote, same_subnet)
+    fn connectivity(
+        &mut self,
+        interface: u32,
+        local: IpAddr,
+        remote: IpAddr,
+        same_subnet: bool,
+        since: u64,
+    ) -> Option<bool> {
+        self.lookup.connectivity(interface, local, remote, same_subnet, since)
+    }
+
+    fn opinion_clock(&mut self) -> u64 {
+        self.lookup.opinion_clock()
     }
 }

@@ -21,7 +21,7 @@ pub use monitor::PathMonitor;
 pub(crate) use monitor::PathOwner;
 pub(crate) use registry::{touched_by, PathId, PathRegistry, Touch};
 pub(crate) use rule::check_against_state;
-#[cfg(windows)] // IP Helper's route table is matched by prefix here
+#[cfg(any(windows, test))] // IP Helper's route table is matched by prefix (`rows`)
 pub(crate) use rule::in_prefix;
 pub use rule::validate_path;
 

@@ -37,7 +37,7 @@ use crate::subscription::Subscription;
 /// | `no_carrier`                | that interface has no carrier (or is dormant / lower-layer down)       |
 /// | `no_route`                  | the kernel has no route to the remote from that source address         |
 /// | `route_via_other_interface` | the kernel's route to the remote now leaves through another interface  |
-/// | `no_connectivity`           | Windows only: the Network List Manager says the connection cannot carry it |
+/// | `no_connectivity`           | Windows only: the Network List Manager says the connection cannot carry it (Qt's current rule; a reading older than the path counts only when it says the family has no network) |
 ///
 /// A remote inside the local address's subnet needs only the path to that subnet: the kernel's
 /// route is then the subnet's connected route, so a default route coming or going does not

@@ -50,6 +50,8 @@ struct PathEntry {
     remote: IpAddr,
     owner: Option<u32>,
     route_interface: Option<u32>,
+    /// The lookup's opinion clock when the path was made (see `RouteLookup::connectivity`).
+    since: u64,
     shared: Arc<PathShared>,
 }
 
@@ -79,9 +81,10 @@ impl PathRegistry {
         queue_capacity: usize,
         lookup: &mut dyn RouteLookup,
     ) -> (PathId, Arc<PathShared>) {
-        let evaluation = evaluate(state, local, remote, lookup, &mut self.names);
+        let since = lookup.opinion_clock();
+        let evaluation = evaluate(state, local, remote, since, lookup, &mut self.names);
         let shared = Arc::new(PathShared::new(evaluation.status, queue_capacity));
-        let entry = PathEntry { local, remote, owner: None, route_interface: None, shared: shared.clone() };
+        let entry = PathEntry { local, remote, owner: None, route_interface: None, since, shared: shared.clone() };
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id] = Some(entry);
@@ -139,7 +142,7 @@ impl PathRegistry {
         for id in ids {
             let Some(entry) = &self.slots[id] else { continue };
             let Evaluation { status, owner, route_interface } =
-                evaluate(state, entry.local, entry.remote, &mut lookup, &mut self.names);
+                evaluate(state, entry.local, entry.remote, entry.since, &mut lookup, &mut self.names);
             entry.shared.publish(status);
             self.reindex(id, owner, route_interface);
         }
@@ -229,5 +232,47 @@ mod tests {
         // A freed slot is reused.
         let (id, _) = registry.add(&s, local, "203.0.113.6".parse().unwrap(), 8, &mut lookup);
         assert_eq!((id, registry.len()), (1, 3));
+    }
+
+    /// Routes out of eth0; the OS judges connections with a clock (Windows' NLM, in
+    /// production) and records the `since` each path is judged with.
+    struct Clocked {
+        clock: u64,
+        asked: Vec<(IpAddr, u64)>,
+    }
+    impl RouteLookup for Clocked {
+        fn route(&mut self, _: IpAddr, _: IpAddr) -> std::io::Result<Option<u32>> {
+            Ok(Some(2))
+        }
+        fn connectivity(&mut self, _: u32, _: IpAddr, remote: IpAddr, _: bool, since: u64) -> Option<bool> {
+            self.asked.push((remote, since));
+            None
+        }
+        fn opinion_clock(&mut self) -> u64 {
+            self.clock
+        }
+    }
+
+    #[test]
+    fn each_path_is_judged_with_the_clock_of_its_making() {
+        let eth = Interface {
+            index: 2,
+            name: "eth0".into(),
+            up: true,
+            carrier: true,
+            addresses: vec![Address::new("192.0.2.10".parse().unwrap(), 24)],
+            ..Default::default()
+        };
+        let s = NetworkState { interfaces: vec![eth], ..Default::default() };
+        let (local, early, late) =
+            ("192.0.2.10".parse().unwrap(), "198.51.100.1".parse().unwrap(), "198.51.100.2".parse().unwrap());
+        let mut lookup = Clocked { clock: 3, asked: Vec::new() };
+        let mut registry = PathRegistry::default();
+        registry.add(&s, local, early, 8, &mut lookup);
+        lookup.clock = 7;
+        registry.add(&s, local, late, 8, &mut lookup);
+        lookup.asked.clear();
+        registry.react(&s, Touch::Interface(2), &mut lookup);
+        assert_eq!(lookup.asked, [(early, 3), (late, 7)]);
     }
 }

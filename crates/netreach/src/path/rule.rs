@@ -143,10 +143,12 @@ pub(crate) fn wants_route(state: &NetworkState, local: IpAddr) -> bool {
 }
 
 /// Applies the rule (see [`crate::PathMonitor`]) to one path: the reasons, checked in order.
+/// `since` is the lookup's opinion clock when the path was made.
 pub(crate) fn evaluate(
     state: &NetworkState,
     local: IpAddr,
     remote: IpAddr,
+    since: u64,
     lookup: &mut dyn RouteLookup,
     names: &mut Names,
 ) -> Evaluation {
@@ -186,7 +188,7 @@ pub(crate) fn evaluate(
             let actual = state.interface(out).map(|i| names.of(i)).unwrap_or_else(|| Arc::from(format!("#{out}")));
             unreachable(Unreachable::RouteViaOtherInterface { expected: name.clone(), actual }, Some(out))
         }
-        Ok(Some(out)) if lookup.connectivity(out, remote, same_subnet) == Some(false) => {
+        Ok(Some(out)) if lookup.connectivity(out, local, remote, same_subnet, since) == Some(false) => {
             unreachable(Unreachable::NoConnectivity { interface: name.clone() }, Some(out))
         }
         Ok(Some(out)) => evaluation(PathState::Reachable { interface: name.clone(), same_subnet }, own, Some(out)),

@@ -39,6 +39,7 @@ fn reason(state: &NetworkState, remote: &str, route: std::io::Result<Option<u32>
         state,
         "192.0.2.10".parse().unwrap(),
         remote.parse().unwrap(),
+        0,
         &mut FixedRoute(route),
         &mut Names::default(),
     );
@@ -85,8 +86,9 @@ impl RouteLookup for Judged {
     fn route(&mut self, _: IpAddr, _: IpAddr) -> std::io::Result<Option<u32>> {
         Ok(Some(2))
     }
-    fn connectivity(&mut self, interface: u32, _: IpAddr, _: bool) -> Option<bool> {
-        assert_eq!(interface, 2);
+    fn connectivity(&mut self, interface: u32, local: IpAddr, _: IpAddr, _: bool, since: u64) -> Option<bool> {
+        // The path's own ends and its creation time reach the judge.
+        assert_eq!((interface, local, since), (2, "192.0.2.10".parse().unwrap(), 7));
         self.0
     }
 }
@@ -97,13 +99,13 @@ fn system_connectivity_verdict() {
     let local = "192.0.2.10".parse().unwrap();
     let remote = "198.51.100.1".parse().unwrap();
     let reason =
-        |verdict| evaluate(&s, local, remote, &mut Judged(verdict), &mut Names::default()).status.reason().cloned();
+        |verdict| evaluate(&s, local, remote, 7, &mut Judged(verdict), &mut Names::default()).status.reason().cloned();
     assert_eq!(reason(Some(false)), Some(Unreachable::NoConnectivity { interface: Arc::from("eth0") }));
     assert_eq!(reason(Some(true)), None);
     assert_eq!(reason(None), None);
     // A dead link is reported as such, before any system verdict.
     let down = state(|i| i.carrier = false);
-    let e = evaluate(&down, local, remote, &mut Judged(Some(false)), &mut Names::default());
+    let e = evaluate(&down, local, remote, 7, &mut Judged(Some(false)), &mut Names::default());
     assert_eq!(e.status.reason().cloned(), Some(Unreachable::NoCarrier { interface: Arc::from("eth0") }));
 }
 
@@ -114,9 +116,9 @@ fn same_subnet_is_reported() {
     let mut lookup = FixedRoute(Ok(Some(2)));
     let local = "192.0.2.10".parse().unwrap();
     let names = &mut Names::default();
-    assert!(evaluate(&s, local, "192.0.2.99".parse().unwrap(), &mut lookup, names).status.same_subnet());
-    assert!(!evaluate(&s, local, "198.51.100.1".parse().unwrap(), &mut lookup, names).status.same_subnet());
-    let e = evaluate(&s, local, "192.0.2.99".parse().unwrap(), &mut FixedRoute(Ok(None)), names);
+    assert!(evaluate(&s, local, "192.0.2.99".parse().unwrap(), 0, &mut lookup, names).status.same_subnet());
+    assert!(!evaluate(&s, local, "198.51.100.1".parse().unwrap(), 0, &mut lookup, names).status.same_subnet());
+    let e = evaluate(&s, local, "192.0.2.99".parse().unwrap(), 0, &mut FixedRoute(Ok(None)), names);
     let state =
         PathState::Unreachable { reason: Unreachable::NoRoute, interface: Some("eth0".into()), same_subnet: true };
     assert_eq!(e.status.state, state);

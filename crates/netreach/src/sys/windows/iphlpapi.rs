@@ -1,72 +1,82 @@
-//! IP Helper: the interfaces, addresses and default routes (`GetAdaptersAddresses`,
-//! `GetIpForwardTable2`), change notifications, and route lookups for path monitors
-//! (`GetBestRoute2`).
+//! IP Helper reads: the adapters with their addresses (`GetAdaptersAddresses`), the routes
+//! (`GetIpForwardTable2`), the interface metrics (`GetIpInterfaceTable`), and route lookups
+//! for path monitors (`GetBestRoute2`). This file only copies Windows' structures into plain
+//! rows (the unsafe part); what they mean is decided in `rows.rs`, pure and tested everywhere.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::mpsc::Sender;
+use std::net::IpAddr;
 
 use windows::core::GUID;
 use windows::Win32::Foundation::{
     ERROR_BUFFER_OVERFLOW, ERROR_HOST_UNREACHABLE, ERROR_NETWORK_UNREACHABLE, ERROR_NOT_FOUND, ERROR_NOT_SUPPORTED,
-    ERROR_SUCCESS, HANDLE, WIN32_ERROR,
+    ERROR_SUCCESS, WIN32_ERROR,
 };
 use windows::Win32::NetworkManagement::IpHelper::{
-    CancelMibChangeNotify2, ConvertInterfaceLuidToGuid, FreeMibTable, GetAdaptersAddresses, GetBestRoute2,
-    GetIpForwardTable2, NotifyIpInterfaceChange, NotifyRouteChange2, NotifyUnicastIpAddressChange,
-    GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_DNS_SERVER, GAA_FLAG_SKIP_MULTICAST, IP_ADAPTER_ADDRESSES_LH,
-    IP_ADAPTER_UNICAST_ADDRESS_LH, MIB_IPFORWARD_ROW2, MIB_IPFORWARD_TABLE2, MIB_IPINTERFACE_ROW,
-    MIB_NOTIFICATION_TYPE, MIB_UNICASTIPADDRESS_ROW,
+    ConvertInterfaceLuidToGuid, FreeMibTable, GetAdaptersAddresses, GetBestRoute2, GetIpForwardTable2,
+    GetIpInterfaceTable, GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_DNS_SERVER, GAA_FLAG_SKIP_MULTICAST,
+    IP_ADAPTER_ADDRESSES_LH, IP_ADAPTER_UNICAST_ADDRESS_LH, MIB_IPFORWARD_ROW2, MIB_IPFORWARD_TABLE2,
+    MIB_IPINTERFACE_ROW, MIB_IPINTERFACE_TABLE,
 };
 use windows::Win32::Networking::WinSock::{
-    IpDadStateDeprecated, IpDadStateDuplicate, IpDadStateTentative, IpSuffixOriginRandom, AF_INET, AF_INET6, AF_UNSPEC,
-    SOCKADDR, SOCKADDR_IN, SOCKADDR_IN6, SOCKADDR_INET,
+    ADDRESS_FAMILY, AF_INET, AF_INET6, AF_UNSPEC, SOCKADDR, SOCKADDR_IN, SOCKADDR_IN6, SOCKADDR_INET,
 };
 
-use super::Msg;
-use crate::model::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, NetworkState};
-use crate::nlm;
+use crate::model::NetworkState;
+use crate::rows::{self, AdapterRow, InterfaceMetricRow, RawIp, RouteRow, UnicastRow};
 
 /// A Win32 error code as an `io::Error` (its text comes from the system).
-fn win32(code: WIN32_ERROR) -> std::io::Error {
+pub(crate) fn win32(code: WIN32_ERROR) -> std::io::Error {
     std::io::Error::from_raw_os_error(code.0 as i32)
 }
 
-/// Windows has one routing table; reported as Linux's `main` so output reads the same.
-const MAIN_TABLE: u32 = 254;
-/// "Forever" in IP Helper lifetimes.
-const INFINITE: u32 = u32::MAX;
-
 /// The machine's interfaces and default routes, plus every interface's GUID (what NLM
-/// connections name as their adapter).
+/// connections name as their adapter), as a number.
 pub(crate) struct Snapshot {
     pub state: NetworkState,
-    pub guids: HashMap<u32, GUID>,
+    pub guids: HashMap<u32, u128>,
 }
 
-/// Reads interfaces, addresses and default routes.
+/// Reads interfaces, addresses, default routes and interface metrics.
 pub(crate) fn snapshot() -> std::io::Result<Snapshot> {
-    let buffer = adapters()?;
-    let mut state = NetworkState::default();
-    let mut guids = HashMap::new();
-    let mut next = buffer.first();
-    while let Some(adapter) = next {
-        // SAFETY: `adapter` is an entry of `buffer`, which a successful GetAdaptersAddresses
-        // filled and which lives until this function returns.
-        let (interface, guid) = unsafe { interface(adapter) };
-        if let Some(guid) = guid {
-            guids.insert(interface.index, guid);
+    let rows = Rows::read()?;
+    let state = rows::state(&rows.adapters, &rows.routes, &rows.metrics);
+    Ok(Snapshot { state, guids: rows.guids })
+}
+
+/// Everything IP Helper says, as plain rows, plus each interface's GUID.
+struct Rows {
+    adapters: Vec<AdapterRow>,
+    guids: HashMap<u32, u128>,
+    routes: Vec<RouteRow>,
+    metrics: Vec<InterfaceMetricRow>,
+}
+
+impl Rows {
+    fn read() -> std::io::Result<Rows> {
+        let buffer = adapters()?;
+        let (mut adapters, mut guids) = (Vec::new(), HashMap::new());
+        let mut next = buffer.first();
+        while let Some(adapter) = next {
+            // SAFETY: `adapter` is an entry of `buffer`, which a successful GetAdaptersAddresses
+            // filled and which lives until this function returns.
+            let row = unsafe { adapter_row(adapter) };
+            let mut guid = GUID::zeroed();
+            // SAFETY: both pointers are to live locals of the declared types; the call reads the
+            // LUID and writes only the GUID.
+            if unsafe { ConvertInterfaceLuidToGuid(&adapter.Luid, &mut guid) } == ERROR_SUCCESS {
+                if let Ok(interface) = rows::interface(&row) {
+                    guids.entry(interface.index).or_insert(guid.to_u128());
+                }
+            }
+            adapters.push(row);
+            // SAFETY: `Next` is null or points to the next entry, which GetAdaptersAddresses laid
+            // out (aligned, initialised) inside the same live buffer.
+            next = unsafe { adapter.Next.as_ref() };
         }
-        state.interfaces.push(interface);
-        // SAFETY: `Next` is null or points to the next entry, which GetAdaptersAddresses laid out
-        // (aligned, initialised) inside the same live buffer.
-        next = unsafe { adapter.Next.as_ref() };
+        let routes = RouteTable::read()?.rows().iter().map(route_row).collect();
+        Ok(Rows { adapters, guids, routes, metrics: interface_metrics()? })
     }
-    state.interfaces.sort_by_key(|i| i.index);
-    state.interfaces.dedup_by_key(|i| i.index);
-    state.default_routes = default_routes(&state)?;
-    Ok(Snapshot { state, guids })
 }
 
 /// `GetAdaptersAddresses`' output: a linked list in one buffer, 8-byte aligned. Either empty
@@ -117,121 +127,81 @@ fn adapters() -> std::io::Result<Adapters> {
     Err(std::io::Error::other("GetAdaptersAddresses: the adapter list kept growing"))
 }
 
-/// One adapter as an interface, with its GUID.
+/// One adapter copied into a plain row.
 ///
 /// # Safety
 /// `adapter` comes from a successful `GetAdaptersAddresses` whose buffer is alive.
-unsafe fn interface(adapter: &IP_ADAPTER_ADDRESSES_LH) -> (Interface, Option<GUID>) {
+unsafe fn adapter_row(adapter: &IP_ADAPTER_ADDRESSES_LH) -> AdapterRow {
     // SAFETY: a union of plain integers (an alignment u64, or `Length` and `IfIndex`): any bits
     // read as `IfIndex` are a valid u32.
-    let index = match unsafe { adapter.Anonymous1.Anonymous.IfIndex } {
-        0 => adapter.Ipv6IfIndex,
-        v4 => v4,
-    };
+    let if_index = unsafe { adapter.Anonymous1.Anonymous.IfIndex };
     // SAFETY: by this function's contract the buffer is alive, and GetAdaptersAddresses points
     // `FriendlyName` at a NUL-terminated string inside it (it is never skipped: no
-    // GAA_FLAG_SKIP_FRIENDLY_NAME).
-    let name = unsafe { adapter.FriendlyName.to_string() }.unwrap_or_default();
-    let oper_state = nlm::oper_state(adapter.OperStatus.0 as u32);
+    // GAA_FLAG_SKIP_FRIENDLY_NAME), or leaves it null, which is checked first.
+    let friendly_name = (!adapter.FriendlyName.is_null()).then(|| unsafe { adapter.FriendlyName.as_wide() }.to_vec());
     let mac_len = (adapter.PhysicalAddressLength as usize).min(adapter.PhysicalAddress.len());
-    let mac = (mac_len > 0)
-        .then(|| adapter.PhysicalAddress[..mac_len].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"));
-    let mut addresses = Vec::new();
+    let mut unicast = Vec::new();
     let mut next = adapter.FirstUnicastAddress as *const IP_ADAPTER_UNICAST_ADDRESS_LH;
     // SAFETY: `FirstUnicastAddress` and each entry's `Next` are null or point to an entry of
     // the same live buffer (this function's contract), laid out aligned and initialised.
-    while let Some(unicast) = unsafe { next.as_ref() } {
-        // SAFETY: `unicast` is an entry of the live buffer, as `address` requires.
-        if let Some(address) = unsafe { address(unicast) } {
-            addresses.push(address);
+    while let Some(entry) = unsafe { next.as_ref() } {
+        // SAFETY: `lpSockaddr` is null or points into the live buffer at a SOCKADDR_IN or
+        // SOCKADDR_IN6 that GetAdaptersAddresses wrote whole and aligned, as `raw_ip` requires.
+        if let Some(address) = unsafe { raw_ip(entry.Address.lpSockaddr) } {
+            unicast.push(UnicastRow {
+                address,
+                prefix_len: entry.OnLinkPrefixLength,
+                dad_state: entry.DadState.0,
+                suffix_origin: entry.SuffixOrigin.0,
+                valid_lifetime: entry.ValidLifetime,
+                preferred_lifetime: entry.PreferredLifetime,
+            });
         }
-        next = unicast.Next;
+        next = entry.Next;
     }
-    addresses.sort_by_key(|a| (a.family(), a.key()));
-    addresses.dedup_by_key(|a| a.key());
-    let mut guid = GUID::zeroed();
-    let luid = adapter.Luid;
-    // SAFETY: both pointers are to live locals of the declared types; the call reads the LUID
-    // and writes only the GUID.
-    let guid = (unsafe { ConvertInterfaceLuidToGuid(&luid, &mut guid) } == ERROR_SUCCESS).then_some(guid);
-    let interface = Interface {
-        index,
-        name,
-        // Windows names are UTF-16, converted before this point.
-        name_bytes: None,
-        kind: nlm::interface_kind(adapter.IfType),
-        // GetAdaptersAddresses lists enabled adapters only: a disabled one is absent.
-        up: true,
-        oper_state,
-        carrier: !matches!(
-            oper_state,
-            crate::OperState::Down | crate::OperState::LowerLayerDown | crate::OperState::NotPresent
-        ),
+    AdapterRow {
+        if_index,
+        ipv6_if_index: adapter.Ipv6IfIndex,
+        friendly_name,
+        if_type: adapter.IfType,
+        oper_status: adapter.OperStatus.0 as u32,
         mtu: adapter.Mtu,
-        mac,
-        addresses,
-    };
-    (interface, guid)
+        physical_address: adapter.PhysicalAddress[..mac_len].to_vec(),
+        unicast,
+    }
 }
 
-/// # Safety
-/// `unicast` is an entry of a live `GetAdaptersAddresses` buffer.
-unsafe fn address(unicast: &IP_ADAPTER_UNICAST_ADDRESS_LH) -> Option<Address> {
-    // SAFETY: `lpSockaddr` is null or points into the live buffer at a SOCKADDR_IN or
-    // SOCKADDR_IN6 that GetAdaptersAddresses wrote whole and aligned, as `ip_of` requires.
-    let ip = unsafe { ip_of(unicast.Address.lpSockaddr) }?;
-    let lifetime = |v: u32| (v != INFINITE).then_some(v);
-    let scope = if ip.is_loopback() {
-        AddressScope::Host
-    } else if Address::new(ip, 0).is_link_local() {
-        AddressScope::Link
-    } else {
-        AddressScope::Global
-    };
-    Some(Address {
-        address: ip,
-        prefix_len: unicast.OnLinkPrefixLength,
-        scope,
-        flags: AddressFlags {
-            tentative: unicast.DadState == IpDadStateTentative,
-            deprecated: unicast.DadState == IpDadStateDeprecated,
-            temporary: unicast.SuffixOrigin == IpSuffixOriginRandom,
-            dad_failed: unicast.DadState == IpDadStateDuplicate,
-            permanent: unicast.ValidLifetime == INFINITE,
-        },
-        valid_lifetime: lifetime(unicast.ValidLifetime),
-        preferred_lifetime: lifetime(unicast.PreferredLifetime),
-    })
-}
-
+/// The family and address bytes of a socket address; `None` for a null pointer.
+///
 /// # Safety
 /// `sockaddr` is null or points to a live, initialised socket address of at least
 /// `SOCKADDR`'s size, aligned for `SOCKADDR_IN` and `SOCKADDR_IN6`, and whole for its family:
 /// a full `SOCKADDR_IN` when `AF_INET`, a full `SOCKADDR_IN6` when `AF_INET6`.
-unsafe fn ip_of(sockaddr: *const SOCKADDR) -> Option<IpAddr> {
+unsafe fn raw_ip(sockaddr: *const SOCKADDR) -> Option<RawIp> {
     // SAFETY: null, or a live address at least as large and aligned as SOCKADDR (the contract).
     let family = unsafe { sockaddr.as_ref() }?.sa_family;
-    if family == AF_INET {
+    let bytes = if family == AF_INET {
         // SAFETY: the family says a whole, aligned SOCKADDR_IN is there (the contract).
         let v4 = unsafe { &*(sockaddr as *const SOCKADDR_IN) };
         // SAFETY: every member of the IN_ADDR union is plain bytes or integers: any bits are valid.
-        Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(unsafe { v4.sin_addr.S_un.S_addr }))))
+        unsafe { v4.sin_addr.S_un.S_addr }.to_ne_bytes().to_vec()
     } else if family == AF_INET6 {
         // SAFETY: the family says a whole, aligned SOCKADDR_IN6 is there (the contract).
         let v6 = unsafe { &*(sockaddr as *const SOCKADDR_IN6) };
         // SAFETY: every member of the IN6_ADDR union is plain bytes or integers: any bits are valid.
-        Some(IpAddr::V6(Ipv6Addr::from(unsafe { v6.sin6_addr.u.Byte })))
+        unsafe { v6.sin6_addr.u.Byte }.to_vec()
     } else {
-        None
-    }
+        Vec::new() // another family: `rows` skips it
+    };
+    Some(RawIp { family: family.0, bytes })
 }
 
-fn ip_of_inet(addr: &SOCKADDR_INET) -> Option<IpAddr> {
+fn raw_ip_of_inet(addr: &SOCKADDR_INET) -> RawIp {
     // SAFETY: a SOCKADDR_INET is the union of SOCKADDR_IN and SOCKADDR_IN6, so it is as large
     // and aligned as either (and larger than SOCKADDR). Its leading family field says which
     // member was written (ours start zeroed, IP Helper writes its own whole), so the member
-    // `ip_of` reads for that family is whole and initialised.
-    unsafe { ip_of(addr as *const SOCKADDR_INET as *const SOCKADDR) }
+    // `raw_ip` reads for that family is whole and initialised; the pointer is not null.
+    unsafe { raw_ip(addr as *const SOCKADDR_INET as *const SOCKADDR) }.unwrap_or(RawIp { family: 0, bytes: Vec::new() })
 }
 
 fn inet_of(ip: IpAddr) -> SOCKADDR_INET {
@@ -239,7 +209,7 @@ fn inet_of(ip: IpAddr) -> SOCKADDR_INET {
     match ip {
         IpAddr::V4(v4) => {
             inet.Ipv4.sin_family = AF_INET;
-            inet.Ipv4.sin_addr.S_un.S_addr = u32::from(v4).to_be();
+            inet.Ipv4.sin_addr.S_un.S_addr = u32::from_ne_bytes(v4.octets());
         }
         IpAddr::V6(v6) => {
             inet.Ipv6.sin6_family = AF_INET6;
@@ -249,72 +219,109 @@ fn inet_of(ip: IpAddr) -> SOCKADDR_INET {
     inet
 }
 
-/// `GetIpForwardTable2`'s table, freed by `FreeMibTable` on drop.
-struct RouteTable(*mut MIB_IPFORWARD_TABLE2);
-
-impl RouteTable {
-    /// The routing table (both families); empty when there are no routes.
-    fn read() -> std::io::Result<RouteTable> {
-        let mut table: *mut MIB_IPFORWARD_TABLE2 = std::ptr::null_mut();
-        // SAFETY: `table` is a live local the call sets to a table it allocated, which this
-        // `RouteTable` then owns and frees with FreeMibTable; it stays null if nothing was
-        // allocated, which `rows` and `drop` handle.
-        match unsafe { GetIpForwardTable2(AF_UNSPEC, &mut table) } {
-            ERROR_SUCCESS | ERROR_NOT_FOUND => Ok(RouteTable(table)),
-            e => Err(win32(e)),
-        }
+fn route_row(row: &MIB_IPFORWARD_ROW2) -> RouteRow {
+    RouteRow {
+        prefix: raw_ip_of_inet(&row.DestinationPrefix.Prefix),
+        prefix_len: row.DestinationPrefix.PrefixLength,
+        next_hop: raw_ip_of_inet(&row.NextHop),
+        interface_index: row.InterfaceIndex,
+        metric: row.Metric,
     }
+}
 
-    fn rows(&self) -> &[MIB_IPFORWARD_ROW2] {
-        if self.0.is_null() {
+/// A table IP Helper allocated (`GetIpForwardTable2`, `GetIpInterfaceTable`): a count, then
+/// that many rows; freed by `FreeMibTable` on drop.
+struct MibTable<T, R> {
+    table: *mut T,
+    count: fn(&T) -> u32,
+    first: usize,
+    row: std::marker::PhantomData<R>,
+}
+
+impl<T, R> MibTable<T, R> {
+    fn rows(&self) -> &[R] {
+        if self.table.is_null() {
             return &[];
         }
-        // SAFETY: a non-null table from GetIpForwardTable2 is alive and initialised until `drop`.
-        let count = unsafe { (*self.0).NumEntries } as usize;
+        // SAFETY: a non-null table from IP Helper is alive and initialised until `drop`.
+        let count = (self.count)(unsafe { &*self.table }) as usize;
         // `Table` is declared `[_; 1]` but is a variable-length array: the pointer to its first
         // row is derived from the table's own pointer, not from a reference to the one declared
         // row, so it may reach every row.
-        let first = self.0.wrapping_byte_add(std::mem::offset_of!(MIB_IPFORWARD_TABLE2, Table));
+        let first = self.table.wrapping_byte_add(self.first);
         // SAFETY: the table holds `count` initialised, aligned rows from `first` on, alive until
         // `drop`; the slice borrows `self`, so it cannot outlive them.
-        unsafe { std::slice::from_raw_parts(first.cast::<MIB_IPFORWARD_ROW2>(), count) }
+        unsafe { std::slice::from_raw_parts(first.cast::<R>(), count) }
     }
 }
 
-impl Drop for RouteTable {
+impl<T, R> Drop for MibTable<T, R> {
     fn drop(&mut self) {
-        if !self.0.is_null() {
-            // SAFETY: GetIpForwardTable2 allocated this table; it is freed once, here, and no
-            // row borrowed from it (`rows` borrows `self`) outlives `self`.
-            unsafe { FreeMibTable(self.0 as *const c_void) };
+        if !self.table.is_null() {
+            // SAFETY: IP Helper allocated this table; it is freed once, here, and no row
+            // borrowed from it (`rows` borrows `self`) outlives `self`.
+            unsafe { FreeMibTable(self.table as *const c_void) };
         }
     }
 }
 
-/// The default routes (prefix length 0) of both families.
-fn default_routes(state: &NetworkState) -> std::io::Result<Vec<DefaultRoute>> {
-    let table = RouteTable::read()?;
-    let mut routes: Vec<DefaultRoute> = table.rows().iter().filter_map(|row| default_route(state, row)).collect();
-    routes.sort();
-    routes.dedup();
-    Ok(routes)
+/// The routing table (both families).
+struct RouteTable;
+
+impl RouteTable {
+    /// Every route; empty when there are none.
+    fn read() -> std::io::Result<MibTable<MIB_IPFORWARD_TABLE2, MIB_IPFORWARD_ROW2>> {
+        let mut table: *mut MIB_IPFORWARD_TABLE2 = std::ptr::null_mut();
+        // SAFETY: `table` is a live local the call sets to a table it allocated, which the
+        // `MibTable` then owns and frees; it stays null if nothing was allocated.
+        match unsafe { GetIpForwardTable2(AF_UNSPEC, &mut table) } {
+            ERROR_SUCCESS | ERROR_NOT_FOUND => Ok(MibTable {
+                table,
+                count: |t| t.NumEntries,
+                first: std::mem::offset_of!(MIB_IPFORWARD_TABLE2, Table),
+                row: std::marker::PhantomData,
+            }),
+            e => Err(win32(e)),
+        }
+    }
 }
 
-fn default_route(state: &NetworkState, row: &MIB_IPFORWARD_ROW2) -> Option<DefaultRoute> {
-    if row.DestinationPrefix.PrefixLength != 0 {
-        return None;
+/// Every interface's metric for `family`, or the error code.
+fn interface_table(family: ADDRESS_FAMILY) -> Result<Vec<InterfaceMetricRow>, WIN32_ERROR> {
+    let mut table: *mut MIB_IPINTERFACE_TABLE = std::ptr::null_mut();
+    // SAFETY: `table` is a live local the call sets to a table it allocated, which the
+    // `MibTable` below owns and frees; it stays null if nothing was allocated.
+    let result = unsafe { GetIpInterfaceTable(family, &mut table) };
+    let owned: MibTable<MIB_IPINTERFACE_TABLE, MIB_IPINTERFACE_ROW> = MibTable {
+        table,
+        count: |t| t.NumEntries,
+        first: std::mem::offset_of!(MIB_IPINTERFACE_TABLE, Table),
+        row: std::marker::PhantomData,
+    };
+    match result {
+        ERROR_SUCCESS | ERROR_NOT_FOUND => Ok(owned
+            .rows()
+            .iter()
+            .map(|r| InterfaceMetricRow { family: r.Family.0, interface_index: r.InterfaceIndex, metric: r.Metric })
+            .collect()),
+        e => Err(e),
     }
-    let family = Family::of(&ip_of_inet(&row.DestinationPrefix.Prefix)?);
-    let gateway = ip_of_inet(&row.NextHop).filter(|g| !g.is_unspecified());
-    let interface = state.interface(row.InterfaceIndex).map(|i| i.name.clone()).unwrap_or_default();
-    Some(DefaultRoute {
-        family,
-        gateway,
-        interface,
-        interface_index: row.InterfaceIndex,
-        metric: row.Metric,
-        table: MAIN_TABLE,
-    })
+}
+
+/// Every interface's metric of both families. `GetIpInterfaceTable` answers
+/// `ERROR_NOT_SUPPORTED` when there is no stack of the family (its documentation), and then
+/// that family has no routes to rank either. (Wine 8.0's is a stub answering that for both:
+/// route metrics alone rank its routes, see `rows::effective_metric`.)
+fn interface_metrics() -> std::io::Result<Vec<InterfaceMetricRow>> {
+    let mut metrics = Vec::new();
+    for family in [AF_INET, AF_INET6] {
+        match interface_table(family) {
+            Ok(rows) => metrics.extend(rows),
+            Err(ERROR_NOT_SUPPORTED) => {}
+            Err(e) => return Err(win32(e)),
+        }
+    }
+    Ok(metrics)
 }
 
 /// The interface Windows would send traffic from `local` to `remote` through: `GetBestRoute2`
@@ -330,162 +337,21 @@ pub(crate) fn best_route(local: IpAddr, remote: IpAddr) -> std::io::Result<Optio
     match result {
         ERROR_SUCCESS => Ok(Some(row.InterfaceIndex)),
         ERROR_NETWORK_UNREACHABLE | ERROR_HOST_UNREACHABLE | ERROR_NOT_FOUND => Ok(None),
-        ERROR_NOT_SUPPORTED => longest_match(remote),
+        ERROR_NOT_SUPPORTED => not_supported(remote),
         e => Err(win32(e)),
     }
 }
 
-/// Where `GetBestRoute2` is missing (Wine 8.0 answers `ERROR_NOT_SUPPORTED`): the routing
-/// table's longest matching prefix, lowest metric among equals. This ignores what only the
-/// system knows (interface metrics, the source address's interface under the strong host
-/// model), so it is used only where the system cannot answer.
-fn longest_match(remote: IpAddr) -> std::io::Result<Option<u32>> {
-    let table = RouteTable::read()?;
-    let covering = table.rows().iter().filter_map(|row| {
-        let prefix = ip_of_inet(&row.DestinationPrefix.Prefix)?;
-        let length = row.DestinationPrefix.PrefixLength;
-        crate::path::in_prefix(remote, prefix, length).then_some((length, row.Metric, row.InterfaceIndex))
-    });
-    Ok(covering.max_by_key(|&(length, metric, _)| (length, std::cmp::Reverse(metric))).map(|(.., index)| index))
-}
-
-/// The IP Helper change notifications, registered for as long as this lives. Each callback's
-/// context is a boxed channel sender and nothing else: a late callback can only send a message
-/// that nobody reads. `CancelMibChangeNotify2` waits for running callbacks, so the context is
-/// freed only after every registration is cancelled.
-pub(crate) struct Notifications {
-    handles: Vec<HANDLE>,
-    context: *mut Sender<Msg>,
-}
-
-// SAFETY: the handles are only passed to CancelMibChangeNotify2, which takes them from any
-// thread, and the context, a `Box<Sender<Msg>>`, is only freed in Drop: a box of a `Send` value
-// may be freed on another thread. Until then IP Helper's threads share it as `&Sender<Msg>`,
-// which needs `Sync`. Both bounds are asserted below.
-unsafe impl Send for Notifications {}
-
-const _: () = {
-    const fn shared_across_threads<T: Send + Sync>() {}
-    shared_across_threads::<Sender<Msg>>();
-};
-
-impl Notifications {
-    /// Registers for interface, address and route changes of both families.
-    pub(crate) fn register(to_backend: Sender<Msg>) -> std::io::Result<Notifications> {
-        let mut this = Notifications { handles: Vec::new(), context: Box::into_raw(Box::new(to_backend)) };
-        let context = this.context as *const c_void;
-        // Each registration below is sound for the same reasons: the callback has the signature
-        // IP Helper calls; `context` is the boxed sender, alive until `drop` has cancelled every
-        // registration (and CancelMibChangeNotify2 waits for a callback in progress); `handle`
-        // is a live local for the out-handle. If one fails, `this` drops: the earlier ones are
-        // cancelled and the context freed.
-        let mut handle = HANDLE::default();
-        // SAFETY: see above.
-        check(unsafe { NotifyIpInterfaceChange(AF_UNSPEC, Some(on_interface), Some(context), false, &mut handle) })?;
-        this.handles.push(handle);
-        let mut handle = HANDLE::default();
-        // SAFETY: see above.
-        check(unsafe { NotifyUnicastIpAddressChange(AF_UNSPEC, Some(on_address), Some(context), false, &mut handle) })?;
-        this.handles.push(handle);
-        let mut handle = HANDLE::default();
-        // SAFETY: see above.
-        check(unsafe { NotifyRouteChange2(AF_UNSPEC, Some(on_route), context, false, &mut handle) })?;
-        this.handles.push(handle);
-        #[cfg(test)]
-        {
-            *tests_hook::LAST_CONTEXT.lock().unwrap() = this.context as usize;
-        }
-        Ok(this)
-    }
-}
-
-fn check(result: WIN32_ERROR) -> std::io::Result<()> {
-    if result == ERROR_SUCCESS {
-        Ok(())
-    } else {
-        Err(win32(result))
-    }
-}
-
-impl Drop for Notifications {
-    fn drop(&mut self) {
-        for handle in self.handles.drain(..) {
-            // Fails only for a handle that is not registered, which cannot happen here.
-            // SAFETY: `handle` came from a successful registration and is cancelled once (it is
-            // drained). This never runs on a callback's thread (callbacks only send), so the
-            // wait for a callback in progress cannot wait for itself.
-            let _ = unsafe { CancelMibChangeNotify2(handle) };
-        }
-        // SAFETY: `context` came from `Box::into_raw` in `register` and is freed only here,
-        // once. Every registration that could pass it to a callback is cancelled above, and
-        // CancelMibChangeNotify2 returned after any callback in progress: nothing reads it now.
-        drop(unsafe { Box::from_raw(self.context) });
-    }
-}
-
-/// Every notification means "read again": the re-read is diffed by the engine. Sending fails
-/// only once the backend has stopped, which is harmless.
-///
-/// # Safety
-/// `context` is the `Sender<Msg>` registered by [`Notifications::register`], alive until the
-/// registration is cancelled.
-unsafe fn notify(context: *const c_void) {
-    // SAFETY: by the contract, null or the live boxed sender; a shared reference is fine from
-    // any of IP Helper's threads at once, as `Sender` is `Sync` (asserted above).
-    if let Some(sender) = unsafe { (context as *const Sender<Msg>).as_ref() } {
-        let _ = sender.send(Msg::IpChanged);
-    }
-}
-
-/// The three callbacks ignore the row and the kind of change: they only say "read again".
-///
-/// # Safety
-/// `context` is the one registered with the callback (as for [`notify`]): IP Helper passes
-/// back exactly that, and only until the registration is cancelled.
-unsafe extern "system" fn on_interface(
-    context: *const c_void,
-    _: *const MIB_IPINTERFACE_ROW,
-    _: MIB_NOTIFICATION_TYPE,
-) {
-    // SAFETY: the registered context, as `notify` requires (this function's contract).
-    unsafe { notify(context) }
-}
-
-/// # Safety
-/// As for [`on_interface`].
-unsafe extern "system" fn on_address(
-    context: *const c_void,
-    _: *const MIB_UNICASTIPADDRESS_ROW,
-    _: MIB_NOTIFICATION_TYPE,
-) {
-    // SAFETY: the registered context, as `notify` requires (this function's contract).
-    unsafe { notify(context) }
-}
-
-/// # Safety
-/// As for [`on_interface`].
-unsafe extern "system" fn on_route(context: *const c_void, _: *const MIB_IPFORWARD_ROW2, _: MIB_NOTIFICATION_TYPE) {
-    // SAFETY: the registered context, as `notify` requires (this function's contract).
-    unsafe { notify(context) }
-}
-
-/// Tests call the registered callbacks themselves: Wine never fires them.
-#[cfg(test)]
-pub(crate) mod tests_hook {
-    use std::ffi::c_void;
-    use std::sync::Mutex;
-
-    /// The context of the last registration (an address, so the static is `Send`).
-    pub(crate) static LAST_CONTEXT: Mutex<usize> = Mutex::new(0);
-
-    /// Calls the route-change callback exactly as IP Helper would, with `context`.
-    ///
-    /// # Safety
-    /// `context` is the context of a [`super::Notifications`] that is still alive (what
-    /// [`LAST_CONTEXT`] holds while the last one registered lives).
-    pub(crate) unsafe fn route_changed(context: *const c_void) {
-        // SAFETY: a live registration's context (this function's contract), and a null row,
-        // which `on_route` never reads.
-        unsafe { super::on_route(context, std::ptr::null(), Default::default()) }
-    }
+/// `GetBestRoute2`'s `ERROR_NOT_SUPPORTED` means, by its documentation, that there is no
+/// stack for the remote's family on this computer: then no route. A family with an address
+/// on some adapter has a stack, so for it the answer can only be the function's own absence
+/// (Wine 8.0's `GetBestRoute2` is a stub): then the routing table's longest matching prefix,
+/// lowest effective metric among equals (`rows::longest_match`). That ignores what only the
+/// system knows (the source address's interface under the strong host model), so it is used
+/// only then.
+fn not_supported(remote: IpAddr) -> std::io::Result<Option<u32>> {
+    let rows = Rows::read()?;
+    let family = if remote.is_ipv4() { rows::AF_INET } else { rows::AF_INET6 };
+    let stack = rows.adapters.iter().flat_map(|a| &a.unicast).any(|u| u.address.family == family);
+    Ok(stack.then(|| rows::longest_match(remote, &rows.routes, &rows.metrics)).flatten())
 }

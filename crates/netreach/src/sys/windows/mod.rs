@@ -3,29 +3,34 @@
 //! connection.
 //!
 //! Everything reaches the [`Kernel`] source through one channel ([`Msg`]): IP Helper callbacks
-//! say "read again" ([`iphlpapi`]), the COM thread ([`com`]) sends fresh NLM readings, and the
-//! [`Waker`] wakes it. A burst of messages becomes, in order: its faults, [`Input::Woken`], one
+//! say "read again" ([`notify`]; the reads are [`iphlpapi`], what they mean `rows.rs`), the
+//! COM thread ([`com`], its NLM [`session`]) sends fresh NLM readings, and the [`Waker`] wakes
+//! it. A burst of messages becomes, in order: its faults, [`Input::Woken`], one
 //! [`Input::Reread`] (which the engine diffs into ordinary events), and for the newest NLM
 //! reading its verdict of source `windows` (an [`Update::Verdict`]) followed by an [`Input::InterfaceHint`] for
-//! each interface whose connection's connectivity changed (Qt's `QNetworkConnectionMonitor`
-//! rule, [`crate::nlm::path_connectivity`], answered through the route lookups).
+//! each interface whose connection's connectivity changed (Qt's current
+//! `QNetworkConnectionMonitor` rule, [`crate::nlm::path_verdict`], answered through the route
+//! lookups; a reading older than a path does not judge it, as in Qt).
 
 mod com;
 mod iphlpapi;
+mod notify;
+mod session;
 mod sinks;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_nlm;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use windows::core::GUID;
-
-use self::com::{ComThread, Reading};
-use self::iphlpapi::Notifications;
+use self::com::ComThread;
+use self::notify::Notifications;
+use self::session::Reading;
 use super::{Input, KernelConfig};
-use crate::model::{Error, Family, NetworkState, Update};
+use crate::model::{Error, NetworkState, Update};
 use crate::path::RouteLookup;
 use crate::{nlm, Verdict};
 
@@ -42,19 +47,7 @@ pub(crate) enum Msg {
 }
 
 fn verdict(reading: &Reading) -> Verdict {
-    nlm::verdict(reading.connectivity, reading.metered, reading.portal())
-}
-
-/// Each interface's NLM connectivity: a connection names its adapter's GUID, IP Helper maps
-/// GUIDs to interface indexes. Several connections on one adapter add up.
-fn per_interface(reading: &Reading, guids: &HashMap<u32, GUID>) -> HashMap<u32, u32> {
-    let mut connectivity = HashMap::new();
-    for connection in &reading.connections {
-        for (&index, _) in guids.iter().filter(|(_, guid)| **guid == connection.adapter) {
-            *connectivity.entry(index).or_insert(0) |= connection.connectivity;
-        }
-    }
-    connectivity
+    Verdict { note: reading.note.clone(), ..nlm::verdict(reading.connectivity, reading.metered, reading.portal()) }
 }
 
 /// Makes a blocked [`Kernel::next`] return [`Input::Woken`]; callable from any thread.
@@ -84,9 +77,9 @@ pub(crate) struct Kernel {
     /// Dropped with the source: cancels the IP Helper registrations.
     _notifications: Notifications,
     /// Interface index -> adapter GUID, from the last IP Helper reading.
-    guids: HashMap<u32, GUID>,
-    /// Interface index -> NLM connectivity flags of its connections, from the last NLM reading.
-    connectivity: HashMap<u32, u32>,
+    guids: HashMap<u32, u128>,
+    /// Each interface's NLM connectivity, from the last NLM reading.
+    connections: nlm::Connections,
     steps: VecDeque<Step>,
 }
 
@@ -101,17 +94,19 @@ impl Kernel {
         // Registered before the first read, so no change can fall between the two.
         let notifications = Notifications::register(to_self.clone())
             .map_err(|e| Error::io("registering for IP Helper change notifications", e))?;
-        let snapshot = iphlpapi::snapshot()
-            .map_err(|e| Error::io("reading adapters and routes (GetAdaptersAddresses, GetIpForwardTable2)", e))?;
+        let snapshot = iphlpapi::snapshot().map_err(|e| {
+            Error::io("reading adapters and routes (GetAdaptersAddresses, GetIpForwardTable2, GetIpInterfaceTable)", e)
+        })?;
         let (com, reading) = ComThread::start(to_self.clone())?;
-        let connectivity = per_interface(&reading, &snapshot.guids);
+        let mut connections = nlm::Connections::default();
+        connections.update(&flags_of(&reading), &snapshot.guids);
         let kernel = Kernel {
             inbox,
             to_self,
             com,
             _notifications: notifications,
             guids: snapshot.guids,
-            connectivity,
+            connections,
             steps: VecDeque::new(),
         };
         let mut state = snapshot.state;
@@ -172,17 +167,17 @@ impl Kernel {
 
     /// The machine's verdict now; each interface whose connectivity changed is hinted next.
     fn apply(&mut self, reading: Reading) -> Input {
-        let fresh = per_interface(&reading, &self.guids);
-        let old = std::mem::replace(&mut self.connectivity, fresh);
-        let mut changed: Vec<u32> = old.keys().chain(self.connectivity.keys()).copied().collect();
-        changed.sort_unstable();
-        changed.dedup();
-        changed.retain(|i| old.get(i) != self.connectivity.get(i));
+        let changed = self.connections.update(&flags_of(&reading), &self.guids);
         for (at, index) in changed.into_iter().enumerate() {
             self.steps.insert(at, Step::Input(Input::InterfaceHint(index)));
         }
         Input::Updates(vec![Update::Verdict(verdict(&reading))])
     }
+}
+
+/// Each connection's adapter GUID (as a number) and `NLM_CONNECTIVITY` flags.
+fn flags_of(reading: &Reading) -> Vec<(u128, u32)> {
+    reading.connections.iter().map(|c| (c.adapter.to_u128(), c.connectivity)).collect()
 }
 
 /// Route lookups (`GetBestRoute2`) plus NLM's per-interface verdict, for path monitors.
@@ -191,8 +186,18 @@ impl RouteLookup for Kernel {
         iphlpapi::best_route(local, remote)
     }
 
-    fn connectivity(&mut self, interface: u32, remote: IpAddr, same_subnet: bool) -> Option<bool> {
-        let flags = self.connectivity.get(&interface)?;
-        Some(nlm::path_connectivity(*flags, Family::of(&remote), same_subnet))
+    fn connectivity(
+        &mut self,
+        interface: u32,
+        local: IpAddr,
+        remote: IpAddr,
+        same_subnet: bool,
+        since: u64,
+    ) -> Option<bool> {
+        self.connections.verdict(interface, local, remote, same_subnet, since)
+    }
+
+    fn opinion_clock(&mut self) -> u64 {
+        self.connections.clock()
     }
 }

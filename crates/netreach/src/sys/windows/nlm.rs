@@ -8,15 +8,31 @@
 //! the Windows SDK's values (`netlistmgr.h`, `ipifcons.h`, `ifdef.h`), written out here because
 //! the `windows` crate exists only on Windows.
 //!
-//! # Connectivity (`NLM_CONNECTIVITY`) -> level, per family (Qt's mapping)
+//! # Connectivity (`NLM_CONNECTIVITY`) -> level, per family
 //!
-//! | flags of the family          | level          |
-//! |------------------------------|----------------|
-//! | `..._INTERNET`               | `online`       |
-//! | `..._SUBNET`                 | `site`         |
-//! | `..._LOCALNETWORK`           | `local`        |
-//! | `..._NOTRAFFIC`              | `local`        |
-//! | none                         | `disconnected` |
+//! | flags of the family                      | level                       |
+//! |------------------------------------------|-----------------------------|
+//! | `..._INTERNET`                           | `online`                    |
+//! | `..._SUBNET` or `..._LOCALNETWORK`       | `site`                      |
+//! | `..._NOTRAFFIC` only                     | no opinion (the kernel's)   |
+//! | none                                     | `disconnected`              |
+//!
+//! and a family whose connection reports a captive portal (`WEBHIJACK`) is at most `site`.
+//! This follows Microsoft's definitions (`NLM_CONNECTIVITY`, netlistmgr.h), not Qt's table
+//! throughout; see [`level`] for where and why it differs from Qt's
+//! `reachabilityFromNLM_CONNECTIVITY` (qtbase, `src/plugins/networkinformation/
+//! networklistmanager/qnetworklistmanagernetworkinformationbackend.cpp`).
+//!
+//! # Paths (`QNetworkConnectionMonitor::isReachable`, Qt's current rule)
+//!
+//! | the pair (local, remote)        | reachable with any of, of the remote's family |
+//! |---------------------------------|-----------------------------------------------|
+//! | both link-local                 | `NOTRAFFIC`, `SUBNET`, `LOCALNETWORK`, `INTERNET` |
+//! | remote in the local subnet      | `SUBNET`, `LOCALNETWORK`, `INTERNET`          |
+//! | any other                       | `INTERNET`                                    |
+//!
+//! (qtbase, `src/network/kernel/qnetconmonitor_win.cpp`.) Like Qt, a path starts reachable:
+//! its connection was established, which is evidence; see [`path_verdict`].
 //!
 //! # Interface type (`IF_TYPE_*`) -> kind (and so transport)
 //!
@@ -31,7 +47,11 @@
 //! | 53 proprietary virtual            | `virtual`   | `other`    |
 //! | anything else                     | `other`     | `other`    |
 
-use crate::model::{Family, InterfaceKind, Level, OperState, Verdict};
+use std::net::IpAddr;
+
+#[cfg(windows)] // the Windows source keeps one; the tests reach it as `connections::Connections`
+pub use self::connections::Connections;
+use crate::model::{Address, Family, InterfaceKind, Level, OperState, Verdict};
 use crate::Source;
 
 /// `NLM_CONNECTIVITY_DISCONNECTED`: no connectivity at all. No flag set, so the mapping never
@@ -66,34 +86,122 @@ pub const COST_VARIABLE: u32 = 0x4;
 /// connection's `NA_InternetConnectivityV4` / `NA_InternetConnectivityV6` property).
 pub const INTERNET_WEBHIJACK: u32 = 0x1;
 
-/// The flags of one family: (no traffic, subnet, local network, internet).
-fn family_flags(family: Family) -> (u32, u32, u32, u32) {
-    match family {
-        Family::Ipv4 => (IPV4_NOTRAFFIC, IPV4_SUBNET, IPV4_LOCALNETWORK, IPV4_INTERNET),
-        Family::Ipv6 => (IPV6_NOTRAFFIC, IPV6_SUBNET, IPV6_LOCALNETWORK, IPV6_INTERNET),
+/// The flags of one family.
+struct FamilyFlags {
+    no_traffic: u32,
+    subnet: u32,
+    local_network: u32,
+    internet: u32,
+}
+
+impl FamilyFlags {
+    fn of(family: Family) -> FamilyFlags {
+        match family {
+            Family::Ipv4 => FamilyFlags {
+                no_traffic: IPV4_NOTRAFFIC,
+                subnet: IPV4_SUBNET,
+                local_network: IPV4_LOCALNETWORK,
+                internet: IPV4_INTERNET,
+            },
+            Family::Ipv6 => FamilyFlags {
+                no_traffic: IPV6_NOTRAFFIC,
+                subnet: IPV6_SUBNET,
+                local_network: IPV6_LOCALNETWORK,
+                internet: IPV6_INTERNET,
+            },
+        }
+    }
+
+    fn all(&self) -> u32 {
+        self.no_traffic | self.subnet | self.local_network | self.internet
     }
 }
 
-/// The level one family gets from `NLM_CONNECTIVITY` flags (see the module table).
-pub fn level(connectivity: u32, family: Family) -> Level {
-    let (no_traffic, subnet, local_network, internet) = family_flags(family);
-    if connectivity & internet != 0 {
-        Level::Online
-    } else if connectivity & subnet != 0 {
-        Level::Site
-    } else if connectivity & (local_network | no_traffic) != 0 {
-        Level::Local
+/// The level one family gets from `NLM_CONNECTIVITY` flags (the module table); `None` is no
+/// opinion.
+///
+/// Microsoft defines (`NLM_CONNECTIVITY`, netlistmgr.h): `SUBNET` "connectivity to the local
+/// subnet", `LOCALNETWORK` "connectivity to a routed network", `INTERNET` "connectivity to
+/// the Internet", `NOTRAFFIC` "there is connectivity to a network, but the service cannot
+/// detect any network traffic". Where that differs from Qt's mapping, the documented
+/// meaning decides:
+/// - `LOCALNETWORK` is `site`, not Qt's `Local`: a routed network is more than the subnet,
+///   and netreach's `site` is exactly "a routable network, no way out". As `local` it would
+///   lower the kernel's `site` (a verdict only lowers) on the strength of a reading that
+///   says more than the subnet answers.
+/// - `NOTRAFFIC` alone is no opinion (Qt: `Unknown`): "cannot detect any traffic" is the
+///   absence of evidence, not evidence of a level, so the kernel's reading stands.
+/// - No flag of the family: NLM sees no network of that family at all, `disconnected`.
+///
+/// ```text
+/// level(IPV4_LOCALNETWORK, Ipv4) == Some(Site); level(IPV4_NOTRAFFIC, Ipv4) == None
+/// ```
+pub fn level(connectivity: u32, family: Family) -> Option<Level> {
+    let flags = FamilyFlags::of(family);
+    if connectivity & flags.internet != 0 {
+        Some(Level::Online)
+    } else if connectivity & (flags.subnet | flags.local_network) != 0 {
+        Some(Level::Site)
+    } else if connectivity & flags.no_traffic != 0 {
+        None
     } else {
-        Level::Disconnected
+        Some(Level::Disconnected)
     }
 }
 
-/// Whether a connection with `connectivity` carries a path to a remote of `family`: Qt's
-/// `QNetworkConnectionMonitor` rule. A remote in the local address's subnet needs subnet
-/// connectivity of its family (or internet); any other remote needs internet connectivity.
-pub fn path_connectivity(connectivity: u32, family: Family, same_subnet: bool) -> bool {
-    let (_, subnet, _, internet) = family_flags(family);
-    connectivity & internet != 0 || (same_subnet && connectivity & subnet != 0)
+/// How far a path reaches, for Qt's rule: both ends link-local, the remote inside the local
+/// address's subnet, or beyond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// Both addresses are link-local (Qt: `remote.isLinkLocal() && local.isLinkLocal()`).
+    LinkLocal,
+    /// The remote lies in the local address's subnet.
+    SameSubnet,
+    /// Anything else: the path needs a way out.
+    Beyond,
+}
+
+impl Span {
+    /// The span of a (local, remote) pair; `same_subnet` is the rule's own subnet test.
+    pub fn of(local: IpAddr, remote: IpAddr, same_subnet: bool) -> Span {
+        if Address::new(local, 0).is_link_local() && Address::new(remote, 0).is_link_local() {
+            Span::LinkLocal
+        } else if same_subnet {
+            Span::SameSubnet
+        } else {
+            Span::Beyond
+        }
+    }
+}
+
+/// Whether a connection with `connectivity` carries a path of `span` to a remote of
+/// `family`: Qt's current `QNetworkConnectionMonitor::isReachable` (the module table).
+pub fn path_connectivity(connectivity: u32, family: Family, span: Span) -> bool {
+    let flags = FamilyFlags::of(family);
+    let required = match span {
+        Span::LinkLocal => flags.all(),
+        Span::SameSubnet => flags.subnet | flags.local_network | flags.internet,
+        Span::Beyond => flags.internet,
+    };
+    connectivity & required != 0
+}
+
+/// NLM's verdict on one path: `Some(false)` when the connection cannot carry it, `None` when
+/// NLM's reading may not judge it.
+///
+/// Qt starts every path with all flags set ("we can assume we have access to
+/// internet/subnet when this class is created because connection has already been
+/// established to the peer") and lets later events lower it. Likewise here: a reading that
+/// predates the path (`changed_since_path` false) does not judge it, since an established
+/// connection is better evidence than a check Windows may never pass (a blocked check host,
+/// a proxy), unless it says the connection has no network of the family at all. A reading
+/// taken after the path was created applies the rule.
+pub fn path_verdict(connectivity: u32, family: Family, span: Span, changed_since_path: bool) -> Option<bool> {
+    let disconnected = connectivity & FamilyFlags::of(family).all() == 0;
+    if !changed_since_path && !disconnected {
+        return None;
+    }
+    Some(path_connectivity(connectivity, family, span))
 }
 
 /// Whether a connection cost (`NLM_CONNECTION_COST_*`) means metered: `None` when Windows does
@@ -114,15 +222,56 @@ pub fn captive_portal(internet_connectivity: u32) -> bool {
     internet_connectivity & INTERNET_WEBHIJACK != 0
 }
 
-/// The Network List Manager's verdict on the machine: levels from its global connectivity,
-/// metering from its cost, a captive portal from the connections' properties (`None` where
-/// Windows offers no such property).
-pub fn verdict(connectivity: u32, metered: Option<bool>, captive_portal: Option<bool>) -> Verdict {
+/// The captive-portal flags of each family (`NA_InternetConnectivityV4` / `V6`); `None`
+/// where Windows offers no such property.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Portal {
+    /// From `NA_InternetConnectivityV4`.
+    pub ipv4: Option<bool>,
+    /// From `NA_InternetConnectivityV6`.
+    pub ipv6: Option<bool>,
+}
+
+/// Either flag set; `None` when neither tells.
+fn either(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    a.zip(b).map(|(a, b)| a || b).or(a).or(b)
+}
+
+impl Portal {
+    /// Several connections' flags: a portal on any of them is in the way.
+    pub fn merge(self, other: Portal) -> Portal {
+        Portal { ipv4: either(self.ipv4, other.ipv4), ipv6: either(self.ipv6, other.ipv6) }
+    }
+
+    /// A portal on either family; `None` when neither can tell.
+    pub fn any(&self) -> Option<bool> {
+        either(self.ipv4, self.ipv6)
+    }
+
+    fn of(&self, family: Family) -> Option<bool> {
+        match family {
+            Family::Ipv4 => self.ipv4,
+            Family::Ipv6 => self.ipv6,
+        }
+    }
+}
+
+/// The Network List Manager's verdict on the machine: levels from its global connectivity
+/// (capped at `site` for a family whose portal flag is set: a portal means `site`, and the
+/// per-family flag says which family is behind it), metering from its cost, the captive
+/// portal from the connections' properties.
+pub fn verdict(connectivity: u32, metered: Option<bool>, portal: Portal) -> Verdict {
+    let family = |family| match (level(connectivity, family), portal.of(family)) {
+        (Some(level), Some(true)) => Some(level.min(Level::Site)),
+        // Hijacked HTTP is traffic: a portal is evidence of `site` where NOTRAFFIC said nothing.
+        (None, Some(true)) => Some(Level::Site),
+        (level, _) => level,
+    };
     Verdict {
-        ipv4: Some(level(connectivity, Family::Ipv4)),
-        ipv6: Some(level(connectivity, Family::Ipv6)),
+        ipv4: family(Family::Ipv4),
+        ipv6: family(Family::Ipv6),
         metered,
-        captive_portal,
+        captive_portal: portal.any(),
         ..Verdict::new(Source::Windows)
     }
 }
@@ -154,96 +303,8 @@ pub fn oper_state(status: u32) -> OperState {
     }
 }
 
+#[path = "connections.rs"]
+mod connections;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Transport;
-    use Level::*;
-
-    #[test]
-    fn connectivity_table() {
-        // (flags, ipv4, ipv6)
-        let table = [
-            (DISCONNECTED, Disconnected, Disconnected),
-            (IPV4_NOTRAFFIC, Local, Disconnected),
-            (IPV6_NOTRAFFIC, Disconnected, Local),
-            (IPV4_LOCALNETWORK | IPV6_LOCALNETWORK, Local, Local),
-            (IPV4_SUBNET | IPV6_NOTRAFFIC, Site, Local),
-            (IPV4_SUBNET | IPV4_LOCALNETWORK, Site, Disconnected),
-            (IPV4_INTERNET | IPV6_SUBNET, Online, Site),
-            (IPV4_INTERNET | IPV4_SUBNET | IPV6_INTERNET, Online, Online),
-            (IPV6_INTERNET, Disconnected, Online),
-        ];
-        for (flags, v4, v6) in table {
-            assert_eq!((level(flags, Family::Ipv4), level(flags, Family::Ipv6)), (v4, v6), "flags {flags:#x}");
-            let v = verdict(flags, Some(false), None);
-            assert_eq!((v.ipv4, v.ipv6, v.source), (Some(v4), Some(v6), Source::Windows));
-            assert_eq!((v.metered, v.captive_portal), (Some(false), None));
-        }
-    }
-
-    #[test]
-    fn path_rule_table() {
-        // (flags, family, same subnet, reachable)
-        let table = [
-            (IPV4_INTERNET, Family::Ipv4, false, true),
-            (IPV4_INTERNET, Family::Ipv4, true, true),
-            (IPV4_SUBNET, Family::Ipv4, true, true),
-            (IPV4_SUBNET, Family::Ipv4, false, false),
-            (IPV4_LOCALNETWORK, Family::Ipv4, true, false),
-            (IPV4_NOTRAFFIC, Family::Ipv4, true, false),
-            (IPV6_INTERNET, Family::Ipv4, false, false),
-            (IPV4_INTERNET, Family::Ipv6, false, false),
-            (IPV6_SUBNET, Family::Ipv6, true, true),
-            (DISCONNECTED, Family::Ipv6, true, false),
-        ];
-        for (flags, family, same_subnet, reachable) in table {
-            assert_eq!(path_connectivity(flags, family, same_subnet), reachable, "{flags:#x} {family} {same_subnet}");
-        }
-    }
-
-    #[test]
-    fn cost_and_portal() {
-        let table = [
-            (0, None),
-            (COST_UNRESTRICTED, Some(false)),
-            (COST_FIXED, Some(true)),
-            (COST_VARIABLE, Some(true)),
-            (COST_VARIABLE | 0x40000, Some(true)), // roaming
-        ];
-        for (cost, expected) in table {
-            assert_eq!(metered(cost), expected, "cost {cost:#x}");
-        }
-        assert!(captive_portal(INTERNET_WEBHIJACK | 0x2));
-        assert!(!captive_portal(0x2 | 0x4)); // proxied, corporate
-    }
-
-    #[test]
-    fn interface_type_table() {
-        let table = [
-            (6, InterfaceKind::Ethernet, Transport::Ethernet),
-            (71, InterfaceKind::Wifi, Transport::Wifi),
-            (243, InterfaceKind::Cellular, Transport::Cellular),
-            (244, InterfaceKind::Cellular, Transport::Cellular),
-            (131, InterfaceKind::Vpn, Transport::Vpn),
-            (23, InterfaceKind::Ppp, Transport::Vpn),
-            (24, InterfaceKind::Loopback, Transport::Other),
-            (53, InterfaceKind::Virtual, Transport::Other),
-            (1, InterfaceKind::Other, Transport::Other),
-        ];
-        for (if_type, kind, transport) in table {
-            assert_eq!(interface_kind(if_type), kind, "type {if_type}");
-            assert_eq!(Transport::from(kind), transport, "type {if_type}");
-        }
-        let states = [
-            (1, OperState::Up),
-            (2, OperState::Down),
-            (4, OperState::Unknown),
-            (7, OperState::LowerLayerDown),
-            (99, OperState::Unknown),
-        ];
-        for (status, state) in states {
-            assert_eq!(oper_state(status), state);
-        }
-    }
-}
+#[path = "nlm_tests.rs"]
+mod tests;

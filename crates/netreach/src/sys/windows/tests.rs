@@ -13,7 +13,6 @@ use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use windows::core::{IUnknown, Interface, GUID};
-use windows::Win32::Foundation::E_ACCESSDENIED;
 use windows::Win32::Networking::NetworkListManager::{
     INetworkConnectionEvents, INetworkCostManagerEvents, INetworkListManagerEvents, NLM_CONNECTION_PROPERTY_CHANGE,
     NLM_CONNECTIVITY,
@@ -21,27 +20,28 @@ use windows::Win32::Networking::NetworkListManager::{
 use windows::Win32::System::Com::{CoInitializeEx, CoUninitialize, COINIT_APARTMENTTHREADED, COINIT_MULTITHREADED};
 
 use super::com::{tests_hook::LAST, ComThread};
-use super::iphlpapi::{self, tests_hook as ip_hook, Notifications};
+use super::iphlpapi;
+use super::notify::{tests_hook as ip_hook, Notifications};
 use super::Msg;
 use crate::{nlm, Level, Monitor, PathMonitor, Source, Subscription, Unreachable};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The hooks hold the last advised sinks: every test that advises (a monitor, or
 /// `connected_interface`'s own COM thread) takes turns, or it would swap the sinks another
 /// test is counting references on.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn serial() -> MutexGuard<'static, ()> {
+pub(super) fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// This test thread in the multithreaded apartment, like the RPC threads NLM calls sinks on.
 /// Not `Send` (the marker): it is left on the thread that joined.
-struct Mta(PhantomData<*const ()>);
+pub(super) struct Mta(PhantomData<*const ()>);
 
 impl Mta {
-    fn enter() -> Mta {
+    pub(super) fn enter() -> Mta {
         // SAFETY: the reserved argument is null (None); joining changes only this test thread.
         unsafe { CoInitializeEx(None, COINIT_MULTITHREADED) }.ok().expect("CoInitializeEx");
         Mta(PhantomData)
@@ -58,10 +58,10 @@ impl Drop for Mta {
 }
 
 /// The sinks the last monitor advised, asked for their event interfaces as Windows would.
-struct Sinks {
-    list: INetworkListManagerEvents,
-    connection: INetworkConnectionEvents,
-    cost: INetworkCostManagerEvents,
+pub(super) struct Sinks {
+    pub(super) list: INetworkListManagerEvents,
+    pub(super) connection: INetworkConnectionEvents,
+    pub(super) cost: INetworkCostManagerEvents,
     /// The objects themselves, for reference counts: the same objects as the interfaces above,
     /// which keep them alive.
     raw: [*mut c_void; 3],
@@ -69,7 +69,7 @@ struct Sinks {
 
 impl Sinks {
     /// Each sink's reference count (AddRef, then Release, returns it).
-    fn references(&self) -> [u32; 3] {
+    pub(super) fn references(&self) -> [u32; 3] {
         self.raw.map(|raw| {
             // SAFETY: `raw` is an `IUnknown` of one of our sinks, kept alive by this struct's
             // interface (a QueryInterface of the same object) for the whole borrow.
@@ -83,7 +83,7 @@ impl Sinks {
     }
 }
 
-fn advised_sinks() -> Sinks {
+pub(super) fn advised_sinks() -> Sinks {
     let last = LAST.lock().unwrap();
     let advised = last.as_ref().expect("a monitor advised its sinks");
     // SAFETY: `raw` is an owned `IUnknown` reference `LAST` holds, and the lock is held for
@@ -98,7 +98,7 @@ fn advised_sinks() -> Sinks {
 }
 
 /// Waits (bounded) for `done`, woken by each event of `events`.
-fn wait_for<T>(events: &Subscription<T>, mut done: impl FnMut() -> bool) -> bool {
+pub(super) fn wait_for<T>(events: &Subscription<T>, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + TIMEOUT;
     while !done() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -111,12 +111,14 @@ fn wait_for<T>(events: &Subscription<T>, mut done: impl FnMut() -> bool) -> bool
 }
 
 /// A real NLM connection, the interface it runs over, and an IPv4 address of that interface.
-fn connected_interface() -> (GUID, u32, IpAddr, u8) {
+pub(super) fn connected_interface() -> (GUID, u32, IpAddr, u8) {
     let snapshot = iphlpapi::snapshot().expect("GetAdaptersAddresses");
     let (to_backend, _inbox) = mpsc::channel();
     let (_com, reading) = ComThread::start(to_backend).expect("NLM");
     for connection in &reading.connections {
-        let Some((&index, _)) = snapshot.guids.iter().find(|(_, g)| **g == connection.adapter) else { continue };
+        let Some((&index, _)) = snapshot.guids.iter().find(|(_, g)| **g == connection.adapter.to_u128()) else {
+            continue;
+        };
         let interface = snapshot.state.interface(index).unwrap();
         let v4 = interface.addresses.iter().find(|a| a.address.is_ipv4() && !a.is_loopback() && a.prefix_len <= 30);
         if let Some(address) = v4 {
@@ -127,7 +129,7 @@ fn connected_interface() -> (GUID, u32, IpAddr, u8) {
 }
 
 /// Another host of `local`'s subnet.
-fn neighbour(local: IpAddr, prefix_len: u8) -> IpAddr {
+pub(super) fn neighbour(local: IpAddr, prefix_len: u8) -> IpAddr {
     let IpAddr::V4(v4) = local else { unreachable!() };
     let network = u32::from(v4) & (u32::MAX << (32 - prefix_len));
     let host = if network + 1 == u32::from(v4) { network + 2 } else { network + 1 };
@@ -190,7 +192,7 @@ fn connectivity_events_reach_the_monitor_through_the_sink() {
 }
 
 #[test]
-fn connection_events_drive_paths_by_qt_rule() {
+fn connection_events_drive_paths_by_qts_current_rule() {
     let _turn = serial();
     let _mta = Mta::enter();
     let (id, index, local, prefix_len) = connected_interface();
@@ -217,22 +219,34 @@ fn connection_events_drive_paths_by_qt_rule() {
     assert!(wait_for(&near_events, || reason(&near) == none), "{:?}", near.status());
     assert!(wait_for(&far_events, || reason(&far) == none), "{:?}", far.status());
 
-    // Qt's rule: subnet connectivity carries the same-subnet path only.
+    // Subnet connectivity carries the same-subnet path only.
     set(nlm::IPV4_SUBNET);
     assert!(wait_for(&near_events, || near.is_reachable()), "{:?}", near.status());
     assert_eq!(reason(&far), none);
 
-    // Another connection's event changes nothing here.
+    // Qt's current rule: connectivity to a routed network carries a same-subnet path too.
+    set(nlm::DISCONNECTED);
+    assert!(wait_for(&near_events, || reason(&near) == none), "{:?}", near.status());
+    set(nlm::IPV4_LOCALNETWORK);
+    assert!(wait_for(&near_events, || near.is_reachable()), "{:?}", near.status());
+    assert_eq!(reason(&far), none);
+
+    // An event for a connection not seen before makes NLM be read again: Wine's real
+    // connectivity comes back for both paths.
     let other = GUID::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
     // SAFETY: as in `set`.
     unsafe { connection.NetworkConnectionConnectivityChanged(other, NLM_CONNECTIVITY(0)) }.unwrap();
+    assert!(wait_for(&far_events, || far.status() == initial.1), "{:?}", far.status());
+    assert_eq!(near.status(), initial.0);
 
     // A property change is handled (not E_NOTIMPL): NLM is read again, and Wine's real
     // connectivity comes back.
+    set(nlm::DISCONNECTED);
+    assert!(wait_for(&near_events, || reason(&near) == none), "{:?}", near.status());
     // SAFETY: as in `set`.
     unsafe { connection.NetworkConnectionPropertyChanged(id, NLM_CONNECTION_PROPERTY_CHANGE(1)) }.expect("S_OK");
+    assert!(wait_for(&near_events, || near.status() == initial.0), "{:?}", near.status());
     assert!(wait_for(&far_events, || far.status() == initial.1), "{:?}", far.status());
-    assert_eq!(near.status(), initial.0);
 }
 
 #[test]
@@ -324,14 +338,6 @@ fn callers_in_a_single_threaded_apartment_just_work() {
 }
 
 #[test]
-fn com_failures_name_the_hresult_and_its_message() {
-    let message = super::com::failed("CoCreateInstance(NetworkListManager)", E_ACCESSDENIED.into());
-    let text = windows::core::Error::from(E_ACCESSDENIED).message();
-    assert!(!text.is_empty());
-    assert_eq!(message, format!("CoCreateInstance(NetworkListManager) failed: HRESULT 0x80070005: {text}"));
-}
-
-#[test]
 fn namespaces_are_refused_with_a_clear_error() {
     let error = Monitor::builder().netns("blue").build().unwrap_err().to_string();
     assert!(error.contains("only on Linux"), "{error}");
@@ -339,22 +345,25 @@ fn namespaces_are_refused_with_a_clear_error() {
 
 #[test]
 fn a_burst_becomes_faults_woken_one_reread_then_the_newest_verdict_and_its_hints() {
-    use super::com::{Connection, Reading};
+    use super::session::{Connection, Reading};
+    use crate::nlm::Portal;
     use crate::sys::{Input, KernelConfig};
     use crate::Update;
 
     let _turn = serial(); // opening the source advises sinks
     let (mut kernel, _) = super::Kernel::open(&KernelConfig::default()).expect("the source opens");
     let (&index, &adapter) = kernel.guids.iter().next().expect("an adapter");
-    let old = kernel.connectivity.clone();
+    let old: Vec<u32> = kernel.guids.keys().copied().filter(|&i| kernel.connections.flags(i).is_some()).collect();
     // Flags this adapter did not have: its paths must be judged again, and so must those of
     // every interface whose connection the fresh reading no longer lists.
-    let flags = old.get(&index).copied().unwrap_or(0) ^ NLM_CONNECTIVITY(1).0 as u32;
-    let mut hinted: Vec<u32> = old.keys().copied().filter(|&i| i != index).chain([index]).collect();
+    let flags = kernel.connections.flags(index).unwrap_or(0) ^ NLM_CONNECTIVITY(1).0 as u32;
+    let mut hinted: Vec<u32> = old.into_iter().filter(|&i| i != index).chain([index]).collect();
     hinted.sort_unstable();
-    let connection = Connection { id: GUID::from_u128(1), adapter, connectivity: flags, portal: Some(true) };
-    let fresh = Reading { connectivity: flags, metered: Some(true), connections: vec![connection] };
-    let stale = Reading { connectivity: 0, metered: None, connections: Vec::new() };
+    let portal = Portal { ipv4: Some(true), ipv6: None };
+    let connection =
+        Connection { id: GUID::from_u128(1), adapter: GUID::from_u128(adapter), connectivity: flags, portal };
+    let fresh = Reading { connectivity: flags, metered: Some(true), connections: vec![connection], note: None };
+    let stale = Reading { connectivity: 0, metered: None, connections: Vec::new(), note: None };
     for message in [
         Msg::Nlm(stale),
         Msg::IpChanged,
@@ -379,5 +388,5 @@ fn a_burst_becomes_faults_woken_one_reread_then_the_newest_verdict_and_its_hints
         hints.push(i);
     }
     assert_eq!(hints, hinted);
-    assert_eq!(kernel.connectivity.get(&index), Some(&flags));
+    assert_eq!(kernel.connections.flags(index), Some(flags));
 }
