@@ -36,6 +36,7 @@ pub use address::{Address, AddressFlags, AddressScope, Family};
 pub use dns::{DnsConfig, DnsManager, DnsOrigin, Nameserver};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, ReachabilityOf, Update};
+#[cfg(target_os = "linux")] // for the resolver paths (sys/linux/dns)
 pub(crate) use interface::display_name;
 pub use interface::{Interface, InterfaceKind, OperState};
 pub use level::{FamilyReachability, Level, Reachability, Source};
