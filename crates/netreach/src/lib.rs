@@ -84,8 +84,9 @@ pub use backend::{BackendKind, Netns};
 pub use fold::{apply, diff, reachability_events};
 pub use model::{
     Address, AddressFlags, AddressScope, DefaultRoute, Details, Error, ErrorKind, Event, EventKind, Family,
-    FamilyReachability, Interface, InterfaceKind, Level, NetworkState, OperState, PathEvent, PathEventKind, PathState,
-    PathStatus, Reachability, ReachabilityOf, Result, Source, Transport, Unreachable, Update, Verdict,
+    FamilyReachability, Interface, InterfaceKind, Level, NetworkState, OperState, PathEvent, PathEventKind,
+    PathOptions, PathState, PathStatus, Reachability, ReachabilityOf, Result, Source, Transport, Unreachable, Update,
+    Verdict,
 };
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use path::{validate_path, PathCallbackId, PathMonitor};

@@ -36,6 +36,6 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, ReachabilityOf, Update};
 pub use interface::{Interface, InterfaceKind, OperState};
 pub use level::{FamilyReachability, Level, Reachability, Source};
-pub use path::{PathEvent, PathEventKind, PathState, PathStatus, Unreachable};
+pub use path::{PathEvent, PathEventKind, PathOptions, PathState, PathStatus, Unreachable};
 pub use state::{DefaultRoute, NetworkState};
 pub use verdict::{Details, Transport, Verdict};

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use super::fanout::PathShared;
-use super::lookup::{CachedLookup, RouteLookup};
+use super::lookup::{CachedLookup, Query, RouteLookup};
 use super::rule::{evaluate, prefix_bounds, wants_route, Evaluation, Names};
 use crate::model::{NetworkState, Update};
 
@@ -39,14 +39,15 @@ pub(crate) fn touched_by(update: &Update) -> Touch {
             0,
         ),
         Update::RouteChanged(destination, prefix_len) => Touch::Prefix(*destination, *prefix_len),
+        // A rule can send any path elsewhere (fwmark, uidrange, from, to rules).
+        Update::RulesChanged(_) => Touch::All,
         // Paths follow the kernel; probes and daemons judge the machine, not one path.
         Update::Verdict(_) => Touch::Nothing,
     }
 }
 
 struct PathEntry {
-    local: IpAddr,
-    remote: IpAddr,
+    query: Query,
     owner: Option<u32>,
     route_interface: Option<u32>,
     shared: Arc<PathShared>,
@@ -73,14 +74,13 @@ impl PathRegistry {
     pub(crate) fn add(
         &mut self,
         state: &NetworkState,
-        local: IpAddr,
-        remote: IpAddr,
+        query: Query,
         queue_capacity: usize,
         lookup: &mut dyn RouteLookup,
     ) -> (PathId, Arc<PathShared>) {
-        let evaluation = evaluate(state, local, remote, lookup, &mut self.names);
+        let evaluation = evaluate(state, &query, lookup, &mut self.names);
         let shared = Arc::new(PathShared::new(evaluation.status, queue_capacity));
-        let entry = PathEntry { local, remote, owner: None, route_interface: None, shared: shared.clone() };
+        let entry = PathEntry { query, owner: None, route_interface: None, shared: shared.clone() };
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id] = Some(entry);
@@ -91,8 +91,8 @@ impl PathRegistry {
                 self.slots.len() - 1
             }
         };
-        self.by_local.entry(local).or_default().insert(id);
-        self.by_remote.insert((remote, id));
+        self.by_local.entry(query.local).or_default().insert(id);
+        self.by_remote.insert((query.remote, id));
         self.reindex(id, evaluation.owner, evaluation.route_interface);
         (id, shared)
     }
@@ -101,11 +101,11 @@ impl PathRegistry {
     pub(crate) fn remove(&mut self, id: PathId) {
         let Some(entry) = self.slots.get_mut(id).and_then(Option::take) else { return };
         self.free.push(id);
-        remove_from(&mut self.by_local, entry.local, id);
+        remove_from(&mut self.by_local, entry.query.local, id);
         for index in [entry.owner, entry.route_interface].into_iter().flatten() {
             remove_from(&mut self.by_interface, index, id);
         }
-        self.by_remote.remove(&(entry.remote, id));
+        self.by_remote.remove(&(entry.query.remote, id));
     }
 
     /// How many paths are watched.
@@ -130,15 +130,16 @@ impl PathRegistry {
             }
         };
         let mut lookup = CachedLookup::new(lookup);
-        let mut wanted = HashMap::new(); // per local address: most paths share a few
+        let mut wanted = HashMap::new(); // per local address and link: most paths share a few
         lookup.prefetch(ids.iter().filter_map(|&id| self.slots[id].as_ref()).filter_map(|entry| {
-            let wants = *wanted.entry(entry.local).or_insert_with(|| wants_route(state, entry.local));
-            wants.then_some((entry.local, entry.remote))
+            let query = entry.query;
+            let wants = *wanted.entry((query.local, query.scope)).or_insert_with(|| wants_route(state, &query));
+            wants.then_some(query)
         }));
         for id in ids {
             let Some(entry) = &self.slots[id] else { continue };
             let Evaluation { status, owner, route_interface } =
-                evaluate(state, entry.local, entry.remote, &mut lookup, &mut self.names);
+                evaluate(state, &entry.query, &mut lookup, &mut self.names);
             entry.shared.publish(status);
             self.reindex(id, owner, route_interface);
         }
@@ -195,8 +196,8 @@ mod tests {
     /// Every route leaves through eth0.
     struct Eth0;
     impl RouteLookup for Eth0 {
-        fn route(&mut self, _: IpAddr, _: IpAddr) -> std::io::Result<Option<u32>> {
-            Ok(Some(2))
+        fn route(&mut self, _: &Query) -> super::super::lookup::Answer {
+            Ok(Some(super::super::lookup::Route::out(2)))
         }
     }
 
@@ -215,7 +216,7 @@ mod tests {
         let mut lookup = Eth0;
         let local: IpAddr = "192.0.2.10".parse().unwrap();
         for remote in ["198.51.100.1", "198.51.100.200", "203.0.113.5"] {
-            registry.add(&s, local, remote.parse().unwrap(), 8, &mut lookup);
+            registry.add(&s, Query::plain(local, remote.parse().unwrap()), 8, &mut lookup);
         }
         assert_eq!(registry.in_prefix("198.51.100.0".parse().unwrap(), 24).len(), 2);
         assert_eq!(registry.in_prefix("198.51.100.128".parse().unwrap(), 25).len(), 1);
@@ -226,7 +227,7 @@ mod tests {
         assert_eq!(registry.len(), 2);
         assert_eq!(registry.by_interface.get(&2).map(BTreeSet::len), Some(2));
         // A freed slot is reused.
-        let (id, _) = registry.add(&s, local, "203.0.113.6".parse().unwrap(), 8, &mut lookup);
+        let (id, _) = registry.add(&s, Query::plain(local, "203.0.113.6".parse().unwrap()), 8, &mut lookup);
         assert_eq!((id, registry.len()), (1, 3));
     }
 }

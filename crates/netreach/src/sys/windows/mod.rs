@@ -26,7 +26,7 @@ use self::com::{ComThread, Reading};
 use self::iphlpapi::Notifications;
 use super::{Input, KernelConfig};
 use crate::model::{Error, Family, NetworkState, Update};
-use crate::path::RouteLookup;
+use crate::path::{Answer, Query, Route, RouteLookup};
 use crate::{nlm, Verdict};
 
 /// What the source's channel receives.
@@ -187,8 +187,8 @@ impl Kernel {
 
 /// Route lookups (`GetBestRoute2`) plus NLM's per-interface verdict, for path monitors.
 impl RouteLookup for Kernel {
-    fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>> {
-        iphlpapi::best_route(local, remote)
+    fn route(&mut self, query: &Query) -> Answer {
+        iphlpapi::best_route(query.local, query.remote).map(|out| out.map(Route::out))
     }
 
     fn connectivity(&mut self, interface: u32, remote: IpAddr, same_subnet: bool) -> Option<bool> {
