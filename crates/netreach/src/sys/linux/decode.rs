@@ -357,8 +357,11 @@ pub(super) fn lookup_answer(message: &Message<'_>) -> io::Result<Option<crate::p
             code => {
                 let error = io::Error::from_raw_os_error(code.saturating_neg());
                 match error.raw_os_error() {
-                    // No route, unreachable or prohibit route, blackhole route.
-                    Some(libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EACCES | libc::EINVAL) => Ok(None),
+                    // No route, unreachable or prohibit route, blackhole route; ENODEV: the
+                    // link a link-local path is asked on (RTA_OIF) is gone, so no route over it.
+                    Some(libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EACCES | libc::EINVAL | libc::ENODEV) => {
+                        Ok(None)
+                    }
                     _ => Err(error),
                 }
             }

@@ -181,6 +181,8 @@ fn route_lookup_answers() {
     assert_eq!(answer(local), Ok(None));
     let unreachable = message(NLMSG_ERROR, 0, 1, &(-libc::ENETUNREACH).to_ne_bytes());
     assert_eq!(answer(unreachable), Ok(None));
+    let gone = message(NLMSG_ERROR, 0, 1, &(-libc::ENODEV).to_ne_bytes());
+    assert_eq!(answer(gone), Ok(None));
     let denied = message(NLMSG_ERROR, 0, 1, &(-libc::EPERM).to_ne_bytes());
     assert_eq!(answer(denied), Err(io::ErrorKind::PermissionDenied));
     let truncated = route_message(libc::RTM_NEWROUTE, 0, 32, &oif[..6]);
