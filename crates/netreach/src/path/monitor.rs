@@ -41,7 +41,9 @@ use crate::subscription::Subscription;
 ///
 /// A remote that is one of this host's own addresses (the kernel answers with a local route,
 /// over `lo`) is reachable whatever the local interface's link: the kernel delivers it on this
-/// host, so for such a path only the first three reasons apply.
+/// host, so for such a path only the first three reasons apply. (While the local interface is
+/// down or has no carrier only remotes that are the host's own addresses are asked about: a
+/// link going down then costs no lookup per path.)
 ///
 /// The route is asked as the kernel would route the connection's own socket: an IPv6
 /// link-local path on its link (the scope id of [`crate::Monitor::watch_socket_addrs`], or the

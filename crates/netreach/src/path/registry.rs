@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::fanout::PathShared;
 use super::lookup::{CachedLookup, Query, RouteLookup};
-use super::rule::{evaluate, prefix_bounds, wants_route, Evaluation, Names};
+use super::rule::{evaluate, is_own_address, prefix_bounds, route_need, Evaluation, Names};
 use crate::model::{NetworkState, Update};
 
 /// What a change can touch.
@@ -133,8 +133,10 @@ impl PathRegistry {
         let mut wanted = HashMap::new(); // per local address and link: most paths share a few
         lookup.prefetch(ids.iter().filter_map(|&id| self.slots[id].as_ref()).filter_map(|entry| {
             let query = entry.query;
-            let wants = *wanted.entry((query.local, query.scope)).or_insert_with(|| wants_route(state, &query));
-            wants.then_some(query)
+            let need = *wanted
+                .entry((query.local, query.scope))
+                .or_insert_with(|| route_need(state, query.local, query.scope));
+            need.is_some_and(|ready| ready || is_own_address(state, query.remote)).then_some(query)
         }));
         for id in ids {
             let Some(entry) = &self.slots[id] else { continue };

@@ -209,10 +209,23 @@ impl Names {
     }
 }
 
-/// Whether [`evaluate`] will ask for the kernel's route: the local address is owned and
-/// usable. Lets a reaction batch its lookups up front.
-pub(crate) fn wants_route(state: &NetworkState, query: &Query) -> bool {
-    owner(state, query.local, query.scope).is_some_and(|(_, a)| !a.flags.dad_failed && !a.flags.tentative)
+/// Which routes [`evaluate`] asks the kernel for, for paths from one local address (on one
+/// link): `None`, none (the address is gone or not usable); `Some(true)`, every remote's;
+/// `Some(false)`, its interface is down or has no carrier, so only for remotes that are
+/// this host's own addresses ([`is_own_address`]). Lets a reaction batch its lookups up front.
+pub(crate) fn route_need(state: &NetworkState, local: IpAddr, scope: Option<u32>) -> Option<bool> {
+    let (iface, address) = owner(state, local, scope)?;
+    (!address.flags.dad_failed && !address.flags.tentative).then(|| iface.is_ready())
+}
+
+/// True when some interface of this host has `ip`. Only the kernel says whether traffic to it
+/// is delivered here (a local route); this says when asking can change the answer for a path
+/// whose interface is down or has no carrier. Without it a link going down would cost one
+/// lookup per path on it. Remotes inside a `local` route that are nobody's address (AnyIP,
+/// `ip route add local PREFIX dev lo`) are therefore judged by their local link's state
+/// while it is down.
+pub(crate) fn is_own_address(state: &NetworkState, ip: IpAddr) -> bool {
+    state.interfaces.iter().any(|i| i.addresses.iter().any(|a| a.address == ip))
 }
 
 /// Applies the rule (see [`crate::PathMonitor`]) to one path: the reasons, checked in order.
@@ -246,8 +259,9 @@ pub(crate) fn evaluate(
     if address.flags.tentative {
         return unreachable(Unreachable::LocalAddressTentative, None);
     }
-    let answer = lookup.route(query);
-    if let Ok(Some(route @ Route { local: true, .. })) = answer {
+    let ready = iface.is_ready();
+    let answer = (ready || is_own_address(state, query.remote)).then(|| lookup.route(query));
+    if let Some(Ok(Some(route @ Route { local: true, .. }))) = answer {
         // The kernel delivers it on this host (a local route over the loopback): the local
         // interface's own link does not carry it.
         let state = PathState::Reachable { interface: name.clone(), same_subnet };
@@ -256,9 +270,9 @@ pub(crate) fn evaluate(
     if !iface.up {
         return unreachable(Unreachable::InterfaceDown { interface: name.clone() }, None);
     }
-    if !iface.is_ready() {
+    let Some(answer) = answer.filter(|_| ready) else {
         return unreachable(Unreachable::NoCarrier { interface: name.clone() }, None);
-    }
+    };
     match answer {
         Err(e) => unreachable(Unreachable::LookupFailed { message: e.to_string() }, None),
         Ok(None) => unreachable(Unreachable::NoRoute, None),

@@ -151,11 +151,20 @@ fn a_local_route_makes_a_same_host_path_reachable() {
     // The answer, not the addresses, decides: whatever the local link's carrier, the kernel
     // delivers it on this host.
     let query = Query::plain("192.0.2.10".parse().unwrap(), "198.51.100.10".parse().unwrap());
-    for s in [state(|_| {}), state(|i| i.carrier = false)] {
+    let wlan_has_it = |mut s: NetworkState| {
+        s.interfaces[1].addresses.push(Address::new("198.51.100.10".parse().unwrap(), 24));
+        s
+    };
+    for s in [state(|_| {}), state(|i| i.carrier = false), state(|i| i.up = false)].map(wlan_has_it) {
         let e = evaluate(&s, &query, &mut Local, &mut Names::default());
         assert!(e.status.is_reachable(), "{:?}", e.status);
         assert_eq!((e.owner, e.route_interface), (Some(2), Some(1)));
     }
+    // While the local link is down, the kernel is asked only about the host's own addresses
+    // (else a link going down would cost a lookup per path): a remote that is nobody's
+    // address is judged by the link.
+    let e = evaluate(&state(|i| i.carrier = false), &query, &mut Local, &mut Names::default());
+    assert_eq!(e.status.reason(), Some(&Unreachable::NoCarrier { interface: Arc::from("eth0") }));
 }
 
 /// Two links that both carry fe80::10 (each link's own), and a global address on eth0.
