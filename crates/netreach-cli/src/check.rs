@@ -52,12 +52,12 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, Failure> {
             }
         });
     }
-    // The monitor must outlive the path watched through it.
     let mut options = PathOptions::new();
     options.mark = args.mark;
     options.uid = args.uid;
     let local = args.local.resolve(&monitor, "LOCAL")?;
     let remote = args.remote.resolve(&monitor, "REMOTE")?;
+    // The monitor must outlive the path watched through it.
     let path = monitor.watch_path_with(local, remote, options)?;
     let mut out = std::io::stdout().lock();
     if !args.watch {
