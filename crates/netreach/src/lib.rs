@@ -38,8 +38,10 @@
 //!
 //! ## Per-connection paths
 //!
-//! [`Monitor::watch_path`] (and `watch_tcp`, `watch_udp`, `watch_socket_addrs`) gives a
-//! [`PathMonitor`]: is one connection's path, local address -> remote address, still alive?
+//! [`Monitor::watch_path`] (and `watch_tcp`, `watch_udp`, `watch_socket_addrs`,
+//! `watch_path_with`) gives a [`PathMonitor`]: is one connection's path, local address ->
+//! remote address, still alive, judged as the kernel judges that connection's socket (its
+//! link for IPv6 link-local ends, its mark and owner: [`PathOptions`])?
 //! The rule is Qt's `QNetworkConnectionMonitor`'s, made concrete: the remote's family decides
 //! (IPv4-mapped IPv6 counts as IPv4); a remote inside the local address's subnet needs only the
 //! path to that subnet, any other remote a route out. The path is unreachable, with the first
