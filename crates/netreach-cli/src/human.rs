@@ -153,7 +153,13 @@ fn route(r: &DefaultRoute) -> String {
 
 /// One path's status, e.g. `192.0.2.10 -> 198.51.100.1: reachable via eth0`.
 pub(crate) fn path(status: &netreach::PathStatus) -> String {
-    let ends = format!("{} -> {}", status.local, status.remote);
+    let mut ends = format!("{} -> {}", status.local, status.remote);
+    if let Some(mark) = status.options.mark {
+        ends += &format!(" (mark {mark})");
+    }
+    if let Some(uid) = status.options.uid {
+        ends += &format!(" (uid {uid})");
+    }
     match &status.state {
         PathState::Reachable { interface, same_subnet } => {
             let subnet = if *same_subnet { " (same subnet)" } else { "" };

@@ -116,6 +116,13 @@ pub(crate) struct Failure {
     code: u8,
 }
 
+impl Failure {
+    /// Bad input found after parsing (e.g. a link name the monitored namespace lacks): exit 2.
+    pub(crate) fn invalid_input(message: String) -> Self {
+        Failure { message, code: 2 }
+    }
+}
+
 /// A fatal failure: exit code 1.
 impl From<String> for Failure {
     fn from(message: String) -> Self {

@@ -124,7 +124,7 @@ pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
         Update::RouteRemoved(route) => {
             remove_routes(state, |r| r.same_route(&route), &mut events);
         }
-        Update::RouteChanged(..) => {}
+        Update::RouteChanged(..) | Update::RulesChanged(..) => {}
         Update::Verdict(verdict) => {
             let at = state.verdicts.iter().position(|v| v.source == verdict.source);
             let withdrawn = verdict == Verdict::new(verdict.source);

@@ -38,8 +38,10 @@
 //!
 //! ## Per-connection paths
 //!
-//! [`Monitor::watch_path`] (and `watch_tcp`, `watch_udp`, `watch_socket_addrs`) gives a
-//! [`PathMonitor`]: is one connection's path, local address -> remote address, still alive?
+//! [`Monitor::watch_path`] (and `watch_tcp`, `watch_udp`, `watch_socket_addrs`,
+//! `watch_path_with`) gives a [`PathMonitor`]: is one connection's path, local address ->
+//! remote address, still alive, judged as the kernel judges that connection's socket (its
+//! link for IPv6 link-local ends, its mark and owner: [`PathOptions`])?
 //! The rule is Qt's `QNetworkConnectionMonitor`'s, made concrete: the remote's family decides
 //! (IPv4-mapped IPv6 counts as IPv4); a remote inside the local address's subnet needs only the
 //! path to that subnet, any other remote a route out. The path is unreachable, with the first
@@ -90,8 +92,8 @@ pub use fold::{apply, diff, reachability_events};
 pub use model::{
     Address, AddressFlags, AddressScope, DefaultRoute, Details, DnsConfig, DnsManager, DnsOrigin, Error, ErrorKind,
     Event, EventKind, Family, FamilyReachability, Interface, InterfaceKind, Level, Nameserver, NetworkState, OperState,
-    PathEvent, PathEventKind, PathState, PathStatus, Reachability, ReachabilityOf, Result, Source, Transport,
-    Unreachable, Update, Verdict,
+    PathEvent, PathEventKind, PathOptions, PathState, PathStatus, Reachability, ReachabilityOf, Result, Source,
+    Transport, Unreachable, Update, Verdict,
 };
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use path::{validate_path, PathCallbackId, PathMonitor};

@@ -16,7 +16,6 @@ mod refiner;
 #[cfg(test)]
 mod tests;
 
-use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
@@ -27,7 +26,7 @@ pub(crate) use self::refiner::Refiner;
 use self::refiner::Reporter;
 use crate::fold::{apply, diff, reachability_events};
 use crate::model::{Error, EventKind, NetworkState, Update};
-use crate::path::{touched_by, PathId, PathOwner, PathRegistry, PathShared, RouteLookup, Touch};
+use crate::path::{touched_by, PathId, PathOwner, PathRegistry, PathShared, Query, RouteLookup, Touch};
 use crate::probe::ProbeConfig;
 use crate::refine::judge;
 use crate::sys::{self, Input, KernelConfig, NetworkManagerConfig};
@@ -43,8 +42,7 @@ pub(crate) struct Config {
 /// Work for the engine thread, which owns the source that path evaluation asks.
 pub(crate) enum Command {
     AddPath {
-        local: IpAddr,
-        remote: IpAddr,
+        query: Query,
         reply: mpsc::SyncSender<(PathId, Arc<PathShared>)>,
     },
     RemovePath(PathId),
@@ -234,8 +232,9 @@ impl Engine {
     /// touches.
     fn update(&mut self, update: Update, lookup: &mut dyn RouteLookup) {
         let touch = touched_by(&update);
-        if matches!(update, Update::RouteChanged(..)) {
-            // Routes other than default ones are not state: only path monitors care about them.
+        if matches!(update, Update::RouteChanged(..) | Update::RulesChanged(..)) {
+            // Rules and routes other than default ones are not state: only path monitors care
+            // about them.
             self.react(None, touch, lookup);
         } else if let Some(state) = self.change(|state| apply(Arc::make_mut(state), update)) {
             self.react(Some(state), touch, lookup);
@@ -282,9 +281,9 @@ impl Engine {
         let commands = lock(&self.shared.commands).as_mut().map(std::mem::take).unwrap_or_default();
         for command in commands {
             match command {
-                Command::AddPath { local, remote, reply } => {
+                Command::AddPath { query, reply } => {
                     let state = self.shared.snapshot();
-                    let added = self.paths.add(&state, local, remote, self.shared.queue_capacity, lookup);
+                    let added = self.paths.add(&state, query, self.shared.queue_capacity, lookup);
                     if reply.send(added.clone()).is_err() {
                         self.paths.remove(added.0); // the caller gave up waiting
                     }

@@ -1,12 +1,11 @@
 //! The engine's own contract, without a kernel: route lookups and refiner notifications run
 //! on the new state with the state lock free, so `snapshot()` never waits for them.
 
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 
 use super::{Engine, Input, Refiner, Reporter, Shared};
 use crate::model::{Address, Error, Interface, InterfaceKind, NetworkState, Reachability, Update};
-use crate::path::{PathRegistry, RouteLookup};
+use crate::path::{Answer, PathRegistry, Query, Route, RouteLookup};
 use crate::sys::{self, KernelConfig};
 
 fn eth0(mtu: u32) -> Interface {
@@ -36,11 +35,11 @@ struct Lookup {
 }
 
 impl RouteLookup for Lookup {
-    fn route(&mut self, _: IpAddr, _: IpAddr) -> std::io::Result<Option<u32>> {
+    fn route(&mut self, _: &Query) -> Answer {
         // try_lock, not lock: a lookup made under the lock would deadlock rather than fail.
         let free = self.shared.state.try_lock().is_ok();
         self.seen.lock().unwrap().push((free, free.then(|| mtu(&self.shared.snapshot())).flatten()));
-        Ok(Some(2))
+        Ok(Some(Route::out(2)))
     }
 }
 
@@ -77,7 +76,7 @@ fn lookups_and_refiner_notifications_run_outside_the_state_lock_on_the_new_state
     let mut lookup = Lookup { shared: engine.shared.clone(), seen: looked.clone() };
     let state = engine.shared.snapshot();
     let (local, remote) = ("192.0.2.10".parse().unwrap(), "198.51.100.1".parse().unwrap());
-    let _path = engine.paths.add(&state, local, remote, 16, &mut lookup);
+    let _path = engine.paths.add(&state, Query::plain(local, remote), 16, &mut lookup);
     drop(state);
     assert_eq!(looked.lock().unwrap().drain(..).count(), 1, "adding a path asks its route");
 

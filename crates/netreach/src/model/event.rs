@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 
-use super::address::Address;
+use super::address::{Address, Family};
 use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::{Level, Source};
@@ -250,6 +250,9 @@ pub enum Update {
     /// Some other route (destination, prefix length) was added, changed or removed. Not kept
     /// in the state; it tells path monitors which kernel route lookups to repeat.
     RouteChanged(std::net::IpAddr, u8),
+    /// A policy routing rule of this family was added or removed (`ip rule`). Not kept in the
+    /// state; every path monitor's route lookup is repeated.
+    RulesChanged(Family),
     /// A source above the kernel gave its verdict, replacing its previous one. A verdict with
     /// no opinion at all withdraws the source.
     Verdict(Verdict),

@@ -40,6 +40,6 @@ pub use event::{Event, EventKind, ReachabilityOf, Update};
 pub(crate) use interface::display_name;
 pub use interface::{Interface, InterfaceKind, OperState};
 pub use level::{FamilyReachability, Level, Reachability, Source};
-pub use path::{PathEvent, PathEventKind, PathState, PathStatus, Unreachable};
+pub use path::{PathEvent, PathEventKind, PathOptions, PathState, PathStatus, Unreachable};
 pub use state::{DefaultRoute, NetworkState};
 pub use verdict::{Details, Transport, Verdict};

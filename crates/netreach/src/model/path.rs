@@ -92,23 +92,74 @@ impl std::fmt::Display for Unreachable {
     }
 }
 
+/// What a socket carries into the kernel's route decision besides its two addresses: its
+/// mark (`SO_MARK`, which `ip rule ... fwmark` matches) and its owner (which `ip rule ...
+/// uidrange` matches). A path watched with these is judged as the kernel judges that socket.
+/// Paths made from a socket ([`crate::Monitor::watch_tcp`], [`crate::Monitor::watch_udp`])
+/// read them from it. Linux only: elsewhere a path with either is refused.
+///
+/// ```
+/// let options = netreach::PathOptions::new().mark(7).uid(1000);
+/// assert_eq!((options.mark, options.uid), (Some(7), Some(1000)));
+/// assert_eq!(netreach::PathOptions::default().mark, None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub struct PathOptions {
+    /// The socket's mark; `None`: no mark (as 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark: Option<u32>,
+    /// The uid owning the socket; `None`: this process's own (the monitor asks the kernel as it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+}
+
+impl PathOptions {
+    /// No mark, this process's uid: how a plain socket of this process is routed.
+    pub fn new() -> Self {
+        PathOptions::default()
+    }
+
+    /// Judges the path as for a socket with this mark (`setsockopt(SO_MARK)`).
+    ///
+    /// ```
+    /// assert_eq!(netreach::PathOptions::new().mark(7).mark, Some(7));
+    /// ```
+    pub fn mark(mut self, mark: u32) -> Self {
+        self.mark = Some(mark);
+        self
+    }
+
+    /// Judges the path as for a socket owned by this uid.
+    ///
+    /// ```
+    /// assert_eq!(netreach::PathOptions::new().uid(1000).uid, Some(1000));
+    /// ```
+    pub fn uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+}
+
 /// Whether one path is reachable, and why not.
 ///
 /// Serialised (e.g. by `netreach check --json`) as one flat object: `local`, `remote`,
-/// `reachable`, the reason's fields when unreachable (`reason` and, for some reasons,
+/// `mark` and `uid` when the path was watched with them ([`PathOptions`]), `reachable`, the
+/// reason's fields when unreachable (`reason` and, for some reasons,
 /// `expected`/`actual`/`message`), `interface` (null when no interface owns the local address)
 /// and `same_subnet`:
 ///
 /// ```
-/// use netreach::{PathState, PathStatus, Unreachable};
+/// use netreach::{PathOptions, PathState, PathStatus, Unreachable};
 /// let status = PathStatus {
 ///     local: "192.0.2.10".parse().unwrap(),
 ///     remote: "198.51.100.1".parse().unwrap(),
+///     options: PathOptions::new().mark(7),
 ///     state: PathState::Unreachable { reason: Unreachable::NoRoute, interface: Some("eth0".into()), same_subnet: false },
 /// };
 /// assert_eq!(
 ///     serde_json::to_string(&status).unwrap(),
-///     r#"{"local":"192.0.2.10","remote":"198.51.100.1","reachable":false,"reason":"no_route","interface":"eth0","same_subnet":false}"#
+///     r#"{"local":"192.0.2.10","remote":"198.51.100.1","mark":7,"reachable":false,"reason":"no_route","interface":"eth0","same_subnet":false}"#
 /// );
 /// assert_eq!(status.reason(), Some(&Unreachable::NoRoute));
 /// ```
@@ -118,6 +169,8 @@ pub struct PathStatus {
     pub local: IpAddr,
     /// The remote address (normalised likewise).
     pub remote: IpAddr,
+    /// The socket's mark and owner the path is judged with.
+    pub options: PathOptions,
     /// Reachable or not, with what goes with each.
     pub state: PathState,
 }
@@ -182,6 +235,8 @@ impl Serialize for PathStatus {
         struct Wire<'a> {
             local: IpAddr,
             remote: IpAddr,
+            #[serde(flatten)]
+            options: PathOptions,
             reachable: bool,
             #[serde(flatten)]
             reason: Option<&'a Unreachable>,
@@ -194,6 +249,7 @@ impl Serialize for PathStatus {
         Wire {
             local: self.local,
             remote: self.remote,
+            options: self.options,
             reachable: self.is_reachable(),
             reason,
             interface: (!reason.is_some_and(Unreachable::names_interface)).then(|| self.interface()),

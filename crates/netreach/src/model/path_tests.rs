@@ -3,7 +3,12 @@
 use super::*;
 
 fn status(state: PathState) -> String {
-    let status = PathStatus { local: "192.0.2.10".parse().unwrap(), remote: "198.51.100.1".parse().unwrap(), state };
+    let status = PathStatus {
+        local: "192.0.2.10".parse().unwrap(),
+        remote: "198.51.100.1".parse().unwrap(),
+        options: Default::default(),
+        state,
+    };
     serde_json::to_string(&status).unwrap()
 }
 
@@ -72,10 +77,34 @@ fn json_is_unchanged() {
 }
 
 #[test]
+fn mark_and_uid_are_shown_when_set() {
+    let mut status = PathStatus {
+        local: "192.0.2.10".parse().unwrap(),
+        remote: "198.51.100.1".parse().unwrap(),
+        options: PathOptions::new().mark(7).uid(1000),
+        state: PathState::Unreachable {
+            reason: Unreachable::NoCarrier { interface: "eth0".into() },
+            interface: Some("eth0".into()),
+            same_subnet: false,
+        },
+    };
+    let got = serde_json::to_string(&status).unwrap();
+    assert_eq!(
+        got,
+        r#"{"local":"192.0.2.10","remote":"198.51.100.1","mark":7,"uid":1000,"reachable":false,"reason":"no_carrier","interface":"eth0","same_subnet":false}"#
+    );
+    #[cfg(target_os = "linux")]
+    testns::kit::assert_json_keys_unique(&got);
+    status.options = PathOptions::new().uid(0);
+    assert!(serde_json::to_string(&status).unwrap().contains(r#""remote":"198.51.100.1","uid":0,"reachable""#));
+}
+
+#[test]
 fn event_json_is_unchanged() {
     let status = PathStatus {
         local: "192.0.2.10".parse().unwrap(),
         remote: "198.51.100.1".parse().unwrap(),
+        options: Default::default(),
         state: PathState::Reachable { interface: "eth0".into(), same_subnet: false },
     };
     let at = |kind| PathEvent { timestamp: std::time::UNIX_EPOCH, kind };
@@ -92,12 +121,21 @@ fn event_json_is_unchanged() {
 #[test]
 fn accessors_follow_the_state() {
     let (local, remote) = ("192.0.2.10".parse().unwrap(), "198.51.100.1".parse().unwrap());
-    let up = PathStatus { local, remote, state: PathState::Reachable { interface: "eth0".into(), same_subnet: true } };
+    let up = PathStatus {
+        local,
+        remote,
+        options: Default::default(),
+        state: PathState::Reachable { interface: "eth0".into(), same_subnet: true },
+    };
     assert!(up.is_reachable() && up.same_subnet());
     assert_eq!((up.reason(), up.interface()), (None, Some("eth0")));
     let reason = Unreachable::LocalAddressGone;
-    let gone =
-        PathStatus { local, remote, state: PathState::Unreachable { reason, interface: None, same_subnet: false } };
+    let gone = PathStatus {
+        local,
+        remote,
+        options: Default::default(),
+        state: PathState::Unreachable { reason, interface: None, same_subnet: false },
+    };
     assert!(!gone.is_reachable());
     assert_eq!((gone.reason(), gone.interface()), (Some(&Unreachable::LocalAddressGone), None));
 }

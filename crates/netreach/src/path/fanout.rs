@@ -217,7 +217,7 @@ mod tests {
         } else {
             PathState::Unreachable { reason: Unreachable::NoRoute, interface: Some("eth0".into()), same_subnet: false }
         };
-        PathStatus { local, remote, state }
+        PathStatus { local, remote, options: Default::default(), state }
     }
 
     fn shared() -> (Arc<PathShared>, Arc<Owner>, Weak<dyn PathOwner>) {

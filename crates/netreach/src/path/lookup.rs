@@ -3,16 +3,61 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// The kernel's answer to "which interface does traffic from `local` to `remote` leave by?"
-/// (implemented by each OS source).
-pub(crate) trait RouteLookup {
-    /// `Ok(Some(index))`: out of that interface; `Ok(None)`: no route; `Err`: the lookup failed.
-    fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>>;
+/// One route question, as the kernel is asked it for a socket: like `ip route get REMOTE
+/// from LOCAL [oif SCOPE] [mark MARK] [uid UID]`. Paths that ask the same question share the
+/// answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Query {
+    pub local: IpAddr,
+    pub remote: IpAddr,
+    /// The link an IPv6 link-local path is on (its scope id): the lookup is made on it.
+    pub scope: Option<u32>,
+    /// The socket's mark (`SO_MARK`), which `fwmark` rules match.
+    pub mark: Option<u32>,
+    /// The socket's owner, which `uidrange` rules match (default: the monitor's own uid).
+    pub uid: Option<u32>,
+}
 
-    /// Many lookups at once, answers in the order asked. Backends that can ask the OS in
+impl Query {
+    /// A question with no scope, mark or uid.
+    #[cfg(test)]
+    pub(crate) fn plain(local: IpAddr, remote: IpAddr) -> Query {
+        Query { local, remote, scope: None, mark: None, uid: None }
+    }
+}
+
+/// Where the kernel's route sends the traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Route {
+    /// The interface it leaves through (for a local route, the loopback interface).
+    pub interface: u32,
+    /// The remote is one of this host's own addresses (a `local` route, `RTN_LOCAL`): the
+    /// traffic never leaves the host.
+    pub local: bool,
+}
+
+impl Route {
+    /// A unicast route out of `interface`.
+    #[cfg(any(windows, test))] // Linux decodes the kind of route the kernel answers with
+    pub(crate) fn out(interface: u32) -> Route {
+        Route { interface, local: false }
+    }
+}
+
+/// The kernel's answer: `Ok(Some(route))`, `Ok(None)` when there is no route (or a reject
+/// route or rule), `Err` when the lookup failed.
+pub(crate) type Answer = std::io::Result<Option<Route>>;
+
+/// The kernel's answer to "where does traffic from `local` to `remote` go?" (implemented by
+/// each OS source).
+pub(crate) trait RouteLookup {
+    /// Asks one question.
+    fn route(&mut self, query: &Query) -> Answer;
+
+    /// Many questions at once, answers in the order asked. Backends that can ask the OS in
     /// batches override this (one reaction may need thousands of lookups).
-    fn routes(&mut self, pairs: &[(IpAddr, IpAddr)]) -> Vec<std::io::Result<Option<u32>>> {
-        pairs.iter().map(|&(local, remote)| self.route(local, remote)).collect()
+    fn routes(&mut self, queries: &[Query]) -> Vec<Answer> {
+        queries.iter().map(|query| self.route(query)).collect()
     }
 
     /// The operating system's own verdict on a path from `local` to `remote` that leaves
@@ -38,42 +83,42 @@ pub(crate) trait RouteLookup {
     }
 }
 
-/// Route lookups remembered for the length of one reaction: many paths often share a
-/// (local, remote) pair (connection pools), and the answer cannot change meanwhile.
+/// Route lookups remembered for the length of one reaction: many paths often ask the same
+/// question (connection pools), and the answer cannot change meanwhile.
 pub(crate) struct CachedLookup<'a> {
     lookup: &'a mut dyn RouteLookup,
-    answers: HashMap<(IpAddr, IpAddr), LookupAnswer>,
+    answers: HashMap<Query, Remembered>,
 }
 
 /// A remembered lookup result (`io::Error` is not `Clone`, so errors keep kind and text).
-type LookupAnswer = Result<Option<u32>, (std::io::ErrorKind, String)>;
+type Remembered = Result<Option<Route>, (std::io::ErrorKind, String)>;
 
 impl<'a> CachedLookup<'a> {
     pub(crate) fn new(lookup: &'a mut dyn RouteLookup) -> Self {
         CachedLookup { lookup, answers: HashMap::new() }
     }
 
-    /// Looks up, in one batch, the pairs not answered yet.
-    pub(crate) fn prefetch(&mut self, pairs: impl Iterator<Item = (IpAddr, IpAddr)>) {
-        let mut missing: Vec<(IpAddr, IpAddr)> = pairs.filter(|pair| !self.answers.contains_key(pair)).collect();
+    /// Looks up, in one batch, the questions not answered yet.
+    pub(crate) fn prefetch(&mut self, queries: impl Iterator<Item = Query>) {
+        let mut missing: Vec<Query> = queries.filter(|query| !self.answers.contains_key(query)).collect();
         missing.sort_unstable();
         missing.dedup();
         if missing.is_empty() {
             return;
         }
         let answers = self.lookup.routes(&missing);
-        for (pair, answer) in missing.into_iter().zip(answers) {
-            self.answers.insert(pair, answer.map_err(|e| (e.kind(), e.to_string())));
+        for (query, answer) in missing.into_iter().zip(answers) {
+            self.answers.insert(query, answer.map_err(|e| (e.kind(), e.to_string())));
         }
     }
 }
 
 impl RouteLookup for CachedLookup<'_> {
-    fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>> {
+    fn route(&mut self, query: &Query) -> Answer {
         let lookup = &mut self.lookup;
         self.answers
-            .entry((local, remote))
-            .or_insert_with(|| lookup.route(local, remote).map_err(|e| (e.kind(), e.to_string())))
+            .entry(*query)
+            .or_insert_with(|| lookup.route(query).map_err(|e| (e.kind(), e.to_string())))
             .clone()
             .map_err(|(kind, message)| std::io::Error::new(kind, message))
     }

@@ -16,7 +16,7 @@ mod rule;
 
 pub use fanout::PathCallbackId;
 pub(crate) use fanout::PathShared;
-pub(crate) use lookup::RouteLookup;
+pub(crate) use lookup::{Answer, Query, Route, RouteLookup};
 pub use monitor::PathMonitor;
 pub(crate) use monitor::PathOwner;
 pub(crate) use registry::{touched_by, PathId, PathRegistry, Touch};

@@ -32,12 +32,26 @@ use crate::subscription::Subscription;
 /// |-----------------------------|------------------------------------------------------------------------|
 /// | `local_address_gone`        | no interface owns the local address any more                           |
 /// | `local_address_dad_failed`  | duplicate address detection failed for it                               |
-/// | `local_address_tentative`   | duplicate address detection is still running                           |
+/// | `local_address_tentative`   | duplicate address detection is still running (an optimistic address, RFC 4429, is usable meanwhile) |
 /// | `interface_down`            | the interface owning it is administratively down                       |
 /// | `no_carrier`                | that interface has no carrier (or is dormant / lower-layer down)       |
 /// | `no_route`                  | the kernel has no route to the remote from that source address         |
 /// | `route_via_other_interface` | the kernel's route to the remote now leaves through another interface  |
 /// | `no_connectivity`           | Windows only: the Network List Manager says the connection cannot carry it (Qt's current rule; a reading older than the path counts only when it says the family has no network) |
+///
+/// A remote that is one of this host's own addresses (the kernel answers with a local route,
+/// over `lo`) is reachable whatever the local interface's link: the kernel delivers it on this
+/// host, so for such a path only the first three reasons apply. (While the local interface is
+/// down or has no carrier only remotes that are the host's own addresses are asked about: a
+/// link going down then costs no lookup per path.)
+///
+/// The route is asked as the kernel would route the connection's own socket: an IPv6
+/// link-local path on its link (the scope id of [`crate::Monitor::watch_socket_addrs`], or the
+/// only link owning a link-local local address; `RTA_OIF`, like `ip route get ... oif LINK`),
+/// and with the socket's mark and owner ([`crate::PathOptions`]; read from the socket by
+/// [`crate::Monitor::watch_tcp`] and [`crate::Monitor::watch_udp`]; `ip route get ... mark M
+/// uid U`), so `fwmark` and `uidrange` policy rules are applied as to that socket. Adding or
+/// removing a rule (`ip rule`) judges every path again.
 ///
 /// A remote inside the local address's subnet needs only the path to that subnet: the kernel's
 /// route is then the subnet's connected route, so a default route coming or going does not

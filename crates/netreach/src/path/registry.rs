@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use super::fanout::PathShared;
-use super::lookup::{CachedLookup, RouteLookup};
-use super::rule::{evaluate, prefix_bounds, wants_route, Evaluation, Names};
+use super::lookup::{CachedLookup, Query, RouteLookup};
+use super::rule::{evaluate, is_own_address, prefix_bounds, route_need, Evaluation, Names};
 use crate::model::{NetworkState, Update};
 
 /// What a change can touch.
@@ -39,6 +39,8 @@ pub(crate) fn touched_by(update: &Update) -> Touch {
             0,
         ),
         Update::RouteChanged(destination, prefix_len) => Touch::Prefix(*destination, *prefix_len),
+        // A rule can send any path elsewhere (fwmark, uidrange, from, to rules).
+        Update::RulesChanged(_) => Touch::All,
         // Paths follow the kernel; probes and daemons judge the machine, not one path, and a
         // path is between addresses: the resolver does not matter to it.
         Update::Verdict(_) | Update::Dns(_) => Touch::Nothing,
@@ -46,8 +48,7 @@ pub(crate) fn touched_by(update: &Update) -> Touch {
 }
 
 struct PathEntry {
-    local: IpAddr,
-    remote: IpAddr,
+    query: Query,
     owner: Option<u32>,
     route_interface: Option<u32>,
     /// The lookup's opinion clock when the path was made (see `RouteLookup::connectivity`).
@@ -76,15 +77,14 @@ impl PathRegistry {
     pub(crate) fn add(
         &mut self,
         state: &NetworkState,
-        local: IpAddr,
-        remote: IpAddr,
+        query: Query,
         queue_capacity: usize,
         lookup: &mut dyn RouteLookup,
     ) -> (PathId, Arc<PathShared>) {
         let since = lookup.opinion_clock();
-        let evaluation = evaluate(state, local, remote, since, lookup, &mut self.names);
+        let evaluation = evaluate(state, &query, since, lookup, &mut self.names);
         let shared = Arc::new(PathShared::new(evaluation.status, queue_capacity));
-        let entry = PathEntry { local, remote, owner: None, route_interface: None, since, shared: shared.clone() };
+        let entry = PathEntry { query, owner: None, route_interface: None, since, shared: shared.clone() };
         let id = match self.free.pop() {
             Some(id) => {
                 self.slots[id] = Some(entry);
@@ -95,8 +95,8 @@ impl PathRegistry {
                 self.slots.len() - 1
             }
         };
-        self.by_local.entry(local).or_default().insert(id);
-        self.by_remote.insert((remote, id));
+        self.by_local.entry(query.local).or_default().insert(id);
+        self.by_remote.insert((query.remote, id));
         self.reindex(id, evaluation.owner, evaluation.route_interface);
         (id, shared)
     }
@@ -105,11 +105,11 @@ impl PathRegistry {
     pub(crate) fn remove(&mut self, id: PathId) {
         let Some(entry) = self.slots.get_mut(id).and_then(Option::take) else { return };
         self.free.push(id);
-        remove_from(&mut self.by_local, entry.local, id);
+        remove_from(&mut self.by_local, entry.query.local, id);
         for index in [entry.owner, entry.route_interface].into_iter().flatten() {
             remove_from(&mut self.by_interface, index, id);
         }
-        self.by_remote.remove(&(entry.remote, id));
+        self.by_remote.remove(&(entry.query.remote, id));
     }
 
     /// How many paths are watched.
@@ -134,15 +134,18 @@ impl PathRegistry {
             }
         };
         let mut lookup = CachedLookup::new(lookup);
-        let mut wanted = HashMap::new(); // per local address: most paths share a few
+        let mut wanted = HashMap::new(); // per local address and link: most paths share a few
         lookup.prefetch(ids.iter().filter_map(|&id| self.slots[id].as_ref()).filter_map(|entry| {
-            let wants = *wanted.entry(entry.local).or_insert_with(|| wants_route(state, entry.local));
-            wants.then_some((entry.local, entry.remote))
+            let query = entry.query;
+            let need = *wanted
+                .entry((query.local, query.scope))
+                .or_insert_with(|| route_need(state, query.local, query.scope));
+            need.is_some_and(|ready| ready || is_own_address(state, query.remote)).then_some(query)
         }));
         for id in ids {
             let Some(entry) = &self.slots[id] else { continue };
             let Evaluation { status, owner, route_interface } =
-                evaluate(state, entry.local, entry.remote, entry.since, &mut lookup, &mut self.names);
+                evaluate(state, &entry.query, entry.since, &mut lookup, &mut self.names);
             entry.shared.publish(status);
             self.reindex(id, owner, route_interface);
         }
@@ -195,12 +198,13 @@ fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, BTreeSet<PathId>>
 mod tests {
     use super::*;
     use crate::model::{Address, Interface};
+    use crate::path::lookup::{Answer, Route};
 
     /// Every route leaves through eth0.
     struct Eth0;
     impl RouteLookup for Eth0 {
-        fn route(&mut self, _: IpAddr, _: IpAddr) -> std::io::Result<Option<u32>> {
-            Ok(Some(2))
+        fn route(&mut self, _: &Query) -> super::super::lookup::Answer {
+            Ok(Some(super::super::lookup::Route::out(2)))
         }
     }
 
@@ -219,7 +223,7 @@ mod tests {
         let mut lookup = Eth0;
         let local: IpAddr = "192.0.2.10".parse().unwrap();
         for remote in ["198.51.100.1", "198.51.100.200", "203.0.113.5"] {
-            registry.add(&s, local, remote.parse().unwrap(), 8, &mut lookup);
+            registry.add(&s, Query::plain(local, remote.parse().unwrap()), 8, &mut lookup);
         }
         assert_eq!(registry.in_prefix("198.51.100.0".parse().unwrap(), 24).len(), 2);
         assert_eq!(registry.in_prefix("198.51.100.128".parse().unwrap(), 25).len(), 1);
@@ -230,7 +234,7 @@ mod tests {
         assert_eq!(registry.len(), 2);
         assert_eq!(registry.by_interface.get(&2).map(BTreeSet::len), Some(2));
         // A freed slot is reused.
-        let (id, _) = registry.add(&s, local, "203.0.113.6".parse().unwrap(), 8, &mut lookup);
+        let (id, _) = registry.add(&s, Query::plain(local, "203.0.113.6".parse().unwrap()), 8, &mut lookup);
         assert_eq!((id, registry.len()), (1, 3));
     }
 
@@ -241,8 +245,8 @@ mod tests {
         asked: Vec<(IpAddr, u64)>,
     }
     impl RouteLookup for Clocked {
-        fn route(&mut self, _: IpAddr, _: IpAddr) -> std::io::Result<Option<u32>> {
-            Ok(Some(2))
+        fn route(&mut self, _: &Query) -> Answer {
+            Ok(Some(Route::out(2)))
         }
         fn connectivity(&mut self, _: u32, _: IpAddr, remote: IpAddr, _: bool, since: u64) -> Option<bool> {
             self.asked.push((remote, since));
@@ -268,9 +272,9 @@ mod tests {
             ("192.0.2.10".parse().unwrap(), "198.51.100.1".parse().unwrap(), "198.51.100.2".parse().unwrap());
         let mut lookup = Clocked { clock: 3, asked: Vec::new() };
         let mut registry = PathRegistry::default();
-        registry.add(&s, local, early, 8, &mut lookup);
+        registry.add(&s, Query::plain(local, early), 8, &mut lookup);
         lookup.clock = 7;
-        registry.add(&s, local, late, 8, &mut lookup);
+        registry.add(&s, Query::plain(local, late), 8, &mut lookup);
         lookup.asked.clear();
         registry.react(&s, Touch::Interface(2), &mut lookup);
         assert_eq!(lookup.asked, [(early, 3), (late, 7)]);

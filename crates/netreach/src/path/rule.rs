@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use super::lookup::RouteLookup;
-use crate::model::{Address, Error, Interface, NetworkState, PathState, PathStatus, Unreachable};
+use super::lookup::{Query, Route, RouteLookup};
+use crate::model::{Address, Error, Interface, NetworkState, PathOptions, PathState, PathStatus, Unreachable};
 
 /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes the IPv4 address it carries.
 pub(crate) fn normalise(ip: IpAddr) -> IpAddr {
@@ -90,26 +90,99 @@ fn ipv4_broadcast(address: &Address) -> Option<IpAddr> {
     }
 }
 
-/// The interface owning `local` and the address entry, if any.
-fn owner(state: &NetworkState, local: IpAddr) -> Option<(&Interface, &Address)> {
-    state.interfaces.iter().find_map(|i| i.addresses.iter().find(|a| a.address == local).map(|a| (i, a)))
+/// True for IPv6 link-local unicast addresses (fe80::/10): the same address is a different
+/// host on every link, so such a path needs its link (a scope id).
+pub(crate) fn is_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
 }
 
-/// Checks what only the state can tell when a path is created: someone owns the local
-/// address, and the remote is not that subnet's broadcast address.
-pub(crate) fn check_against_state(state: &NetworkState, local: IpAddr, remote: IpAddr) -> Result<(), Error> {
-    let Some((_, address)) = owner(state, local) else {
+/// The interface owning `local` and the address entry, if any. A link-local address is looked
+/// for only on its link `scope`, when known: two links may both carry it.
+fn owner(state: &NetworkState, local: IpAddr, scope: Option<u32>) -> Option<(&Interface, &Address)> {
+    let on_link = |i: &&Interface| scope.is_none() || !is_link_local(local) || scope == Some(i.index);
+    state
+        .interfaces
+        .iter()
+        .filter(on_link)
+        .find_map(|i| i.addresses.iter().find(|a| a.address == local).map(|a| (i, a)))
+}
+
+/// A scope id as given (`None` or 0: none), checked: only link-local addresses take one, and
+/// it must name an interface.
+fn given_scope(state: &NetworkState, ip: IpAddr, scope: Option<u32>, end: &str) -> Result<Option<u32>, Error> {
+    match scope.filter(|&index| index != 0) {
+        None => Ok(None),
+        Some(index) if !is_link_local(ip) => Err(Error::invalid_input(format!(
+            "the {end} address {ip} has a scope id ({index}), but only IPv6 link-local addresses (fe80::/10) take one"
+        ))),
+        Some(index) if state.interface(index).is_none() => Err(Error::invalid_input(format!(
+            "the scope id of the {end} address {ip} names interface index {index}, which does not exist (see `netreach status`)"
+        ))),
+        Some(index) => Ok(Some(index)),
+    }
+}
+
+/// Checks what only the state can tell when a path is created, and settles its link: someone
+/// owns the local address, the remote is not that subnet's broadcast address, and a path with
+/// an IPv6 link-local end is on exactly one link: the scope id given with either end (both
+/// must agree), else the only interface owning a link-local local address. Returns that
+/// link's index (`None` when neither end is link-local): lookups are made on it (`RTA_OIF`).
+pub(crate) fn check_against_state(
+    state: &NetworkState,
+    local: IpAddr,
+    remote: IpAddr,
+    scopes: [Option<u32>; 2],
+) -> Result<Option<u32>, Error> {
+    let name = |index: u32| state.interface(index).map_or_else(|| format!("#{index}"), |i| i.name.clone());
+    let given = match (given_scope(state, local, scopes[0], "local")?, given_scope(state, remote, scopes[1], "remote")?) {
+        (Some(l), Some(r)) if l != r => {
+            return Err(Error::invalid_input(format!(
+                "the local address {local}%{} and the remote address {remote}%{} are on different links; a link-local path stays on one link",
+                name(l),
+                name(r)
+            )))
+        }
+        (l, r) => l.or(r),
+    };
+    let owners: Vec<&Interface> =
+        state.interfaces.iter().filter(|i| i.addresses.iter().any(|a| a.address == local)).collect();
+    let Some(first) = owners.first() else {
         return Err(Error::invalid_input(format!(
             "no interface owns the local address {local} (see `netreach status` for this machine's addresses)"
         )));
     };
-    if ipv4_broadcast(address) == Some(remote) {
+    let scope = match given {
+        Some(index) if is_link_local(local) && !owners.iter().any(|i| i.index == index) => {
+            return Err(Error::invalid_input(format!(
+                "no interface owns the local address {local} on link {} (scope id {index})",
+                name(index)
+            )))
+        }
+        None if is_link_local(local) && owners.len() > 1 => {
+            let names: Vec<&str> = owners.iter().map(|i| i.name.as_str()).collect();
+            return Err(Error::invalid_input(format!(
+                "the link-local address {local} is on several links ({}): give its scope id, e.g. {local}%{}",
+                names.join(", "),
+                first.name
+            )));
+        }
+        None if is_link_local(local) => Some(first.index),
+        None if is_link_local(remote) => {
+            return Err(Error::invalid_input(format!(
+                "the link-local remote address {remote} needs a scope id naming its link (e.g. {remote}%{}): it is a different host on every link",
+                first.name
+            )))
+        }
+        scope => scope,
+    };
+    let address = owner(state, local, scope).map(|(_, a)| a);
+    if let Some(address) = address.filter(|a| ipv4_broadcast(a) == Some(remote)) {
         return Err(Error::invalid_input(format!(
             "remote address {remote} is the broadcast address of {local}/{}: only unicast paths are monitored",
             address.prefix_len
         )));
     }
-    Ok(())
+    Ok(scope)
 }
 
 /// The result of evaluating one path.
@@ -136,34 +209,47 @@ impl Names {
     }
 }
 
-/// Whether [`evaluate`] will ask for the kernel's route: the local address is owned and
-/// usable and its interface is ready. Lets a reaction batch its lookups up front.
-pub(crate) fn wants_route(state: &NetworkState, local: IpAddr) -> bool {
-    owner(state, local).is_some_and(|(iface, a)| !a.flags.dad_failed && !a.flags.tentative && iface.is_ready())
+/// Which routes [`evaluate`] asks the kernel for, for paths from one local address (on one
+/// link): `None`, none (the address is gone or not usable); `Some(true)`, every remote's;
+/// `Some(false)`, its interface is down or has no carrier, so only for remotes that are
+/// this host's own addresses ([`is_own_address`]). Lets a reaction batch its lookups up front.
+pub(crate) fn route_need(state: &NetworkState, local: IpAddr, scope: Option<u32>) -> Option<bool> {
+    let (iface, address) = owner(state, local, scope)?;
+    (!address.flags.dad_failed && !address.flags.tentative).then(|| iface.is_ready())
+}
+
+/// True when some interface of this host has `ip`. Only the kernel says whether traffic to it
+/// is delivered here (a local route); this says when asking can change the answer for a path
+/// whose interface is down or has no carrier. Without it a link going down would cost one
+/// lookup per path on it. Remotes inside a `local` route that are nobody's address (AnyIP,
+/// `ip route add local PREFIX dev lo`) are therefore judged by their local link's state
+/// while it is down.
+pub(crate) fn is_own_address(state: &NetworkState, ip: IpAddr) -> bool {
+    state.interfaces.iter().any(|i| i.addresses.iter().any(|a| a.address == ip))
 }
 
 /// Applies the rule (see [`crate::PathMonitor`]) to one path: the reasons, checked in order.
 /// `since` is the lookup's opinion clock when the path was made.
 pub(crate) fn evaluate(
     state: &NetworkState,
-    local: IpAddr,
-    remote: IpAddr,
+    query: &Query,
     since: u64,
     lookup: &mut dyn RouteLookup,
     names: &mut Names,
 ) -> Evaluation {
+    let options = PathOptions { mark: query.mark, uid: query.uid };
     let evaluation = |state, owner, route_interface| Evaluation {
-        status: PathStatus { local, remote, state },
+        status: PathStatus { local: query.local, remote: query.remote, options, state },
         owner,
         route_interface,
     };
-    let Some((iface, address)) = owner(state, local) else {
+    let Some((iface, address)) = owner(state, query.local, query.scope) else {
         let state =
             PathState::Unreachable { reason: Unreachable::LocalAddressGone, interface: None, same_subnet: false };
         return evaluation(state, None, None);
     };
     let name = names.of(iface);
-    let same_subnet = in_prefix(remote, local, address.prefix_len);
+    let same_subnet = in_prefix(query.remote, query.local, address.prefix_len);
     let own = Some(iface.index);
     let unreachable = |reason, route_interface| {
         let state = PathState::Unreachable { reason, interface: Some(name.clone()), same_subnet };
@@ -175,22 +261,34 @@ pub(crate) fn evaluate(
     if address.flags.tentative {
         return unreachable(Unreachable::LocalAddressTentative, None);
     }
+    let ready = iface.is_ready();
+    let answer = (ready || is_own_address(state, query.remote)).then(|| lookup.route(query));
+    if let Some(Ok(Some(route @ Route { local: true, .. }))) = answer {
+        // The kernel delivers it on this host (a local route over the loopback): the local
+        // interface's own link does not carry it.
+        let state = PathState::Reachable { interface: name.clone(), same_subnet };
+        return evaluation(state, own, Some(route.interface));
+    }
     if !iface.up {
         return unreachable(Unreachable::InterfaceDown { interface: name.clone() }, None);
     }
-    if !iface.is_ready() {
+    let Some(answer) = answer.filter(|_| ready) else {
         return unreachable(Unreachable::NoCarrier { interface: name.clone() }, None);
-    }
-    match lookup.route(local, remote) {
+    };
+    match answer {
         Err(e) => unreachable(Unreachable::LookupFailed { message: e.to_string() }, None),
         Ok(None) => unreachable(Unreachable::NoRoute, None),
-        Ok(Some(out)) if out != iface.index => {
+        Ok(Some(Route { interface: out, .. })) if out != iface.index => {
             let actual = state.interface(out).map(|i| names.of(i)).unwrap_or_else(|| Arc::from(format!("#{out}")));
             unreachable(Unreachable::RouteViaOtherInterface { expected: name.clone(), actual }, Some(out))
         }
-        Ok(Some(out)) if lookup.connectivity(out, local, remote, same_subnet, since) == Some(false) => {
+        Ok(Some(Route { interface: out, .. }))
+            if lookup.connectivity(out, query.local, query.remote, same_subnet, since) == Some(false) =>
+        {
             unreachable(Unreachable::NoConnectivity { interface: name.clone() }, Some(out))
         }
-        Ok(Some(out)) => evaluation(PathState::Reachable { interface: name.clone(), same_subnet }, own, Some(out)),
+        Ok(Some(Route { interface: out, .. })) => {
+            evaluation(PathState::Reachable { interface: name.clone(), same_subnet }, own, Some(out))
+        }
     }
 }

@@ -29,7 +29,7 @@ impl Kernel {
 }
 
 impl RouteLookup for Kernel {
-    fn route(&mut self, _: std::net::IpAddr, _: std::net::IpAddr) -> std::io::Result<Option<u32>> {
+    fn route(&mut self, _: &crate::path::Query) -> crate::path::Answer {
         match *self {}
     }
 }

@@ -104,6 +104,16 @@ fn translate(message: &Message<'_>, use_sysfs: bool, updates: &mut Vec<Update>) 
                 updates.extend(route.defaults().map(Update::RouteRemoved));
             }
         }
+        libc::RTM_NEWRULE | libc::RTM_DELRULE => {
+            // struct fib_rule_hdr starts with the family; what the rule says is the kernel's
+            // business: path lookups are asked again.
+            let family = match i32::from(fixed::<1>(payload, "rule header")?[0]) {
+                libc::AF_INET => Some(Family::Ipv4),
+                libc::AF_INET6 => Some(Family::Ipv6),
+                _ => None,
+            };
+            updates.extend(family.map(Update::RulesChanged));
+        }
         _ => {}
     }
     Ok(())
@@ -221,7 +231,8 @@ fn address(payload: &[u8]) -> Result<Option<(u32, Address)>, String> {
                 _ => AddressScope::Nowhere,
             },
             flags: AddressFlags {
-                tentative: has(libc::IFA_F_TENTATIVE),
+                // An optimistic address (RFC 4429) is used while DAD runs: not tentative here.
+                tentative: has(libc::IFA_F_TENTATIVE) && !has(libc::IFA_F_OPTIMISTIC),
                 deprecated: has(libc::IFA_F_DEPRECATED),
                 // IFA_F_TEMPORARY shares its bit with IFA_F_SECONDARY; it means "temporary" for IPv6.
                 temporary: address.is_ipv6() && has(libc::IFA_F_SECONDARY),
@@ -241,6 +252,8 @@ struct Route {
     destination_len: u8,
     destination: Option<IpAddr>,
     unicast: bool,
+    /// `RTN_LOCAL`: delivered on this host.
+    local: bool,
     cloned: bool,
     table: u32,
     gateway: Option<IpAddr>,
@@ -263,6 +276,7 @@ impl Route {
             destination_len: h[1],
             table: u32::from(h[4]),
             unicast: h[7] == libc::RTN_UNICAST,
+            local: h[7] == libc::RTN_LOCAL,
             cloned: u32::from_ne_bytes([h[8], h[9], h[10], h[11]]) & libc::RTM_F_CLONED != 0,
             ..Default::default()
         };
@@ -328,21 +342,26 @@ fn next_hops(mut bytes: &[u8]) -> Result<Vec<(u32, Option<IpAddr>)>, String> {
     Ok(hops)
 }
 
-/// The kernel's reply to one RTM_GETROUTE: the interface of a unicast route, or no route.
-pub(super) fn lookup_answer(message: &Message<'_>) -> io::Result<Option<u32>> {
+/// The kernel's reply to one RTM_GETROUTE: the interface of a unicast route, a local route
+/// (the remote is this host's), or no route.
+pub(super) fn lookup_answer(message: &Message<'_>) -> io::Result<Option<crate::path::Route>> {
     let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
     match message.kind {
         libc::RTM_NEWROUTE => {
             let route = Route::decode(message.payload).map_err(invalid)?;
-            Ok(route.oif.filter(|_| route.unicast))
+            let (unicast, local) = (route.unicast, route.local);
+            Ok(route.oif.filter(|_| unicast || local).map(|interface| crate::path::Route { interface, local }))
         }
         NLMSG_ERROR => match error_code(message.payload).map_err(invalid)? {
             0 => Err(io::Error::other("a route lookup was acknowledged without an answer")),
             code => {
                 let error = io::Error::from_raw_os_error(code.saturating_neg());
                 match error.raw_os_error() {
-                    // No route, unreachable or prohibit route, blackhole route.
-                    Some(libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EACCES | libc::EINVAL) => Ok(None),
+                    // No route, unreachable or prohibit route, blackhole route; ENODEV: the
+                    // link a link-local path is asked on (RTA_OIF) is gone, so no route over it.
+                    Some(libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EACCES | libc::EINVAL | libc::ENODEV) => {
+                        Ok(None)
+                    }
                     _ => Err(error),
                 }
             }

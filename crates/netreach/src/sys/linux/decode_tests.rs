@@ -172,17 +172,53 @@ fn route_lookup_answers() {
         lookup_answer(&message).map_err(|e| e.kind())
     };
     let oif = nla(libc::RTA_OIF, &9u32.to_ne_bytes());
-    assert_eq!(answer(route_message(libc::RTM_NEWROUTE, 0, 32, &oif)), Ok(Some(9)));
+    assert_eq!(answer(route_message(libc::RTM_NEWROUTE, 0, 32, &oif)), Ok(Some(crate::path::Route::out(9))));
+    // One of this host's own addresses: a local route over lo.
+    let mut local = route_message(libc::RTM_NEWROUTE, 0, 32, &oif);
+    local[HEADER_LEN + 7] = libc::RTN_LOCAL;
+    assert_eq!(answer(local.clone()), Ok(Some(crate::path::Route { interface: 9, local: true })));
+    local[HEADER_LEN + 7] = libc::RTN_BROADCAST;
+    assert_eq!(answer(local), Ok(None));
     let unreachable = message(NLMSG_ERROR, 0, 1, &(-libc::ENETUNREACH).to_ne_bytes());
     assert_eq!(answer(unreachable), Ok(None));
+    let gone = message(NLMSG_ERROR, 0, 1, &(-libc::ENODEV).to_ne_bytes());
+    assert_eq!(answer(gone), Ok(None));
     let denied = message(NLMSG_ERROR, 0, 1, &(-libc::EPERM).to_ne_bytes());
     assert_eq!(answer(denied), Err(io::ErrorKind::PermissionDenied));
     let truncated = route_message(libc::RTM_NEWROUTE, 0, 32, &oif[..6]);
     assert_eq!(answer(truncated), Err(io::ErrorKind::InvalidData));
 }
 
+#[test]
+fn rule_changes_and_optimistic_addresses() {
+    for (family, expected) in [(libc::AF_INET, Family::Ipv4), (libc::AF_INET6, Family::Ipv6)] {
+        for kind in [libc::RTM_NEWRULE, libc::RTM_DELRULE] {
+            let (updates, problems) = decode(&message(kind, 0, 1, &[family as u8, 0, 0, 0, 100, 0, 0, 1, 0, 0, 0, 0]));
+            assert!(problems.is_empty(), "{problems:?}");
+            assert_eq!(updates, vec![Update::RulesChanged(expected)]);
+        }
+    }
+    let (updates, problems) = decode(&message(libc::RTM_NEWRULE, 0, 1, &[]));
+    assert!(updates.is_empty() && problems.len() == 1, "{updates:?} {problems:?}");
+    // DAD running: tentative, unless optimistic (usable meanwhile, RFC 4429).
+    let flagged = |flags: u32| {
+        let mut bytes = address_message(b"eth0");
+        bytes.extend(nla(libc::IFA_FLAGS, &flags.to_ne_bytes()));
+        let len = bytes.len() as u32;
+        bytes[..4].copy_from_slice(&len.to_ne_bytes());
+        match decode(&bytes).0.as_slice() {
+            [Update::AddressAdded(_, address)] => address.flags.tentative,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(flagged(libc::IFA_F_TENTATIVE));
+    assert!(!flagged(libc::IFA_F_TENTATIVE | libc::IFA_F_OPTIMISTIC));
+}
+
 /// Message types the decoder reads, for the property tests.
-const KINDS: [u16; 8] = [
+const KINDS: [u16; 10] = [
+    libc::RTM_NEWRULE,
+    libc::RTM_DELRULE,
     libc::RTM_NEWLINK,
     libc::RTM_DELLINK,
     libc::RTM_NEWADDR,

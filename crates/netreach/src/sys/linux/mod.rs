@@ -16,9 +16,9 @@ mod kind;
 mod netlink;
 mod netns;
 pub(crate) mod networkmanager;
+mod socket;
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,10 +32,11 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use self::dns::DnsWatch;
 use self::netlink::Sockets;
 use self::netns::Namespace;
+pub(crate) use self::socket::socket_options;
 use super::{Input, KernelConfig};
 use crate::backend::Netns;
 use crate::model::{Error, NetworkState, Update};
-use crate::path::RouteLookup;
+use crate::path::{Answer, Query, RouteLookup};
 
 /// At most this many datagrams are read before the loop looks at its wake-up descriptor
 /// again, so dropping a monitor is prompt even in a storm.
@@ -331,11 +332,11 @@ impl Kernel {
 
 /// Route lookups go to the kernel over the request socket, between waits.
 impl RouteLookup for Kernel {
-    fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>> {
-        self.sockets.route(local, remote)
+    fn route(&mut self, query: &Query) -> Answer {
+        self.sockets.route(query)
     }
 
-    fn routes(&mut self, pairs: &[(IpAddr, IpAddr)]) -> Vec<std::io::Result<Option<u32>>> {
-        self.sockets.routes(pairs)
+    fn routes(&mut self, queries: &[Query]) -> Vec<Answer> {
+        self.sockets.routes(queries)
     }
 }

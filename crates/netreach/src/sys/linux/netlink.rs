@@ -3,7 +3,6 @@
 //! and events are decoded by [`super::decode`].
 
 use std::io;
-use std::net::IpAddr;
 
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_route::route::{RouteAttribute, RouteMessage};
@@ -13,19 +12,22 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use super::decode::{lookup_answer, parse_datagram, Control};
 use super::frame::{align, messages};
 use crate::model::Update;
-use crate::path::RouteLookup;
+use crate::path::{Answer, Query, RouteLookup};
 
 /// Big enough for any datagram the kernel sends on NETLINK_ROUTE (dump replies are at most
 /// 32 KiB; notifications are smaller).
 const RECV_BUFFER: usize = 64 * 1024;
 
-/// Multicast groups followed: links, IPv4/IPv6 addresses, IPv4/IPv6 routes.
-const GROUPS: [u32; 5] = [
+/// Multicast groups followed: links, IPv4/IPv6 addresses, IPv4/IPv6 routes, IPv4/IPv6
+/// policy routing rules.
+const GROUPS: [u32; 7] = [
     libc::RTNLGRP_LINK,
     libc::RTNLGRP_IPV4_IFADDR,
     libc::RTNLGRP_IPV6_IFADDR,
     libc::RTNLGRP_IPV4_ROUTE,
     libc::RTNLGRP_IPV6_ROUTE,
+    libc::RTNLGRP_IPV4_RULE,
+    libc::RTNLGRP_IPV6_RULE,
 ];
 
 /// The sockets a kernel backend reads from.
@@ -184,16 +186,17 @@ impl Requester {
 }
 
 impl RouteLookup for Sockets {
-    /// `ip route get REMOTE from LOCAL`: one RTM_GETROUTE request on the dump socket.
-    fn route(&mut self, local: IpAddr, remote: IpAddr) -> io::Result<Option<u32>> {
-        self.routes(&[(local, remote)]).pop().unwrap_or_else(|| Err(io::Error::other("no answer to a route lookup")))
+    /// `ip route get REMOTE from LOCAL [oif SCOPE] [mark MARK] [uid UID]`: one RTM_GETROUTE
+    /// request on the dump socket.
+    fn route(&mut self, query: &Query) -> Answer {
+        self.routes(&[*query]).pop().unwrap_or_else(|| Err(io::Error::other("no answer to a route lookup")))
     }
 
     /// Sends up to [`LOOKUP_BATCH`] RTM_GETROUTE requests in one datagram, then reads their
     /// answers: one system call per batch instead of one per lookup.
-    fn routes(&mut self, pairs: &[(IpAddr, IpAddr)]) -> Vec<io::Result<Option<u32>>> {
-        let mut answers = Vec::with_capacity(pairs.len());
-        for batch in pairs.chunks(LOOKUP_BATCH) {
+    fn routes(&mut self, queries: &[Query]) -> Vec<Answer> {
+        let mut answers = Vec::with_capacity(queries.len());
+        for batch in queries.chunks(LOOKUP_BATCH) {
             match self.requests.lookup_batch(batch) {
                 Ok(mut batch_answers) => answers.append(&mut batch_answers),
                 Err(e) => answers.extend(batch.iter().map(|_| Err(io::Error::new(e.kind(), e.to_string())))),
@@ -209,10 +212,10 @@ impl RouteLookup for Sockets {
 const LOOKUP_BATCH: usize = 64;
 
 impl Requester {
-    fn lookup_batch(&mut self, pairs: &[(IpAddr, IpAddr)]) -> io::Result<Vec<io::Result<Option<u32>>>> {
+    fn lookup_batch(&mut self, queries: &[Query]) -> io::Result<Vec<Answer>> {
         let first = self.sequence.wrapping_add(1);
         let mut bytes = Vec::new();
-        for &(local, remote) in pairs {
+        for &Query { local, remote, scope, mark, uid } in queries {
             let (family, bits) = if remote.is_ipv4() { (AddressFamily::Inet, 32) } else { (AddressFamily::Inet6, 128) };
             let mut request = RouteMessage::default();
             request.header.address_family = family;
@@ -220,11 +223,16 @@ impl Requester {
             request.header.source_prefix_length = bits;
             request.attributes.push(RouteAttribute::Destination(remote.into()));
             request.attributes.push(RouteAttribute::Source(local.into()));
+            // As for a socket bound to that link, with that mark, owned by that uid; without
+            // RTA_UID the kernel judges as this process's uid.
+            request.attributes.extend(scope.map(RouteAttribute::Oif));
+            request.attributes.extend(mark.map(RouteAttribute::Mark));
+            request.attributes.extend(uid.map(RouteAttribute::Uid));
             self.append(RouteNetlinkMessage::GetRoute(request), NLM_F_REQUEST, &mut bytes);
         }
         self.socket.send(&bytes, 0)?;
-        let mut answers: Vec<Option<io::Result<Option<u32>>>> = (0..pairs.len()).map(|_| None).collect();
-        let mut missing = pairs.len();
+        let mut answers: Vec<Option<Answer>> = (0..queries.len()).map(|_| None).collect();
+        let mut missing = queries.len();
         while missing > 0 {
             self.buffer.clear();
             self.socket.recv(&mut self.buffer, 0)?;

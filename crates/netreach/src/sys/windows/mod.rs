@@ -31,7 +31,7 @@ use self::notify::Notifications;
 use self::session::Reading;
 use super::{Input, KernelConfig};
 use crate::model::{Error, NetworkState, Update};
-use crate::path::RouteLookup;
+use crate::path::{Answer, Query, Route, RouteLookup};
 use crate::{nlm, Verdict};
 
 /// What the source's channel receives.
@@ -182,8 +182,8 @@ fn flags_of(reading: &Reading) -> Vec<(u128, u32)> {
 
 /// Route lookups (`GetBestRoute2`) plus NLM's per-interface verdict, for path monitors.
 impl RouteLookup for Kernel {
-    fn route(&mut self, local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>> {
-        iphlpapi::best_route(local, remote)
+    fn route(&mut self, query: &Query) -> Answer {
+        iphlpapi::best_route(query.local, query.remote).map(|out| out.map(Route::out))
     }
 
     fn connectivity(
