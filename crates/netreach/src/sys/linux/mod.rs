@@ -1,9 +1,9 @@
 //! Linux: the kernel over rtnetlink. No daemon, no root needed (except to enter another
 //! network namespace).
 //!
-//! [`Kernel`] waits on one epoll set (the event socket, the waker's eventfd, an inotify
-//! watch for the deletion of a followed namespace, and the resolver configuration's inotify
-//! watch, [`dns`]) and translates what arrives into
+//! [`Kernel`] waits on one epoll set (the event socket, the waker's eventfd, which the shared
+//! resolver watch ([`dns`]) also uses, and an inotify watch for the deletion of a followed
+//! namespace) and translates what arrives into
 //! [`Input`]s. It recovers on its own and says so through inputs: an overrun (ENOBUFS) is a
 //! resync, a failed socket is reopened with capped exponential backoff, and a reading pieced
 //! together from interrupted dumps is read again once the kernel has been quiet.
@@ -29,7 +29,6 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
-use self::dns::DnsWatch;
 use self::netlink::Sockets;
 use self::netns::Namespace;
 pub(crate) use self::socket::socket_options;
@@ -52,7 +51,6 @@ const QUIET: Duration = Duration::from_millis(200);
 const NETLINK: u64 = 0;
 const WAKE: u64 = 1;
 const DELETION: u64 = 2;
-const DNS: u64 = 3;
 
 /// Moves the calling thread into `netns` (for sources that open their sockets there).
 pub(crate) fn enter_netns(netns: &Netns) -> Result<(), Error> {
@@ -122,8 +120,9 @@ pub(crate) struct Kernel {
     sockets: Sockets,
     wake: Arc<EventFd>,
     deletion: Option<NamespaceWatch>,
-    /// The resolver configuration's files (read from this process's own mount namespace).
-    dns: DnsWatch,
+    /// The resolver configuration's files (read in this process's own mount namespace; the
+    /// watch is shared by every monitor of the process and wakes this one through its waker).
+    dns: dns::Follow,
     ready_set: Epoll,
     /// Whether the last reading was complete ([`dump::Reading::complete`]); until it is, the
     /// source reads again whenever the kernel has been quiet for [`QUIET`].
@@ -145,6 +144,7 @@ impl Kernel {
         let deletion = namespace.as_ref().map(NamespaceWatch::new).transpose()?.flatten();
         let mut sockets = open_sockets(namespace.as_ref(), config.receive_buffer)?;
         let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map(Arc::new)
             .map_err(|e| Error::io("creating an eventfd", e.into()))?;
         // epoll rather than poll: the descriptors are registered once, not on every wait (the
         // source waits once per kernel message, and that cost is in every event's latency).
@@ -161,16 +161,16 @@ impl Kernel {
             register(watch.inotify.as_fd(), DELETION)?;
         }
         let resolver = dns::resolver_file(namespace.as_ref().map(Namespace::path));
-        let dns = DnsWatch::new(resolver, dns::RESOLVED_UPSTREAM.into())?;
-        register(dns.fd(), DNS)?;
+        let waker = Waker(wake.clone());
+        let dns = dns::Follow::new(resolver, dns::RESOLVED_UPSTREAM.into(), Box::new(move || waker.wake()))?;
         let mut reading =
             sockets.dump_state().map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
-        reading.state.dns = Some(dns.current().clone());
+        reading.state.dns = Some(dns.current());
         let kernel = Kernel {
             namespace,
             receive_buffer: config.receive_buffer,
             sockets,
-            wake: Arc::new(wake),
+            wake,
             deletion,
             dns,
             ready_set,
@@ -208,7 +208,7 @@ impl Kernel {
 
     /// Waits for any descriptor (or, until the state is known complete, for quiet).
     fn wait(&mut self) -> Result<(), String> {
-        let mut ready = [EpollEvent::empty(); 4];
+        let mut ready = [EpollEvent::empty(); 3];
         // No timer at all once the state is known complete: no wake-ups while idle.
         let timeout = if self.complete { EpollTimeout::NONE } else { EpollTimeout::from(QUIET.as_millis() as u16) };
         let count = match self.ready_set.wait(&mut ready, timeout) {
@@ -237,8 +237,9 @@ impl Kernel {
         } else if is_ready(NETLINK) {
             self.budget = BATCH;
         }
-        if is_ready(DNS) {
-            if let Some(config) = self.dns.changed() {
+        if is_ready(WAKE) {
+            // The resolver watch wakes the source through the same descriptor.
+            if let Some(config) = self.dns.take_change() {
                 self.pending.push_back(Input::Updates(vec![Update::Dns(config)]));
             }
         }
@@ -248,7 +249,7 @@ impl Kernel {
     /// A whole new reading of the kernel's state, with the resolver configuration (which the
     /// kernel does not know) as last read.
     fn reread(&self, mut state: NetworkState, resync: Option<String>) -> Input {
-        state.dns = Some(self.dns.current().clone());
+        state.dns = Some(self.dns.current());
         Input::Reread { state: Box::new(state), resync }
     }
 

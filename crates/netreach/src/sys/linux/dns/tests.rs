@@ -3,11 +3,11 @@
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-
 use super::*;
+use crate::model::{DnsConfig, DnsManager};
 
 /// A throw-away tree, removed on drop.
 struct Tree(PathBuf);
@@ -33,8 +33,14 @@ impl Tree {
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(tmp, self.path(rel)).unwrap();
     }
-    fn watch(&self) -> DnsWatch {
-        DnsWatch::new(self.path("etc/resolv.conf"), self.path("run/systemd/resolve/resolv.conf")).unwrap()
+    fn watch(&self) -> Watch {
+        let (woken, wakes) = mpsc::channel();
+        let wake = Box::new(move || {
+            let _ = woken.send(());
+        });
+        let file = self.path("etc/resolv.conf");
+        let follow = Follow::new(file, self.path("run/systemd/resolve/resolv.conf"), wake).unwrap();
+        Watch { follow, wakes }
     }
 }
 
@@ -44,18 +50,26 @@ impl Drop for Tree {
     }
 }
 
-/// Waits (bounded) for the watch to wake and returns what `changed` says then; several
-/// wake-ups may come from one change (inotify reports each step), so this keeps reading
-/// until a change shows or the deadline passes.
-fn next_change(watch: &mut DnsWatch) -> Option<DnsConfig> {
+/// A follower and the wake-ups it gets (a channel instead of a monitor's eventfd).
+struct Watch {
+    follow: Follow,
+    wakes: mpsc::Receiver<()>,
+}
+
+impl Watch {
+    fn current(&self) -> DnsConfig {
+        self.follow.current()
+    }
+}
+
+/// Waits (bounded) for the watch to report a change. A change wakes the owner once; no change
+/// by the deadline is `None` (the deadline is the measure of "nothing happened": inotify
+/// reports within microseconds, so 2 s on a loaded machine is ample).
+fn next_change(watch: &mut Watch) -> Option<DnsConfig> {
     let deadline = Instant::now() + Duration::from_secs(2);
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        let mut fds = [PollFd::new(watch.fd(), PollFlags::POLLIN)];
-        let millis = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        if poll(&mut fds, PollTimeout::from(millis)).unwrap_or(0) == 0 {
-            break;
-        }
-        if let Some(config) = watch.changed() {
+        watch.wakes.recv_timeout(left).ok()?;
+        if let Some(config) = watch.follow.take_change() {
             return Some(config);
         }
     }
@@ -71,7 +85,7 @@ fn a_plain_file_replaced_by_rename_or_edited_in_place() {
     let tree = Tree::new("plain");
     tree.write("etc/resolv.conf", "nameserver 192.0.2.53\nsearch a.example\n");
     let mut watch = tree.watch();
-    assert_eq!(servers(watch.current()), ["192.0.2.53"]);
+    assert_eq!(servers(&watch.current()), ["192.0.2.53"]);
     assert_eq!(watch.current().search, ["a.example"]);
     assert_eq!(watch.current().origin.target, None);
     assert_eq!(watch.current().origin.problem, None);
@@ -101,7 +115,7 @@ fn a_retargeted_symlink_and_systemd_resolveds_stub() {
     assert_eq!(watch.current().origin.manager, DnsManager::NetworkManager);
     let target = tree.path("etc/../run/NetworkManager/resolv.conf");
     assert_eq!(watch.current().origin.target, Some(target.to_str().unwrap().to_owned()));
-    assert_eq!(servers(watch.current()), ["192.0.2.53"]);
+    assert_eq!(servers(&watch.current()), ["192.0.2.53"]);
 
     // Retargeted the way `ln -sf` does (a new link renamed over the old one).
     symlink("../run/systemd/resolve/stub-resolv.conf", tree.path("etc/resolv.conf.new")).unwrap();
@@ -176,8 +190,8 @@ fn a_target_whose_name_is_not_text_is_shown_escaped() {
     std::fs::write(&odd, "nameserver 192.0.2.53\n").unwrap();
     symlink(&odd, tree.path("etc/resolv.conf")).unwrap();
     let watch = tree.watch();
-    assert_eq!(servers(watch.current()), ["192.0.2.53"]);
+    assert_eq!(servers(&watch.current()), ["192.0.2.53"]);
     let target = watch.current().origin.target.clone().unwrap();
     assert!(target.ends_with("resolv-\\xff.conf"), "{target}");
-    serde_json::to_string(watch.current()).expect("serialises");
+    serde_json::to_string(&watch.current()).expect("serialises");
 }
