@@ -18,6 +18,15 @@ fn a_thousand_monitors_leave_no_threads_or_fds_behind() {
     assert_eq!(open_fds(), fds, "file descriptors leaked");
     threads_back_to(tasks, "threads leaked");
 
+    // More monitors alive at once than the default per-user budget of inotify instances
+    // (fs.inotify.max_user_instances, 128): they share one, for the resolver files.
+    let many: Vec<Monitor> = (0..150).map(|_| Monitor::new().expect("monitor")).collect();
+    assert_eq!(inotify_instances(), 1, "one inotify instance for {} monitors", many.len());
+    drop(many);
+    assert_eq!(inotify_instances(), 0, "the shared instance goes with the last monitor");
+    assert_eq!(open_fds(), fds, "file descriptors leaked (monitors alive together)");
+    threads_back_to(tasks, "threads leaked (monitors alive together)");
+
     if !require_root("a_thousand_monitors_leave_no_threads_or_fds_behind (namespace part)") {
         return;
     }
@@ -31,6 +40,14 @@ fn a_thousand_monitors_leave_no_threads_or_fds_behind() {
     assert_eq!(open_fds(), fds, "file descriptors leaked (namespace monitors)");
     threads_back_to(tasks, "threads leaked (namespace monitors)");
     networkmanager_monitors_leave_no_threads_or_fds_behind();
+}
+
+/// The inotify instances this process holds.
+fn inotify_instances() -> usize {
+    let fds = std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd");
+    fds.flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:inotify"))
+        .count()
 }
 
 /// Part of the test above (counts must not be disturbed by a concurrent test).
