@@ -25,11 +25,16 @@ pub(crate) const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// systemd-resolved's list of upstream servers (what its stub forwards to).
 pub(crate) const RESOLVED_UPSTREAM: &str = "/run/systemd/resolve/resolv.conf";
 
-/// The resolver file for a monitor: a namespace named NAME (under a directory such as
-/// /run/netns) uses `/etc/netns/NAME/resolv.conf` when that exists, as `ip netns exec` does
+/// The resolver file for a monitor: a namespace named NAME (`/run/netns/NAME`) uses `/etc/netns/NAME/resolv.conf` when that exists, as `ip netns exec` does
 /// by bind-mounting it; otherwise, and for the caller's own namespace, `/etc/resolv.conf`.
 pub(crate) fn resolver_file(netns: Option<&Path>) -> PathBuf {
+    // Only a namespace that `ip netns` named has a name there (not /proc/PID/ns/net, not a
+    // container runtime's file).
+    let named = |path: &&Path| {
+        path.parent().is_some_and(|dir| dir == Path::new("/run/netns") || dir == Path::new("/var/run/netns"))
+    };
     let own = netns
+        .filter(named)
         .and_then(Path::file_name)
         .map(|name| Path::new("/etc/netns").join(name).join("resolv.conf"))
         .filter(|path| path.exists());

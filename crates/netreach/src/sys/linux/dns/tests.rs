@@ -180,6 +180,8 @@ fn a_namespace_uses_its_own_file_only_when_it_has_one() {
     let name = format!("netreach-no-such-namespace-{}", std::process::id());
     assert_eq!(resolver_file(Some(Path::new(&format!("/run/netns/{name}")))), Path::new(RESOLV_CONF));
     assert_eq!(resolver_file(None), Path::new(RESOLV_CONF));
+    // Only `ip netns` names count: a process's namespace file or a descriptor has no name there.
+    assert_eq!(resolver_file(Some(Path::new("/proc/self/fd/5"))), Path::new(RESOLV_CONF));
 }
 
 #[test]
