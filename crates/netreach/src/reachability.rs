@@ -2,7 +2,10 @@
 //! level per family out ([`derive_kernel_reachability`] has the table). Pure; the types are in
 //! the model.
 
-use crate::model::{Family, FamilyReachability, Interface, InterfaceKind, Level, NetworkState, Reachability, Source};
+use crate::model::{
+    Fallback, Family, FamilyReachability, Interface, InterfaceKind, KernelRoute, Level, NetworkState, Reachability,
+    Reason, Reasons, RouteAnswer, RouteDecision, Source,
+};
 
 /// Derives reachability from kernel state alone (source `kernel`), by this table.
 ///
@@ -49,19 +52,128 @@ use crate::model::{Family, FamilyReachability, Interface, InterfaceKind, Level, 
 /// ```
 #[must_use]
 pub fn derive_kernel_reachability(state: &NetworkState) -> Reachability {
-    let family = |f| FamilyReachability { reachability: family_level(state, f), source: Source::Kernel };
-    Reachability::from_families(family(Family::Ipv4), family(Family::Ipv6))
+    kernel_reading(state).0
 }
 
-fn family_level(state: &NetworkState, family: Family) -> Level {
-    let has_default_route =
-        |iface: &Interface| state.default_routes.iter().any(|r| r.family == family && r.interface_index == iface.index);
+/// Why each family's kernel level is what it is ([`Reason`]), from the same inputs as
+/// [`derive_kernel_reachability`].
+///
+/// ```
+/// use netreach::{derive_reasons, NetworkState, Reason};
+/// // No route lookups (a state built by hand): the reason comes from default routes alone.
+/// assert_eq!(derive_reasons(&NetworkState::default()).ipv4, Some(Reason::NoDefaultRoute));
+/// ```
+#[must_use]
+pub fn derive_reasons(state: &NetworkState) -> Reasons {
+    kernel_reading(state).1
+}
+
+/// Levels and reasons of both families.
+pub(crate) fn kernel_reading(state: &NetworkState) -> (Reachability, Reasons) {
+    let (v4, r4) = family_reading(state, Family::Ipv4);
+    let (v6, r6) = family_reading(state, Family::Ipv6);
+    let family = |reachability| FamilyReachability { reachability, source: Source::Kernel };
+    (Reachability::from_families(family(v4), family(v6)), Reasons { ipv4: Some(r4), ipv6: Some(r6) })
+}
+
+/// With the kernel's route decision (Linux): `online` when every representative destination
+/// leads out ([`judge_answer`]), else the first problem is the reason and the lower rows of
+/// the table give the level. Without it (an OS without route lookups, a state built by hand):
+/// the table's `online` row, from default routes.
+fn family_reading(state: &NetworkState, family: Family) -> (Level, Reason) {
+    let decisions: Vec<&RouteDecision> = state.route_decisions.iter().filter(|d| d.family() == family).collect();
+    if decisions.is_empty() {
+        let routes_out = |iface: &Interface| {
+            state.default_routes.iter().any(|r| r.family == family && r.interface_index == iface.index)
+        };
+        let level = family_level(state, family, routes_out, true);
+        let reason = if level == Level::Online { Reason::DefaultRoute } else { Reason::NoDefaultRoute };
+        return (level, reason);
+    }
+    let mut first_problem = None;
+    let mut first_route = None;
+    for decision in &decisions {
+        match judge_answer(state, family, &decision.answer) {
+            Ok(route) => drop(first_route.get_or_insert(route)),
+            Err(reason) => drop(first_problem.get_or_insert(reason)),
+        }
+    }
+    match (first_problem, first_route) {
+        (None, Some(route)) => (Level::Online, Reason::RoutedOut { route }),
+        (problem, _) => {
+            // The lower rows: an interface the kernel's decision leaves through counts even if
+            // it is of a host-internal kind (a VPN whose peer is gone).
+            let leaves = |iface: &Interface| {
+                decisions
+                    .iter()
+                    .any(|d| matches!(&d.answer, RouteAnswer::Out { route } if route.interface_index == iface.index))
+            };
+            (family_level(state, family, leaves, false), problem.unwrap_or(Reason::NoRoute))
+        }
+    }
+}
+
+/// One answer of the kernel: the route (with its interface's name) when it leads out through a
+/// ready interface with a usable source, else the reason it does not.
+fn judge_answer(state: &NetworkState, family: Family, answer: &RouteAnswer) -> Result<KernelRoute, Reason> {
+    let named = |route: &KernelRoute| {
+        let mut route = route.clone();
+        route.interface = state.interface(route.interface_index).map(|i| i.name.clone()).unwrap_or_default();
+        route
+    };
+    let route = match answer {
+        RouteAnswer::Out { route } => named(route),
+        RouteAnswer::NoRoute => return Err(Reason::NoRoute),
+        RouteAnswer::Rejected { reject } => return Err(Reason::Rejected { reject: *reject }),
+        RouteAnswer::Expired { route } => return Err(Reason::Expired { route: named(route) }),
+        RouteAnswer::Failed { error } => return Err(Reason::LookupFailed { error: error.clone() }),
+    };
+    match state.interface(route.interface_index) {
+        None => return Err(Reason::InterfaceDown { route }),
+        Some(iface) if !iface.up => return Err(Reason::InterfaceDown { route }),
+        Some(iface) if !iface.is_ready() => {
+            let fallback = fallback(state, family, iface.index);
+            return Err(Reason::NoCarrier { route, fallback });
+        }
+        Some(_) => {}
+    }
+    // The source may live on any interface (an address on `lo` with an unnumbered uplink, a
+    // delegated prefix on a LAN bridge): what matters is that it is usable and routable.
+    let usable = route.source.is_some_and(|source| {
+        state
+            .interfaces
+            .iter()
+            .flat_map(|i| &i.addresses)
+            .any(|a| a.address == source && a.is_usable() && !a.is_link_local() && !a.address.is_loopback())
+    });
+    if usable {
+        Ok(route)
+    } else {
+        Err(Reason::NoSource { route })
+    }
+}
+
+/// The best default route of `family` through another, ready interface: where the traffic
+/// would go if the kernel skipped routes through links without carrier.
+fn fallback(state: &NetworkState, family: Family, skipped: u32) -> Option<Fallback> {
+    state
+        .default_routes
+        .iter()
+        .filter(|r| r.family == family && r.interface_index != skipped)
+        .filter_map(|r| state.interface(r.interface_index).filter(|i| i.is_ready()).map(|i| (r.metric, &i.name)))
+        .min()
+        .map(|(metric, name)| Fallback { interface: name.clone(), metric })
+}
+
+/// The table's rows; `leaves(iface)` says whether the way out goes through `iface` (it then
+/// counts whatever its kind), and `online` whether that row may match at all.
+fn family_level(state: &NetworkState, family: Family, leaves: impl Fn(&Interface) -> bool, online: bool) -> Level {
     let mut level = Level::Disconnected;
     for iface in &state.interfaces {
         if iface.kind == InterfaceKind::Loopback || !iface.is_ready() {
             continue;
         }
-        let routes_out = has_default_route(iface);
+        let routes_out = leaves(iface);
         if iface.kind.is_host_internal() && !routes_out {
             continue;
         }
@@ -69,7 +181,7 @@ fn family_level(state: &NetworkState, family: Family) -> Level {
         let best = usable.try_fold(Level::Disconnected, |best, a| {
             if a.is_link_local() {
                 Ok(best.max(Level::Local))
-            } else if routes_out {
+            } else if routes_out && online {
                 Err(Level::Online) // stop: nothing beats online
             } else {
                 Ok(best.max(Level::Site))

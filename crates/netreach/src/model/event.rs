@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 
-use super::address::Address;
+use super::address::{Address, Family};
+use super::decision::{Reason, RouteDecision};
 use super::interface::Interface;
 use super::level::{Level, Source};
 use super::state::{DefaultRoute, NetworkState};
@@ -169,6 +170,20 @@ pub enum EventKind {
         new: Level,
         /// Who decided the new level.
         source: Source,
+        /// Why the family is at the new level (for `overall`: the better family's reason);
+        /// `None` when no reason is known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    },
+    /// A family's reason changed while its level stayed (e.g. the kernel now routes through
+    /// another interface, or a different problem keeps it from the internet).
+    ReasonChanged {
+        /// The family.
+        family: Family,
+        /// Before.
+        before: Option<Reason>,
+        /// After.
+        after: Option<Reason>,
     },
     /// Transport, metering or captive portal changed.
     DetailsChanged {
@@ -240,6 +255,9 @@ pub enum Update {
     /// Some other route (destination, prefix length) was added, changed or removed. Not kept
     /// in the state; it tells path monitors which kernel route lookups to repeat.
     RouteChanged(std::net::IpAddr, u8),
+    /// The kernel's route decision for the representative destinations of a family
+    /// (replacing the previous one of that family).
+    Decision(Family, Vec<RouteDecision>),
     /// A source above the kernel gave its verdict, replacing its previous one. A verdict with
     /// no opinion at all withdraws the source.
     Verdict(Verdict),

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::address::Family;
+use super::decision::{Reasons, RouteDecision};
 use super::interface::Interface;
 use super::level::Reachability;
 use super::verdict::{Details, Verdict};
@@ -46,6 +47,14 @@ pub struct NetworkState {
     /// Default routes (IPv4 `0.0.0.0/0`, IPv6 `::/0`) of every routing table, sorted. Other
     /// routes are deliberately not mirrored: a full BGP table must not cost memory here.
     pub default_routes: Vec<DefaultRoute>,
+    /// Observed: the kernel's route decision for representative destinations of each family's
+    /// internet (route lookups; Linux). Empty where the OS has no such lookups, and then the
+    /// levels come from `default_routes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route_decisions: Vec<RouteDecision>,
+    /// Derived: why each family's kernel level is what it is.
+    #[serde(default)]
+    pub reasons: Reasons,
 }
 
 impl NetworkState {

@@ -41,6 +41,9 @@ pub(crate) fn touched_by(update: &Update) -> Touch {
         Update::RouteChanged(destination, prefix_len) => Touch::Prefix(*destination, *prefix_len),
         // Paths follow the kernel; probes and daemons judge the machine, not one path.
         Update::Verdict(_) => Touch::Nothing,
+        // The kernel's decision for the internet changed (a rule, a nexthop, a reject route):
+        // whatever changed it may have changed the paths' routes too.
+        Update::Decision(..) => Touch::All,
     }
 }
 

@@ -7,6 +7,7 @@
 //! resync, a failed socket is reopened with capped exponential backoff, and a reading pieced
 //! together from interrupted dumps is read again once the kernel has been quiet.
 
+mod decision;
 mod decode;
 mod dump;
 mod frame;
@@ -26,7 +27,11 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 
+use self::decision::{matters, Decider};
+use self::dump::Reading;
 use self::netlink::Sockets;
 use self::netns::Namespace;
 use super::{Input, KernelConfig};
@@ -48,6 +53,7 @@ const QUIET: Duration = Duration::from_millis(200);
 const NETLINK: u64 = 0;
 const WAKE: u64 = 1;
 const DELETION: u64 = 2;
+const EXPIRY: u64 = 3;
 
 /// Moves the calling thread into `netns` (for sources that open their sockets there).
 pub(crate) fn enter_netns(netns: &Netns) -> Result<(), Error> {
@@ -129,6 +135,20 @@ pub(crate) struct Kernel {
     broken: Option<Broken>,
     /// The fatal error, returned once everything before it has been.
     fatal: Option<String>,
+    /// The kernel's last route decision for the internet of each family.
+    decider: Decider,
+    /// One-shot timer at the earliest expiry of a route in that decision (an RA-learned
+    /// default): the kernel sends nothing when a route's lifetime runs out, only when its
+    /// garbage collection removes it, up to about 30 s later. Disarmed otherwise.
+    expiry: TimerFd,
+}
+
+/// Reads the whole state, then the kernel's route decision for it.
+fn read_state(sockets: &mut Sockets, decider: &mut Decider) -> std::io::Result<Reading> {
+    let mut reading = sockets.dump_state()?;
+    decider.decide(&mut sockets.requests, true);
+    reading.state.route_decisions = decider.current();
+    Ok(reading)
 }
 
 impl Kernel {
@@ -153,8 +173,12 @@ impl Kernel {
         if let Some(watch) = &deletion {
             register(watch.inotify.as_fd(), DELETION)?;
         }
-        let reading =
-            sockets.dump_state().map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
+        let expiry = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK)
+            .map_err(|e| Error::io("creating a timerfd", e.into()))?;
+        register(expiry.as_fd(), EXPIRY)?;
+        let mut decider = Decider::default();
+        let reading = read_state(&mut sockets, &mut decider)
+            .map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
         let kernel = Kernel {
             namespace,
             receive_buffer: config.receive_buffer,
@@ -167,8 +191,39 @@ impl Kernel {
             pending: VecDeque::new(),
             broken: None,
             fatal: None,
+            decider,
+            expiry,
         };
+        kernel.arm();
         Ok((kernel, reading.state))
+    }
+
+    /// Sets the expiry timer to the decision's earliest route expiry, or disarms it.
+    fn arm(&self) {
+        // Failing to set a timer on a valid timerfd is not possible short of a kernel bug; the
+        // route's deletion by the kernel's garbage collection still reaches the monitor.
+        let _ = match self.decider.deadline() {
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+                self.expiry.set(Expiration::OneShot(TimeSpec::from_duration(left)), TimerSetTimeFlags::empty())
+            }
+            None => self.expiry.unset(),
+        };
+    }
+
+    /// Asks the kernel for its route decision again; the families whose answers changed.
+    fn decide(&mut self) -> Vec<crate::model::Update> {
+        self.sockets.policy_changed = false;
+        let updates = self.decider.decide(&mut self.sockets.requests, false);
+        self.arm();
+        updates
+    }
+
+    /// [`read_state`] on this source's sockets, with the timer re-armed.
+    fn read(&mut self) -> std::io::Result<Reading> {
+        let reading = read_state(&mut self.sockets, &mut self.decider);
+        self.arm();
+        reading
     }
 
     pub(crate) fn waker(&self) -> Waker {
@@ -196,12 +251,12 @@ impl Kernel {
 
     /// Waits for any descriptor (or, until the state is known complete, for quiet).
     fn wait(&mut self) -> Result<(), String> {
-        let mut ready = [EpollEvent::empty(); 3];
+        let mut ready = [EpollEvent::empty(); 4];
         // No timer at all once the state is known complete: no wake-ups while idle.
         let timeout = if self.complete { EpollTimeout::NONE } else { EpollTimeout::from(QUIET.as_millis() as u16) };
         let count = match self.ready_set.wait(&mut ready, timeout) {
             Ok(0) if !self.complete => {
-                match self.sockets.dump_state() {
+                match self.read() {
                     Ok(reading) => {
                         self.complete = reading.complete;
                         self.pending.push_back(Input::Reread { state: reading.state, resync: None });
@@ -215,6 +270,13 @@ impl Kernel {
             Err(e) => return Err(format!("waiting for netlink messages failed: {}", e.desc())),
         };
         let is_ready = |token| ready[..count].iter().any(|e| e.data() == token);
+        if is_ready(EXPIRY) {
+            let _ = self.expiry.wait(); // non-blocking: consumes the expiration
+            let updates = self.decide();
+            if !updates.is_empty() {
+                self.pending.push_back(Input::Updates(updates));
+            }
+        }
         if is_ready(WAKE) {
             let _ = self.wake.read();
             self.pending.push_back(Input::Woken);
@@ -234,6 +296,11 @@ impl Kernel {
         let mut updates = Vec::new();
         match self.sockets.receive(&mut updates) {
             Ok(true) => {
+                if self.sockets.policy_changed || updates.iter().any(matters) {
+                    // After the datagram's own updates: the decision reflects the kernel after
+                    // all of them, and is derived on a state that has them.
+                    updates.extend(self.decide());
+                }
                 if !updates.is_empty() {
                     self.pending.push_back(Input::Updates(updates));
                 }
@@ -245,7 +312,7 @@ impl Kernel {
             Ok(false) => self.budget = 0,
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                 self.sockets.drain_events();
-                match self.sockets.dump_state() {
+                match self.read() {
                     Ok(fresh) => {
                         self.complete = fresh.complete;
                         let resync = "netlink receive buffer overrun (ENOBUFS): events were lost, state re-read";
@@ -282,7 +349,7 @@ impl Kernel {
         }
         let reopened = open_sockets(self.namespace.as_ref(), self.receive_buffer)
             .map_err(|e| e.to_string())
-            .and_then(|mut s| s.dump_state().map(|state| (s, state)).map_err(|e| e.to_string()));
+            .and_then(|mut s| read_state(&mut s, &mut self.decider).map(|state| (s, state)).map_err(|e| e.to_string()));
         match reopened {
             Ok((sockets, reading)) => {
                 // The old event socket left the epoll set when it was closed.
@@ -294,6 +361,7 @@ impl Kernel {
                 let resync = format!("netlink sockets reopened after a failure ({})", broken.failure);
                 self.pending.push_back(Input::Reread { state: reading.state, resync: Some(resync) });
                 self.broken = None;
+                self.arm();
             }
             Err(e) => {
                 broken.backoff = (broken.backoff * 2).min(BACKOFF_MAX);
