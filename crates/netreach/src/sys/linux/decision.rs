@@ -99,7 +99,15 @@ impl Decider {
                 }
                 _ => answer,
             };
-            next.push((RouteDecision { destination: *destination, answer }, expires.map(|e| now + e)));
+            let mut deadline = expires.map(|e| now + e);
+            if let (None, Some((previous, Some(at)))) = (deadline, before) {
+                // The kernel says 0 both for "no lifetime" and for "expires within a tick": a
+                // route that had a lifetime keeps its deadline (at worst one extra lookup).
+                if previous.answer == answer {
+                    deadline = Some(*at);
+                }
+            }
+            next.push((RouteDecision { destination: *destination, answer }, deadline));
         }
         let mut updates = Vec::new();
         for family in [Family::Ipv4, Family::Ipv6] {
@@ -138,9 +146,10 @@ fn lookup(requests: &mut Requester) -> io::Result<Vec<(RouteAnswer, Option<Durat
             let mut request = RouteMessage::default();
             request.header.address_family = family;
             request.header.destination_prefix_length = bits;
-            if fib_match {
-                request.header.flags = RouteFlags::FibMatch;
-            }
+            // LookupTable: IPv4's answer then names the table the rules chose (else it says
+            // `main`); IPv6 always names it, and refuses the flag (EINVAL) under strict checks.
+            let table = if destination.is_ipv4() { RouteFlags::LookupTable } else { RouteFlags::empty() };
+            request.header.flags = if fib_match { RouteFlags::FibMatch | table } else { table };
             request.attributes.push(RouteAttribute::Destination(destination.into()));
             asked.push(RouteNetlinkMessage::GetRoute(request));
         }
@@ -244,8 +253,9 @@ fn combine(plain: &Result<Reply, String>, matched: &Result<Reply, String>) -> (R
         gateway: plain.gateway,
         source: plain.source,
     };
+    // Negative: already past its expiry (the lookup raced the expiry): look again very soon.
     let ticks = matched.map_or(0, |m| m.expires);
-    let expires = (ticks > 0).then(|| Duration::from_millis(u64::from(ticks.unsigned_abs()) * 1000 / USER_HZ));
+    let expires = (ticks != 0).then(|| Duration::from_millis(u64::from(ticks.max(1).unsigned_abs()) * 1000 / USER_HZ));
     (RouteAnswer::Out { route }, expires)
 }
 

@@ -137,6 +137,8 @@ pub(crate) struct Kernel {
     fatal: Option<String>,
     /// The kernel's last route decision for the internet of each family.
     decider: Decider,
+    /// Interfaces last seen administratively down (their multipath next hops are dead).
+    down: std::collections::HashSet<u32>,
     /// One-shot timer at the earliest expiry of a route in that decision (an RA-learned
     /// default): the kernel sends nothing when a route's lifetime runs out, only when its
     /// garbage collection removes it, up to about 30 s later. Disarmed otherwise.
@@ -193,6 +195,7 @@ impl Kernel {
             fatal: None,
             decider,
             expiry,
+            down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
         };
         kernel.arm();
         Ok((kernel, reading.state))
@@ -217,6 +220,30 @@ impl Kernel {
         let updates = self.decider.decide(&mut self.sockets.requests, false);
         self.arm();
         updates
+    }
+
+    /// Adds the default routes through links that came back up: the kernel revives the dead
+    /// next hops of multipath routes through them silently (see
+    /// [`Sockets::default_routes_via`]).
+    fn revive(&mut self, updates: &mut Vec<crate::model::Update>) {
+        let mut up = Vec::new();
+        for update in updates.iter() {
+            if let crate::model::Update::Link(link) = update {
+                if !link.up {
+                    self.down.insert(link.index);
+                } else if self.down.remove(&link.index) {
+                    up.push(link.index);
+                }
+            }
+        }
+        for index in up {
+            match self.sockets.default_routes_via(index) {
+                Ok(routes) => updates.extend(routes),
+                Err(e) => {
+                    self.pending.push_back(Input::Fault(format!("reading the routes of link {index} failed ({e})")))
+                }
+            }
+        }
     }
 
     /// [`read_state`] on this source's sockets, with the timer re-armed.
@@ -296,6 +323,7 @@ impl Kernel {
         let mut updates = Vec::new();
         match self.sockets.receive(&mut updates) {
             Ok(true) => {
+                self.revive(&mut updates);
                 if self.sockets.policy_changed || updates.iter().any(matters) {
                     // After the datagram's own updates: the decision reflects the kernel after
                     // all of them, and is derived on a state that has them.
