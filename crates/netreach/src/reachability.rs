@@ -1,6 +1,6 @@
-//! The kernel-only derivation of reachability: interfaces, addresses and default routes in, a
-//! level per family out ([`derive_kernel_reachability`] has the table). Pure; the types are in
-//! the model.
+//! The kernel-only derivation of reachability and its reasons: the kernel's own route
+//! decision, interfaces and addresses in, a level and a [`Reason`] per family out
+//! ([`derive_kernel_reachability`] has the table). Pure; the types are in the model.
 
 use crate::model::{
     Fallback, Family, FamilyReachability, Interface, InterfaceKind, KernelRoute, Level, NetworkState, Reachability,
@@ -9,32 +9,38 @@ use crate::model::{
 
 /// Derives reachability from kernel state alone (source `kernel`), by this table.
 ///
-/// Computed per address family from interfaces, addresses and default routes alone; no
-/// packet is sent. The first row that matches wins.
+/// Computed per address family; no packet is sent. The first row that matches wins.
 ///
 /// | level          | condition (for family F)                                                                                   |
 /// |----------------|------------------------------------------------------------------------------------------------------------|
-/// | `online`       | a unicast default route of F leaves through a *ready* interface that owns a *usable*, non-link-local F address |
-/// | `site`         | a *counting* ready interface owns a usable, routable (not link-local) F address, but no default route qualifies |
+/// | `online`       | the kernel's route decision for every representative destination of F's internet leads out through a *ready* interface, with a *usable*, routable source address (the one the kernel chose, on any interface) |
+/// | `site`         | a *counting* ready interface owns a usable, routable (not link-local) F address, but the decision does not lead out |
 /// | `local`        | a counting ready interface owns only link-local usable F addresses (169.254/16, fe80::/10)                  |
 /// | `disconnected` | none of the above                                                                                            |
 /// | `unknown`      | never from the kernel: reserved for sources that cannot tell (before a first reading)                      |
 ///
+/// The route decision ([`NetworkState::route_decisions`]) is the kernel's answer to route
+/// lookups (`ip route get`) for a few destinations of the global unicast internet: rules,
+/// reject routes, nexthop objects, multipath, linkdown handling and every table are the
+/// kernel's own. Where the OS has no such lookups (Windows, or a state built by hand, with
+/// `route_decisions` empty), the `online` row is read from default routes instead: a unicast
+/// default route of F leaves through a ready interface that owns a usable, non-link-local F
+/// address.
+///
 /// Terms and the judgment calls behind them:
 /// - *ready*: administratively up, carrier present, operational state `up` or `unknown`
 ///   ([`Interface::is_ready`]). `unknown` counts because tun and many virtual drivers never
-///   report an operational state; carrier is what tells.
+///   report an operational state; carrier is what tells. The kernel keeps routing through a
+///   link without carrier (unless `ignore_routes_with_linkdown` is set): such a decision is
+///   not `online` ([`Reason::NoCarrier`]).
 /// - *usable*: not tentative (DAD still running) and not DAD-failed. Deprecated addresses stay
 ///   usable: the kernel still picks them when nothing better exists.
-/// - Loopback interfaces and loopback/host-scope addresses never count.
+/// - Loopback interfaces and loopback/host-scope addresses never count for the lower rows;
+///   a routable source the kernel borrows from `lo` (an unnumbered uplink) does count.
 /// - *counting*: any interface except bridges, tun/tap, VPN and other virtual links
-///   ([`crate::InterfaceKind::is_host_internal`]) that carry no default route. A laptop with
-///   docker0 or virbr0 and no network is `disconnected`, not `site`. Veths count: inside a
-///   container or network namespace the veth *is* the uplink. A VPN that carries the default
-///   route makes the machine `online` (traffic does leave through it).
-/// - `online` requires the route's own interface to own the source address, although IPv4 on
-///   Linux may borrow a source from another interface: a default route out of a link without
-///   an address of its own is usually a misconfiguration, not connectivity.
+///   ([`crate::InterfaceKind::is_host_internal`]) that the way out does not leave through. A
+///   laptop with docker0 or virbr0 and no network is `disconnected`, not `site`. Veths count:
+///   inside a container or network namespace the veth *is* the uplink.
 /// - `online` from the kernel means "a way out exists", unverified: a probe or a daemon
 ///   (later sources) confirms it or downgrades it.
 /// - Overall is the better of the two families, with that family's source.
@@ -355,3 +361,7 @@ mod tests {
         assert_eq!(levels(&state).1, Online, "deprecated still usable");
     }
 }
+
+#[cfg(test)]
+#[path = "reason_tests.rs"]
+mod reason_tests;

@@ -45,7 +45,7 @@ fn world(tag: &str) -> World {
     inet.ip("addr add 198.51.100.1/24 dev wb");
     inet.ip("addr add 2001:db8:2::1/64 dev wb nodad");
     inet.ip("addr add 203.0.113.1/32 dev lo");
-    inet.ip("addr add 2001:db8:ffff::1/128 dev lo");
+    inet.ip("addr add 2001:db8:ffff::1/128 dev lo nodad");
     let listeners = inet.run_inside(|| {
         ["203.0.113.1:0", "[2001:db8:ffff::1]:0"].iter().map(|a| TcpListener::bind(a).expect("listen")).collect()
     });
