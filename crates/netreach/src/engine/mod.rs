@@ -41,6 +41,8 @@ pub(crate) struct Config {
 }
 
 /// Work for the engine thread, which owns the source that path evaluation asks.
+// Inputs are large only when they carry a re-read state (see `Input`).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
     AddPath {
         local: IpAddr,
@@ -290,13 +292,18 @@ impl Engine {
         for command in commands {
             match command {
                 Command::AddPath { local, remote, reply } => {
+                    // Before the path's first lookup: no route change after it may be dropped.
+                    lookup.every_route(true);
                     let state = self.shared.snapshot();
                     let added = self.paths.add(&state, local, remote, self.shared.queue_capacity, lookup);
                     if reply.send(added.clone()).is_err() {
                         self.paths.remove(added.0); // the caller gave up waiting
                     }
                 }
-                Command::RemovePath(id) => self.paths.remove(id),
+                Command::RemovePath(id) => {
+                    self.paths.remove(id);
+                    lookup.every_route(self.paths.len() > 0);
+                }
                 Command::Input(input) => self.handle(input, lookup),
                 Command::Sync(reply) => {
                     let _ = reply.send(()); // the caller may have given up

@@ -10,6 +10,7 @@
 mod decision;
 mod decode;
 mod dump;
+mod filter;
 mod frame;
 mod kind;
 mod netlink;
@@ -137,6 +138,9 @@ pub(crate) struct Kernel {
     fatal: Option<String>,
     /// The kernel's last route decision for the internet of each family.
     decider: Decider,
+    /// Whether route changes that cannot change the route decision are dropped by the event
+    /// socket's filter (while no path monitor needs them).
+    filtered: bool,
     /// Interfaces last seen administratively down (their multipath next hops are dead).
     down: std::collections::HashSet<u32>,
     /// One-shot timer at the earliest expiry of a route in that decision (an RA-learned
@@ -181,7 +185,7 @@ impl Kernel {
         let mut decider = Decider::default();
         let reading = read_state(&mut sockets, &mut decider)
             .map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
-        let kernel = Kernel {
+        let mut kernel = Kernel {
             namespace,
             receive_buffer: config.receive_buffer,
             sockets,
@@ -196,7 +200,9 @@ impl Kernel {
             decider,
             expiry,
             down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
+            filtered: false,
         };
+        kernel.every_route(false);
         kernel.arm();
         Ok((kernel, reading.state))
     }
@@ -390,6 +396,10 @@ impl Kernel {
                 self.pending.push_back(Input::Reread { state: reading.state, resync: Some(resync) });
                 self.broken = None;
                 self.arm();
+                if self.filtered {
+                    self.filtered = false;
+                    self.every_route(false);
+                }
             }
             Err(e) => {
                 broken.backoff = (broken.backoff * 2).min(BACKOFF_MAX);
@@ -410,5 +420,16 @@ impl RouteLookup for Kernel {
 
     fn routes(&mut self, pairs: &[(IpAddr, IpAddr)]) -> Vec<std::io::Result<Option<u32>>> {
         self.sockets.routes(pairs)
+    }
+
+    fn every_route(&mut self, every: bool) {
+        if self.filtered != every {
+            return;
+        }
+        // Without the filter (an old kernel refusing it), irrelevant changes still arrive and
+        // are found irrelevant after decoding: slower under churn, never wrong.
+        if filter::set(&self.sockets.events, !every).is_ok() {
+            self.filtered = !every;
+        }
     }
 }
