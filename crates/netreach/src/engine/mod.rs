@@ -41,8 +41,6 @@ pub(crate) struct Config {
 }
 
 /// Work for the engine thread, which owns the source that path evaluation asks.
-// Inputs are large only when they carry a re-read state (see `Input`).
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
     AddPath {
         local: IpAddr,
@@ -163,8 +161,9 @@ pub(crate) fn start(config: Config) -> Result<Running, Error> {
             }
         }
         *commands = Some(rest);
-        let kernel;
-        (kernel, state.reachability, state.details, state.reasons) = judge(state);
+        let (kernel, reasons);
+        (kernel, state.reachability, state.details, reasons) = judge(state);
+        *state.reasons = reasons;
         (cell.clone(), kernel)
     };
     // Then the sources get their first look at it.
@@ -349,7 +348,7 @@ impl Engine {
             events.splice(at..at, changed);
             state.reachability = reachability;
             state.details = details;
-            state.reasons = reasons;
+            *state.reasons = reasons;
             let state = cell.clone();
             drop(cell);
             // Still under the dispatch lock: a new subscriber's baseline is either before this

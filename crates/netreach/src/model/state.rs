@@ -52,9 +52,10 @@ pub struct NetworkState {
     /// levels come from `default_routes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_decisions: Vec<RouteDecision>,
-    /// Derived: why each family's kernel level is what it is.
+    /// Derived: why each family's kernel level is what it is. Boxed: a state is moved whole
+    /// through the monitor's queues, and the reasons are most of its inline size.
     #[serde(default)]
-    pub reasons: Reasons,
+    pub reasons: Box<Reasons>,
 }
 
 impl NetworkState {

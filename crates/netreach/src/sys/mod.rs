@@ -64,9 +64,6 @@ use crate::backend::{BackendKind, Netns};
 use crate::model::{NetworkState, Update, Verdict};
 
 /// What a source hands the engine.
-// A re-read carries a whole state inline: it is rare and moved once or twice, so boxing it
-// would only add an allocation; the small variants are the frequent ones either way.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Input {
     /// Incremental changes, in the order the OS reported them.
