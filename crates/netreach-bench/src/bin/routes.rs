@@ -87,7 +87,9 @@ fn status_time(netreach: &std::path::Path, ns: &NetNs) -> Duration {
     let mut times: Vec<Duration> = (0..7)
         .map(|_| {
             let start = Instant::now();
-            let out = Command::new(netreach).args(["status", "--json", "--netns", ns.name()]).output().expect("status");
+            // Run inside the namespace: no inotify watch on /run/netns (a per-user resource
+            // other processes on a shared machine may have used up).
+            let out = ns.command(&netreach.to_string_lossy()).args(["status", "--json"]).output().expect("status");
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             start.elapsed()
         })
@@ -164,13 +166,14 @@ fn churn(netreach: &std::path::Path, ns: &NetNs, seconds: usize) {
     };
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testns/nm/glib-monitor.py");
     let mut watchers = vec![
-        spawn("`netreach watch --json`", Command::new(netreach).args(["watch", "--json", "--netns", ns.name()])),
+        spawn("`netreach watch --json`", ns.command(&netreach.to_string_lossy()).args(["watch", "--json"])),
         spawn("`ip monitor route`", Command::new("ip").args(["-n", ns.name(), "monitor", "route"])),
     ];
     if script.exists() && std::path::Path::new("/usr/lib/python3/dist-packages/gi/__init__.py").exists() {
         // No system bus inside: GLib falls back to its netlink backend, which reads routes.
         let mut glib = ns.command("env");
-        glib.args(["DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent", "python3"]).arg(&script);
+        // Debian's python3 (where python3-gi lives), not whatever python3 comes first in PATH.
+        glib.args(["DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent", "/usr/bin/python3"]).arg(&script);
         watchers.push(spawn("GLib `GNetworkMonitor`", &mut glib));
     } else {
         println!("(python3-gi not installed: GLib's monitor skipped)");
@@ -276,7 +279,11 @@ fn unreachable_rule() -> RuleMessage {
 }
 
 fn reject_latency(ns: &NetNs) {
-    let monitor = Monitor::builder().netns(ns.name()).build().expect("monitor");
+    // The namespace by a /proc path: such a monitor sets no inotify watch on /run/netns (a
+    // per-user resource other processes on a shared machine may have used up).
+    let file = std::fs::File::open(ns.path()).expect("namespace file");
+    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+    let monitor = Monitor::builder().netns_path(path).build().expect("monitor");
     let (tx, rx) = mpsc::channel();
     let _callback = monitor.on_event(move |e| {
         if let EventKind::ReachabilityChanged { family: ReachabilityOf::Ipv4, new, .. } = e.kind {

@@ -11,6 +11,7 @@ mod decision;
 mod decode;
 mod dump;
 mod filter;
+mod follow;
 mod frame;
 mod kind;
 mod netlink;
@@ -28,11 +29,10 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use nix::sys::time::TimeSpec;
-use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 
 use self::decision::{matters, Decider};
-use self::dump::Reading;
+use self::follow::read_state;
 use self::netlink::Sockets;
 use self::netns::Namespace;
 use super::{Input, KernelConfig};
@@ -149,14 +149,6 @@ pub(crate) struct Kernel {
     expiry: TimerFd,
 }
 
-/// Reads the whole state, then the kernel's route decision for it.
-fn read_state(sockets: &mut Sockets, decider: &mut Decider) -> std::io::Result<Reading> {
-    let mut reading = sockets.dump_state()?;
-    decider.decide(&mut sockets.requests, true);
-    reading.state.route_decisions = decider.current();
-    Ok(reading)
-}
-
 impl Kernel {
     /// Opens the sockets (inside the namespace, if one is given) and reads the initial state.
     pub(crate) fn open(config: &KernelConfig) -> Result<(Kernel, NetworkState), Error> {
@@ -205,58 +197,6 @@ impl Kernel {
         kernel.every_route(false);
         kernel.arm();
         Ok((kernel, reading.state))
-    }
-
-    /// Sets the expiry timer to the decision's earliest route expiry, or disarms it.
-    fn arm(&self) {
-        // Failing to set a timer on a valid timerfd is not possible short of a kernel bug; the
-        // route's deletion by the kernel's garbage collection still reaches the monitor.
-        let _ = match self.decider.deadline() {
-            Some(at) => {
-                let left = at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-                self.expiry.set(Expiration::OneShot(TimeSpec::from_duration(left)), TimerSetTimeFlags::empty())
-            }
-            None => self.expiry.unset(),
-        };
-    }
-
-    /// Asks the kernel for its route decision again; the families whose answers changed.
-    fn decide(&mut self) -> Vec<crate::model::Update> {
-        self.sockets.policy_changed = false;
-        let updates = self.decider.decide(&mut self.sockets.requests, false);
-        self.arm();
-        updates
-    }
-
-    /// Adds the default routes through links that came back up: the kernel revives the dead
-    /// next hops of multipath routes through them silently (see
-    /// [`Sockets::default_routes_via`]).
-    fn revive(&mut self, updates: &mut Vec<crate::model::Update>) {
-        let mut up = Vec::new();
-        for update in updates.iter() {
-            if let crate::model::Update::Link(link) = update {
-                if !link.up {
-                    self.down.insert(link.index);
-                } else if self.down.remove(&link.index) {
-                    up.push(link.index);
-                }
-            }
-        }
-        for index in up {
-            match self.sockets.default_routes_via(index) {
-                Ok(routes) => updates.extend(routes),
-                Err(e) => {
-                    self.pending.push_back(Input::Fault(format!("reading the routes of link {index} failed ({e})")))
-                }
-            }
-        }
-    }
-
-    /// [`read_state`] on this source's sockets, with the timer re-armed.
-    fn read(&mut self) -> std::io::Result<Reading> {
-        let reading = read_state(&mut self.sockets, &mut self.decider);
-        self.arm();
-        reading
     }
 
     pub(crate) fn waker(&self) -> Waker {
