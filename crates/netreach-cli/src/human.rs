@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use netreach::{
-    Address, DefaultRoute, Details, DnsConfig, Event, EventKind, Interface, NetworkState, PathEvent, PathEventKind,
-    PathState, Verdict,
+    Address, DefaultRoute, Details, DnsConfig, Event, EventKind, Family, Interface, NetworkState, PathEvent,
+    PathEventKind, PathState, Verdict,
 };
 
 use crate::terminal::Lines;
@@ -15,8 +15,11 @@ pub(crate) fn state(state: &NetworkState) -> Lines {
     let r = &state.reachability;
     let mut lines = Lines::default();
     lines.push(format!("reachability: {} ({})", r.overall, r.source));
-    lines.push(format!("  ipv4: {} ({})", r.ipv4.reachability, r.ipv4.source));
-    lines.push(format!("  ipv6: {} ({})", r.ipv6.reachability, r.ipv6.source));
+    for (name, family) in [("ipv4", Family::Ipv4), ("ipv6", Family::Ipv6)] {
+        let f = r.family(family);
+        let why = state.reasons.family(family).map(|why| format!(" — {why}")).unwrap_or_default();
+        lines.push(format!("  {name}: {} ({}){why}", f.reachability, f.source));
+    }
     lines.push(details(&state.details));
     for v in &state.verdicts {
         lines.push(format!("  {}", verdict(v)));
@@ -215,8 +218,13 @@ pub(crate) fn event(e: &Event) -> Lines {
         }
         EventKind::DefaultRouteAdded { route: r } => format!("default route added: {}", route(r)),
         EventKind::DefaultRouteRemoved { route: r } => format!("default route removed: {}", route(r)),
-        EventKind::ReachabilityChanged { family, old, new, source } => {
-            format!("reachability {}: {old} -> {new} ({source})", json_word(family))
+        EventKind::ReachabilityChanged { family, old, new, source, reason } => {
+            let why = reason.as_ref().map(|why| format!(" — {why}")).unwrap_or_default();
+            format!("reachability {}: {old} -> {new} ({source}){why}", json_word(family))
+        }
+        EventKind::ReasonChanged { family, after, .. } => {
+            let why = after.as_ref().map(|why| why.to_string()).unwrap_or_else(|| "unknown".into());
+            format!("reason {family}: {why}")
         }
         EventKind::DetailsChanged { after, .. } => details(after),
         EventKind::VerdictChanged { verdict: v } => verdict(v),

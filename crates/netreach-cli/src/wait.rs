@@ -192,10 +192,14 @@ fn missing(state: &NetworkState, goal: &Goal) -> Vec<String> {
         }
         let effective = state.reachability.family(family);
         let line = if effective.reachability < goal.level {
-            format!("{family}: {} ({})", effective.reachability, why(state, effective.reachability, effective.source))
+            format!(
+                "{family}: {} ({})",
+                effective.reachability,
+                why(state, family, effective.reachability, effective.source)
+            )
         } else if let Some((name, Some(_))) = iface {
             let level = via_interface(state, name).map(|r| r.family(family).reachability).unwrap_or_default();
-            format!("{family} via {name}: {level} ({})", why(state, level, Source::Kernel))
+            format!("{family} via {name}: {level} ({})", level_words(level))
         } else if iface.is_some() {
             continue; // the interface line says it
         } else {
@@ -207,7 +211,7 @@ fn missing(state: &NetworkState, goal: &Goal) -> Vec<String> {
 }
 
 /// Why a family stands at `level`, in words.
-fn why(state: &NetworkState, level: Level, source: Source) -> String {
+fn why(state: &NetworkState, family: Family, level: Level, source: Source) -> String {
     if source != Source::Kernel {
         let verdict = state.verdicts.iter().find(|v| v.source == source);
         if state.details.captive_portal == Some(true) {
@@ -219,6 +223,14 @@ fn why(state: &NetworkState, level: Level, source: Source) -> String {
         }
         return format!("limited by {source}");
     }
+    match state.reasons.family(family) {
+        Some(reason) => reason.to_string(),
+        None => level_words(level).into(),
+    }
+}
+
+/// A level in words, when no reason is known (a reading through one interface alone).
+fn level_words(level: Level) -> &'static str {
     match level {
         Level::Unknown => "not known yet",
         Level::Disconnected => "no usable address on a ready interface",
@@ -226,7 +238,6 @@ fn why(state: &NetworkState, level: Level, source: Source) -> String {
         Level::Site => "no default route",
         Level::Online => "a default route exists",
     }
-    .into()
 }
 
 #[cfg(test)]

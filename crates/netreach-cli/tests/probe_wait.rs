@@ -181,7 +181,8 @@ fn wait_gives_up_at_its_timeout_saying_what_is_missing() {
     assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(3), "{elapsed:?}");
     let err = text(&out.stderr);
     assert!(
-        err.contains("timed out after 1s waiting for online") && err.contains("ipv4: site (no default route)"),
+        err.contains("timed out after 1s waiting for online")
+            && err.contains("ipv4: site (the kernel has no route to the internet)"),
         "{err}"
     );
 

@@ -7,7 +7,8 @@
 //! so they can be table-tested without I/O; the types are in the model.
 
 use crate::model::{
-    Address, DefaultRoute, EventKind, Family, Interface, NetworkState, Reachability, ReachabilityOf, Update, Verdict,
+    Address, DefaultRoute, EventKind, Family, Interface, NetworkState, Reachability, ReachabilityOf, Reasons, Update,
+    Verdict,
 };
 
 /// Folds one update into `state` and returns what changed, in order; no-ops return nothing.
@@ -125,6 +126,12 @@ pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
             remove_routes(state, |r| r.same_route(&route), &mut events);
         }
         Update::RouteChanged(..) | Update::RulesChanged(..) => {}
+        Update::Decision(family, decisions) => {
+            // Observed input with no event of its own: the levels and reasons derived from it
+            // are what subscribers hear about.
+            state.route_decisions.retain(|d| d.family() != family);
+            state.route_decisions.extend(decisions);
+        }
         Update::Verdict(verdict) => {
             let at = state.verdicts.iter().position(|v| v.source == verdict.source);
             let withdrawn = verdict == Verdict::new(verdict.source);
@@ -169,7 +176,13 @@ pub fn reachability_events(old: &Reachability, new: &Reachability) -> Vec<EventK
         (ReachabilityOf::Ipv6, old.ipv6.reachability, new.ipv6),
     ] {
         if o != n.reachability {
-            events.push(EventKind::ReachabilityChanged { family, old: o, new: n.reachability, source: n.source });
+            events.push(EventKind::ReachabilityChanged {
+                family,
+                old: o,
+                new: n.reachability,
+                source: n.source,
+                reason: None,
+            });
         }
     }
     if old.overall != new.overall {
@@ -178,9 +191,41 @@ pub fn reachability_events(old: &Reachability, new: &Reachability) -> Vec<EventK
             old: old.overall,
             new: new.overall,
             source: new.source,
+            reason: None,
         });
     }
     events
+}
+
+/// Adds the reasons to the reachability events of one change (`overall` takes the better
+/// family's), and a [`EventKind::ReasonChanged`] for each family whose reason changed while its
+/// level stayed.
+pub(crate) fn reason_events(
+    (old, new): (&Reachability, &Reachability),
+    (before, after): (&Reasons, &Reasons),
+    events: &mut Vec<EventKind>,
+) {
+    let better = if new.ipv6.reachability > new.ipv4.reachability { Family::Ipv6 } else { Family::Ipv4 };
+    for event in events.iter_mut() {
+        if let EventKind::ReachabilityChanged { family, reason, .. } = event {
+            let of = match family {
+                ReachabilityOf::Ipv4 => Family::Ipv4,
+                ReachabilityOf::Ipv6 => Family::Ipv6,
+                ReachabilityOf::Overall => better,
+            };
+            *reason = after.family(of).cloned();
+        }
+    }
+    for family in [Family::Ipv4, Family::Ipv6] {
+        let same_level = old.family(family).reachability == new.family(family).reachability;
+        if same_level && before.family(family) != after.family(family) {
+            events.push(EventKind::ReasonChanged {
+                family,
+                before: before.family(family).cloned(),
+                after: after.family(family).cloned(),
+            });
+        }
+    }
 }
 
 /// Everything that differs between two whole states, as the events that would turn `old` into

@@ -95,8 +95,9 @@ pub use model::{
     PathEvent, PathEventKind, PathOptions, PathState, PathStatus, Reachability, ReachabilityOf, Result, Source,
     Transport, Unreachable, Update, Verdict,
 };
+pub use model::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use path::{validate_path, PathCallbackId, PathMonitor};
-pub use reachability::derive_kernel_reachability;
+pub use reachability::{derive_kernel_reachability, derive_reasons};
 pub use refine::{derive, refine};
 pub use subscription::{RecvError, Subscription};

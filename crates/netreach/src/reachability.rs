@@ -1,37 +1,46 @@
-//! The kernel-only derivation of reachability: interfaces, addresses and default routes in, a
-//! level per family out ([`derive_kernel_reachability`] has the table). Pure; the types are in
-//! the model.
+//! The kernel-only derivation of reachability and its reasons: the kernel's own route
+//! decision, interfaces and addresses in, a level and a [`Reason`] per family out
+//! ([`derive_kernel_reachability`] has the table). Pure; the types are in the model.
 
-use crate::model::{Family, FamilyReachability, Interface, InterfaceKind, Level, NetworkState, Reachability, Source};
+use crate::model::{
+    Fallback, Family, FamilyReachability, Interface, InterfaceKind, KernelRoute, Level, NetworkState, Reachability,
+    Reason, Reasons, RouteAnswer, RouteDecision, Source,
+};
 
 /// Derives reachability from kernel state alone (source `kernel`), by this table.
 ///
-/// Computed per address family from interfaces, addresses and default routes alone; no
-/// packet is sent. The first row that matches wins.
+/// Computed per address family; no packet is sent. The first row that matches wins.
 ///
 /// | level          | condition (for family F)                                                                                   |
 /// |----------------|------------------------------------------------------------------------------------------------------------|
-/// | `online`       | a unicast default route of F leaves through a *ready* interface that owns a *usable*, non-link-local F address |
-/// | `site`         | a *counting* ready interface owns a usable, routable (not link-local) F address, but no default route qualifies |
+/// | `online`       | the kernel's route decision for every representative destination of F's internet leads out through a *ready* interface, with a *usable*, routable source address (the one the kernel chose, on any interface) |
+/// | `site`         | a *counting* ready interface owns a usable, routable (not link-local) F address, but the decision does not lead out |
 /// | `local`        | a counting ready interface owns only link-local usable F addresses (169.254/16, fe80::/10)                  |
 /// | `disconnected` | none of the above                                                                                            |
 /// | `unknown`      | never from the kernel: reserved for sources that cannot tell (before a first reading)                      |
 ///
+/// The route decision ([`NetworkState::route_decisions`]) is the kernel's answer to route
+/// lookups (`ip route get`) for a few destinations of the global unicast internet: rules,
+/// reject routes, nexthop objects, multipath, linkdown handling and every table are the
+/// kernel's own. Where the OS has no such lookups (Windows, or a state built by hand, with
+/// `route_decisions` empty), the `online` row is read from default routes instead: a unicast
+/// default route of F leaves through a ready interface that owns a usable, non-link-local F
+/// address.
+///
 /// Terms and the judgment calls behind them:
 /// - *ready*: administratively up, carrier present, operational state `up` or `unknown`
 ///   ([`Interface::is_ready`]). `unknown` counts because tun and many virtual drivers never
-///   report an operational state; carrier is what tells.
+///   report an operational state; carrier is what tells. The kernel keeps routing through a
+///   link without carrier (unless `ignore_routes_with_linkdown` is set): such a decision is
+///   not `online` ([`Reason::NoCarrier`]).
 /// - *usable*: not tentative (DAD still running) and not DAD-failed. Deprecated addresses stay
 ///   usable: the kernel still picks them when nothing better exists.
-/// - Loopback interfaces and loopback/host-scope addresses never count.
+/// - Loopback interfaces and loopback/host-scope addresses never count for the lower rows;
+///   a routable source the kernel borrows from `lo` (an unnumbered uplink) does count.
 /// - *counting*: any interface except bridges, tun/tap, VPN and other virtual links
-///   ([`crate::InterfaceKind::is_host_internal`]) that carry no default route. A laptop with
-///   docker0 or virbr0 and no network is `disconnected`, not `site`. Veths count: inside a
-///   container or network namespace the veth *is* the uplink. A VPN that carries the default
-///   route makes the machine `online` (traffic does leave through it).
-/// - `online` requires the route's own interface to own the source address, although IPv4 on
-///   Linux may borrow a source from another interface: a default route out of a link without
-///   an address of its own is usually a misconfiguration, not connectivity.
+///   ([`crate::InterfaceKind::is_host_internal`]) that the way out does not leave through. A
+///   laptop with docker0 or virbr0 and no network is `disconnected`, not `site`. Veths count:
+///   inside a container or network namespace the veth *is* the uplink.
 /// - `online` from the kernel means "a way out exists", unverified: a probe or a daemon
 ///   (later sources) confirms it or downgrades it.
 /// - Overall is the better of the two families, with that family's source.
@@ -49,19 +58,128 @@ use crate::model::{Family, FamilyReachability, Interface, InterfaceKind, Level, 
 /// ```
 #[must_use]
 pub fn derive_kernel_reachability(state: &NetworkState) -> Reachability {
-    let family = |f| FamilyReachability { reachability: family_level(state, f), source: Source::Kernel };
-    Reachability::from_families(family(Family::Ipv4), family(Family::Ipv6))
+    kernel_reading(state).0
 }
 
-fn family_level(state: &NetworkState, family: Family) -> Level {
-    let has_default_route =
-        |iface: &Interface| state.default_routes.iter().any(|r| r.family == family && r.interface_index == iface.index);
+/// Why each family's kernel level is what it is ([`Reason`]), from the same inputs as
+/// [`derive_kernel_reachability`].
+///
+/// ```
+/// use netreach::{derive_reasons, NetworkState, Reason};
+/// // No route lookups (a state built by hand): the reason comes from default routes alone.
+/// assert_eq!(derive_reasons(&NetworkState::default()).ipv4, Some(Reason::NoDefaultRoute));
+/// ```
+#[must_use]
+pub fn derive_reasons(state: &NetworkState) -> Reasons {
+    kernel_reading(state).1
+}
+
+/// Levels and reasons of both families.
+pub(crate) fn kernel_reading(state: &NetworkState) -> (Reachability, Reasons) {
+    let (v4, r4) = family_reading(state, Family::Ipv4);
+    let (v6, r6) = family_reading(state, Family::Ipv6);
+    let family = |reachability| FamilyReachability { reachability, source: Source::Kernel };
+    (Reachability::from_families(family(v4), family(v6)), Reasons { ipv4: Some(r4), ipv6: Some(r6) })
+}
+
+/// With the kernel's route decision (Linux): `online` when every representative destination
+/// leads out ([`judge_answer`]), else the first problem is the reason and the lower rows of
+/// the table give the level. Without it (an OS without route lookups, a state built by hand):
+/// the table's `online` row, from default routes.
+fn family_reading(state: &NetworkState, family: Family) -> (Level, Reason) {
+    let decisions: Vec<&RouteDecision> = state.route_decisions.iter().filter(|d| d.family() == family).collect();
+    if decisions.is_empty() {
+        let routes_out = |iface: &Interface| {
+            state.default_routes.iter().any(|r| r.family == family && r.interface_index == iface.index)
+        };
+        let level = family_level(state, family, routes_out, true);
+        let reason = if level == Level::Online { Reason::DefaultRoute } else { Reason::NoDefaultRoute };
+        return (level, reason);
+    }
+    let mut first_problem = None;
+    let mut first_route = None;
+    for decision in &decisions {
+        match judge_answer(state, family, &decision.answer) {
+            Ok(route) => drop(first_route.get_or_insert(route)),
+            Err(reason) => drop(first_problem.get_or_insert(reason)),
+        }
+    }
+    match (first_problem, first_route) {
+        (None, Some(route)) => (Level::Online, Reason::RoutedOut { route }),
+        (problem, _) => {
+            // The lower rows: an interface the kernel's decision leaves through counts even if
+            // it is of a host-internal kind (a VPN whose peer is gone).
+            let leaves = |iface: &Interface| {
+                decisions
+                    .iter()
+                    .any(|d| matches!(&d.answer, RouteAnswer::Out { route } if route.interface_index == iface.index))
+            };
+            (family_level(state, family, leaves, false), problem.unwrap_or(Reason::NoRoute))
+        }
+    }
+}
+
+/// One answer of the kernel: the route (with its interface's name) when it leads out through a
+/// ready interface with a usable source, else the reason it does not.
+fn judge_answer(state: &NetworkState, family: Family, answer: &RouteAnswer) -> Result<KernelRoute, Reason> {
+    let named = |route: &KernelRoute| {
+        let mut route = route.clone();
+        route.interface = state.interface(route.interface_index).map(|i| i.name.clone()).unwrap_or_default();
+        route
+    };
+    let route = match answer {
+        RouteAnswer::Out { route } => named(route),
+        RouteAnswer::NoRoute => return Err(Reason::NoRoute),
+        RouteAnswer::Rejected { reject } => return Err(Reason::Rejected { reject: *reject }),
+        RouteAnswer::Expired { route } => return Err(Reason::Expired { route: named(route) }),
+        RouteAnswer::Failed { error } => return Err(Reason::LookupFailed { error: error.clone() }),
+    };
+    match state.interface(route.interface_index) {
+        None => return Err(Reason::InterfaceDown { route }),
+        Some(iface) if !iface.up => return Err(Reason::InterfaceDown { route }),
+        Some(iface) if !iface.is_ready() => {
+            let fallback = fallback(state, family, iface.index);
+            return Err(Reason::NoCarrier { route, fallback });
+        }
+        Some(_) => {}
+    }
+    // The source may live on any interface (an address on `lo` with an unnumbered uplink, a
+    // delegated prefix on a LAN bridge): what matters is that it is usable and routable.
+    let usable = route.source.is_some_and(|source| {
+        state
+            .interfaces
+            .iter()
+            .flat_map(|i| &i.addresses)
+            .any(|a| a.address == source && a.is_usable() && !a.is_link_local() && !a.address.is_loopback())
+    });
+    if usable {
+        Ok(route)
+    } else {
+        Err(Reason::NoSource { route })
+    }
+}
+
+/// The best default route of `family` through another, ready interface: where the traffic
+/// would go if the kernel skipped routes through links without carrier.
+fn fallback(state: &NetworkState, family: Family, skipped: u32) -> Option<Fallback> {
+    state
+        .default_routes
+        .iter()
+        .filter(|r| r.family == family && r.interface_index != skipped)
+        .filter_map(|r| state.interface(r.interface_index).filter(|i| i.is_ready()).map(|i| (r.metric, &i.name)))
+        .min()
+        .map(|(metric, name)| Fallback { interface: name.clone(), metric })
+}
+
+/// The table's rows; `leaves(iface)` says whether the way out goes through `iface` (it then
+/// counts whatever its kind), and `online` whether that row may match at all.
+fn family_level(state: &NetworkState, family: Family, leaves: impl Fn(&Interface) -> bool, online: bool) -> Level {
     let mut level = Level::Disconnected;
     for iface in &state.interfaces {
         if iface.kind == InterfaceKind::Loopback || !iface.is_ready() {
             continue;
         }
-        let routes_out = has_default_route(iface);
+        let routes_out = leaves(iface);
         if iface.kind.is_host_internal() && !routes_out {
             continue;
         }
@@ -69,7 +187,7 @@ fn family_level(state: &NetworkState, family: Family) -> Level {
         let best = usable.try_fold(Level::Disconnected, |best, a| {
             if a.is_link_local() {
                 Ok(best.max(Level::Local))
-            } else if routes_out {
+            } else if routes_out && online {
                 Err(Level::Online) // stop: nothing beats online
             } else {
                 Ok(best.max(Level::Site))
@@ -243,3 +361,7 @@ mod tests {
         assert_eq!(levels(&state).1, Online, "deprecated still usable");
     }
 }
+
+#[cfg(test)]
+#[path = "reason_tests.rs"]
+mod reason_tests;

@@ -3,9 +3,9 @@
 //! applies them to a whole state.
 
 use crate::model::{
-    Details, Family, FamilyReachability, Level, NetworkState, Reachability, Source, Transport, Verdict,
+    Details, Family, FamilyReachability, Level, NetworkState, Reachability, Reason, Reasons, Source, Transport, Verdict,
 };
-use crate::reachability::derive_kernel_reachability;
+use crate::reachability::kernel_reading;
 
 /// Rank of a source: higher decides.
 fn rank(source: Source) -> u8 {
@@ -97,24 +97,30 @@ pub fn refine(
 /// ```
 #[must_use]
 pub fn derive(state: &NetworkState) -> (Reachability, Details) {
-    let (_, reachability, details) = judge(state);
+    let (_, reachability, details, _) = judge(state);
     (reachability, details)
 }
 
-/// [`derive()`], also returning the kernel's own reading (what sources are told about).
-pub(crate) fn judge(state: &NetworkState) -> (Reachability, Reachability, Details) {
-    let kernel = derive_kernel_reachability(state);
-    let (reachability, details) = refine(&kernel, kernel_transport(state, &kernel), &state.verdicts);
-    (kernel, reachability, details)
+/// [`derive()`], also returning the kernel's own reading (what sources are told about) and
+/// the reasons of its levels.
+pub(crate) fn judge(state: &NetworkState) -> (Reachability, Reachability, Details, Reasons) {
+    let (kernel, reasons) = kernel_reading(state);
+    let (reachability, details) = refine(&kernel, kernel_transport(state, &kernel, &reasons), &state.verdicts);
+    (kernel, reachability, details, reasons)
 }
 
-/// What the kernel alone says carries the traffic: the kind of the interface of the
-/// lowest-metric default route of the best online family, or `None` when not online.
-pub(crate) fn kernel_transport(state: &NetworkState, kernel: &Reachability) -> Option<Transport> {
+/// What the kernel alone says carries the traffic: the kind of the interface the kernel's
+/// decision leaves through (a VPN under wg-quick-style policy routing, whatever default route
+/// exists besides), else that of the lowest-metric default route of the best online family;
+/// `None` when not online.
+pub(crate) fn kernel_transport(state: &NetworkState, kernel: &Reachability, reasons: &Reasons) -> Option<Transport> {
     if kernel.overall != Level::Online {
         return None;
     }
     let family = if kernel.ipv4.reachability == Level::Online { Family::Ipv4 } else { Family::Ipv6 };
+    if let Some(Reason::RoutedOut { route }) = reasons.family(family) {
+        return state.interface(route.interface_index).map(|i| i.kind.into());
+    }
     state
         .default_routes
         .iter()

@@ -175,14 +175,22 @@ impl NetNs {
         self.ip(&format!("link set {link} netns {}", other.name()));
     }
 
-    /// Deletes the namespace now (what `ip netns del` does), consuming the handle.
-    pub fn delete(self) {
-        // Drop does it.
+    /// Deletes the namespace now (`ip netns del`), consuming the handle; panics with `ip`'s
+    /// own words if it could not (a test that waits for the deletion to be noticed must not
+    /// wait for one that never happened).
+    pub fn delete(mut self) {
+        let out = Command::new("ip").args(["netns", "del", &self.name]).output().expect("run ip netns del");
+        assert!(out.status.success(), "ip netns del {}: {}", self.name, String::from_utf8_lossy(&out.stderr));
+        assert!(!self.path().exists(), "{} still exists after ip netns del", self.path().display());
+        self.name.clear(); // nothing left for Drop to do
     }
 }
 
 impl Drop for NetNs {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return; // deleted already
+        }
         let _ = Command::new("ip").args(["netns", "del", &self.name]).stderr(Stdio::null()).status();
     }
 }

@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use self::fanout::Dispatch;
 pub(crate) use self::refiner::Refiner;
 use self::refiner::Reporter;
-use crate::fold::{apply, diff, reachability_events};
+use crate::fold::{apply, diff, reachability_events, reason_events};
 use crate::model::{Error, EventKind, NetworkState, Update};
 use crate::path::{touched_by, PathId, PathOwner, PathRegistry, PathShared, Query, RouteLookup, Touch};
 use crate::probe::ProbeConfig;
@@ -159,8 +159,9 @@ pub(crate) fn start(config: Config) -> Result<Running, Error> {
             }
         }
         *commands = Some(rest);
-        let kernel;
-        (kernel, state.reachability, state.details) = judge(state);
+        let (kernel, reasons);
+        (kernel, state.reachability, state.details, reasons) = judge(state);
+        *state.reasons = reasons;
         (cell.clone(), kernel)
     };
     // Then the sources get their first look at it.
@@ -236,6 +237,11 @@ impl Engine {
             // Rules and routes other than default ones are not state: only path monitors care
             // about them.
             self.react(None, touch, lookup);
+        } else if matches!(update, Update::Decision(..)) {
+            // The kernel's decision has no event of its own: what it changes is the levels and
+            // reasons derived from it, so derive even though the fold reports nothing.
+            let state = self.change_deriving(true, |state| apply(Arc::make_mut(state), update));
+            self.react(state, touch, lookup);
         } else if let Some(state) = self.change(|state| apply(Arc::make_mut(state), update)) {
             self.react(Some(state), touch, lookup);
         }
@@ -245,15 +251,17 @@ impl Engine {
     /// `resync`, followed by a [`EventKind::Resynced`] notice. Paths are re-evaluated when
     /// something changed (always after a resync: lost route changes are not in the state).
     fn replace(&mut self, mut fresh: NetworkState, resync: Option<String>, lookup: &mut dyn RouteLookup) {
-        let changed = self.change(|state| {
+        let decided = self.shared.snapshot().route_decisions != fresh.route_decisions;
+        let changed = self.change_deriving(decided, |state| {
             let mut events = diff(state, &fresh);
-            if events.is_empty() && resync.is_none() {
+            if events.is_empty() && resync.is_none() && !decided {
                 return events;
             }
             // Verdicts come from other sources than the kernel re-read; reachability and
             // details are re-derived (and diffed) by `change`.
             fresh.reachability = state.reachability;
             fresh.details = state.details.clone();
+            fresh.reasons = state.reasons.clone();
             fresh.verdicts = state.verdicts.clone();
             *state = Arc::new(fresh);
             if let Some(reason) = resync {
@@ -282,13 +290,18 @@ impl Engine {
         for command in commands {
             match command {
                 Command::AddPath { query, reply } => {
+                    // Before the path's first lookup: no route change after it may be dropped.
+                    lookup.every_route(true);
                     let state = self.shared.snapshot();
                     let added = self.paths.add(&state, query, self.shared.queue_capacity, lookup);
                     if reply.send(added.clone()).is_err() {
                         self.paths.remove(added.0); // the caller gave up waiting
                     }
                 }
-                Command::RemovePath(id) => self.paths.remove(id),
+                Command::RemovePath(id) => {
+                    self.paths.remove(id);
+                    lookup.every_route(self.paths.len() > 0);
+                }
                 Command::Input(input) => self.handle(input, lookup),
                 Command::Sync(reply) => {
                     let _ = reply.send(()); // the caller may have given up
@@ -302,24 +315,39 @@ impl Engine {
     /// reachability change, then, with the lock released, tells the refiners and runs the
     /// callbacks. Returns the new state if anything changed.
     fn change(&self, f: impl FnOnce(&mut Arc<NetworkState>) -> Vec<EventKind>) -> Option<Arc<NetworkState>> {
+        self.change_deriving(false, f)
+    }
+
+    /// [`Engine::change`]; with `always`, the levels are derived again even when the fold
+    /// itself reported nothing (the input was the kernel's route decision).
+    fn change_deriving(
+        &self,
+        always: bool,
+        f: impl FnOnce(&mut Arc<NetworkState>) -> Vec<EventKind>,
+    ) -> Option<Arc<NetworkState>> {
         let (state, kernel) = {
             let mut dispatch = self.shared.dispatch();
             let mut cell = lock(&self.shared.state);
             let mut events = f(&mut cell);
-            if events.is_empty() {
+            if events.is_empty() && !always {
                 return None;
             }
             let state = Arc::make_mut(&mut cell);
-            let (kernel, reachability, details) = judge(state);
+            let (kernel, reachability, details, reasons) = judge(state);
             // Reachability events go before a resync notice, which closes the batch.
             let at = events.iter().position(|e| matches!(e, EventKind::Resynced { .. })).unwrap_or(events.len());
             let mut changed = reachability_events(&state.reachability, &reachability);
+            reason_events((&state.reachability, &reachability), (&state.reasons, &reasons), &mut changed);
             if details != state.details {
                 changed.push(EventKind::DetailsChanged { before: state.details.clone(), after: details.clone() });
+            }
+            if events.is_empty() && changed.is_empty() {
+                return None;
             }
             events.splice(at..at, changed);
             state.reachability = reachability;
             state.details = details;
+            *state.reasons = reasons;
             let state = cell.clone();
             drop(cell);
             // Still under the dispatch lock: a new subscriber's baseline is either before this

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use serde::{Serialize, Serializer};
 
 use super::address::{Address, Family};
+use super::decision::{Reason, RouteDecision};
 use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::{Level, Source};
@@ -170,6 +171,20 @@ pub enum EventKind {
         new: Level,
         /// Who decided the new level.
         source: Source,
+        /// Why the family is at the new level (for `overall`: the better family's reason);
+        /// `None` when no reason is known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    },
+    /// A family's reason changed while its level stayed (e.g. the kernel now routes through
+    /// another interface, or a different problem keeps it from the internet).
+    ReasonChanged {
+        /// The family.
+        family: Family,
+        /// Before.
+        before: Option<Reason>,
+        /// After.
+        after: Option<Reason>,
     },
     /// Transport, metering or captive portal changed.
     DetailsChanged {
@@ -253,6 +268,9 @@ pub enum Update {
     /// A policy routing rule of this family was added or removed (`ip rule`). Not kept in the
     /// state; every path monitor's route lookup is repeated.
     RulesChanged(Family),
+    /// The kernel's route decision for the representative destinations of a family
+    /// (replacing the previous one of that family).
+    Decision(Family, Vec<RouteDecision>),
     /// A source above the kernel gave its verdict, replacing its previous one. A verdict with
     /// no opinion at all withdraws the source.
     Verdict(Verdict),

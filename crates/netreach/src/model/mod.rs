@@ -10,11 +10,11 @@
 //!
 //! ```text
 //! error   address   dns
-//!    \    /    \
-//!    level   interface
-//!        \    /
-//!       verdict
-//!          |
+//!    \    /  |  \
+//!    level   | interface
+//!        \   |  /
+//!       verdict  decision
+//!          |    /
 //!        state
 //!          |
 //!        event
@@ -23,6 +23,7 @@
 //! ```
 
 mod address;
+mod decision;
 mod dns;
 mod error;
 mod event;
@@ -33,6 +34,7 @@ mod state;
 mod verdict;
 
 pub use address::{Address, AddressFlags, AddressScope, Family};
+pub use decision::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
 pub use dns::{DnsConfig, DnsManager, DnsOrigin, Nameserver};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, ReachabilityOf, Update};

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::address::Family;
+use super::decision::{Reasons, RouteDecision};
 use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::Reachability;
@@ -47,6 +48,15 @@ pub struct NetworkState {
     /// Default routes (IPv4 `0.0.0.0/0`, IPv6 `::/0`) of every routing table, sorted. Other
     /// routes are deliberately not mirrored: a full BGP table must not cost memory here.
     pub default_routes: Vec<DefaultRoute>,
+    /// Observed: the kernel's route decision for representative destinations of each family's
+    /// internet (route lookups; Linux). Empty where the OS has no such lookups, and then the
+    /// levels come from `default_routes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route_decisions: Vec<RouteDecision>,
+    /// Derived: why each family's kernel level is what it is. Boxed: a state is moved whole
+    /// through the monitor's queues, and the reasons are most of its inline size.
+    #[serde(default)]
+    pub reasons: Box<Reasons>,
     /// Observed: the resolver configuration in effect (Linux; `None` where it is not followed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsConfig>,

@@ -60,6 +60,12 @@ pub(crate) trait RouteLookup {
         queries.iter().map(|query| self.route(query)).collect()
     }
 
+    /// Whether every route change must reach the source (`true` while path monitors exist:
+    /// their remotes may lie in any prefix) or only those that can change the kernel's route
+    /// decision for the internet (a source may then filter the rest where the OS delivers
+    /// them, as Linux does with a socket filter). By default every change is delivered.
+    fn every_route(&mut self, _every: bool) {}
+
     /// The operating system's own verdict on a path from `local` to `remote` that leaves
     /// through `interface`: `Some(false)` when it says the connection there cannot carry it.
     /// `since` is what [`RouteLookup::opinion_clock`] said when the path was made: a verdict

@@ -41,6 +41,9 @@ pub(crate) fn touched_by(update: &Update) -> Touch {
         Update::RouteChanged(destination, prefix_len) => Touch::Prefix(*destination, *prefix_len),
         // A rule can send any path elsewhere (fwmark, uidrange, from, to rules).
         Update::RulesChanged(_) => Touch::All,
+        // The kernel's decision for the internet changed (a rule, a nexthop, a reject route):
+        // whatever changed it may have changed the paths' routes too.
+        Update::Decision(..) => Touch::All,
         // Paths follow the kernel; probes and daemons judge the machine, not one path, and a
         // path is between addresses: the resolver does not matter to it.
         Update::Verdict(_) | Update::Dns(_) => Touch::Nothing,

@@ -35,6 +35,23 @@ pub(super) enum Control {
     Error(io::Error),
     /// A message that could not be decoded, skipped.
     Undecodable(String),
+    /// A message about something the kernel's route decision depends on that is not state:
+    /// a rule, a nexthop object, a netconf setting, or a default route of any type.
+    Policy,
+}
+
+/// `RTM_NEWNEXTHOP`, `RTM_DELNEXTHOP` (linux/rtnetlink.h; not in libc).
+const RTM_NEWNEXTHOP: u16 = 104;
+const RTM_DELNEXTHOP: u16 = 105;
+
+/// Whether a message is about something the route decision depends on (see [`Control::Policy`]).
+fn is_policy(message: &Message<'_>) -> bool {
+    match message.kind {
+        libc::RTM_NEWRULE | libc::RTM_DELRULE | RTM_NEWNEXTHOP | RTM_DELNEXTHOP => true,
+        libc::RTM_NEWNETCONF | libc::RTM_DELNETCONF => true,
+        libc::RTM_NEWROUTE | libc::RTM_DELROUTE => message.payload.get(1) == Some(&0),
+        _ => false,
+    }
 }
 
 /// Translates every message in one datagram.
@@ -49,6 +66,9 @@ pub(super) fn parse_datagram(
             Ok(m) => m,
             Err(e) => return control(Control::Undecodable(e)),
         };
+        if is_policy(&message) {
+            control(Control::Policy);
+        }
         let interrupted = message.flags & NLM_F_DUMP_INTR != 0;
         if interrupted {
             control(Control::Interrupted);

@@ -70,8 +70,28 @@ fn decode(bytes: &[u8]) -> (Vec<Update>, Vec<String>) {
         Control::Error(e) => problems.push(format!("error {e}")),
         Control::Done { interrupted } => problems.push(format!("done interrupted={interrupted}")),
         Control::Interrupted => problems.push("interrupted".into()),
+        Control::Policy => {}
     });
     (updates, problems)
+}
+
+/// Whether a datagram says something the route decision depends on changed.
+fn policy(bytes: &[u8]) -> bool {
+    let mut seen = false;
+    parse_datagram(bytes, false, &mut Vec::new(), &mut |c| seen |= matches!(c, Control::Policy));
+    seen
+}
+
+#[test]
+fn rules_nexthops_netconf_and_reject_defaults_are_policy() {
+    for kind in [libc::RTM_NEWRULE, libc::RTM_DELRULE, 104, 105, libc::RTM_NEWNETCONF] {
+        assert!(policy(&message(kind, 0, 1, &[0u8; 12])), "message type {kind}");
+    }
+    let mut blackhole_default = route_message(libc::RTM_NEWROUTE, 0, 0, &[]);
+    blackhole_default[16 + 7] = libc::RTN_BLACKHOLE;
+    assert!(policy(&blackhole_default));
+    assert!(!policy(&route_message(libc::RTM_NEWROUTE, 0, 24, &[])), "another route is not policy");
+    assert!(!policy(&link_message(libc::RTM_NEWLINK, b"eth0")));
 }
 
 #[test]

@@ -17,8 +17,8 @@ use std::io;
 
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
-use netlink_packet_route::route::{RouteMessage, RouteType};
-use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteType};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::netlink::Sockets;
 use crate::fold::{apply, sort_routes};
@@ -119,6 +119,25 @@ impl Sockets {
             }
         }
         Ok(Reading { state: pieced.unwrap_or_default(), complete: false })
+    }
+
+    /// The default routes of every table through interface `index` (a filtered dump: the
+    /// kernel sends only routes through it). When a link comes back up the kernel revives the
+    /// dead next hops of multipath routes through it without a message; this finds them.
+    pub(crate) fn default_routes_via(&mut self, index: u32) -> io::Result<Vec<Update>> {
+        let mut updates = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut request = RouteMessage::default();
+            request.header.address_family = family;
+            request.header.kind = RouteType::Unicast;
+            request.attributes.push(RouteAttribute::Oif(index));
+            let mut skipped = Vec::new();
+            let Sockets { requests, use_sysfs, .. } = self;
+            requests.dump(RouteNetlinkMessage::GetRoute(request), *use_sysfs, &mut updates, &mut skipped)?;
+            self.undecodable.extend(skipped);
+        }
+        updates.retain(|u| matches!(u, Update::RouteAdded(_)));
+        Ok(updates)
     }
 
     /// Applies every event waiting on the event socket to `state`; `false` when the socket

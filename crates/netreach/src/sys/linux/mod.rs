@@ -8,9 +8,12 @@
 //! resync, a failed socket is reopened with capped exponential backoff, and a reading pieced
 //! together from interrupted dumps is read again once the kernel has been quiet.
 
+mod decision;
 mod decode;
 mod dns;
 mod dump;
+mod filter;
+mod follow;
 mod frame;
 mod kind;
 mod netlink;
@@ -28,7 +31,10 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 
+use self::decision::{matters, Decider};
+use self::follow::read_state;
 use self::netlink::Sockets;
 use self::netns::Namespace;
 pub(crate) use self::socket::socket_options;
@@ -51,6 +57,7 @@ const QUIET: Duration = Duration::from_millis(200);
 const NETLINK: u64 = 0;
 const WAKE: u64 = 1;
 const DELETION: u64 = 2;
+const EXPIRY: u64 = 3;
 
 /// Moves the calling thread into `netns` (for sources that open their sockets there).
 pub(crate) fn enter_netns(netns: &Netns) -> Result<(), Error> {
@@ -135,6 +142,17 @@ pub(crate) struct Kernel {
     broken: Option<Broken>,
     /// The fatal error, returned once everything before it has been.
     fatal: Option<String>,
+    /// The kernel's last route decision for the internet of each family.
+    decider: Decider,
+    /// Whether route changes that cannot change the route decision are dropped by the event
+    /// socket's filter (while no path monitor needs them).
+    filtered: bool,
+    /// Interfaces last seen administratively down (their multipath next hops are dead).
+    down: std::collections::HashSet<u32>,
+    /// One-shot timer at the earliest expiry of a route in that decision (an RA-learned
+    /// default): the kernel sends nothing when a route's lifetime runs out, only when its
+    /// garbage collection removes it, up to about 30 s later. Disarmed otherwise.
+    expiry: TimerFd,
 }
 
 impl Kernel {
@@ -163,10 +181,14 @@ impl Kernel {
         let resolver = dns::resolver_file(namespace.as_ref().map(Namespace::path));
         let waker = Waker(wake.clone());
         let dns = dns::Follow::new(resolver, dns::RESOLVED_UPSTREAM.into(), Box::new(move || waker.wake()))?;
-        let mut reading =
-            sockets.dump_state().map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
+        let expiry = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK)
+            .map_err(|e| Error::io("creating a timerfd", e.into()))?;
+        register(expiry.as_fd(), EXPIRY)?;
+        let mut decider = Decider::default();
+        let mut reading = read_state(&mut sockets, &mut decider)
+            .map_err(|e| Error::io("reading links, addresses and routes over netlink", e))?;
         reading.state.dns = Some(dns.current());
-        let kernel = Kernel {
+        let mut kernel = Kernel {
             namespace,
             receive_buffer: config.receive_buffer,
             sockets,
@@ -179,7 +201,13 @@ impl Kernel {
             pending: VecDeque::new(),
             broken: None,
             fatal: None,
+            decider,
+            expiry,
+            down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
+            filtered: false,
         };
+        kernel.every_route(false);
+        kernel.arm();
         Ok((kernel, reading.state))
     }
 
@@ -208,12 +236,12 @@ impl Kernel {
 
     /// Waits for any descriptor (or, until the state is known complete, for quiet).
     fn wait(&mut self) -> Result<(), String> {
-        let mut ready = [EpollEvent::empty(); 3];
+        let mut ready = [EpollEvent::empty(); 4];
         // No timer at all once the state is known complete: no wake-ups while idle.
         let timeout = if self.complete { EpollTimeout::NONE } else { EpollTimeout::from(QUIET.as_millis() as u16) };
         let count = match self.ready_set.wait(&mut ready, timeout) {
             Ok(0) if !self.complete => {
-                match self.sockets.dump_state() {
+                match self.read() {
                     Ok(reading) => {
                         self.complete = reading.complete;
                         self.pending.push_back(self.reread(reading.state, None));
@@ -227,21 +255,26 @@ impl Kernel {
             Err(e) => return Err(format!("waiting for netlink messages failed: {}", e.desc())),
         };
         let is_ready = |token| ready[..count].iter().any(|e| e.data() == token);
+        if is_ready(EXPIRY) {
+            let _ = self.expiry.wait(); // non-blocking: consumes the expiration
+            let updates = self.decide();
+            if !updates.is_empty() {
+                self.pending.push_back(Input::Updates(updates));
+            }
+        }
         if is_ready(WAKE) {
             let _ = self.wake.read();
             self.pending.push_back(Input::Woken);
+            // The shared resolver watch wakes the source through the same descriptor.
+            if let Some(config) = self.dns.take_change() {
+                self.pending.push_back(Input::Updates(vec![Update::Dns(config)]));
+            }
         }
         if is_ready(DELETION) && self.deletion.as_ref().is_some_and(NamespaceWatch::deleted) {
             let path = self.namespace.as_ref().map(|n| n.path().display().to_string()).unwrap_or_default();
             self.fatal = Some(format!("network namespace {path} was deleted; monitoring stopped"));
         } else if is_ready(NETLINK) {
             self.budget = BATCH;
-        }
-        if is_ready(WAKE) {
-            // The resolver watch wakes the source through the same descriptor.
-            if let Some(config) = self.dns.take_change() {
-                self.pending.push_back(Input::Updates(vec![Update::Dns(config)]));
-            }
         }
         Ok(())
     }
@@ -259,6 +292,12 @@ impl Kernel {
         let mut updates = Vec::new();
         match self.sockets.receive(&mut updates) {
             Ok(true) => {
+                self.revive(&mut updates);
+                if self.sockets.policy_changed || updates.iter().any(matters) {
+                    // After the datagram's own updates: the decision reflects the kernel after
+                    // all of them, and is derived on a state that has them.
+                    updates.extend(self.decide());
+                }
                 if !updates.is_empty() {
                     self.pending.push_back(Input::Updates(updates));
                 }
@@ -270,7 +309,7 @@ impl Kernel {
             Ok(false) => self.budget = 0,
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                 self.sockets.drain_events();
-                match self.sockets.dump_state() {
+                match self.read() {
                     Ok(fresh) => {
                         self.complete = fresh.complete;
                         let resync = "netlink receive buffer overrun (ENOBUFS): events were lost, state re-read";
@@ -307,7 +346,7 @@ impl Kernel {
         }
         let reopened = open_sockets(self.namespace.as_ref(), self.receive_buffer)
             .map_err(|e| e.to_string())
-            .and_then(|mut s| s.dump_state().map(|state| (s, state)).map_err(|e| e.to_string()));
+            .and_then(|mut s| read_state(&mut s, &mut self.decider).map(|state| (s, state)).map_err(|e| e.to_string()));
         match reopened {
             Ok((sockets, reading)) => {
                 // The old event socket left the epoll set when it was closed.
@@ -319,6 +358,11 @@ impl Kernel {
                 let resync = format!("netlink sockets reopened after a failure ({})", broken.failure);
                 self.pending.push_back(self.reread(reading.state, Some(resync)));
                 self.broken = None;
+                self.arm();
+                if self.filtered {
+                    self.filtered = false;
+                    self.every_route(false);
+                }
             }
             Err(e) => {
                 broken.backoff = (broken.backoff * 2).min(BACKOFF_MAX);
@@ -339,5 +383,16 @@ impl RouteLookup for Kernel {
 
     fn routes(&mut self, queries: &[Query]) -> Vec<Answer> {
         self.sockets.routes(queries)
+    }
+
+    fn every_route(&mut self, every: bool) {
+        if self.filtered != every {
+            return;
+        }
+        // Without the filter (an old kernel refusing it), irrelevant changes still arrive and
+        // are found irrelevant after decoding: slower under churn, never wrong.
+        if filter::set(&self.sockets.events, !every).is_ok() {
+            self.filtered = !every;
+        }
     }
 }

@@ -18,9 +18,10 @@ use crate::path::{Answer, Query, RouteLookup};
 /// 32 KiB; notifications are smaller).
 const RECV_BUFFER: usize = 64 * 1024;
 
-/// Multicast groups followed: links, IPv4/IPv6 addresses, IPv4/IPv6 routes, IPv4/IPv6
-/// policy routing rules.
-const GROUPS: [u32; 7] = [
+/// Multicast groups followed: links, IPv4/IPv6 addresses, IPv4/IPv6 routes; and what else can
+/// change the kernel's route decision: IPv4/IPv6 rules, nexthop objects, and the per-interface
+/// settings the kernel announces (netconf: `ignore_routes_with_linkdown`, forwarding).
+const GROUPS: [u32; 10] = [
     libc::RTNLGRP_LINK,
     libc::RTNLGRP_IPV4_IFADDR,
     libc::RTNLGRP_IPV6_IFADDR,
@@ -28,6 +29,9 @@ const GROUPS: [u32; 7] = [
     libc::RTNLGRP_IPV6_ROUTE,
     libc::RTNLGRP_IPV4_RULE,
     libc::RTNLGRP_IPV6_RULE,
+    libc::RTNLGRP_NEXTHOP,
+    libc::RTNLGRP_IPV4_NETCONF,
+    libc::RTNLGRP_IPV6_NETCONF,
 ];
 
 /// The sockets a kernel backend reads from.
@@ -43,6 +47,9 @@ pub(crate) struct Sockets {
     pub(super) undecodable: Vec<String>,
     /// Whether interface kinds may be refined from sysfs (only for the caller's namespace).
     pub(super) use_sysfs: bool,
+    /// Set when a received message changed something the kernel's route decision depends on
+    /// but that is not state (a rule, a nexthop object, a netconf setting, a reject default).
+    pub(super) policy_changed: bool,
 }
 
 impl Sockets {
@@ -65,6 +72,7 @@ impl Sockets {
             links: Requester::open()?,
             undecodable: Vec::new(),
             use_sysfs,
+            policy_changed: false,
         })
     }
 
@@ -74,11 +82,11 @@ impl Sockets {
         self.buffer.clear();
         match self.events.recv(&mut self.buffer, 0) {
             Ok(_) => {
-                let undecodable = &mut self.undecodable;
-                parse_datagram(&self.buffer, self.use_sysfs, updates, &mut |control| {
-                    if let Control::Undecodable(what) = control {
-                        undecodable.push(what);
-                    }
+                let (undecodable, policy) = (&mut self.undecodable, &mut self.policy_changed);
+                parse_datagram(&self.buffer, self.use_sysfs, updates, &mut |control| match control {
+                    Control::Undecodable(what) => undecodable.push(what),
+                    Control::Policy => *policy = true,
+                    _ => {}
                 });
                 Ok(true)
             }
@@ -110,9 +118,9 @@ impl Sockets {
 /// A blocking socket for requests: dumps and route lookups. Each has its own buffer and
 /// sequence numbers, so two can run on two threads.
 pub(super) struct Requester {
-    socket: Socket,
-    buffer: Vec<u8>,
-    sequence: u32,
+    pub(super) socket: Socket,
+    pub(super) buffer: Vec<u8>,
+    pub(super) sequence: u32,
 }
 
 impl Requester {
@@ -134,7 +142,7 @@ impl Requester {
     }
 
     /// Appends one request, under a fresh sequence number, to a datagram being built.
-    fn append(&mut self, request: RouteNetlinkMessage, flags: u16, bytes: &mut Vec<u8>) {
+    pub(super) fn append(&mut self, request: RouteNetlinkMessage, flags: u16, bytes: &mut Vec<u8>) {
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = flags;
@@ -172,6 +180,7 @@ impl Requester {
                 Control::Interrupted => consistent = false,
                 Control::Error(e) => failure = Some(e),
                 Control::Undecodable(what) => undecodable.push(what),
+                Control::Policy => {}
             });
             // Other routes only matter as changes; a dump of a full BGP table must not pile up.
             updates.extend(parsed.into_iter().filter(|u| !matches!(u, Update::RouteChanged(..))));

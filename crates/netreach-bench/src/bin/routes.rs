@@ -1,0 +1,356 @@
+//! Benchmark for a router-sized routing table (prints figures; not a timed test).
+//!
+//! `cargo run --release -p netreach-bench --bin routes [-- --routes N] [-- --seconds S]`
+//! (defaults: 1,048,576 routes, 30 s of churn at 10,000 changes/s; `--quick`: 131,072 routes,
+//! 10 s).
+//!
+//! - The table: IPv4 /32 routes in 198.18.0.0/15 (the benchmarking range) at up to 8 metrics
+//!   each, loaded into a namespace's main table with `ip -batch`.
+//! - `netreach status --json` wall time with the table against the same namespace without it.
+//! - Churn: 10,000 non-default route changes per second (`ip -batch` fed at that pace, half
+//!   additions, half removals): CPU time and RSS of `netreach watch --json`, of `ip monitor
+//!   route` and of GLib's `GNetworkMonitor` (python3-gi, its netlink backend: no system bus in
+//!   the namespace) over the same window.
+//! - Reachability after a reject-route or rule change: a changer's own rtnetlink socket adds a
+//!   `blackhole` default in front of the real one (or an `unreachable` rule) and removes it;
+//!   t0 right before `send()`, t1 in a library callback seeing the new IPv4 level.
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST};
+use netlink_packet_route::route::{RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType};
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
+use netreach::{EventKind, Level, Monitor, ReachabilityOf};
+use testns::NetNs;
+
+const CHANGES_PER_SECOND: usize = 10_000;
+/// The churn is written in slices this often.
+const TICK: Duration = Duration::from_millis(10);
+const SAMPLES: usize = 200;
+
+fn main() {
+    if !testns::require_root("routes benchmark") {
+        std::process::exit(1);
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)?.parse::<usize>().ok());
+    let routes = value("--routes").unwrap_or(if quick { 131_072 } else { 1_048_576 });
+    let seconds = value("--seconds").unwrap_or(if quick { 10 } else { 30 });
+    let netreach = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/netreach");
+    assert!(netreach.exists(), "build it first: cargo build --release -p netreach-cli");
+
+    println!("machine: {}", machine());
+    let ns = NetNs::new("bench-routes");
+    ns.veth("va", "vb");
+    ns.ip("addr add 192.0.2.10/24 dev va");
+    ns.ip("route add default via 192.0.2.1 metric 100");
+
+    let without = status_time(&netreach, &ns);
+    let loaded = Instant::now();
+    load_table(&ns, routes);
+    println!("loaded {routes} routes with ip -batch in {:.1} s", loaded.elapsed().as_secs_f64());
+    let with = status_time(&netreach, &ns);
+    println!("| measure | value | goal |");
+    println!("|---|---|---|");
+    let ratio = with.as_secs_f64() / without.as_secs_f64();
+    println!(
+        "| `status --json` wall time, median of 7: without the table / with {routes} routes | {:.2} ms / {:.2} ms ({ratio:.2}x) | <= 1.5x: {} |",
+        ms(without),
+        ms(with),
+        verdict(ratio <= 1.5)
+    );
+
+    churn(&netreach, &ns, seconds);
+    reject_latency(&ns);
+    println!("load at the end: {}", load());
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn verdict(pass: bool) -> &'static str {
+    if pass {
+        "PASS"
+    } else {
+        "**MISS**"
+    }
+}
+
+fn status_time(netreach: &std::path::Path, ns: &NetNs) -> Duration {
+    let mut times: Vec<Duration> = (0..7)
+        .map(|_| {
+            let start = Instant::now();
+            // Run inside the namespace: no inotify watch on /run/netns (a per-user resource
+            // other processes on a shared machine may have used up).
+            let out = ns.command(&netreach.to_string_lossy()).args(["status", "--json"]).output().expect("status");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[3]
+}
+
+/// Route `i` of the table: a /32 in 198.18.0.0/15 at one of 8 metrics.
+fn route(i: usize) -> String {
+    let host = (i % 131_072) as u32;
+    let metric = 1 + i / 131_072;
+    let address = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + host);
+    format!("{address}/32 via 192.0.2.1 metric {metric}")
+}
+
+fn load_table(ns: &NetNs, routes: usize) {
+    let mut batch = String::with_capacity(routes * 48);
+    for i in 0..routes {
+        batch.push_str("route add ");
+        batch.push_str(&route(i));
+        batch.push('\n');
+    }
+    ns.ip_batch(&batch);
+}
+
+/// utime + stime of a process, in clock ticks, and its VmRSS / VmHWM in KiB.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12) // utime, stime (fields 14 and 15 of the whole line)
+}
+
+fn memory(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
+    };
+    (kib("VmRSS:"), kib("VmHWM:"))
+}
+
+/// Waits until the process has used no CPU for 0.5 s (its start-up dump is done), at most 120 s.
+fn settle(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = cpu_ticks(pid);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = cpu_ticks(pid);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+struct Watched {
+    name: &'static str,
+    child: Child,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn churn(netreach: &std::path::Path, ns: &NetNs, seconds: usize) {
+    let spawn = |name: &'static str, command: &mut Command| Watched {
+        name,
+        child: command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect(name),
+    };
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testns/nm/glib-monitor.py");
+    let mut watchers = vec![
+        spawn("`netreach watch --json`", ns.command(&netreach.to_string_lossy()).args(["watch", "--json"])),
+        spawn("`ip monitor route`", Command::new("ip").args(["-n", ns.name(), "monitor", "route"])),
+    ];
+    if script.exists() && std::path::Path::new("/usr/lib/python3/dist-packages/gi/__init__.py").exists() {
+        // No system bus inside: GLib falls back to its netlink backend, which reads routes.
+        let mut glib = ns.command("env");
+        // Debian's python3 (where python3-gi lives), not whatever python3 comes first in PATH.
+        glib.args(["DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent", "/usr/bin/python3"]).arg(&script);
+        watchers.push(spawn("GLib `GNetworkMonitor`", &mut glib));
+    } else {
+        println!("(python3-gi not installed: GLib's monitor skipped)");
+    }
+    for w in &watchers {
+        settle(w.child.id());
+    }
+    let before: Vec<u64> = watchers.iter().map(|w| cpu_ticks(w.child.id())).collect();
+
+    let mut ip = Command::new("ip")
+        .args(["-n", ns.name(), "-force", "-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ip -batch");
+    let mut input = ip.stdin.take().expect("stdin");
+    let per_tick = CHANGES_PER_SECOND * TICK.as_millis() as usize / 1000;
+    let start = Instant::now();
+    let total = CHANGES_PER_SECOND * seconds;
+    let mut written = 0;
+    let mut next = start;
+    while written < total {
+        let mut slice = String::new();
+        for k in written..written + per_tick {
+            // Change k: add, or remove what k - 1 added (metric 9: not in the loaded table).
+            let host = (k / 2) % 131_072;
+            let verb = if k % 2 == 0 { "add" } else { "del" };
+            let address = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + host as u32);
+            slice.push_str(&format!("route {verb} {address}/32 via 192.0.2.1 metric 9\n"));
+        }
+        input.write_all(slice.as_bytes()).expect("feeding ip -batch");
+        written += per_tick;
+        next += TICK;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    drop(input);
+    let _ = ip.wait();
+    let elapsed = start.elapsed();
+    let hz = 100.0; // USER_HZ: /proc's clock ticks
+    println!(
+        "churn: {written} route changes in {:.1} s ({:.0}/s) on top of the loaded table",
+        elapsed.as_secs_f64(),
+        written as f64 / elapsed.as_secs_f64()
+    );
+    println!("| process | CPU during the churn (% of one core) | VmRSS | VmHWM |");
+    println!("|---|---:|---:|---:|");
+    for (w, before) in watchers.iter_mut().zip(before) {
+        let used = (cpu_ticks(w.child.id()) - before) as f64 / hz;
+        let (rss, hwm) = memory(w.child.id());
+        let alive = matches!(w.child.try_wait(), Ok(None));
+        let note = if alive { "" } else { " (exited early)" };
+        println!(
+            "| {}{note} | {:.2}% | {:.1} MiB | {:.1} MiB |",
+            w.name,
+            used / elapsed.as_secs_f64() * 100.0,
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        );
+    }
+}
+
+/// One acknowledged rtnetlink request inside the namespace; t0 right before `send()`.
+struct Changer {
+    socket: Socket,
+    sequence: u32,
+}
+
+impl Changer {
+    fn request(&mut self, message: RouteNetlinkMessage, flags: u16) -> Instant {
+        self.sequence += 1;
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        header.sequence_number = self.sequence;
+        let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(message));
+        message.finalize();
+        let mut bytes = vec![0; message.buffer_len()];
+        message.serialize(&mut bytes);
+        let t0 = Instant::now();
+        self.socket.send(&bytes, 0).expect("send");
+        let mut buffer = Vec::with_capacity(8192);
+        self.socket.recv(&mut buffer, 0).expect("ack");
+        t0
+    }
+}
+
+fn blackhole_default() -> RouteMessage {
+    let mut m = RouteMessage::default();
+    m.header.address_family = AddressFamily::Inet;
+    m.header.table = RouteHeader::RT_TABLE_MAIN;
+    m.header.protocol = RouteProtocol::Static;
+    m.header.scope = RouteScope::Universe;
+    m.header.kind = RouteType::BlackHole;
+    m
+}
+
+fn unreachable_rule() -> RuleMessage {
+    let mut m = RuleMessage::default();
+    m.header.family = AddressFamily::Inet;
+    m.header.action = RuleAction::Unreachable;
+    m.attributes.push(RuleAttribute::Priority(50));
+    m
+}
+
+fn reject_latency(ns: &NetNs) {
+    // The namespace by a /proc path: such a monitor sets no inotify watch on /run/netns (a
+    // per-user resource other processes on a shared machine may have used up).
+    let file = std::fs::File::open(ns.path()).expect("namespace file");
+    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+    let monitor = Monitor::builder().netns_path(path).build().expect("monitor");
+    let (tx, rx) = mpsc::channel();
+    let _callback = monitor.on_event(move |e| {
+        if let EventKind::ReachabilityChanged { family: ReachabilityOf::Ipv4, new, .. } = e.kind {
+            let _ = tx.send((Instant::now(), new));
+        }
+    });
+    let mut changer = ns.run_inside(|| {
+        let mut socket = Socket::new(NETLINK_ROUTE).expect("socket");
+        socket.bind_auto().expect("bind");
+        Changer { socket, sequence: 0 }
+    });
+    println!("| change -> library callback (IPv4 level), {SAMPLES} samples each | p50 | p99 | goal p50 |");
+    println!("|---|---:|---:|---|");
+    type Step = fn(&mut Changer) -> Instant;
+    let kinds: [(&str, Step, Step); 2] = [
+        (
+            "blackhole default in front of the real one",
+            |c| c.request(RouteNetlinkMessage::NewRoute(blackhole_default()), NLM_F_CREATE),
+            |c| c.request(RouteNetlinkMessage::DelRoute(blackhole_default()), 0),
+        ),
+        (
+            "`ip rule add unreachable`",
+            |c| c.request(RouteNetlinkMessage::NewRule(unreachable_rule()), NLM_F_CREATE),
+            |c| c.request(RouteNetlinkMessage::DelRule(unreachable_rule()), 0),
+        ),
+    ];
+    for (name, apply, undo) in kinds {
+        let mut samples = Vec::new();
+        for _ in 0..SAMPLES {
+            for (step, want) in [(apply, Level::Site), (undo, Level::Online)] {
+                let t0 = step(&mut changer);
+                let (t1, level) = rx.recv_timeout(Duration::from_secs(10)).expect("the level changes");
+                assert_eq!(level, want, "{name}");
+                if want == Level::Site {
+                    samples.push(t1.saturating_duration_since(t0));
+                }
+            }
+        }
+        samples.sort();
+        let p = |q: usize| samples[(samples.len() * q).div_ceil(100).max(1) - 1];
+        let p50 = p(50);
+        println!(
+            "| {name} | {:.0} µs | {:.0} µs | <= 100 µs: {} |",
+            p50.as_secs_f64() * 1e6,
+            p(99).as_secs_f64() * 1e6,
+            verdict(p50 <= Duration::from_micros(100))
+        );
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!("{cores} cores, {cpu}, Linux {}, load {}", kernel.trim(), load())
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,266 @@
+//! Plain data: the kernel's own route decision for the internet of one family (its answers to
+//! route lookups, as `ip route get` asks them) and the typed reason a family's level was
+//! chosen. How the reasons are derived is in `reachability.rs`.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::address::Family;
+
+/// How the kernel refused a destination: the type of the reject route, or the action of the
+/// rule, that matched.
+///
+/// ```
+/// assert_eq!(serde_json::to_string(&netreach::Reject::Prohibit).unwrap(), r#""prohibit""#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reject {
+    /// An `unreachable` route (the kernel answers "no route to host").
+    Unreachable,
+    /// A `prohibit` route or rule ("permission denied").
+    Prohibit,
+    /// A `blackhole` route or rule (packets silently dropped).
+    Blackhole,
+}
+
+/// The route the kernel chose for a destination: the entry it matched and where it leads.
+///
+/// ```
+/// let route = netreach::KernelRoute {
+///     prefix: "0.0.0.0".parse().unwrap(), prefix_len: 0, table: 254, interface_index: 2,
+///     interface: "eth0".into(), gateway: Some("192.0.2.1".parse().unwrap()),
+///     source: Some("192.0.2.10".parse().unwrap()),
+/// };
+/// assert_eq!(route.prefix(), "0.0.0.0/0");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KernelRoute {
+    /// The destination prefix of the route entry that matched (`0.0.0.0` of `0.0.0.0/0`, or of
+    /// OpenVPN's `0.0.0.0/1`).
+    pub prefix: IpAddr,
+    /// Its length.
+    pub prefix_len: u8,
+    /// The routing table it is in (254 is `main`; the rules chose it).
+    pub table: u32,
+    /// The interface the traffic leaves through.
+    pub interface_index: u32,
+    /// Its name (empty while the interface is not known; filled in from the interfaces).
+    pub interface: String,
+    /// The next hop, if any.
+    pub gateway: Option<IpAddr>,
+    /// The source address the kernel would choose; it may live on another interface.
+    pub source: Option<IpAddr>,
+}
+
+impl KernelRoute {
+    /// The matched entry as `prefix/len`.
+    pub fn prefix(&self) -> String {
+        format!("{}/{}", self.prefix, self.prefix_len)
+    }
+}
+
+/// The kernel's answer for one destination.
+///
+/// ```
+/// let answer = netreach::RouteAnswer::Rejected { reject: netreach::Reject::Blackhole };
+/// assert_eq!(serde_json::to_string(&answer).unwrap(), r#"{"answer":"rejected","reject":"blackhole"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum RouteAnswer {
+    /// Out through an interface.
+    Out {
+        /// The route.
+        route: KernelRoute,
+    },
+    /// No route: no table the rules select has one ("network unreachable"; an `ip rule ...
+    /// unreachable` answers the same).
+    NoRoute,
+    /// Refused by a reject route or rule.
+    Rejected {
+        /// Which kind.
+        reject: Reject,
+    },
+    /// The route that answered before had a lifetime (e.g. learned from a router
+    /// advertisement), it ran out, and no other route leads out now.
+    Expired {
+        /// The route whose lifetime ran out.
+        route: KernelRoute,
+    },
+    /// The lookup itself failed.
+    Failed {
+        /// The error, in words.
+        error: String,
+    },
+}
+
+/// The kernel's answer for one representative destination of a family's internet.
+///
+/// ```
+/// let d = netreach::RouteDecision { destination: "2800::1".parse().unwrap(), answer: netreach::RouteAnswer::NoRoute };
+/// assert_eq!(d.family(), netreach::Family::Ipv6);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RouteDecision {
+    /// The destination looked up (no packet is sent to it).
+    pub destination: IpAddr,
+    /// What the kernel answered.
+    #[serde(flatten)]
+    pub answer: RouteAnswer,
+}
+
+impl RouteDecision {
+    /// The family of the destination.
+    pub fn family(&self) -> Family {
+        if self.destination.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+}
+
+/// Another default route that would carry the traffic if the kernel skipped the chosen one.
+///
+/// ```
+/// let f = netreach::Fallback { interface: "eth1".into(), metric: 200 };
+/// assert_eq!(f.metric, 200);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Fallback {
+    /// Its interface, which is ready.
+    pub interface: String,
+    /// Its metric.
+    pub metric: u32,
+}
+
+/// Why a family is at its level, typed. `Display` gives the sentence `netreach status` shows.
+/// New reasons may be added (`#[non_exhaustive]`).
+///
+/// ```
+/// let r = netreach::Reason::Rejected { reject: netreach::Reject::Unreachable };
+/// assert_eq!(r.to_string(), "the kernel rejects traffic to the internet (an unreachable route or rule)");
+/// assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"code":"rejected","reject":"unreachable"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Reason {
+    /// The kernel routes the internet out through a ready interface with a usable source.
+    RoutedOut {
+        /// The route.
+        route: KernelRoute,
+    },
+    /// No route to the internet in the tables the rules select.
+    NoRoute,
+    /// A reject route or rule refuses it.
+    Rejected {
+        /// Which kind.
+        reject: Reject,
+    },
+    /// The route leaves through an interface without carrier (the kernel keeps using it
+    /// unless `ignore_routes_with_linkdown` is set).
+    NoCarrier {
+        /// The route.
+        route: KernelRoute,
+        /// A default through a ready interface the kernel would use if told to skip this one.
+        fallback: Option<Fallback>,
+    },
+    /// The route leaves through an interface that is down (or not known).
+    InterfaceDown {
+        /// The route.
+        route: KernelRoute,
+    },
+    /// The route leads out, but the kernel has no usable source address for it (none, still
+    /// tentative, or link-local only).
+    NoSource {
+        /// The route.
+        route: KernelRoute,
+    },
+    /// The route's lifetime ran out and nothing else leads out.
+    Expired {
+        /// The route whose lifetime ran out.
+        route: KernelRoute,
+    },
+    /// The route lookup failed.
+    LookupFailed {
+        /// The error, in words.
+        error: String,
+    },
+    /// From default routes alone (an OS without route lookups): one leaves through a ready
+    /// interface with a usable address.
+    DefaultRoute,
+    /// From default routes alone: none qualifies.
+    NoDefaultRoute,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let via = |r: &KernelRoute| {
+            let gateway = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+            let table = if r.table == 254 { String::new() } else { format!(" (table {})", r.table) };
+            format!("the kernel routes {}{gateway} dev {}{table}", r.prefix(), r.interface)
+        };
+        match self {
+            Reason::RoutedOut { route } => {
+                let source = route.source.map(|s| format!(" from {s}")).unwrap_or_default();
+                write!(f, "{}{source}", via(route))
+            }
+            Reason::NoRoute => f.write_str("the kernel has no route to the internet"),
+            Reason::Rejected { reject } => {
+                let what = match reject {
+                    Reject::Unreachable => "an unreachable",
+                    Reject::Prohibit => "a prohibit",
+                    Reject::Blackhole => "a blackhole",
+                };
+                write!(f, "the kernel rejects traffic to the internet ({what} route or rule)")
+            }
+            Reason::NoCarrier { route, fallback } => {
+                write!(f, "{}, which has no carrier", via(route))?;
+                if let Some(other) = fallback {
+                    let family = if route.prefix.is_ipv4() { "ipv4" } else { "ipv6" };
+                    write!(
+                        f,
+                        " (a default via {} exists at metric {}; set net.{family}.conf.{}.ignore_routes_with_linkdown=1 to fail over)",
+                        other.interface, other.metric, route.interface
+                    )?;
+                }
+                Ok(())
+            }
+            Reason::InterfaceDown { route } => write!(f, "{}, which is down", via(route)),
+            Reason::NoSource { route } => write!(f, "{}, but there is no usable source address", via(route)),
+            Reason::Expired { route } => {
+                write!(f, "the lifetime of the route {} dev {} expired", route.prefix(), route.interface)
+            }
+            Reason::LookupFailed { error } => write!(f, "the kernel's route lookup failed: {error}"),
+            Reason::DefaultRoute => f.write_str("a default route leaves through a ready interface"),
+            Reason::NoDefaultRoute => f.write_str("no default route leaves through a ready interface"),
+        }
+    }
+}
+
+/// The reason of each family's kernel level (`None` before a first reading).
+///
+/// ```
+/// let reasons = netreach::Reasons::default();
+/// assert!(reasons.family(netreach::Family::Ipv4).is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Reasons {
+    /// IPv4.
+    pub ipv4: Option<Reason>,
+    /// IPv6.
+    pub ipv6: Option<Reason>,
+}
+
+impl Reasons {
+    /// The reason of one family.
+    pub fn family(&self, family: Family) -> Option<&Reason> {
+        match family {
+            Family::Ipv4 => self.ipv4.as_ref(),
+            Family::Ipv6 => self.ipv6.as_ref(),
+        }
+    }
+}

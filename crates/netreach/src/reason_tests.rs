@@ -1,0 +1,132 @@
+//! The derivation from the kernel's route decision: levels and reasons (pure, table-driven).
+
+use super::*;
+use crate::model::{Address, DefaultRoute, OperState, Reject};
+
+fn iface(index: u32, name: &str, kind: InterfaceKind, addrs: &[&str]) -> Interface {
+    Interface {
+        index,
+        name: name.into(),
+        kind,
+        up: true,
+        carrier: true,
+        oper_state: OperState::Up,
+        addresses: addrs
+            .iter()
+            .map(|s| {
+                let (a, p) = s.split_once('/').unwrap();
+                Address::new(a.parse().unwrap(), p.parse().unwrap())
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn out(index: u32, prefix: &str, len: u8, source: &str) -> RouteAnswer {
+    RouteAnswer::Out {
+        route: KernelRoute {
+            prefix: prefix.parse().unwrap(),
+            prefix_len: len,
+            table: 254,
+            interface_index: index,
+            interface: String::new(),
+            gateway: None,
+            source: Some(source.parse().unwrap()),
+        },
+    }
+}
+
+fn decided(answers: Vec<(&str, RouteAnswer)>) -> Vec<RouteDecision> {
+    answers.into_iter().map(|(d, answer)| RouteDecision { destination: d.parse().unwrap(), answer }).collect()
+}
+
+fn state(interfaces: Vec<Interface>, answers: Vec<(&str, RouteAnswer)>) -> NetworkState {
+    NetworkState { interfaces, route_decisions: decided(answers), ..Default::default() }
+}
+
+#[test]
+fn the_decision_decides_and_says_why() {
+    let eth = || iface(2, "eth0", InterfaceKind::Ethernet, &["192.0.2.10/24", "fe80::1/64"]);
+    let v4 = |a: RouteAnswer, b: RouteAnswer| vec![("64.0.0.1", a), ("160.0.0.1", b)];
+    let online = state(vec![eth()], v4(out(2, "0.0.0.0", 0, "192.0.2.10"), out(2, "0.0.0.0", 0, "192.0.2.10")));
+    let (levels, reasons) = kernel_reading(&online);
+    assert_eq!(levels.ipv4.reachability, Level::Online);
+    let Some(Reason::RoutedOut { route }) = &reasons.ipv4 else { panic!("{reasons:?}") };
+    assert_eq!(route.interface, "eth0", "the name comes from the interfaces");
+    assert_eq!(levels.ipv6.reachability, Level::Local, "no IPv6 decision: the default-route table");
+
+    // Half of the internet refused: not online, and the refusal is the reason.
+    let half = state(
+        vec![eth()],
+        v4(out(2, "0.0.0.0", 1, "192.0.2.10"), RouteAnswer::Rejected { reject: Reject::Unreachable }),
+    );
+    let (levels, reasons) = kernel_reading(&half);
+    assert_eq!(levels.ipv4.reachability, Level::Site);
+    assert_eq!(reasons.ipv4, Some(Reason::Rejected { reject: Reject::Unreachable }));
+
+    // No carrier on the chosen link, a ready fallback default elsewhere: the hint names it.
+    let mut dead = eth();
+    dead.carrier = false;
+    let wifi = iface(3, "wlan0", InterfaceKind::Wifi, &["198.51.100.7/24"]);
+    let mut linkdown =
+        state(vec![dead, wifi], v4(out(2, "0.0.0.0", 0, "192.0.2.10"), out(2, "0.0.0.0", 0, "192.0.2.10")));
+    let default = |index, metric| DefaultRoute {
+        family: Family::Ipv4,
+        gateway: None,
+        interface: String::new(),
+        interface_index: index,
+        metric,
+        table: 254,
+    };
+    linkdown.default_routes = vec![default(2, 100), default(3, 600)];
+    let (levels, reasons) = kernel_reading(&linkdown);
+    assert_eq!(levels.ipv4.reachability, Level::Site, "wlan0's address still counts");
+    let Some(Reason::NoCarrier { fallback: Some(fallback), .. }) = &reasons.ipv4 else { panic!("{reasons:?}") };
+    assert_eq!((fallback.interface.as_str(), fallback.metric), ("wlan0", 600));
+
+    // A source the kernel borrows from lo counts; a link-local or unknown one does not.
+    let lo = iface(1, "lo", InterfaceKind::Loopback, &["127.0.0.1/8", "203.0.113.5/32"]);
+    let bare = iface(2, "eth0", InterfaceKind::Ethernet, &["fe80::1/64"]);
+    let unnumbered = state(
+        vec![lo.clone(), bare.clone()],
+        v4(out(2, "0.0.0.0", 0, "203.0.113.5"), out(2, "0.0.0.0", 0, "203.0.113.5")),
+    );
+    assert_eq!(kernel_reading(&unnumbered).0.ipv4.reachability, Level::Online);
+    let six = |source| state(vec![lo.clone(), bare.clone()], vec![("2800::1", out(2, "::", 0, source))]);
+    let (levels, reasons) = kernel_reading(&six("fe80::1"));
+    assert_eq!(levels.ipv6.reachability, Level::Local);
+    assert!(matches!(reasons.ipv6, Some(Reason::NoSource { .. })), "{reasons:?}");
+    assert!(matches!(kernel_reading(&six("2001:db8::99")).1.ipv6, Some(Reason::NoSource { .. })));
+
+    // A VPN the decision leaves through counts for the lower rows even without a way out.
+    let mut tun = iface(4, "wg0", InterfaceKind::Vpn, &["198.18.0.2/32"]);
+    tun.carrier = false;
+    tun.oper_state = OperState::Unknown;
+    let vpn = state(vec![tun], v4(out(4, "0.0.0.0", 0, "198.18.0.2"), out(4, "0.0.0.0", 0, "198.18.0.2")));
+    assert_eq!(kernel_reading(&vpn).0.ipv4.reachability, Level::Disconnected, "not ready: does not count");
+}
+
+#[test]
+fn reasons_read_as_one_sentence() {
+    let route = KernelRoute {
+        prefix: "0.0.0.0".parse().unwrap(),
+        prefix_len: 0,
+        table: 254,
+        interface_index: 2,
+        interface: "eth0".into(),
+        gateway: Some("192.0.2.1".parse().unwrap()),
+        source: Some("192.0.2.10".parse().unwrap()),
+    };
+    let fallback = Some(Fallback { interface: "eth1".into(), metric: 200 });
+    assert_eq!(
+        Reason::NoCarrier { route: route.clone(), fallback }.to_string(),
+        "the kernel routes 0.0.0.0/0 via 192.0.2.1 dev eth0, which has no carrier (a default via eth1 exists at \
+         metric 200; set net.ipv4.conf.eth0.ignore_routes_with_linkdown=1 to fail over)"
+    );
+    let vpn = KernelRoute { table: 51820, interface: "wg0".into(), gateway: None, ..route.clone() };
+    assert_eq!(
+        Reason::RoutedOut { route: vpn }.to_string(),
+        "the kernel routes 0.0.0.0/0 dev wg0 (table 51820) from 192.0.2.10"
+    );
+    assert_eq!(Reason::Expired { route }.to_string(), "the lifetime of the route 0.0.0.0/0 dev eth0 expired");
+}

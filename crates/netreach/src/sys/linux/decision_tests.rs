@@ -1,0 +1,85 @@
+//! Prefix containment and the decoding of the kernel's replies to route lookups (byte
+//! fixtures, truncations).
+
+use super::*;
+
+#[test]
+fn prefixes_contain_what_they_should() {
+    let v4 = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert!(contains(v4("0.0.0.0"), 0, v4("64.0.0.1")));
+    assert!(contains(v4("0.0.0.0"), 1, v4("64.0.0.1")));
+    assert!(!contains(v4("0.0.0.0"), 1, v4("160.0.0.1")));
+    assert!(contains(v4("128.0.0.0"), 1, v4("160.0.0.1")));
+    assert!(contains(v4("2000::"), 3, v4("2800::1")));
+    assert!(!contains(v4("2001:db8::"), 32, v4("2800::1")));
+    assert!(contains(v4("64.0.0.1"), 32, v4("64.0.0.1")));
+    assert!(!contains(v4("64.0.0.0"), 33, v4("2800::1")), "families never mix");
+    assert!(matters(&Update::RouteChanged(v4("128.0.0.0"), 1)));
+    assert!(!matters(&Update::RouteChanged(v4("10.0.0.0"), 8)));
+}
+
+/// A reply built as the kernel sends it: header, then attributes.
+fn route_reply(kind: u8, prefix_len: u8, attrs: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let mut payload = vec![libc::AF_INET as u8, prefix_len, 0, 0, 254, 0, 0, kind, 0, 0, 0, 0];
+    for (t, v) in attrs {
+        let len = 4 + v.len();
+        payload.extend_from_slice(&(len as u16).to_ne_bytes());
+        payload.extend_from_slice(&t.to_ne_bytes());
+        payload.extend_from_slice(v);
+        payload.resize(payload.len().next_multiple_of(4), 0);
+    }
+    payload
+}
+
+fn decode(kind: u16, payload: &[u8]) -> Result<Reply, String> {
+    answer(&Message { kind, flags: 0, sequence: 1, payload })
+}
+
+#[test]
+fn replies_decode_into_answers() {
+    let plain = route_reply(
+        libc::RTN_UNICAST,
+        32,
+        &[
+            (libc::RTA_DST, vec![64, 0, 0, 1]),
+            (libc::RTA_OIF, 3u32.to_ne_bytes().to_vec()),
+            (libc::RTA_GATEWAY, vec![192, 0, 2, 1]),
+            (libc::RTA_PREFSRC, vec![203, 0, 113, 5]),
+        ],
+    );
+    let mut cache = vec![0u8; 20];
+    cache[8..12].copy_from_slice(&500i32.to_ne_bytes());
+    let matched = route_reply(
+        libc::RTN_UNICAST,
+        1,
+        &[
+            (libc::RTA_DST, vec![0, 0, 0, 0]),
+            (libc::RTA_TABLE, 51820u32.to_ne_bytes().to_vec()),
+            (libc::RTA_CACHEINFO, cache),
+        ],
+    );
+    let (answer, expires) = combine(&decode(libc::RTM_NEWROUTE, &plain), &decode(libc::RTM_NEWROUTE, &matched));
+    let RouteAnswer::Out { route } = answer else { panic!("{answer:?}") };
+    assert_eq!((route.prefix(), route.table, route.interface_index), ("0.0.0.0/1".into(), 51820, 3));
+    assert_eq!(route.source, Some("203.0.113.5".parse().unwrap()), "the source the kernel chose");
+    assert_eq!(expires, Some(Duration::from_secs(5)));
+
+    let error = |code: i32| (-code).to_ne_bytes().to_vec();
+    for (code, want) in [
+        (libc::ENETUNREACH, RouteAnswer::NoRoute),
+        (libc::EHOSTUNREACH, RouteAnswer::Rejected { reject: Reject::Unreachable }),
+        (libc::EACCES, RouteAnswer::Rejected { reject: Reject::Prohibit }),
+        (libc::EINVAL, RouteAnswer::Rejected { reject: Reject::Blackhole }),
+    ] {
+        let refused = decode(NLMSG_ERROR, &error(code));
+        assert_eq!(combine(&refused, &refused).0, want, "errno {code}");
+    }
+    let blackhole = route_reply(libc::RTN_BLACKHOLE, 0, &[]);
+    let got = combine(&decode(libc::RTM_NEWROUTE, &blackhole), &decode(libc::RTM_NEWROUTE, &blackhole)).0;
+    assert_eq!(got, RouteAnswer::Rejected { reject: Reject::Blackhole });
+    // Truncated or hostile bytes: an error, never a panic.
+    for cut in 0..plain.len() {
+        let _ = decode(libc::RTM_NEWROUTE, &plain[..cut]);
+    }
+    assert!(decode(libc::RTM_NEWROUTE, &plain[..5]).is_err());
+}
