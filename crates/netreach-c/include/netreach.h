@@ -28,12 +28,15 @@
  * path callback runs first on the thread that called netreach_monitor_watch_path (before it
  * returns) and then on the monitor's thread. A callback may call any function, including
  * freeing its own subscription/path or the whole monitor (the monitor's thread then stops just
- * after the callback returns), except netreach_monitor_check on the same monitor (refused with
- * NETREACH_STATUS_INVALID_INPUT: it would wait for itself). Freeing a subscription, path or
- * monitor from another thread waits for a call of its callback running at that moment to
- * return, so afterwards user_data may be freed; a callback must therefore not wait for a
- * thread that is freeing it. Callbacks should return quickly (they delay the next event); to
- * hand work to another thread (e.g. a GUI event loop), copy what you need and post it.
+ * after the callback returns), except netreach_monitor_check and netreach_monitor_watch_path on
+ * the same monitor (refused with NETREACH_STATUS_INVALID_INPUT: they wait for the monitor's
+ * thread, which is running the callback). Waiting calls: netreach_monitor_check and
+ * netreach_monitor_watch_path wait for the monitor's thread, and freeing a subscription, path
+ * or monitor from another thread waits for a call of its callback running at that moment to
+ * return (so afterwards user_data may be freed): never make them while holding a lock that a
+ * callback of that monitor takes. Callbacks should return quickly (they delay the next
+ * event); to hand work to another thread (e.g. a GUI event loop), copy what you need and
+ * post it.
  */
 
 
@@ -176,6 +179,16 @@ typedef enum {
   NETREACH_TRISTATE_YES = 1,
 } NetreachTristate;
 
+// Which source refines the kernel's view. Passed as an `int`.
+typedef enum {
+  // NetworkManager when the system bus answers, else the kernel alone (the default).
+  NETREACH_BACKEND_AUTO = 0,
+  // The kernel alone (plus the probe, if configured).
+  NETREACH_BACKEND_KERNEL = 1,
+  // NetworkManager on top of the kernel: creating the monitor fails when it does not answer.
+  NETREACH_BACKEND_NETWORKMANAGER = 2,
+} NetreachBackend;
+
 // One event, valid only during the callback that received it.
 typedef struct NetreachEvent NetreachEvent;
 
@@ -208,13 +221,14 @@ typedef struct NetreachSubscription NetreachSubscription;
 // Called with the path's status: first at once, on the thread calling
 // `netreach_monitor_watch_path()` (before it returns), then on every change, on the monitor's
 // thread; in order, never concurrently. `status` is valid only during the call. It may call
-// any netreach function except `netreach_monitor_check()`, including freeing its own path or
+// any netreach function except `netreach_monitor_check()` and `netreach_monitor_watch_path()` on
+// the same monitor, including freeing its own path or
 // the monitor.
 typedef void (*NetreachPathCallback)(const NetreachPathStatus *status, void *user_data);
 
 // Called with each event, on the monitor's thread, in order, never concurrently for one
 // monitor. `event` is valid only during the call. It may call any netreach function
-// except `netreach_monitor_check()` on the same monitor, including freeing its own
+// except `netreach_monitor_check()` and `netreach_monitor_watch_path()` on the same monitor, including freeing its own
 // subscription or the monitor. It should return quickly: it delays the next event.
 typedef void (*NetreachEventCallback)(const NetreachEvent *event, void *user_data);
 
@@ -455,7 +469,8 @@ NetreachStatus netreach_options_set_probe_timeout_ms(NetreachOptions *options,
 // IPv6 counts as IPv4) and, when `callback` is not NULL, calls it with every status. Refused
 // with `NETREACH_STATUS_INVALID_INPUT` and a message naming the problem: a NULL or
 // unparsable address, mixed families, an unspecified, loopback, multicast or broadcast
-// address, a local address no interface owns.
+// address, a local address no interface owns; also a call from inside a callback of the same
+// monitor (it waits for the monitor's thread, which is running that callback).
 //
 // ```c
 // NetreachPath *path;

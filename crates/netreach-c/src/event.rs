@@ -134,7 +134,8 @@ pub unsafe extern "C" fn netreach_event_reachability(
 ) -> NetreachStatus {
     guard(|| {
         // SAFETY: as documented for the caller.
-        let EventKind::ReachabilityChanged { family: of, old, new, source: by } = &unsafe { unwrap_event(event) }?.kind else {
+        let EventKind::ReachabilityChanged { family: of, old, new, source: by } = &unsafe { unwrap_event(event) }?.kind
+        else {
             return Err(Failure::invalid("not a reachability_changed event"));
         };
         if !family.is_null() {
@@ -169,7 +170,10 @@ pub unsafe extern "C" fn netreach_event_reachability(
 /// # Safety
 /// `event` NULL or the event of the running callback; `out` NULL (refused) or writable.
 #[no_mangle]
-pub unsafe extern "C" fn netreach_event_state(event: *const NetreachEvent, out: *mut *mut NetreachState) -> NetreachStatus {
+pub unsafe extern "C" fn netreach_event_state(
+    event: *const NetreachEvent,
+    out: *mut *mut NetreachState,
+) -> NetreachStatus {
     // SAFETY: as documented for the caller.
     unsafe { clear(out) };
     guard(|| {

@@ -42,7 +42,9 @@ pub use event::{
     netreach_event_error, netreach_event_json, netreach_event_reachability, netreach_event_state, netreach_event_type,
     NetreachEvent, NetreachEventType,
 };
-pub use monitor::{netreach_monitor_check, netreach_monitor_free, netreach_monitor_new, netreach_monitor_state, NetreachMonitor};
+pub use monitor::{
+    netreach_monitor_check, netreach_monitor_free, netreach_monitor_new, netreach_monitor_state, NetreachMonitor,
+};
 pub use options::{
     netreach_options_add_probe_url, netreach_options_free, netreach_options_new, netreach_options_set_backend,
     netreach_options_set_netns, netreach_options_set_probe_timeout_ms, netreach_options_set_system_bus_address,
@@ -50,14 +52,16 @@ pub use options::{
 };
 pub use path::{
     netreach_monitor_watch_path, netreach_path_free, netreach_path_status, netreach_path_status_free,
-    netreach_path_status_interface, netreach_path_status_json, netreach_path_status_reachable, netreach_path_status_reason,
-    NetreachPath, NetreachPathCallback, NetreachPathStatus,
+    netreach_path_status_interface, netreach_path_status_json, netreach_path_status_reachable,
+    netreach_path_status_reason, NetreachPath, NetreachPathCallback, NetreachPathStatus,
 };
 pub use state::{
-    netreach_state_captive_portal, netreach_state_free, netreach_state_json, netreach_state_level, netreach_state_metered,
-    netreach_state_portal_url, netreach_state_reason, netreach_state_transport, NetreachState,
+    netreach_state_captive_portal, netreach_state_free, netreach_state_json, netreach_state_level,
+    netreach_state_metered, netreach_state_portal_url, netreach_state_reason, netreach_state_transport, NetreachState,
 };
-pub use subscribe::{netreach_monitor_subscribe, netreach_subscription_free, NetreachEventCallback, NetreachSubscription};
+pub use subscribe::{
+    netreach_monitor_subscribe, netreach_subscription_free, NetreachEventCallback, NetreachSubscription,
+};
 pub use vocab::{
     netreach_level_name, netreach_source_name, netreach_transport_name, NetreachFamily, NetreachLevel, NetreachSource,
     NetreachTransport, NetreachTristate,

@@ -83,7 +83,10 @@ impl Drop for Core {
 /// # Safety
 /// `options` NULL or live options; `out` NULL (refused) or writable.
 #[no_mangle]
-pub unsafe extern "C" fn netreach_monitor_new(options: *const NetreachOptions, out: *mut *mut NetreachMonitor) -> NetreachStatus {
+pub unsafe extern "C" fn netreach_monitor_new(
+    options: *const NetreachOptions,
+    out: *mut *mut NetreachMonitor,
+) -> NetreachStatus {
     // SAFETY: `out` is NULL or writable, as documented for the caller.
     unsafe { clear(out) };
     guard(|| {
@@ -139,7 +142,10 @@ pub unsafe extern "C" fn netreach_monitor_free(monitor: *mut NetreachMonitor) {
 /// # Safety
 /// `monitor` NULL or a live monitor; `out` NULL (refused) or writable.
 #[no_mangle]
-pub unsafe extern "C" fn netreach_monitor_state(monitor: *const NetreachMonitor, out: *mut *mut NetreachState) -> NetreachStatus {
+pub unsafe extern "C" fn netreach_monitor_state(
+    monitor: *const NetreachMonitor,
+    out: *mut *mut NetreachState,
+) -> NetreachStatus {
     // SAFETY: as documented for the caller.
     unsafe { clear(out) };
     guard(|| {
@@ -164,7 +170,10 @@ pub unsafe extern "C" fn netreach_monitor_state(monitor: *const NetreachMonitor,
 /// # Safety
 /// `monitor` NULL or a live monitor; `out` NULL (refused) or writable.
 #[no_mangle]
-pub unsafe extern "C" fn netreach_monitor_check(monitor: *const NetreachMonitor, out: *mut *mut NetreachState) -> NetreachStatus {
+pub unsafe extern "C" fn netreach_monitor_check(
+    monitor: *const NetreachMonitor,
+    out: *mut *mut NetreachState,
+) -> NetreachStatus {
     // SAFETY: as documented for the caller.
     unsafe { clear(out) };
     guard(|| {

@@ -95,7 +95,10 @@ unsafe fn options_mut<'a>(options: *mut NetreachOptions) -> Result<&'a mut Netre
 /// # Safety
 /// `options` NULL or live options; `netns` NULL or a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn netreach_options_set_netns(options: *mut NetreachOptions, netns: *const c_char) -> NetreachStatus {
+pub unsafe extern "C" fn netreach_options_set_netns(
+    options: *mut NetreachOptions,
+    netns: *const c_char,
+) -> NetreachStatus {
     guard(|| {
         // SAFETY: as documented for the caller.
         let options = unsafe { options_mut(options) }?;
@@ -187,7 +190,11 @@ pub unsafe extern "C" fn netreach_options_add_probe_url(
         let status = match expect_status {
             0 => 204,
             100..=599 => expect_status as u16,
-            other => return Err(Failure::invalid(format!("expect_status {other} is not an HTTP status (100-599, or 0 for 204)"))),
+            other => {
+                return Err(Failure::invalid(format!(
+                    "expect_status {other} is not an HTTP status (100-599, or 0 for 204)"
+                )))
+            }
         };
         options.endpoints.push(Endpoint::new(url)?.expect_status(status));
         Ok(())

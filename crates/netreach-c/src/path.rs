@@ -29,7 +29,8 @@ impl NetreachPathStatus {
 /// Called with the path's status: first at once, on the thread calling
 /// `netreach_monitor_watch_path()` (before it returns), then on every change, on the monitor's
 /// thread; in order, never concurrently. `status` is valid only during the call. It may call
-/// any netreach function except `netreach_monitor_check()`, including freeing its own path or
+/// any netreach function except `netreach_monitor_check()` and `netreach_monitor_watch_path()` on
+/// the same monitor, including freeing its own path or
 /// the monitor.
 pub type NetreachPathCallback = Option<unsafe extern "C" fn(status: *const NetreachPathStatus, user_data: *mut c_void)>;
 
@@ -43,7 +44,8 @@ pub struct NetreachPath {
 /// IPv6 counts as IPv4) and, when `callback` is not NULL, calls it with every status. Refused
 /// with `NETREACH_STATUS_INVALID_INPUT` and a message naming the problem: a NULL or
 /// unparsable address, mixed families, an unspecified, loopback, multicast or broadcast
-/// address, a local address no interface owns.
+/// address, a local address no interface owns; also a call from inside a callback of the same
+/// monitor (it waits for the monitor's thread, which is running that callback).
 ///
 /// ```c
 /// NetreachPath *path;
@@ -78,6 +80,11 @@ pub unsafe extern "C" fn netreach_monitor_watch_path(
             return Err(Failure::invalid("out is NULL"));
         }
         let core = &monitor.core;
+        if crate::slot::inside(core.key()) {
+            return Err(Failure::invalid(
+                "netreach_monitor_watch_path called from inside a callback of the same monitor (it would wait for itself)",
+            ));
+        }
         let path = core.monitor().watch_path(local, remote)?;
         let callback = callback.map(|callback| {
             let slot = Arc::new(Slot::new(core.key()));
@@ -139,7 +146,10 @@ pub unsafe extern "C" fn netreach_path_free(path: *mut NetreachPath) {
 /// # Safety
 /// `path` NULL or a live path; `out` NULL (refused) or writable.
 #[no_mangle]
-pub unsafe extern "C" fn netreach_path_status(path: *const NetreachPath, out: *mut *mut NetreachPathStatus) -> NetreachStatus {
+pub unsafe extern "C" fn netreach_path_status(
+    path: *const NetreachPath,
+    out: *mut *mut NetreachPathStatus,
+) -> NetreachStatus {
     // SAFETY: as documented for the caller.
     unsafe { clear(out) };
     guard(|| {
@@ -223,7 +233,10 @@ pub unsafe extern "C" fn netreach_path_status_reason(status: *const NetreachPath
 /// # Safety
 /// `status` NULL or a live status; `len` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn netreach_path_status_interface(status: *const NetreachPathStatus, len: *mut usize) -> *const c_char {
+pub unsafe extern "C" fn netreach_path_status_interface(
+    status: *const NetreachPathStatus,
+    len: *mut usize,
+) -> *const c_char {
     guard_value(std::ptr::null(), || {
         // SAFETY: as documented for the caller.
         let status = unsafe { object(status, "status") }?;
@@ -243,7 +256,10 @@ pub unsafe extern "C" fn netreach_path_status_interface(status: *const NetreachP
 /// # Safety
 /// `status` NULL or a live status; `len` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn netreach_path_status_json(status: *const NetreachPathStatus, len: *mut usize) -> *const c_char {
+pub unsafe extern "C" fn netreach_path_status_json(
+    status: *const NetreachPathStatus,
+    len: *mut usize,
+) -> *const c_char {
     guard_value(std::ptr::null(), || {
         // SAFETY: as documented for the caller.
         let status = unsafe { object(status, "status") }?;

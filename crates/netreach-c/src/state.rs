@@ -24,7 +24,8 @@ pub struct NetreachState {
 impl NetreachState {
     /// Wraps a reading for C (ownership goes to the caller).
     pub(crate) fn boxed(state: Arc<NetworkState>) -> *mut NetreachState {
-        let wrapped = NetreachState { state, json: OnceLock::new(), reasons: OnceLock::new(), portal_url: OnceLock::new() };
+        let wrapped =
+            NetreachState { state, json: OnceLock::new(), reasons: OnceLock::new(), portal_url: OnceLock::new() };
         Box::into_raw(Box::new(wrapped))
     }
 

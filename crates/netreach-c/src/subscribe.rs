@@ -13,7 +13,7 @@ use crate::slot::{Slot, UserData};
 
 /// Called with each event, on the monitor's thread, in order, never concurrently for one
 /// monitor. `event` is valid only during the call. It may call any netreach function
-/// except `netreach_monitor_check()` on the same monitor, including freeing its own
+/// except `netreach_monitor_check()` and `netreach_monitor_watch_path()` on the same monitor, including freeing its own
 /// subscription or the monitor. It should return quickly: it delays the next event.
 pub type NetreachEventCallback = Option<unsafe extern "C" fn(event: *const NetreachEvent, user_data: *mut c_void)>;
 
