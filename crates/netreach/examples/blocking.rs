@@ -17,7 +17,9 @@ fn main() -> netreach::Result<()> {
     // A baseline first, then every change; `recv` blocks, `recv_timeout` bounds the wait.
     for event in monitor.subscribe().iter() {
         match event.kind {
-            EventKind::Baseline { state } => println!("now: {} ({})", state.reachability.overall, state.reachability.source),
+            EventKind::Baseline { state } => {
+                println!("now: {} ({})", state.reachability.overall, state.reachability.source)
+            }
             EventKind::ReachabilityChanged { family, old, new, source } => {
                 println!("{family:?}: {old} -> {new} ({source})")
             }

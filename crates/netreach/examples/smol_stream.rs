@@ -29,7 +29,11 @@ fn main() -> netreach::Result<()> {
             }
         };
         // Whichever ends first: the stream (monitor stopped) or 30 s.
-        print.or(async { smol::Timer::after(Duration::from_secs(30)).await; }).await;
+        print
+            .or(async {
+                smol::Timer::after(Duration::from_secs(30)).await;
+            })
+            .await;
     });
     Ok(())
 }
