@@ -89,12 +89,11 @@ enum Watcher {
 impl Drop for Watcher {
     fn drop(&mut self) {
         if let Watcher::C { monitor, subscription, .. } = *self {
-            // SAFETY: made by `c_watcher`, freed once here; the subscription first, so the
-            // boxed sender (dropped after this) is no longer used.
-            unsafe {
-                netreach_subscription_free(subscription);
-                netreach_monitor_free(monitor);
-            }
+            // SAFETY: made by `c_watcher`, freed once here, before the boxed sender it uses
+            // is dropped.
+            unsafe { netreach_subscription_free(subscription) };
+            // SAFETY: made by `c_watcher`, freed once here.
+            unsafe { netreach_monitor_free(monitor) };
         }
     }
 }
@@ -104,20 +103,20 @@ fn c_watcher(ns: &testns::NetNs) -> (Watcher, Receiver<Instant>) {
     let sender = Box::new(tx);
     let name = std::ffi::CString::new(ns.name()).expect("namespace name");
     let (mut monitor, mut subscription) = (std::ptr::null_mut(), std::ptr::null_mut());
-    // SAFETY: options are made, used and freed here; the boxed sender lives in the watcher,
-    // which frees the subscription before dropping it.
-    unsafe {
-        let options = netreach_options_new();
-        assert_eq!(netreach_options_set_netns(options, name.as_ptr()), NetreachStatus::Ok);
-        assert_eq!(netreach_options_set_backend(options, NetreachBackend::Kernel as i32), NetreachStatus::Ok);
-        assert_eq!(netreach_monitor_new(options, &mut monitor), NetreachStatus::Ok);
-        netreach_options_free(options);
-        let user_data = &*sender as *const Sender<Instant> as *mut c_void;
-        assert_eq!(
-            netreach_monitor_subscribe(monitor, Some(on_c_event), user_data, &mut subscription),
-            NetreachStatus::Ok
-        );
-    }
+    let options = netreach_options_new();
+    // SAFETY: live options and a NUL-terminated name.
+    assert_eq!(unsafe { netreach_options_set_netns(options, name.as_ptr()) }, NetreachStatus::Ok);
+    // SAFETY: live options.
+    assert_eq!(unsafe { netreach_options_set_backend(options, NetreachBackend::Kernel as i32) }, NetreachStatus::Ok);
+    // SAFETY: live options, a writable out-pointer.
+    assert_eq!(unsafe { netreach_monitor_new(options, &mut monitor) }, NetreachStatus::Ok);
+    // SAFETY: made above, freed once.
+    unsafe { netreach_options_free(options) };
+    let user_data = &*sender as *const Sender<Instant> as *mut c_void;
+    // SAFETY: a live monitor; the callback may run on another thread with `user_data`, the
+    // boxed `Sender` (Sync), which lives in the watcher until the subscription is freed.
+    let subscribed = unsafe { netreach_monitor_subscribe(monitor, Some(on_c_event), user_data, &mut subscription) };
+    assert_eq!(subscribed, NetreachStatus::Ok);
     (Watcher::C { monitor, subscription, _sender: sender }, rx)
 }
 
