@@ -39,11 +39,7 @@ impl NetreachState {
     fn reasons(&self) -> &[Option<Text>; 3] {
         self.reasons.get_or_init(|| {
             let value = serde_json::to_value(&*self.state).unwrap_or_default();
-            let code = |v: Option<&serde_json::Value>| -> Option<Text> {
-                let v = v?.get("reason")?;
-                let code = v.as_str().or_else(|| ["code", "reason", "type"].iter().find_map(|k| v.get(k)?.as_str()));
-                code.map(Text::new)
-            };
+            let code = |v: Option<&serde_json::Value>| reason_code(v?).map(Text::new);
             [code(Some(&value)), code(value.get("ipv4")), code(value.get("ipv6"))]
         })
     }
@@ -56,6 +52,13 @@ impl NetreachState {
             NetreachFamily::Ipv6 => r.family(Family::Ipv6),
         }
     }
+}
+
+/// The reason code beside a level in netreach's JSON: `"reason": "code"`, or an object with a
+/// `code` (or `reason`, `type`) string.
+fn reason_code(level: &serde_json::Value) -> Option<&str> {
+    let reason = level.get("reason")?;
+    reason.as_str().or_else(|| ["code", "reason", "type"].iter().find_map(|k| reason.get(k)?.as_str()))
 }
 
 /// The level of `family` (`NETREACH_FAMILY_OVERALL`, `_IPV4`, `_IPV6`) and the source that
@@ -244,4 +247,22 @@ pub(crate) unsafe fn give(state: Arc<NetworkState>, out: *mut *mut NetreachState
         return Err(failure);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason_code;
+    use serde_json::json;
+
+    #[test]
+    fn reason_codes_are_read_in_either_shape() {
+        assert_eq!(
+            reason_code(&json!({"reachability": "site", "reason": "no_default_route"})),
+            Some("no_default_route")
+        );
+        assert_eq!(reason_code(&json!({"reason": {"code": "no_carrier", "interface": "eth0"}})), Some("no_carrier"));
+        assert_eq!(reason_code(&json!({"reason": {"type": "dns_failed"}})), Some("dns_failed"));
+        assert_eq!(reason_code(&json!({"reachability": "online"})), None);
+        assert_eq!(reason_code(&json!({"reason": 7})), None);
+    }
 }
