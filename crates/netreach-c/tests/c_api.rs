@@ -36,6 +36,13 @@ fn c_program_exercises_every_function_clean_under_asan() {
     let last = stdout.lines().last().unwrap_or_default();
     let passed: usize = last.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(last.ends_with(" passed, 0 failed") && passed > 100, "summary: {last}");
+
+    // The static library, with the system libraries the .pc file lists, passes the same.
+    let program = build.compile_static("tests/c/api_test.c");
+    let out = Command::new(&program).arg(ns.name()).output().expect("running the static C test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "static C test failed ({}):\n{stdout}", out.status);
+    assert_eq!(stdout.lines().last(), Some(last), "same checks, same result");
 }
 
 /// Builds qt/ in the scratch directory; returns the console program.

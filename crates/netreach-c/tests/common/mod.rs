@@ -27,10 +27,11 @@ impl Build {
         Build { dir, libdir }
     }
 
-    /// `pkg-config --cflags --libs netreach-c` through the generated file.
-    pub fn pkg_config(&self) -> Vec<String> {
+    /// `pkg-config ARGS netreach-c` through the generated file.
+    pub fn pkg_config(&self, args: &[&str]) -> Vec<String> {
         let out = Command::new("pkg-config")
-            .args(["--cflags", "--libs", "netreach-c"])
+            .args(args)
+            .arg("netreach-c")
             .env("PKG_CONFIG_PATH", &self.dir)
             .output()
             .expect("pkg-config (apt install pkg-config)");
@@ -40,16 +41,32 @@ impl Build {
 
     /// Compiles one C file with warnings as errors, linked to libnetreach_c.so (rpath set).
     pub fn compile(&self, source: &str, extra: &[&str]) -> PathBuf {
+        let mut link = self.pkg_config(&["--cflags", "--libs"]);
+        link.push(format!("-Wl,-rpath,{}", self.libdir.display()));
+        self.cc(source, "", extra, &link)
+    }
+
+    /// Compiles one C file linked to libnetreach_c.a and the system libraries the .pc file
+    /// lists for static linking (`Libs.private`).
+    pub fn compile_static(&self, source: &str) -> PathBuf {
+        let mut link = self.pkg_config(&["--cflags"]);
+        link.push(self.libdir.join("libnetreach_c.a").display().to_string());
+        let libs = self.pkg_config(&["--static", "--libs-only-l"]);
+        link.extend(libs.into_iter().filter(|l| l != "-lnetreach_c"));
+        self.cc(source, "-static-lib", &[], &link)
+    }
+
+    fn cc(&self, source: &str, suffix: &str, extra: &[&str], link: &[String]) -> PathBuf {
         let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let program = self.dir.join(Path::new(source).file_stem().expect("file name"));
+        let stem = Path::new(source).file_stem().expect("file name").to_string_lossy();
+        let program = self.dir.join(format!("{stem}{suffix}"));
         let out = Command::new("cc")
             .args(["-std=c11", "-g", "-Wall", "-Wextra", "-Werror", "-pthread"])
             .args(extra)
             .arg(crate_dir.join(source))
             .arg("-o")
             .arg(&program)
-            .args(self.pkg_config())
-            .arg(format!("-Wl,-rpath,{}", self.libdir.display()))
+            .args(link)
             .output()
             .expect("cc (apt install gcc)");
         assert!(out.status.success(), "cc {source}: {}", String::from_utf8_lossy(&out.stderr));
