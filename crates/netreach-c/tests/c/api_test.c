@@ -287,6 +287,29 @@ static void read_state(NetreachMonitor *monitor) {
     REFUSED(netreach_monitor_check(monitor, NULL), NETREACH_STATUS_INVALID_INPUT, "out is NULL");
 }
 
+/* A monitor with the probe on: an endpoint inside the test's namespace where nobody answers
+ * (documentation address, short timeout), so check() gives the probe's verdict at once. */
+static void with_probe(const char *ns) {
+    NetreachOptions *options = netreach_options_new();
+    CHECK(netreach_options_set_netns(options, ns) == NETREACH_STATUS_OK, "netns");
+    CHECK(netreach_options_set_backend(options, NETREACH_BACKEND_KERNEL) == NETREACH_STATUS_OK, "backend");
+    CHECK(netreach_options_set_system_bus_address(options, "unix:path=/nonexistent") == NETREACH_STATUS_OK, "bus");
+    CHECK(netreach_options_add_probe_url(options, "http://192.0.2.1:9/generate_204", 0) == NETREACH_STATUS_OK, "probe URL");
+    CHECK(netreach_options_set_probe_timeout_ms(options, 300) == NETREACH_STATUS_OK, "probe timeout");
+    NetreachMonitor *monitor = NULL;
+    CHECK(netreach_monitor_new(options, &monitor) == NETREACH_STATUS_OK && monitor, "monitor with probe");
+    netreach_options_free(options);
+    NetreachState *state = NULL;
+    CHECK(netreach_monitor_check(monitor, &state) == NETREACH_STATUS_OK && state, "check with probe");
+    const char *json = netreach_state_json(state, NULL);
+    CHECK(json && strstr(json, "\"verdicts\"") && strstr(json, "\"source\":\"probe\""), "probe verdict in %s", json ? json : "(null)");
+    NetreachLevel level = NETREACH_LEVEL_ONLINE;
+    CHECK(netreach_state_level(state, NETREACH_FAMILY_IPV4, &level, NULL) == NETREACH_STATUS_OK && level < NETREACH_LEVEL_ONLINE,
+          "an unanswered probe keeps ipv4 below online (%s)", netreach_level_name(level));
+    netreach_state_free(state);
+    netreach_monitor_free(monitor);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s NAMESPACE\n", argv[0]);
@@ -295,6 +318,7 @@ int main(int argc, char **argv) {
     const char *ns = argv[1];
     main_thread = pthread_self();
     bad_input();
+    with_probe(ns);
 
     NetreachOptions *options = netreach_options_new();
     CHECK(netreach_options_set_netns(options, ns) == NETREACH_STATUS_OK, "netns");
