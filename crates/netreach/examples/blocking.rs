@@ -20,9 +20,10 @@ fn main() -> netreach::Result<()> {
             EventKind::Baseline { state } => {
                 println!("now: {} ({})", state.reachability.overall, state.reachability.source)
             }
-            EventKind::ReachabilityChanged { family, old, new, source } => {
-                println!("{family:?}: {old} -> {new} ({source})")
-            }
+            EventKind::ReachabilityChanged { family, old, new, source, reason } => match reason {
+                Some(why) => println!("{family:?}: {old} -> {new} ({source}): {why}"),
+                None => println!("{family:?}: {old} -> {new} ({source})"),
+            },
             EventKind::Error { message, fatal: true } => {
                 eprintln!("stopped: {message}");
                 break;
