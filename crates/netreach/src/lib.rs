@@ -62,6 +62,7 @@
 //! escape before writing them to a terminal, as the `netreach` CLI does.
 #![warn(missing_docs)]
 
+mod arbitrate;
 mod backend;
 mod engine;
 mod fold;
@@ -93,6 +94,7 @@ pub use model::{
     PathEvent, PathEventKind, PathState, PathStatus, Reachability, ReachabilityOf, Result, Source, Transport,
     Unreachable, Update, Verdict,
 };
+pub use model::{Disagreement, Rule, Subject};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use path::{validate_path, PathCallbackId, PathMonitor};
 pub use reachability::derive_kernel_reachability;

@@ -12,8 +12,10 @@
 //! error   address   dns
 //!    \    /    \
 //!    level   interface
-//!        \    /
-//!       verdict
+//!      |         |
+//! disagreement   |
+//!         \      |
+//!          verdict
 //!          |
 //!        state
 //!          |
@@ -23,6 +25,7 @@
 //! ```
 
 mod address;
+mod disagreement;
 mod dns;
 mod error;
 mod event;
@@ -33,6 +36,7 @@ mod state;
 mod verdict;
 
 pub use address::{Address, AddressFlags, AddressScope, Family};
+pub use disagreement::{Disagreement, Rule, Subject};
 pub use dns::{DnsConfig, DnsManager, DnsOrigin, Nameserver};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, ReachabilityOf, Update};
