@@ -1,0 +1,179 @@
+//! Arbitration between a real NetworkManager (testns::nm: a real daemon on a real dbus-daemon)
+//! and netreach's own probe, answered by a scripted server next to NM's check endpoint: NM
+//! says `limited` or `portal` while the probe gets through, and the reverse. The outcome
+//! follows the table in `arbitrate.rs`, and every disagreement is in the state and in an event.
+#![cfg(target_os = "linux")] // NetworkManager, network namespaces
+
+use std::time::{Duration, Instant};
+
+use netreach::probe::{Endpoint, ProbeConfig};
+use netreach::{
+    BackendKind, Details, Event, EventKind, Level, Monitor, NetworkState, Rule, Source, Subject, Subscription,
+};
+use testns::http::{Reply, Server};
+use testns::nm::NmSandbox;
+
+/// Bound for one change to show (NM's check and a probe take well under a second here).
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A scripted endpoint of our own on NM's server side (198.51.100.1, port 8081; NM's check
+/// endpoint is on 8080), answering every request with `reply`.
+fn our_endpoint(sandbox: &NmSandbox, reply: &str) -> Server {
+    Server::start_at(&sandbox.server_netns_path(), "198.51.100.1:8081", Reply::text(reply))
+}
+
+/// A monitor of NM's namespace with NM's verdict and the probe (our endpoint, expecting 204).
+fn start(sandbox: &NmSandbox, server: &Server) -> (Monitor, Subscription) {
+    let endpoint = Endpoint::new(&server.url("/generate_204")).unwrap().expect_status(204);
+    let probe = ProbeConfig::new().endpoints(vec![endpoint]).total_timeout(Duration::from_secs(2));
+    let monitor = Monitor::builder()
+        .netns_path(sandbox.netns_path())
+        .backend(BackendKind::NetworkManager)
+        .system_bus_address(sandbox.bus_address())
+        .probe(probe)
+        .build()
+        .expect("monitor with NetworkManager and the probe");
+    let sub = monitor.subscribe();
+    (monitor, sub)
+}
+
+/// Receives until the state satisfies `want`; returns the events seen on the way.
+fn until(monitor: &Monitor, sub: &Subscription, what: &str, want: impl Fn(&NetworkState) -> bool) -> Vec<Event> {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut seen = Vec::new();
+    while !want(&monitor.snapshot()) {
+        match sub.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(event) => seen.push(event),
+            Err(e) => panic!("waiting for {what}: {e}; now {:#?}", monitor.snapshot()),
+        }
+    }
+    seen
+}
+
+fn said(state: &NetworkState, source: Source) -> Option<(Option<Level>, Option<bool>)> {
+    state.verdicts.iter().find(|v| v.source == source).map(|v| (v.ipv4, v.captive_portal))
+}
+
+/// (about, decided_by, overruled, rule) of every disagreement.
+fn named(d: &Details) -> Vec<(Subject, Source, Source, Rule)> {
+    d.disagreements.iter().map(|d| (d.about, d.decided_by, d.overruled, d.rule)).collect()
+}
+
+/// Whether some `details_changed` among `events` published `want` as the disagreements.
+fn published(events: &[Event], want: &[(Subject, Source, Source, Rule)]) -> bool {
+    events.iter().any(|e| matches!(&e.kind, EventKind::DetailsChanged { after, .. } if named(after) == want))
+}
+
+/// Runs NM's check from outside netreach, so the change reaches it only as NM's signals.
+fn nm_checks(sandbox: &NmSandbox) {
+    sandbox.exec(&[
+        "busctl",
+        "call",
+        "org.freedesktop.NetworkManager",
+        "/org/freedesktop/NetworkManager",
+        "org.freedesktop.NetworkManager",
+        "CheckConnectivity",
+    ]);
+}
+
+#[test]
+fn a_probe_that_gets_through_beats_networkmanager_saying_limited_or_portal() {
+    testns::skip_unless_root!(networkmanager);
+    let sandbox = NmSandbox::up();
+    let ours = our_endpoint(&sandbox, "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+    let (monitor, sub) = start(&sandbox, &ours);
+    let state = monitor.check().expect("check");
+    assert_eq!(said(&state, Source::NetworkManager), Some((Some(Level::Online), Some(false))), "{state:#?}");
+    assert_eq!(said(&state, Source::Probe), Some((Some(Level::Online), Some(false))), "{state:#?}");
+    assert!(state.details.disagreements.is_empty(), "they agree: {:#?}", state.details.disagreements);
+
+    // NM's check endpoint dies: NM says limited; our endpoint answers the probe.
+    sandbox.control("kill-http");
+    nm_checks(&sandbox);
+    let limited = [(Subject::Ipv4, Source::Probe, Source::NetworkManager, Rule::ProbeGotThrough)];
+    let seen = until(&monitor, &sub, "NM limited", |s| {
+        said(s, Source::NetworkManager).is_some_and(|(l, _)| l == Some(Level::Site))
+    });
+    let state = monitor.snapshot();
+    assert_eq!(
+        (state.reachability.ipv4.reachability, state.reachability.ipv4.source),
+        (Level::Online, Source::Probe),
+        "{state:#?}"
+    );
+    assert_eq!(named(&state.details), limited);
+    assert_eq!(
+        state.details.disagreements[0].note,
+        "networkmanager says ipv4 site; probe says ipv4 online: a probe that got through is direct evidence"
+    );
+    assert!(published(&seen, &limited), "no details_changed naming the disagreement: {seen:#?}");
+    assert!(ours.requests() >= 1);
+
+    // NM's endpoint back with a login page: NM says portal; the probe still gets through.
+    sandbox.set_mode("wrong");
+    sandbox.control("start-http");
+    nm_checks(&sandbox);
+    let seen =
+        until(&monitor, &sub, "NM portal", |s| said(s, Source::NetworkManager).is_some_and(|(_, p)| p == Some(true)));
+    let state = monitor.snapshot();
+    assert_eq!((state.reachability.overall, state.reachability.source), (Level::Online, Source::Probe));
+    assert_eq!(state.details.captive_portal, Some(false), "a probe got through: no portal");
+    let portal = [
+        (Subject::Ipv4, Source::Probe, Source::NetworkManager, Rule::ProbeGotThrough),
+        (Subject::CaptivePortal, Source::Probe, Source::NetworkManager, Rule::ProbeGotThrough),
+    ];
+    assert_eq!(named(&state.details), portal);
+    assert!(published(&seen, &portal), "{seen:#?}");
+
+    // NM agrees again: the disagreements are gone, and an event says so.
+    sandbox.set_mode("ok");
+    nm_checks(&sandbox);
+    let seen = until(&monitor, &sub, "agreement", |s| s.details.disagreements.is_empty());
+    assert!(published(&seen, &[]), "{seen:#?}");
+    assert_eq!(monitor.snapshot().reachability.ipv4.reachability, Level::Online);
+}
+
+#[test]
+fn networkmanager_saying_full_stands_over_a_failed_probe_but_not_over_a_portal() {
+    testns::skip_unless_root!(networkmanager);
+    let sandbox = NmSandbox::up();
+
+    // Our endpoint fails (500): the probe says limited; NM's full check outranks it.
+    let failing = our_endpoint(&sandbox, "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n");
+    let (monitor, _sub) = start(&sandbox, &failing);
+    let state = monitor.check().expect("check");
+    assert_eq!(said(&state, Source::Probe).and_then(|s| s.0), Some(Level::Site), "{state:#?}");
+    assert_eq!(
+        (state.reachability.ipv4.reachability, state.reachability.ipv4.source),
+        (Level::Online, Source::NetworkManager),
+        "{state:#?}"
+    );
+    assert_eq!(named(&state.details), [(Subject::Ipv4, Source::NetworkManager, Source::Probe, Rule::Rank)]);
+    drop((monitor, failing));
+
+    // Our endpoint redirects (a portal): it stands although NM says full.
+    let portal = our_endpoint(
+        &sandbox,
+        "HTTP/1.1 302 Found\r\nLocation: http://198.51.100.1:8081/login\r\nContent-Length: 0\r\n\r\n",
+    );
+    let (monitor, _sub) = start(&sandbox, &portal);
+    let state = monitor.check().expect("check");
+    assert_eq!(said(&state, Source::NetworkManager), Some((Some(Level::Online), Some(false))), "{state:#?}");
+    assert_eq!(
+        (state.reachability.ipv4.reachability, state.reachability.ipv4.source),
+        (Level::Site, Source::Probe),
+        "{state:#?}"
+    );
+    assert_eq!(state.details.captive_portal, Some(true));
+    assert_eq!(state.details.portal_url.as_deref(), Some("http://198.51.100.1:8081/login"));
+    assert_eq!(
+        named(&state.details),
+        [
+            (Subject::Ipv4, Source::Probe, Source::NetworkManager, Rule::PortalStands),
+            (Subject::CaptivePortal, Source::Probe, Source::NetworkManager, Rule::PortalStands),
+        ]
+    );
+    // JSON carries them, exactly.
+    let json = serde_json::to_value(&state).unwrap();
+    assert_eq!(json["disagreements"][1]["rule"], "portal_stands");
+    assert_eq!(json["disagreements"][1]["note"], state.details.disagreements[1].note.as_str());
+}
