@@ -37,19 +37,6 @@ fn start(sandbox: &NmSandbox, server: &Server) -> (Monitor, Subscription) {
     (monitor, sub)
 }
 
-/// Receives until the state satisfies `want`; returns the events seen on the way.
-fn until(monitor: &Monitor, sub: &Subscription, what: &str, want: impl Fn(&NetworkState) -> bool) -> Vec<Event> {
-    let deadline = Instant::now() + TIMEOUT;
-    let mut seen = Vec::new();
-    while !want(&monitor.snapshot()) {
-        match sub.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(event) => seen.push(event),
-            Err(e) => panic!("waiting for {what}: {e}; now {:#?}", monitor.snapshot()),
-        }
-    }
-    seen
-}
-
 fn said(state: &NetworkState, source: Source) -> Option<(Option<Level>, Option<bool>)> {
     state.verdicts.iter().find(|v| v.source == source).map(|v| (v.ipv4, v.captive_portal))
 }
@@ -59,9 +46,17 @@ fn named(d: &Details) -> Vec<(Subject, Source, Source, Rule)> {
     d.disagreements.iter().map(|d| (d.about, d.decided_by, d.overruled, d.rule)).collect()
 }
 
-/// Whether some `details_changed` among `events` published `want` as the disagreements.
-fn published(events: &[Event], want: &[(Subject, Source, Source, Rule)]) -> bool {
-    events.iter().any(|e| matches!(&e.kind, EventKind::DetailsChanged { after, .. } if named(after) == want))
+/// Receives until a `details_changed` event publishes `want` as the disagreements (the
+/// snapshot may show a change before its event is read); panics after [`TIMEOUT`].
+fn published(sub: &Subscription, want: &[(Subject, Source, Source, Rule)]) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match sub.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Event { kind: EventKind::DetailsChanged { after, .. }, .. }) if named(&after) == want => return,
+            Ok(_) => {}
+            Err(e) => panic!("no details_changed with disagreements {want:?}: {e}"),
+        }
+    }
 }
 
 /// Runs NM's check from outside netreach, so the change reaches it only as NM's signals.
@@ -91,10 +86,9 @@ fn a_probe_that_gets_through_beats_networkmanager_saying_limited_or_portal() {
     sandbox.control("kill-http");
     nm_checks(&sandbox);
     let limited = [(Subject::Ipv4, Source::Probe, Source::NetworkManager, Rule::ProbeGotThrough)];
-    let seen = until(&monitor, &sub, "NM limited", |s| {
-        said(s, Source::NetworkManager).is_some_and(|(l, _)| l == Some(Level::Site))
-    });
+    published(&sub, &limited);
     let state = monitor.snapshot();
+    assert_eq!(said(&state, Source::NetworkManager), Some((Some(Level::Site), Some(false))), "NM: limited");
     assert_eq!(
         (state.reachability.ipv4.reachability, state.reachability.ipv4.source),
         (Level::Online, Source::Probe),
@@ -105,30 +99,27 @@ fn a_probe_that_gets_through_beats_networkmanager_saying_limited_or_portal() {
         state.details.disagreements[0].note,
         "networkmanager says ipv4 site; probe says ipv4 online: a probe that got through is direct evidence"
     );
-    assert!(published(&seen, &limited), "no details_changed naming the disagreement: {seen:#?}");
     assert!(ours.requests() >= 1);
 
     // NM's endpoint back with a login page: NM says portal; the probe still gets through.
     sandbox.set_mode("wrong");
     sandbox.control("start-http");
     nm_checks(&sandbox);
-    let seen =
-        until(&monitor, &sub, "NM portal", |s| said(s, Source::NetworkManager).is_some_and(|(_, p)| p == Some(true)));
-    let state = monitor.snapshot();
-    assert_eq!((state.reachability.overall, state.reachability.source), (Level::Online, Source::Probe));
-    assert_eq!(state.details.captive_portal, Some(false), "a probe got through: no portal");
     let portal = [
         (Subject::Ipv4, Source::Probe, Source::NetworkManager, Rule::ProbeGotThrough),
         (Subject::CaptivePortal, Source::Probe, Source::NetworkManager, Rule::ProbeGotThrough),
     ];
+    published(&sub, &portal);
+    let state = monitor.snapshot();
+    assert_eq!(said(&state, Source::NetworkManager), Some((Some(Level::Site), Some(true))), "{state:#?}");
+    assert_eq!((state.reachability.overall, state.reachability.source), (Level::Online, Source::Probe));
+    assert_eq!(state.details.captive_portal, Some(false), "a probe got through: no portal");
     assert_eq!(named(&state.details), portal);
-    assert!(published(&seen, &portal), "{seen:#?}");
 
     // NM agrees again: the disagreements are gone, and an event says so.
     sandbox.set_mode("ok");
     nm_checks(&sandbox);
-    let seen = until(&monitor, &sub, "agreement", |s| s.details.disagreements.is_empty());
-    assert!(published(&seen, &[]), "{seen:#?}");
+    published(&sub, &[]);
     assert_eq!(monitor.snapshot().reachability.ipv4.reachability, Level::Online);
 }
 
