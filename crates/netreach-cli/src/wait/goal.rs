@@ -115,7 +115,7 @@ fn interface(state: &NetworkState, goal: &Goal, name: &str, level: Level) -> Vec
     let link = match state.interface_by_name(name) {
         None => Some("does not exist"),
         Some(i) if !i.up => Some("down"),
-        Some(i) if !i.carrier && level > Level::Disconnected => Some("no carrier"),
+        Some(i) if !i.carrier => Some("no carrier"),
         Some(_) => None,
     };
     if let Some(link) = link {
@@ -157,11 +157,8 @@ fn without_ignored(state: &NetworkState, goal: &Goal) -> Option<Reachability> {
     if goal.ignore.is_empty() {
         return None;
     }
-    let ignored = |index: u32| {
-        state
-            .interface(index)
-            .is_some_and(|i| goal.ignore.iter().any(|n| state.interface_by_name(n).is_some_and(|x| x.index == i.index)))
-    };
+    let indexes: Vec<u32> = goal.ignore.iter().filter_map(|n| state.interface_by_name(n)).map(|i| i.index).collect();
+    let ignored = |index: u32| indexes.contains(&index);
     let mut kept = NetworkState::default();
     kept.interfaces = state.interfaces.iter().filter(|i| !ignored(i.index)).cloned().collect();
     kept.default_routes = state.default_routes.iter().filter(|r| !ignored(r.interface_index)).cloned().collect();
