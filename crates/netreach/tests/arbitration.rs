@@ -82,7 +82,9 @@ fn a_probe_that_gets_through_beats_networkmanager_saying_limited_or_portal() {
     assert_eq!(said(&state, Source::Probe), Some((Some(Level::Online), Some(false))), "{state:#?}");
     assert!(state.details.disagreements.is_empty(), "they agree: {:#?}", state.details.disagreements);
 
-    // NM's check endpoint dies: NM says limited; our endpoint answers the probe.
+    // NM's check endpoint dies: NM says limited; our endpoint answers the probe, which
+    // re-checks because of NM's new claim (only a probe newer than the claim overrules it).
+    let probes = ours.requests();
     sandbox.control("kill-http");
     nm_checks(&sandbox);
     let limited = [(Subject::Ipv4, Source::Probe, Source::NetworkManager, Rule::ProbeGotThrough)];
@@ -99,7 +101,9 @@ fn a_probe_that_gets_through_beats_networkmanager_saying_limited_or_portal() {
         state.details.disagreements[0].note,
         "networkmanager says ipv4 site; probe says ipv4 online: a probe that got through is direct evidence"
     );
-    assert!(ours.requests() >= 1);
+    testns::wait_until(TIMEOUT, "the probe re-checking NM's claim", || ours.requests() > probes);
+    monitor.check().expect("check");
+    assert_eq!(named(&monitor.snapshot().details), limited, "the fresh probe still gets through");
 
     // NM's endpoint back with a login page: NM says portal; the probe still gets through.
     sandbox.set_mode("wrong");
