@@ -40,9 +40,12 @@ pub(crate) struct Fingerprint {
     levels: [Level; 2],
     /// (family, gateway, interface index, metric) of every default route, in state order.
     routes: Vec<(Family, Option<std::net::IpAddr>, u32, u32)>,
-    /// (source, ipv4, ipv6, portal) of every other source's verdict, in state order.
-    claims: Vec<(Source, Option<Level>, Option<Level>, Option<bool>)>,
+    /// What every other source claims, in state order.
+    claims: Vec<Claim>,
 }
+
+/// (source, ipv4, ipv6, portal) of another source's verdict: what the probe may overrule.
+type Claim = (Source, Option<Level>, Option<Level>, Option<bool>);
 
 impl Fingerprint {
     pub(crate) fn of(state: &NetworkState, kernel: &Reachability) -> Self {
