@@ -304,7 +304,7 @@ mod tests {
 #[cfg(test)]
 mod disagreement_tests {
     use super::*;
-    use netreach::{Disagreement, Rule, Source, Subject};
+    use netreach::{ArbitrationRule, Disagreement, Source, Subject};
 
     #[test]
     fn disagreements_are_shown_in_status_and_in_details_events() {
@@ -313,7 +313,7 @@ mod disagreement_tests {
             about: Subject::Ipv4,
             decided_by: Source::Probe,
             overruled: Source::NetworkManager,
-            rule: Rule::ProbeGotThrough,
+            rule: ArbitrationRule::ProbeGotThrough,
             note: "networkmanager says ipv4 site; probe says ipv4 online".into(),
         });
         let text = super::state(&state).escaped();

@@ -16,11 +16,17 @@
 //! way out (`local` or worse) is moot, not a disagreement: no portal is reported then.
 
 use crate::model::{
-    Details, Disagreement, Family, FamilyReachability, Level, Reachability, Rule, Source, Subject, Transport, Verdict,
+    ArbitrationRule, Details, Disagreement, Family, FamilyReachability, Level, Reachability, Source, Subject,
+    Transport, Verdict,
 };
 
 /// The table's rows, in precedence order: the order [`arbitrate`] consults them.
-pub(crate) const RULES: [Rule; 4] = [Rule::KernelCaps, Rule::ProbeGotThrough, Rule::PortalStands, Rule::Rank];
+pub(crate) const RULES: [ArbitrationRule; 4] = [
+    ArbitrationRule::KernelCaps,
+    ArbitrationRule::ProbeGotThrough,
+    ArbitrationRule::PortalStands,
+    ArbitrationRule::Rank,
+];
 
 /// Rank of a source for row 4: higher decides.
 fn rank(source: Source) -> u8 {
@@ -32,12 +38,12 @@ fn rank(source: Source) -> u8 {
 }
 
 /// Why `rule` let `winner` stand over `loser`, in words.
-fn reason(rule: Rule, winner: Source, loser: Source) -> String {
+fn reason(rule: ArbitrationRule, winner: Source, loser: Source) -> String {
     match rule {
-        Rule::KernelCaps => "the kernel, read continuously, caps every verdict".into(),
-        Rule::ProbeGotThrough => "a probe that got through is direct evidence".into(),
-        Rule::PortalStands => "a portal stays a portal until a probe gets through".into(),
-        Rule::Rank => format!("{winner} outranks {loser}"),
+        ArbitrationRule::KernelCaps => "the kernel, read continuously, caps every verdict".into(),
+        ArbitrationRule::ProbeGotThrough => "a probe that got through is direct evidence".into(),
+        ArbitrationRule::PortalStands => "a portal stays a portal until a probe gets through".into(),
+        ArbitrationRule::Rank => format!("{winner} outranks {loser}"),
     }
 }
 
@@ -45,7 +51,7 @@ fn reason(rule: Rule, winner: Source, loser: Source) -> String {
 #[derive(Clone, Copy)]
 struct Decided {
     family: FamilyReachability,
-    rule: Rule,
+    rule: ArbitrationRule,
 }
 
 /// The verdicts, ranked, and what the probe says (rows 2 and 3 need it).
@@ -73,8 +79,8 @@ impl Evidence<'_> {
         let mut proposal = None;
         for rule in RULES {
             proposal = proposal.or(match rule {
-                Rule::ProbeGotThrough if self.probe_through(f) => Some((Source::Probe, Level::Online, rule)),
-                Rule::Rank => self.ranked.iter().find_map(|v| v.level(f).map(|l| (v.source, l, rule))),
+                ArbitrationRule::ProbeGotThrough if self.probe_through(f) => Some((Source::Probe, Level::Online, rule)),
+                ArbitrationRule::Rank => self.ranked.iter().find_map(|v| v.level(f).map(|l| (v.source, l, rule))),
                 _ => None,
             });
         }
@@ -82,8 +88,8 @@ impl Evidence<'_> {
             Some((source, level, rule)) if level <= base.reachability => {
                 Decided { family: FamilyReachability { reachability: level, source }, rule }
             }
-            Some(_) => Decided { family: base, rule: Rule::KernelCaps },
-            None => Decided { family: base, rule: Rule::Rank },
+            Some(_) => Decided { family: base, rule: ArbitrationRule::KernelCaps },
+            None => Decided { family: base, rule: ArbitrationRule::Rank },
         }
     }
 }
@@ -104,13 +110,15 @@ pub(crate) fn arbitrate(
 
     // The portal: row 3 unless row 2 overrules it; without a way out it is moot (row 1).
     let seen = evidence.ranked.iter().copied().find(|v| v.captive_portal == Some(true));
-    let portal: Option<(&Verdict, Rule)> = match seen {
+    let portal: Option<(&Verdict, ArbitrationRule)> = match seen {
         _ if !way_out => None,
-        Some(_) if evidence.probe_through_any() => probe.map(|p| (p, Rule::ProbeGotThrough)),
-        Some(v) => Some((v, Rule::PortalStands)),
-        None => evidence.ranked.iter().copied().find(|v| v.captive_portal.is_some()).map(|v| (v, Rule::Rank)),
+        Some(_) if evidence.probe_through_any() => probe.map(|p| (p, ArbitrationRule::ProbeGotThrough)),
+        Some(v) => Some((v, ArbitrationRule::PortalStands)),
+        None => {
+            evidence.ranked.iter().copied().find(|v| v.captive_portal.is_some()).map(|v| (v, ArbitrationRule::Rank))
+        }
     };
-    if let Some((v, Rule::PortalStands)) = portal {
+    if let Some((v, ArbitrationRule::PortalStands)) = portal {
         // A portal means `site` for the family behind it. When no family is at `site` (a
         // source's levels and its portal flag read a moment apart, or from different
         // sources), the portal's family is not known: every `online` family is capped.
@@ -118,7 +126,7 @@ pub(crate) fn arbitrate(
             for d in [&mut ipv4, &mut ipv6] {
                 if d.family.reachability == Level::Online {
                     let family = FamilyReachability { reachability: Level::Site, source: v.source };
-                    *d = Decided { family, rule: Rule::PortalStands };
+                    *d = Decided { family, rule: ArbitrationRule::PortalStands };
                 }
             }
         }
@@ -126,9 +134,9 @@ pub(crate) fn arbitrate(
     // Nor is a portal shown where no family is at `site` (a higher-ranked source lowered them
     // all below): it would contradict the levels.
     let at_site = ipv4.family.reachability == Level::Site || ipv6.family.reachability == Level::Site;
-    let hidden = matches!(portal, Some((_, Rule::PortalStands))) && !at_site;
+    let hidden = matches!(portal, Some((_, ArbitrationRule::PortalStands))) && !at_site;
     let captive_portal = match portal {
-        Some((_, Rule::ProbeGotThrough)) => Some(false),
+        Some((_, ArbitrationRule::ProbeGotThrough)) => Some(false),
         Some((v, _)) if !hidden => v.captive_portal,
         _ => None,
     };
@@ -157,7 +165,7 @@ pub(crate) fn arbitrate(
     if let Some((winner, rule)) = portal {
         // A hidden portal yields to the levels of the sources that lowered them (row 4).
         let (by, rule) = if hidden {
-            (Reachability::from_families(ipv4.family, ipv6.family).source, Rule::Rank)
+            (Reachability::from_families(ipv4.family, ipv6.family).source, ArbitrationRule::Rank)
         } else {
             (winner.source, rule)
         };

@@ -16,7 +16,7 @@ fn says(source: Source, v4: Option<Level>, portal: Option<bool>) -> Verdict {
 }
 
 /// (about, decided_by, overruled, rule) of every disagreement.
-fn named(d: &Details) -> Vec<(Subject, Source, Source, Rule)> {
+fn named(d: &Details) -> Vec<(Subject, Source, Source, ArbitrationRule)> {
     d.disagreements.iter().map(|d| (d.about, d.decided_by, d.overruled, d.rule)).collect()
 }
 
@@ -29,7 +29,7 @@ fn rows_in_precedence_order() {
         Vec<Verdict>,
         (Level, Source),
         Option<bool>,
-        Vec<(Subject, Source, Source, Rule)>,
+        Vec<(Subject, Source, Source, ArbitrationRule)>,
     )> = vec![
         (
             "1: a stale online verdict is capped by the kernel",
@@ -37,7 +37,7 @@ fn rows_in_precedence_order() {
             vec![says(NetworkManager, Some(Online), Some(false))],
             (Site, Kernel),
             Some(false),
-            vec![(Subject::Ipv4, Kernel, NetworkManager, Rule::KernelCaps)],
+            vec![(Subject::Ipv4, Kernel, NetworkManager, ArbitrationRule::KernelCaps)],
         ),
         (
             "2: NM limited, the probe got through",
@@ -45,7 +45,7 @@ fn rows_in_precedence_order() {
             vec![says(NetworkManager, Some(Site), Some(false)), says(Probe, Some(Online), Some(false))],
             (Online, Probe),
             Some(false),
-            vec![(Subject::Ipv4, Probe, NetworkManager, Rule::ProbeGotThrough)],
+            vec![(Subject::Ipv4, Probe, NetworkManager, ArbitrationRule::ProbeGotThrough)],
         ),
         (
             "2: NM none, the probe got through",
@@ -53,7 +53,7 @@ fn rows_in_precedence_order() {
             vec![says(Windows, Some(Disconnected), None), says(Probe, Some(Online), Some(false))],
             (Online, Probe),
             Some(false),
-            vec![(Subject::Ipv4, Probe, Windows, Rule::ProbeGotThrough)],
+            vec![(Subject::Ipv4, Probe, Windows, ArbitrationRule::ProbeGotThrough)],
         ),
         (
             "2: NM portal, the probe got through: no portal",
@@ -62,8 +62,8 @@ fn rows_in_precedence_order() {
             (Online, Probe),
             Some(false),
             vec![
-                (Subject::Ipv4, Probe, NetworkManager, Rule::ProbeGotThrough),
-                (Subject::CaptivePortal, Probe, NetworkManager, Rule::ProbeGotThrough),
+                (Subject::Ipv4, Probe, NetworkManager, ArbitrationRule::ProbeGotThrough),
+                (Subject::CaptivePortal, Probe, NetworkManager, ArbitrationRule::ProbeGotThrough),
             ],
         ),
         (
@@ -73,8 +73,8 @@ fn rows_in_precedence_order() {
             (Site, Probe),
             Some(true),
             vec![
-                (Subject::Ipv4, Probe, NetworkManager, Rule::PortalStands),
-                (Subject::CaptivePortal, Probe, NetworkManager, Rule::PortalStands),
+                (Subject::Ipv4, Probe, NetworkManager, ArbitrationRule::PortalStands),
+                (Subject::CaptivePortal, Probe, NetworkManager, ArbitrationRule::PortalStands),
             ],
         ),
         (
@@ -83,7 +83,7 @@ fn rows_in_precedence_order() {
             vec![says(NetworkManager, Some(Online), Some(false)), says(Probe, Some(Site), None)],
             (Online, NetworkManager),
             Some(false),
-            vec![(Subject::Ipv4, NetworkManager, Probe, Rule::Rank)],
+            vec![(Subject::Ipv4, NetworkManager, Probe, ArbitrationRule::Rank)],
         ),
         (
             "agreement: nothing to name",
@@ -135,7 +135,7 @@ fn a_probe_through_on_one_family_does_not_lift_the_other() {
     let (r, d) = arbitrate(&kernel(Online, Online), None, &[nm, probe]);
     assert_eq!((r.ipv4.reachability, r.ipv4.source), (Site, NetworkManager));
     assert_eq!((r.ipv6.reachability, r.ipv6.source), (Online, Probe));
-    assert_eq!(named(&d), vec![(Subject::Ipv6, Probe, NetworkManager, Rule::ProbeGotThrough)]);
+    assert_eq!(named(&d), vec![(Subject::Ipv6, Probe, NetworkManager, ArbitrationRule::ProbeGotThrough)]);
 }
 
 #[test]

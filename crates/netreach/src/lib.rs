@@ -94,7 +94,7 @@ pub use model::{
     PathEvent, PathEventKind, PathState, PathStatus, Reachability, ReachabilityOf, Result, Source, Transport,
     Unreachable, Update, Verdict,
 };
-pub use model::{Disagreement, Rule, Subject};
+pub use model::{ArbitrationRule, Disagreement, Subject};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use path::{validate_path, PathCallbackId, PathMonitor};
 pub use reachability::derive_kernel_reachability;

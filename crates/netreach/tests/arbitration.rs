@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use netreach::probe::{Endpoint, ProbeConfig};
 use netreach::{
-    BackendKind, Details, Event, EventKind, Level, Monitor, NetworkState, Rule, Source, Subject, Subscription,
+    ArbitrationRule, BackendKind, Details, Event, EventKind, Level, Monitor, NetworkState, Source, Subject,
+    Subscription,
 };
 use testns::http::{Reply, Server};
 use testns::nm::NmSandbox;
@@ -42,13 +43,13 @@ fn said(state: &NetworkState, source: Source) -> Option<(Option<Level>, Option<b
 }
 
 /// (about, decided_by, overruled, rule) of every disagreement.
-fn named(d: &Details) -> Vec<(Subject, Source, Source, Rule)> {
+fn named(d: &Details) -> Vec<(Subject, Source, Source, ArbitrationRule)> {
     d.disagreements.iter().map(|d| (d.about, d.decided_by, d.overruled, d.rule)).collect()
 }
 
 /// Receives until a `details_changed` event publishes `want` as the disagreements (the
 /// snapshot may show a change before its event is read); panics after [`TIMEOUT`].
-fn published(sub: &Subscription, want: &[(Subject, Source, Source, Rule)]) {
+fn published(sub: &Subscription, want: &[(Subject, Source, Source, ArbitrationRule)]) {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         match sub.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -87,7 +88,7 @@ fn a_probe_that_gets_through_beats_networkmanager_saying_limited_or_portal() {
     let probes = ours.requests();
     sandbox.control("kill-http");
     nm_checks(&sandbox);
-    let limited = [(Subject::Ipv4, Source::Probe, Source::NetworkManager, Rule::ProbeGotThrough)];
+    let limited = [(Subject::Ipv4, Source::Probe, Source::NetworkManager, ArbitrationRule::ProbeGotThrough)];
     published(&sub, &limited);
     let state = monitor.snapshot();
     assert_eq!(said(&state, Source::NetworkManager), Some((Some(Level::Site), Some(false))), "NM: limited");
@@ -110,8 +111,8 @@ fn a_probe_that_gets_through_beats_networkmanager_saying_limited_or_portal() {
     sandbox.control("start-http");
     nm_checks(&sandbox);
     let portal = [
-        (Subject::Ipv4, Source::Probe, Source::NetworkManager, Rule::ProbeGotThrough),
-        (Subject::CaptivePortal, Source::Probe, Source::NetworkManager, Rule::ProbeGotThrough),
+        (Subject::Ipv4, Source::Probe, Source::NetworkManager, ArbitrationRule::ProbeGotThrough),
+        (Subject::CaptivePortal, Source::Probe, Source::NetworkManager, ArbitrationRule::ProbeGotThrough),
     ];
     published(&sub, &portal);
     let state = monitor.snapshot();
@@ -142,7 +143,7 @@ fn networkmanager_saying_full_stands_over_a_failed_probe_but_not_over_a_portal()
         (Level::Online, Source::NetworkManager),
         "{state:#?}"
     );
-    assert_eq!(named(&state.details), [(Subject::Ipv4, Source::NetworkManager, Source::Probe, Rule::Rank)]);
+    assert_eq!(named(&state.details), [(Subject::Ipv4, Source::NetworkManager, Source::Probe, ArbitrationRule::Rank)]);
     drop((monitor, failing));
 
     // Our endpoint redirects (a portal): it stands although NM says full.
@@ -163,8 +164,8 @@ fn networkmanager_saying_full_stands_over_a_failed_probe_but_not_over_a_portal()
     assert_eq!(
         named(&state.details),
         [
-            (Subject::Ipv4, Source::Probe, Source::NetworkManager, Rule::PortalStands),
-            (Subject::CaptivePortal, Source::Probe, Source::NetworkManager, Rule::PortalStands),
+            (Subject::Ipv4, Source::Probe, Source::NetworkManager, ArbitrationRule::PortalStands),
+            (Subject::CaptivePortal, Source::Probe, Source::NetworkManager, ArbitrationRule::PortalStands),
         ]
     );
     // JSON carries them, exactly.

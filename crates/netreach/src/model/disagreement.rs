@@ -25,12 +25,12 @@ pub enum Subject {
 /// The row of the arbitration table that settled a disagreement (see [`crate::refine()`]).
 ///
 /// ```
-/// assert_eq!(netreach::Rule::ProbeGotThrough.to_string(), "probe_got_through");
+/// assert_eq!(netreach::ArbitrationRule::ProbeGotThrough.to_string(), "probe_got_through");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum Rule {
+pub enum ArbitrationRule {
     /// The kernel, read continuously, caps every verdict (a moment's reading).
     KernelCaps,
     /// A probe that got the expected answer over a family is direct evidence: it beats a
@@ -42,13 +42,13 @@ pub enum Rule {
     Rank,
 }
 
-impl std::fmt::Display for Rule {
+impl std::fmt::Display for ArbitrationRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Rule::KernelCaps => "kernel_caps",
-            Rule::ProbeGotThrough => "probe_got_through",
-            Rule::PortalStands => "portal_stands",
-            Rule::Rank => "rank",
+            ArbitrationRule::KernelCaps => "kernel_caps",
+            ArbitrationRule::ProbeGotThrough => "probe_got_through",
+            ArbitrationRule::PortalStands => "portal_stands",
+            ArbitrationRule::Rank => "rank",
         })
     }
 }
@@ -58,12 +58,12 @@ impl std::fmt::Display for Rule {
 /// online: a probe that got through beats a daemon's verdict`.
 ///
 /// ```
-/// use netreach::{Disagreement, Rule, Source, Subject};
+/// use netreach::{Disagreement, ArbitrationRule, Source, Subject};
 /// let d = Disagreement {
 ///     about: Subject::Ipv4,
 ///     decided_by: Source::Probe,
 ///     overruled: Source::NetworkManager,
-///     rule: Rule::ProbeGotThrough,
+///     rule: ArbitrationRule::ProbeGotThrough,
 ///     note: "networkmanager says ipv4 site; probe says ipv4 online".into(),
 /// };
 /// assert!(serde_json::to_string(&d).unwrap().contains(r#""rule":"probe_got_through""#));
@@ -77,7 +77,7 @@ pub struct Disagreement {
     /// The source whose word was set aside.
     pub overruled: Source,
     /// Why the winner won.
-    pub rule: Rule,
+    pub rule: ArbitrationRule,
     /// Who said what, in words.
     pub note: String,
 }

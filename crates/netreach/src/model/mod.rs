@@ -36,7 +36,7 @@ mod state;
 mod verdict;
 
 pub use address::{Address, AddressFlags, AddressScope, Family};
-pub use disagreement::{Disagreement, Rule, Subject};
+pub use disagreement::{ArbitrationRule, Disagreement, Subject};
 pub use dns::{DnsConfig, DnsManager, DnsOrigin, Nameserver};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, ReachabilityOf, Update};
