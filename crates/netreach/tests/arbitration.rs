@@ -120,6 +120,11 @@ fn a_probe_that_gets_through_beats_networkmanager_saying_limited_or_portal() {
     assert_eq!((state.reachability.overall, state.reachability.source), (Level::Online, Source::Probe));
     assert_eq!(state.details.captive_portal, Some(false), "a probe got through: no portal");
     assert_eq!(named(&state.details), portal);
+    // The long-running monitor says what a fresh one says.
+    let (fresh, _) = start(&sandbox, &ours);
+    let now = fresh.check().expect("check");
+    assert_eq!((now.reachability, &now.details), (state.reachability, &state.details), "fresh {now:#?}");
+    drop(fresh);
 
     // NM agrees again: the disagreements are gone, and an event says so.
     sandbox.set_mode("ok");
