@@ -24,6 +24,9 @@ pub(crate) fn state(state: &NetworkState) -> Lines {
     for v in &state.verdicts {
         lines.push(format!("  {}", verdict(v)));
     }
+    for d in &state.details.disagreements {
+        lines.push(format!("  disagreement: {}", d.note));
+    }
     lines.push("default routes:".into());
     if state.default_routes.is_empty() {
         lines.push("  (none)".into());
@@ -58,6 +61,19 @@ fn details(d: &Details) -> String {
         known(d.metered),
         known(d.captive_portal)
     )
+}
+
+/// A details event: the new details, then each disagreement among the sources (or that they
+/// agree again).
+fn details_change(before: &Details, after: &Details) -> String {
+    let mut line = details(after);
+    for d in &after.disagreements {
+        let _ = write!(line, "; disagreement: {}", d.note);
+    }
+    if after.disagreements.is_empty() && !before.disagreements.is_empty() {
+        line.push_str("; the sources agree");
+    }
+    line
 }
 
 /// e.g. `dns: 198.51.100.1, 2001:db8::1 (search lan.example) from /etc/resolv.conf ->
@@ -226,7 +242,7 @@ pub(crate) fn event(e: &Event) -> Lines {
             let why = after.as_ref().map(|why| why.to_string()).unwrap_or_else(|| "unknown".into());
             format!("reason {family}: {why}")
         }
-        EventKind::DetailsChanged { after, .. } => details(after),
+        EventKind::DetailsChanged { before, after } => details_change(before, after),
         EventKind::VerdictChanged { verdict: v } => verdict(v),
         EventKind::DnsChanged { after, .. } => dns(after),
         EventKind::Resynced { reason, changes } => format!("resynced ({changes} changes): {reason}"),
@@ -296,5 +312,32 @@ mod tests {
             assert!(!text.chars().any(|c| c != '\n' && crate::terminal::is_unsafe(c)), "{text}");
             assert!(text.contains("e\\x1b[31m\\nreachability: online (kernel)\\u{9b}2J\\u{202e}"), "{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod disagreement_tests {
+    use super::*;
+    use netreach::{ArbitrationRule, Disagreement, Source, Subject};
+
+    #[test]
+    fn disagreements_are_shown_in_status_and_in_details_events() {
+        let mut state = NetworkState::default();
+        state.details.disagreements.push(Disagreement {
+            about: Subject::Ipv4,
+            decided_by: Source::Probe,
+            overruled: Source::NetworkManager,
+            rule: ArbitrationRule::ProbeGotThrough,
+            note: "networkmanager says ipv4 site; probe says ipv4 online".into(),
+        });
+        let text = super::state(&state).escaped();
+        assert!(text.contains("\n  disagreement: networkmanager says ipv4 site; probe says ipv4 online\n"), "{text}");
+        let changed = |before: &Details, after: &Details| {
+            let kind = EventKind::DetailsChanged { before: before.clone(), after: after.clone() };
+            event(&Event { timestamp: std::time::SystemTime::UNIX_EPOCH, kind }).escaped()
+        };
+        let (agree, disagree) = (Details::default(), state.details.clone());
+        assert!(changed(&agree, &disagree).contains("; disagreement: networkmanager says ipv4 site"));
+        assert!(changed(&disagree, &agree).contains("; the sources agree"));
     }
 }

@@ -165,6 +165,12 @@ fn main() -> ExitCode {
             // exit code 2
         }
     }
+    if let Command::Wait(args) = &cli.command {
+        if let Err(message) = args.validate() {
+            Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+            // exit code 2
+        }
+    }
     let result = match &cli.command {
         Command::Status(common) => status::run(common),
         Command::Watch(common) => watch::run(common),

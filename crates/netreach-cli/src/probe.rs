@@ -66,6 +66,11 @@ impl Switch {
         self.probe
     }
 
+    /// The endpoints given with --url (empty: the default ones, which are host names).
+    pub(crate) fn urls(&self) -> &[String] {
+        &self.target.urls
+    }
+
     /// Options that mean nothing without --probe are a command-line mistake (exit 2), in
     /// every command that has --probe (status, watch, wait). --expect-status and --expect-body
     /// require --url, so they are covered by it.

@@ -5,7 +5,9 @@
 //! (129), 1 naming the cause when the monitor stops (e.g. its namespace was deleted). It never
 //! waits past its timeout, start-up included: the monitor is built on a thread that is waited
 //! for no longer than the deadline, the only other blocking call is a receive bounded by it, and
-//! leaving cancels a probe in flight.
+//! leaving cancels a probe in flight. What counts as reached is in `wait/goal.rs`.
+
+mod goal;
 
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -17,6 +19,7 @@ use netreach::{
     Source,
 };
 
+use self::goal::Goal;
 use crate::output::{self, OnSignal};
 use crate::{Failure, Monitored};
 
@@ -28,9 +31,28 @@ pub(crate) struct WaitArgs {
     /// Give up after this long, e.g. 500ms, 30s, 2m (at most 365 days); 0 checks once.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::duration::parse)]
     timeout: Duration,
-    /// The level must be reached through this interface (it must be up with carrier).
-    #[arg(long, value_name = "NAME")]
-    interface: Option<String>,
+    /// The level must be reached through this interface (up, with carrier, by its own addresses
+    /// and default routes), at LEVEL when given (else --level). Repeatable: all of them must,
+    /// or one with --any.
+    #[arg(long = "interface", value_name = "NAME[:LEVEL]", value_parser = goal::parse_interface)]
+    interfaces: Vec<(String, Option<Level>)>,
+    /// One of the --interface interfaces reaching its level suffices.
+    #[arg(long, requires = "interfaces")]
+    any: bool,
+    /// Leave this interface out (its addresses and routes) when judging the machine as a whole.
+    /// Repeatable.
+    #[arg(long, value_name = "NAME", conflicts_with = "interfaces")]
+    ignore: Vec<String>,
+    /// Only IPv4 counts (with -6: both must reach the level).
+    #[arg(short = '4', long = "ipv4")]
+    ipv4: bool,
+    /// Only IPv6 counts (with -4: both must reach the level).
+    #[arg(short = '6', long = "ipv6")]
+    ipv6: bool,
+    /// Also require a usable resolver: a nameserver configured that the routes reach; with
+    /// --probe, a name that resolves (every --url must then name a host).
+    #[arg(long)]
+    dns: bool,
     #[command(flatten)]
     pub(crate) monitored: Monitored,
 }
@@ -42,20 +64,50 @@ fn parse_level(s: &str) -> Result<Level, String> {
     }
 }
 
-/// What counts as reached.
-#[derive(Debug, Clone)]
-struct Goal {
-    level: Level,
-    interface: Option<String>,
-    /// With the probe on, `online` must be confirmed by it (the kernel only says a way out
-    /// exists). Lower levels need no confirmation: a probe can only lower a family to `site`.
-    probe: bool,
+impl WaitArgs {
+    /// Options that contradict each other are a command-line mistake (exit 2).
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.dns && self.monitored.probe.enabled() {
+            if let Some(url) = self.monitored.probe.urls().iter().find(|u| names_an_address(u)) {
+                return Err(format!("--dns with --probe needs a name to resolve, but --url {url} names an address"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The goal the options describe.
+fn goal_of(args: &WaitArgs) -> Goal {
+    let families = match (args.ipv4, args.ipv6) {
+        (true, false) => vec![Family::Ipv4],
+        (false, true) => vec![Family::Ipv6],
+        (true, true) => vec![Family::Ipv4, Family::Ipv6],
+        (false, false) => Vec::new(),
+    };
+    Goal {
+        level: args.level,
+        interfaces: args.interfaces.clone(),
+        any: args.any,
+        ignore: args.ignore.clone(),
+        all_families: args.ipv4 && args.ipv6,
+        families,
+        dns: args.dns,
+        probe: args.monitored.probe.enabled(),
+    }
+}
+
+/// Whether a probe URL's host is an address literal (`http://192.0.2.1/`, `http://[::1]/`).
+fn names_an_address(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    host.starts_with('[') || host.rsplit_once(':').map_or(host, |(h, _)| h).parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 pub(crate) fn run(args: &WaitArgs) -> Result<ExitCode, Failure> {
     let deadline = crate::duration::deadline_after(args.timeout);
     output::exit_on_signals(OnSignal::Interrupted)?;
-    let goal = Goal { level: args.level, interface: args.interface.clone(), probe: args.monitored.probe.enabled() };
+    let goal = goal_of(args);
     let Some(monitor) = start(args, deadline)? else {
         let waited = humantime::format_duration(args.timeout);
         let why = format!("the monitor was still starting: {} did not answer", starting_sources(args));
@@ -65,6 +117,7 @@ pub(crate) fn run(args: &WaitArgs) -> Result<ExitCode, Failure> {
                 "level": goal.level,
                 "reachability": Level::Unknown,
                 "missing": [why],
+                "failed": why,
             });
             output::print_line(&mut std::io::stdout().lock(), &report.to_string())?;
         }
@@ -80,12 +133,13 @@ pub(crate) fn run(args: &WaitArgs) -> Result<ExitCode, Failure> {
     }
     loop {
         let state = monitor.snapshot();
-        if reached(&state, &goal) {
-            return finish(args, &goal, &state, true);
+        let unmet = goal::unmet(&state, &goal);
+        if unmet.is_empty() {
+            return finish(args, &goal, &state, unmet);
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return finish(args, &goal, &state, false);
+            return finish(args, &goal, &state, unmet);
         }
         // Any event may change the answer; the state is re-read rather than the event decoded.
         match events.recv_timeout(left) {
@@ -132,14 +186,17 @@ fn starting_sources(args: &WaitArgs) -> &'static str {
     }
 }
 
-fn finish(args: &WaitArgs, goal: &Goal, state: &NetworkState, reached: bool) -> Result<ExitCode, Failure> {
-    let missing = if reached { Vec::new() } else { missing(state, goal) };
+/// Reports the outcome: reached when nothing is `missing`; else the first unmet condition is
+/// the message (JSON: `failed`, with every unmet one in `missing`).
+fn finish(args: &WaitArgs, goal: &Goal, state: &NetworkState, missing: Vec<String>) -> Result<ExitCode, Failure> {
+    let reached = missing.is_empty();
     if args.monitored.common.json {
         let report = serde_json::json!({
             "reached": reached,
             "level": goal.level,
             "reachability": state.reachability.overall,
             "missing": missing,
+            "failed": (!reached).then(|| goal::first_condition(&missing)),
         });
         output::print_line(&mut std::io::stdout().lock(), &report.to_string())?;
     }
@@ -147,67 +204,19 @@ fn finish(args: &WaitArgs, goal: &Goal, state: &NetworkState, reached: bool) -> 
         return Ok(ExitCode::SUCCESS);
     }
     let waited = humantime::format_duration(args.timeout);
-    let message = format!("netreach wait: timed out after {waited} waiting for {}: {}", goal.level, missing.join("; "));
+    let first = goal::first_condition(&missing);
+    let message = format!("netreach wait: timed out after {waited} waiting for {}: {first}", goal.level);
     crate::terminal::error_line(&message);
     Ok(ExitCode::from(1))
 }
 
 /// The kernel's reading through one interface alone: its addresses and its default routes.
 fn via_interface(state: &NetworkState, name: &str) -> Option<Reachability> {
-    let iface = state.interfaces.iter().find(|i| i.name == name)?;
+    let iface = state.interface_by_name(name)?;
     let mut alone = NetworkState::default();
     alone.interfaces = vec![iface.clone()];
     alone.default_routes = state.default_routes.iter().filter(|r| r.interface_index == iface.index).cloned().collect();
     Some(derive_kernel_reachability(&alone))
-}
-
-fn family_reached(state: &NetworkState, goal: &Goal, family: Family) -> bool {
-    let effective = state.reachability.family(family);
-    let confirmed = !(goal.probe && goal.level == Level::Online) || effective.source != Source::Kernel;
-    let through = match &goal.interface {
-        Some(name) => via_interface(state, name).is_some_and(|r| r.family(family).reachability >= goal.level),
-        None => true,
-    };
-    effective.reachability >= goal.level && confirmed && through
-}
-
-/// Reached when some family reaches the level (through the interface, confirmed when probing).
-fn reached(state: &NetworkState, goal: &Goal) -> bool {
-    [Family::Ipv4, Family::Ipv6].into_iter().any(|f| family_reached(state, goal, f))
-}
-
-/// What stands between the state and the goal, e.g. `ipv4: site (no default route)`.
-fn missing(state: &NetworkState, goal: &Goal) -> Vec<String> {
-    let mut out = Vec::new();
-    let iface = goal.interface.as_ref().map(|name| (name, state.interfaces.iter().find(|i| &i.name == name)));
-    match iface {
-        Some((name, None)) => out.push(format!("interface {name}: does not exist")),
-        Some((name, Some(i))) if !i.up => out.push(format!("interface {name}: down")),
-        Some((name, Some(i))) if !i.carrier => out.push(format!("interface {name}: no carrier")),
-        _ => {}
-    }
-    for family in [Family::Ipv4, Family::Ipv6] {
-        if family_reached(state, goal, family) {
-            continue;
-        }
-        let effective = state.reachability.family(family);
-        let line = if effective.reachability < goal.level {
-            format!(
-                "{family}: {} ({})",
-                effective.reachability,
-                why(state, family, effective.reachability, effective.source)
-            )
-        } else if let Some((name, Some(_))) = iface {
-            let level = via_interface(state, name).map(|r| r.family(family).reachability).unwrap_or_default();
-            format!("{family} via {name}: {level} ({})", level_words(level))
-        } else if iface.is_some() {
-            continue; // the interface line says it
-        } else {
-            format!("{family}: {} (not confirmed by the probe yet)", effective.reachability)
-        };
-        out.push(line);
-    }
-    out
 }
 
 /// Why a family stands at `level`, in words.
@@ -243,109 +252,11 @@ fn level_words(level: Level) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netreach::{Address, DefaultRoute, FamilyReachability, Interface, InterfaceKind, Verdict};
-
-    fn state(carrier: bool, route: bool, verdicts: Vec<Verdict>) -> NetworkState {
-        let eth = Interface {
-            index: 2,
-            name: "eth0".into(),
-            kind: InterfaceKind::Ethernet,
-            up: true,
-            carrier,
-            addresses: vec![Address::new("192.0.2.10".parse().unwrap(), 24)],
-            ..Default::default()
-        };
-        let routes = if route {
-            vec![DefaultRoute {
-                family: Family::Ipv4,
-                gateway: Some("192.0.2.1".parse().unwrap()),
-                interface: "eth0".into(),
-                interface_index: 2,
-                metric: 0,
-                table: 254,
-            }]
-        } else {
-            vec![]
-        };
-        let mut s = NetworkState::default();
-        (s.interfaces, s.default_routes, s.verdicts) = (vec![eth], routes, verdicts);
-        (s.reachability, s.details) = netreach::derive(&s);
-        s
-    }
-
-    fn goal(level: Level, interface: Option<&str>, probe: bool) -> Goal {
-        Goal { level, interface: interface.map(str::to_owned), probe }
-    }
-
-    #[test]
-    fn reached_and_missing_table() {
-        let online = Verdict { ipv4: Some(Level::Online), captive_portal: Some(false), ..Verdict::new(Source::Probe) };
-        let portal = Verdict {
-            ipv4: Some(Level::Site),
-            captive_portal: Some(true),
-            portal_url: Some("http://portal.test/".into()),
-            ..Verdict::new(Source::Probe)
-        };
-        let table: Vec<(&str, NetworkState, Goal, bool, Vec<&str>)> = vec![
-            ("online", state(true, true, vec![]), goal(Level::Online, None, false), true, vec![]),
-            (
-                "no default route",
-                state(true, false, vec![]),
-                goal(Level::Online, None, false),
-                false,
-                vec!["ipv4: site (no default route)", "ipv6: disconnected (no usable address on a ready interface)"],
-            ),
-            ("site is enough", state(true, false, vec![]), goal(Level::Site, None, false), true, vec![]),
-            (
-                "probe not in yet",
-                state(true, true, vec![]),
-                goal(Level::Online, None, true),
-                false,
-                vec!["ipv4: online (not confirmed by the probe yet)", "ipv6: disconnected"],
-            ),
-            ("probe confirmed", state(true, true, vec![online]), goal(Level::Online, None, true), true, vec![]),
-            (
-                "portal",
-                state(true, true, vec![portal.clone()]),
-                goal(Level::Online, None, true),
-                false,
-                vec!["ipv4: site (probe: captive portal at http://portal.test/)"],
-            ),
-            ("portal still reaches site", state(true, true, vec![portal]), goal(Level::Site, None, true), true, vec![]),
-            (
-                "no carrier",
-                state(false, true, vec![]),
-                goal(Level::Local, Some("eth0"), false),
-                false,
-                vec!["interface eth0: no carrier", "ipv4: disconnected"],
-            ),
-            (
-                "no such interface",
-                state(true, true, vec![]),
-                goal(Level::Site, Some("wlan0"), false),
-                false,
-                vec!["interface wlan0: does not exist"],
-            ),
-            (
-                "through the interface",
-                state(true, true, vec![]),
-                goal(Level::Online, Some("eth0"), false),
-                true,
-                vec![],
-            ),
-        ];
-        for (name, state, goal, want, lines) in table {
-            assert_eq!(reached(&state, &goal), want, "{name}");
-            let got = missing(&state, &goal);
-            for line in &lines {
-                assert!(got.iter().any(|g| g.starts_with(line)), "{name}: want {line:?} in {got:?}");
-            }
-        }
-    }
+    use netreach::{FamilyReachability, Interface};
 
     #[test]
     fn interface_reading_ignores_other_interfaces() {
-        let mut s = state(true, true, vec![]);
+        let mut s = goal::tests::state(true, true, vec![]);
         s.interfaces.push(Interface { index: 3, name: "eth1".into(), up: true, ..Default::default() });
         let r = via_interface(&s, "eth1").unwrap();
         assert_eq!(r.ipv4, FamilyReachability { reachability: Level::Disconnected, source: Source::Kernel });

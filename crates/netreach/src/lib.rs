@@ -64,6 +64,7 @@
 //! escape before writing them to a terminal, as the `netreach` CLI does.
 #![warn(missing_docs)]
 
+mod arbitrate;
 mod backend;
 mod engine;
 mod fold;
@@ -95,6 +96,7 @@ pub use model::{
     PathEvent, PathEventKind, PathOptions, PathState, PathStatus, Reachability, ReachabilityOf, Result, Source,
     Transport, Unreachable, Update, Verdict,
 };
+pub use model::{ArbitrationRule, Disagreement, Subject};
 pub use model::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use path::{validate_path, PathCallbackId, PathMonitor};

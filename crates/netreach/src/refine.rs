@@ -2,19 +2,8 @@
 //! hands the engine a [`Verdict`]; [`refine()`], a pure function, has the rules, and [`derive()`]
 //! applies them to a whole state.
 
-use crate::model::{
-    Details, Family, FamilyReachability, Level, NetworkState, Reachability, Reason, Reasons, Source, Transport, Verdict,
-};
+use crate::model::{Details, Family, Level, NetworkState, Reachability, Reason, Reasons, Transport, Verdict};
 use crate::reachability::kernel_reading;
-
-/// Rank of a source: higher decides.
-fn rank(source: Source) -> u8 {
-    match source {
-        Source::Kernel => 0,
-        Source::Probe => 1,
-        Source::NetworkManager | Source::Windows => 2,
-    }
-}
 
 /// The effective reachability and details: the kernel's reading refined by `verdicts`.
 /// `kernel_transport` is what the kernel alone says carries the traffic.
@@ -23,8 +12,11 @@ fn rank(source: Source) -> u8 {
 /// internet actually answers, whether a captive portal is in the way, whether the link is
 /// metered and what transport carries it; the engine keeps the latest [`Verdict`] of every
 /// source in [`NetworkState::verdicts`]. The rules:
-/// - Sources rank: operating-system daemons (`networkmanager`, `windows`) above the `probe`,
-///   above the `kernel`. For each field the highest-ranked source with an opinion decides.
+/// - Which evidence wins is a table, in `arbitrate.rs` (rows in precedence order): the
+///   kernel caps every verdict; a probe that got through beats a daemon's lower level and any
+///   portal; a portal seen by any source stays a portal until then; otherwise the daemons
+///   (`networkmanager`, `windows`) outrank the `probe`. For each field the winning source with
+///   an opinion decides.
 /// - A verdict can confirm or lower a family's kernel level, never raise it: a verdict is a
 ///   reading taken at some moment, while the kernel is read continuously. A probe that said
 ///   `online` before the cable was pulled must not keep the machine online; the kernel's
@@ -34,6 +26,7 @@ fn rank(source: Source) -> u8 {
 ///   (`site` or better); a portal verdict lowers its family to `site`, as Qt does. A published
 ///   state with `captive_portal: true` always has a family at `site`: when the levels say
 ///   otherwise (a source's readings a moment apart), every `online` family is capped at `site`.
+/// - Every verdict set aside is named in [`Details::disagreements`] (who said what, which rule).
 ///
 /// ```
 /// use netreach::{refine, FamilyReachability, Level, Reachability, Source, Verdict};
@@ -50,42 +43,7 @@ pub fn refine(
     kernel_transport: Option<Transport>,
     verdicts: &[Verdict],
 ) -> (Reachability, Details) {
-    let mut ranked: Vec<&Verdict> = verdicts.iter().collect();
-    ranked.sort_by_key(|v| std::cmp::Reverse(rank(v.source)));
-    let way_out = kernel.overall >= Level::Site;
-    let portal = ranked.iter().find(|v| v.captive_portal.is_some()).filter(|_| way_out);
-    let family = |f: Family| {
-        let base = kernel.family(f);
-        match ranked.iter().find_map(|v| v.level(f).map(|level| (v.source, level))) {
-            Some((source, level)) if level <= base.reachability => FamilyReachability { reachability: level, source },
-            _ => base,
-        }
-    };
-    let (mut ipv4, mut ipv6) = (family(Family::Ipv4), family(Family::Ipv6));
-    if let Some(source) = portal.filter(|v| v.captive_portal == Some(true)).map(|v| v.source) {
-        // A portal means `site` for the family behind it. When no family is at `site` (a
-        // source's levels and its portal flag read a moment apart, or from different
-        // sources), the portal's family is not known: every `online` family is capped.
-        if ipv4.reachability != Level::Site && ipv6.reachability != Level::Site {
-            for f in [&mut ipv4, &mut ipv6] {
-                if f.reachability == Level::Online {
-                    *f = FamilyReachability { reachability: Level::Site, source };
-                }
-            }
-        }
-    }
-    let reachability = Reachability::from_families(ipv4, ipv6);
-    // Nor is a portal shown where no family is at `site` (a higher-ranked source lowered them
-    // all): it would contradict the levels.
-    let at_site = ipv4.reachability == Level::Site || ipv6.reachability == Level::Site;
-    let portal = portal.filter(|v| v.captive_portal != Some(true) || at_site);
-    let details = Details {
-        transport: ranked.iter().find_map(|v| v.transport).or(kernel_transport),
-        metered: ranked.iter().find_map(|v| v.metered),
-        captive_portal: portal.and_then(|v| v.captive_portal),
-        portal_url: portal.filter(|v| v.captive_portal == Some(true)).and_then(|v| v.portal_url.clone()),
-    };
-    (reachability, details)
+    crate::arbitrate::arbitrate(kernel, kernel_transport, verdicts)
 }
 
 /// The effective reachability and details of a state: the kernel derivation
@@ -137,6 +95,7 @@ mod proptests;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{FamilyReachability, Source};
 
     fn kernel(v4: Level, v6: Level) -> Reachability {
         let k = |l| FamilyReachability { reachability: l, source: Source::Kernel };
@@ -170,14 +129,23 @@ mod tests {
                 (Disconnected, Kernel),
                 Disconnected,
             ),
-            // The daemon outranks the probe.
+            // A probe that got through beats the daemon's "limited" (arbitrate.rs, row 2).
             (
                 Online,
                 Disconnected,
                 vec![says(Probe, Some(Online), None), says(NetworkManager, Some(Site), None)],
-                (Site, NetworkManager),
+                (Online, Probe),
                 (Disconnected, Kernel),
-                Site,
+                Online,
+            ),
+            // The daemon outranks a probe that failed (row 4).
+            (
+                Online,
+                Disconnected,
+                vec![says(Probe, Some(Site), None), says(NetworkManager, Some(Online), None)],
+                (Online, NetworkManager),
+                (Disconnected, Kernel),
+                Online,
             ),
             // A daemon without an opinion (its check disabled) leaves it to the probe.
             (
@@ -226,10 +194,10 @@ mod tests {
         // The kernel's transport when no source knows better.
         let (_, d) = refine(&kernel(Online, Disconnected), Some(Transport::Ethernet), &[]);
         assert_eq!((d.transport, d.metered), (Some(Transport::Ethernet), None));
-        // A higher-ranked "no portal" clears a lower-ranked portal.
+        // A portal seen by any source stands against a higher-ranked "no portal".
         let clear = Verdict { captive_portal: Some(false), ..Verdict::new(NetworkManager) };
         let portal = Verdict { captive_portal: Some(true), portal_url: Some("x".into()), ..Verdict::new(Probe) };
         let (_, d) = refine(&kernel(Online, Disconnected), None, &[portal, clear]);
-        assert_eq!((d.captive_portal, d.portal_url), (Some(false), None));
+        assert_eq!((d.captive_portal, d.portal_url.as_deref()), (Some(true), Some("x")));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -88,8 +88,26 @@ impl Server {
     /// Listens on `addr` (e.g. `192.0.2.1:8080`) inside `ns` and answers every request with
     /// `reply`.
     pub fn start(ns: &NetNs, addr: &str, reply: Reply) -> Server {
+        Server::start_at(&ns.path(), addr, reply)
+    }
+
+    /// Like [`Server::start`], in the network namespace file `namespace` (one this crate did
+    /// not make, e.g. the NetworkManager sandbox's server side).
+    pub fn start_at(namespace: &Path, addr: &str, reply: Reply) -> Server {
         let addr: SocketAddr = addr.parse().expect("server address");
-        let listener = ns.run_inside(|| TcpListener::bind(addr)).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        let file = std::fs::File::open(namespace).expect("namespace file");
+        let listener = std::thread::scope(|s| {
+            s.spawn(|| {
+                use std::os::fd::AsRawFd;
+                // SAFETY: setns on a namespace file we hold open; affects only this thread.
+                let rc = unsafe { crate::setns(file.as_raw_fd(), crate::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                TcpListener::bind(addr)
+            })
+            .join()
+            .expect("namespace thread panicked")
+        })
+        .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
         let handlers: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
@@ -107,7 +125,7 @@ impl Server {
                 }
             })
         };
-        Server { addr, namespace: ns.path(), stop, requests, accept: Some(accept), handlers }
+        Server { addr, namespace: namespace.to_path_buf(), stop, requests, accept: Some(accept), handlers }
     }
 
     /// The URL of `path` on this server.

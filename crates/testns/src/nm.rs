@@ -100,6 +100,12 @@ impl NmSandbox {
         PathBuf::from(format!("/proc/{}/ns/net", self.var("HOLDER")))
     }
 
+    /// The network namespace of the check endpoint's side (`peer0`, 198.51.100.1), for a
+    /// server of a test's own next to the endpoint (`http::Server::start_at`).
+    pub fn server_netns_path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(self.var("SRV_NS"))
+    }
+
     /// Sets what the check endpoint answers: `ok`, `wrong` (portal: wrong body), `redirect`
     /// (portal: 302), `header`, `hang`.
     pub fn set_mode(&self, mode: &str) {

@@ -12,7 +12,9 @@
 //! error   address   dns
 //!    \    /  |  \
 //!    level   | interface
-//!        \   |  /
+//!      |     |    |
+//! disagreement | |
+//!         \   |  /
 //!       verdict  decision
 //!          |    /
 //!        state
@@ -24,6 +26,7 @@
 
 mod address;
 mod decision;
+mod disagreement;
 mod dns;
 mod error;
 mod event;
@@ -35,6 +38,7 @@ mod verdict;
 
 pub use address::{Address, AddressFlags, AddressScope, Family};
 pub use decision::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
+pub use disagreement::{ArbitrationRule, Disagreement, Subject};
 pub use dns::{DnsConfig, DnsManager, DnsOrigin, Nameserver};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, ReachabilityOf, Update};

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::address::Family;
+use super::disagreement::Disagreement;
 use super::interface::InterfaceKind;
 use super::level::{Level, Source};
 
@@ -137,4 +138,7 @@ pub struct Details {
     pub captive_portal: Option<bool>,
     /// The portal's address, when one is in the way and its address is known.
     pub portal_url: Option<String>,
+    /// Where sources disagree: who said what and which rule decided (empty when they agree).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disagreements: Vec<Disagreement>,
 }

@@ -3,8 +3,11 @@
 //!
 //! Scheduling:
 //! - The engine calls [`ProbeRefiner::state_changed`] after every change. Only a change of the
-//!   [`Fingerprint`] (kernel level per family and the default routes) schedules a probe, so an
-//!   address lifetime refresh or a new neighbour costs nothing. The first reading probes at
+//!   [`Fingerprint`] (kernel level per family, the default routes, and what the other sources
+//!   claim about each family and a portal) schedules a probe, so an address lifetime refresh or
+//!   a new neighbour costs nothing. A daemon's new claim is re-checked because the probe's
+//!   `online` outranks a daemon's lower level (`arbitrate.rs`, row 2): only a probe newer than
+//!   the claim may overrule it. The first reading probes at
 //!   once; later changes are coalesced for the debounce window (200 ms by default), counted
 //!   from the first change of a burst so a storm cannot postpone the probe forever.
 //! - Only families whose kernel level is `site` or better are probed: below that nothing can
@@ -28,7 +31,7 @@ use std::time::{Duration, Instant};
 use super::io::{later, round, Cancel};
 use super::{verdict, ProbeConfig};
 use crate::backend::Netns;
-use crate::model::{Error, Family, Level, NetworkState, Reachability, Verdict};
+use crate::model::{Error, Family, Level, NetworkState, Reachability, Source, Verdict};
 use crate::sys::{Input, InputSink};
 
 /// The part of the state that can change what a probe would find.
@@ -37,13 +40,24 @@ pub(crate) struct Fingerprint {
     levels: [Level; 2],
     /// (family, gateway, interface index, metric) of every default route, in state order.
     routes: Vec<(Family, Option<std::net::IpAddr>, u32, u32)>,
+    /// What every other source claims, in state order.
+    claims: Vec<Claim>,
 }
+
+/// (source, ipv4, ipv6, portal) of another source's verdict: what the probe may overrule.
+type Claim = (Source, Option<Level>, Option<Level>, Option<bool>);
 
 impl Fingerprint {
     pub(crate) fn of(state: &NetworkState, kernel: &Reachability) -> Self {
         Fingerprint {
             levels: [kernel.ipv4.reachability, kernel.ipv6.reachability],
             routes: state.default_routes.iter().map(|r| (r.family, r.gateway, r.interface_index, r.metric)).collect(),
+            claims: state
+                .verdicts
+                .iter()
+                .filter(|v| v.source != Source::Probe)
+                .map(|v| (v.source, v.ipv4, v.ipv6, v.captive_portal))
+                .collect(),
         }
     }
 
@@ -245,7 +259,7 @@ impl Drop for ProbeRefiner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DefaultRoute, FamilyReachability, Source};
+    use crate::model::{DefaultRoute, FamilyReachability};
 
     fn kernel(v4: Level, v6: Level) -> Reachability {
         let k = |l| FamilyReachability { reachability: l, source: Source::Kernel };
@@ -272,5 +286,22 @@ mod tests {
         let low = Fingerprint::of(&state, &kernel(Level::Local, Level::Disconnected));
         assert!(low.families().is_empty());
         assert_eq!(Fingerprint::of(&state, &kernel(Level::Local, Level::Online)).families(), vec![Family::Ipv6]);
+    }
+
+    #[test]
+    fn fingerprint_sees_other_sources_claims_not_the_probes_own() {
+        let mut state = NetworkState::default();
+        let base = Fingerprint::of(&state, &kernel(Level::Online, Level::Site));
+        state.verdicts.push(Verdict { ipv4: Some(Level::Online), ..Verdict::new(Source::Probe) });
+        assert_eq!(Fingerprint::of(&state, &kernel(Level::Online, Level::Site)), base, "its own verdict: no re-probe");
+        state.verdicts.push(Verdict { ipv4: Some(Level::Site), ..Verdict::new(Source::NetworkManager) });
+        let limited = Fingerprint::of(&state, &kernel(Level::Online, Level::Site));
+        assert_ne!(limited, base, "a daemon's new claim is re-checked");
+        state.verdicts[1].metered = Some(true);
+        assert_eq!(
+            Fingerprint::of(&state, &kernel(Level::Online, Level::Site)),
+            limited,
+            "metering is no claim on the probe"
+        );
     }
 }
