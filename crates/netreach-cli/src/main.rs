@@ -16,9 +16,13 @@
 
 mod check;
 mod duration;
+#[cfg(target_os = "linux")]
+mod exporter;
 mod human;
 mod output;
 mod probe;
+#[cfg(target_os = "linux")]
+mod sd_notify;
 mod status;
 mod terminal;
 mod wait;
@@ -50,6 +54,12 @@ enum Command {
     /// Wait until the machine reaches a level: exit 0 when reached (at once if it is), 1 at
     /// the timeout (saying what is missing), 130 on SIGINT, 143 on SIGTERM, 129 on SIGHUP.
     Wait(wait::WaitArgs),
+    /// Serve Prometheus/OpenMetrics metrics on /metrics (default 127.0.0.1:9986) and/or write
+    /// them for node_exporter's textfile collector; --all-netns covers every namespace. Runs
+    /// until SIGINT/SIGTERM (exit 0); an address that cannot be bound, a bad --textfile or
+    /// --netns-dir exit 2.
+    #[cfg(target_os = "linux")]
+    Exporter(exporter::ExporterArgs),
 }
 
 /// Options of the commands that run a monitor and may probe.
@@ -164,6 +174,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Wait(args) => wait::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Exporter(args) => exporter::run(args),
     };
     match result {
         Ok(code) => code,
