@@ -7,14 +7,51 @@
 
 use std::time::Duration;
 
-use netreach::NetworkState;
+use netreach::{Event, EventKind, Level, NetworkState, ReachabilityOf};
 use sd_notify::NotifyState;
 
 /// The STATUS= text for a state, e.g. `online (ipv4 online, ipv6 site)`. Only level names:
 /// no text from outside reaches systemd.
 pub(crate) fn describe(state: &NetworkState) -> String {
     let r = &state.reachability;
-    format!("{} (ipv4 {}, ipv6 {})", r.overall, r.ipv4.reachability, r.ipv6.reachability)
+    line([r.overall, r.ipv4.reachability, r.ipv6.reachability])
+}
+
+fn line([overall, ipv4, ipv6]: [Level; 3]) -> String {
+    format!("{overall} (ipv4 {ipv4}, ipv6 {ipv6})")
+}
+
+/// `watch`'s notifications, from its events: READY=1 with the baseline, STATUS= at each
+/// level change. The levels are followed from the events themselves (overall, IPv4, IPv6).
+#[derive(Default)]
+pub(crate) struct Follow {
+    levels: Option<[Level; 3]>,
+}
+
+impl Follow {
+    pub(crate) fn event(&mut self, event: &Event) {
+        match (&event.kind, self.levels.as_mut()) {
+            (EventKind::Baseline { state }, previous) => {
+                let r = &state.reachability;
+                let levels = [r.overall, r.ipv4.reachability, r.ipv6.reachability];
+                if previous.is_none() {
+                    ready(&line(levels));
+                } else {
+                    status(&line(levels)); // after a lag: the fresh state
+                }
+                self.levels = Some(levels);
+            }
+            (EventKind::ReachabilityChanged { family, new, .. }, Some(levels)) => {
+                levels[match family {
+                    ReachabilityOf::Ipv4 => 1,
+                    ReachabilityOf::Ipv6 => 2,
+                    _ => 0,
+                }] = *new;
+                status(&line(*levels));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Tells systemd we are ready, with a first status.

@@ -18,7 +18,15 @@ pub(crate) fn run(args: &Monitored) -> Result<ExitCode, Failure> {
     // event to another thread first was most of the latency over `ip monitor`. A slow reader
     // then slows the monitor, which a netlink overrun and resync absorb.
     let mut line = Vec::with_capacity(1024); // reused: no allocation per event
+    #[cfg(target_os = "linux")]
+    let mut systemd = crate::sd_notify::enabled().then(crate::sd_notify::Follow::default);
+    #[cfg(target_os = "linux")]
+    crate::sd_notify::start_watchdog();
     monitor.on_event(move |event| {
+        #[cfg(target_os = "linux")]
+        if let Some(systemd) = systemd.as_mut() {
+            systemd.event(event);
+        }
         line.clear();
         let encoded = if json {
             let encoded = serde_json::to_writer(&mut line, event).map_err(|e| e.to_string());
