@@ -177,7 +177,7 @@ mod tests {
         let found = scan(&[a.clone(), b.clone(), base.join("missing")], dev);
         let labels: Vec<_> = found.iter().map(|f| f.label.clone()).collect();
         assert_eq!(labels, vec!["x".to_owned(), b.join("x").display().to_string()]);
-        assert!(scan(&[a.clone()], dev.wrapping_add(1)).is_empty(), "another device: not a namespace");
+        assert!(scan(std::slice::from_ref(&a), dev.wrapping_add(1)).is_empty(), "another device: not a namespace");
         assert!(check(&[base.join("missing")], true).unwrap_err().contains("missing"));
         assert!(check(&[base.join("missing")], false).is_ok());
         std::fs::remove_dir_all(&base).unwrap();
