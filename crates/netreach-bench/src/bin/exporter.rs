@@ -164,17 +164,22 @@ fn main() {
     let want = namespaces + 1;
     let ready = host.run_inside(|| {
         let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
+        loop {
             let up = scrape(EXPORTER_PORT)
                 .map(|(_, b)| b.lines().filter(|l| l.starts_with("netreach_up{") && l.ends_with(" 1")).count());
-            if up == Ok(want) && scrape(NODE_EXPORTER_PORT).is_ok() {
-                return true;
+            let node = scrape(NODE_EXPORTER_PORT).map(drop);
+            if up == Ok(want) && node.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("exporter: {up:?} namespaces up of {want}; node_exporter: {node:?}"));
             }
             std::thread::sleep(Duration::from_millis(20)); // no event says "serving": poll, bounded
         }
-        false
     });
-    assert!(ready, "the exporter did not report {want} namespaces up within 120 s");
+    if let Err(e) = ready {
+        panic!("not ready within 120 s: {e}");
+    }
     let start_time = started.elapsed();
 
     // Scrapes, alternating with node_exporter's (paired: a slow moment hits both).

@@ -136,9 +136,11 @@ pub(crate) fn run(args: &ExporterArgs) -> Result<ExitCode, Failure> {
         path: None,
         identity: None,
         watched: Watched::Running { monitor, paths, counters },
+        _file: None,
     });
 
     if args.all_netns {
+        raise_fd_limit();
         let probe = args.probe.clone();
         let open: netns_follow::Open = Box::new(move |path| {
             let builder = netreach::Monitor::builder().backend(netreach::BackendKind::Kernel).netns_path(path);
@@ -158,6 +160,19 @@ pub(crate) fn run(args: &ExporterArgs) -> Result<ExitCode, Failure> {
         None => loop {
             std::thread::park(); // the textfile writer works; signals end the process
         },
+    }
+}
+
+/// Each namespace's monitor holds about eight file descriptors (netlink sockets, the
+/// namespace, eventfds): the usual soft limit of 1024 would stop near 120 namespaces. The soft
+/// limit is raised to the hard one, as systemd advises for programs that need many (its hard
+/// limit is 524288); a failure leaves the limit as it was.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
     }
 }
 

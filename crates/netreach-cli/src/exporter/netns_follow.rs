@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -144,7 +144,29 @@ impl Follower {
             if known.iter().any(|(label, identity)| *label == f.label && *identity == Some(f.identity)) {
                 continue;
             }
-            let watched = match (self.open)(&f.path) {
+            // The monitor enters the namespace through a descriptor we hold, not by name: it
+            // is exactly the namespace just found (no race with a rename or a re-creation),
+            // and the library then needs no deletion watch of its own (one inotify instance
+            // per monitor would stop at fs.inotify.max_user_instances, 128 by default): this
+            // follower drops the monitor when the file goes.
+            let file = match File::open(&f.path) {
+                Ok(file) => file,
+                Err(e) => {
+                    crate::terminal::error_line(&format!("netreach: namespace {}: {e}", f.path.display()));
+                    let watched = Watched::Failed(format!("opening {}: {e}", f.path.display()));
+                    let namespace = Namespace {
+                        label: f.label,
+                        path: Some(f.path),
+                        identity: Some(f.identity),
+                        watched,
+                        _file: None,
+                    };
+                    drop(self.registry.insert(namespace));
+                    continue;
+                }
+            };
+            let by_descriptor = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+            let watched = match (self.open)(&by_descriptor) {
                 Ok(monitor) => {
                     let counters = self.registry.follow(&monitor);
                     Watched::Running { monitor, paths: Vec::new(), counters }
@@ -154,7 +176,13 @@ impl Follower {
                     Watched::Failed(e.to_string())
                 }
             };
-            let namespace = Namespace { label: f.label, path: Some(f.path), identity: Some(f.identity), watched };
+            let namespace = Namespace {
+                label: f.label,
+                path: Some(f.path),
+                identity: Some(f.identity),
+                watched,
+                _file: Some(file),
+            };
             drop(self.registry.insert(namespace));
         }
     }

@@ -125,6 +125,9 @@ pub(crate) struct Namespace {
     /// made again under the same name is another namespace.
     pub(crate) identity: Option<(u64, u64)>,
     pub(crate) watched: Watched,
+    /// The namespace file, held open while its monitor runs (the monitor entered it through
+    /// this descriptor). Declared after `watched`: dropped after the monitor.
+    pub(crate) _file: Option<std::fs::File>,
 }
 
 /// Every watched namespace, by label, and the change signal.

@@ -81,8 +81,7 @@ impl Writer {
         Writer { out: String::with_capacity(capacity), format }
     }
 
-    /// The metadata of a family; its samples follow with [`Writer::sample`]. A family with no
-    /// samples is not written at all (see [`Writer::family_with`]).
+    /// The metadata of a family.
     fn header(&mut self, family: &Family) {
         let (name, kind) = match (self.format, family.kind) {
             (Format::OpenMetrics, Kind::Gauge) => (family.name.to_owned(), "gauge"),
@@ -96,34 +95,14 @@ impl Writer {
         let _ = writeln!(self.out, "# TYPE {name} {kind}");
     }
 
-    /// Writes a family and the samples `samples` gives, skipping it when there are none.
-    pub(crate) fn family_with(&mut self, family: &Family, samples: &[Sample]) {
+    /// Writes a family: its metadata, then `samples` (lines made by [`sample`]); nothing at
+    /// all when there are no samples.
+    pub(crate) fn family(&mut self, family: &Family, samples: &str) {
         if samples.is_empty() {
             return;
         }
         self.header(family);
-        let name = family.sample_name();
-        for sample in samples {
-            self.sample(&name, sample);
-        }
-    }
-
-    fn sample(&mut self, name: &str, sample: &Sample) {
-        self.out.push_str(name);
-        if !sample.labels.is_empty() {
-            self.out.push('{');
-            for (i, (label, value)) in sample.labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                self.out.push_str(label);
-                self.out.push_str("=\"");
-                escape_into(&mut self.out, value);
-                self.out.push('"');
-            }
-            self.out.push('}');
-        }
-        let _ = writeln!(self.out, " {}", sample.value);
+        self.out.push_str(samples);
     }
 
     /// The finished text (OpenMetrics ends with `# EOF`).
@@ -135,12 +114,26 @@ impl Writer {
     }
 }
 
-/// One sample: its labels in order and its value. Every sample of a family carries the same
-/// label names (node_exporter's textfile collector refuses a family whose samples differ), so
-/// a label with nothing to say is written empty, which Prometheus stores as absent.
-pub(crate) struct Sample {
-    pub(crate) labels: Vec<(&'static str, String)>,
-    pub(crate) value: f64,
+/// Appends one sample line: `name{label="value",...} value`. The samples are the same in both
+/// formats. Every sample of a family carries the same label names (node_exporter's textfile
+/// collector refuses a family whose samples differ), so a label with nothing to say is written
+/// empty, which Prometheus stores as absent.
+pub(crate) fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (label, text)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(label);
+            out.push_str("=\"");
+            escape_into(out, text);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
 }
 
 /// Label values escape backslash, double quote and newline (both formats); everything else,
@@ -164,18 +157,20 @@ mod tests {
     const CHANGES: Family = Family { name: "x_changes", kind: Kind::Counter, help: "Changes." };
     const BUILD: Family = Family { name: "x_build", kind: Kind::Info, help: "Build." };
 
-    fn sample(labels: &[(&'static str, &str)], value: f64) -> Sample {
-        Sample { labels: labels.iter().map(|(l, v)| (*l, (*v).to_owned())).collect(), value }
+    fn one(family: &Family, labels: &[(&str, &str)], value: f64) -> String {
+        let mut out = String::new();
+        sample(&mut out, &family.sample_name(), labels, value);
+        out
     }
 
     #[test]
     fn both_formats_share_samples_and_differ_in_metadata() {
         let write = |format| {
             let mut w = Writer::new(format, 0);
-            w.family_with(&ONLINE, &[sample(&[("device", "a\"b\\c\nd\u{1b}")], 1.0)]);
-            w.family_with(&CHANGES, &[sample(&[], 3.0)]);
-            w.family_with(&BUILD, &[sample(&[("version", "0.1.0")], 1.0)]);
-            w.family_with(&ONLINE, &[]);
+            w.family(&ONLINE, &one(&ONLINE, &[("device", "a\"b\\c\nd\u{1b}")], 1.0));
+            w.family(&CHANGES, &one(&CHANGES, &[], 3.0));
+            w.family(&BUILD, &one(&BUILD, &[("version", "0.1.0")], 1.0));
+            w.family(&ONLINE, "");
             w.finish()
         };
         assert_eq!(
@@ -203,7 +198,7 @@ mod tests {
     #[test]
     fn timestamps_are_written_without_exponents() {
         let mut w = Writer::new(Format::Prometheus, 0);
-        w.family_with(&ONLINE, &[sample(&[], 1_764_650_000.125)]);
+        w.family(&ONLINE, &one(&ONLINE, &[], 1_764_650_000.125));
         assert!(w.finish().ends_with("x_online 1764650000.125\n"));
     }
 }
