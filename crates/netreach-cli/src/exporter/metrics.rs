@@ -50,14 +50,14 @@ const LEVELS: [(Level, &str); 5] = [
     (Level::Online, "online"),
 ];
 
-/// Where the sample lines of each family collect while the namespaces are walked: written
-/// straight into text, with no allocation per sample (200 namespaces are ~15,000 samples).
-struct Collect {
-    names: Vec<String>,
+/// Where the sample lines of each family collect: written straight into text, with no
+/// allocation per sample (200 namespaces are ~15,000 samples).
+struct Collect<'a> {
+    names: &'a [String],
     bodies: Vec<String>,
 }
 
-impl Collect {
+impl Collect<'_> {
     fn add(&mut self, family: &Family, labels: &[(&str, &str)], value: f64) {
         let i = ALL.iter().position(|f| f.name == family.name).unwrap_or(0);
         sample(&mut self.bodies[i], &self.names[i], labels, value);
@@ -72,18 +72,37 @@ fn flag(b: bool) -> f64 {
     }
 }
 
-/// The whole exposition, in `format`.
+/// The whole exposition, in `format`. A namespace whose counters did not move since the last
+/// scrape keeps its formatted lines: the scrape then only copies them behind the headers.
 pub(crate) fn render(registry: &Registry, format: Format) -> String {
-    let mut c =
-        Collect { names: ALL.iter().map(Family::sample_name).collect(), bodies: vec![String::new(); ALL.len()] };
-    c.add(&BUILD, &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
-    for namespace in lock(&registry.namespaces).values() {
-        namespace_samples(&mut c, namespace, registry.probe);
+    let names: Vec<String> = ALL.iter().map(Family::sample_name).collect();
+    let mut build = Collect { names: &names, bodies: vec![String::new(); ALL.len()] };
+    build.add(&BUILD, &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    let mut namespaces = lock(&registry.namespaces);
+    for namespace in namespaces.values_mut() {
+        let version = match &namespace.watched {
+            Watched::Running { counters, .. } => Some(lock(counters).version()),
+            Watched::Failed(_) => None,
+        };
+        let fresh = matches!((&namespace.formatted, version), (Some((at, _)), Some(now)) if *at == now);
+        if !fresh {
+            let mut c = Collect { names: &names, bodies: vec![String::new(); ALL.len()] };
+            namespace_samples(&mut c, namespace, registry.probe);
+            // A namespace that failed has no counters: its two lines are formatted each time.
+            namespace.formatted = Some((version.unwrap_or((u64::MAX, u64::MAX)), c.bodies));
+        }
     }
-    let size: usize = c.bodies.iter().map(String::len).sum();
+    let size: usize =
+        namespaces.values().filter_map(|n| n.formatted.as_ref()).flat_map(|(_, b)| b).map(String::len).sum();
     let mut writer = Writer::new(format, size + 8192);
-    for (family, body) in ALL.iter().zip(&c.bodies) {
-        writer.family(family, body);
+    for (i, family) in ALL.iter().enumerate() {
+        let mut body = std::mem::take(&mut build.bodies[i]);
+        for namespace in namespaces.values() {
+            if let Some((_, bodies)) = &namespace.formatted {
+                body.push_str(&bodies[i]);
+            }
+        }
+        writer.family(family, &body);
     }
     writer.finish()
 }

@@ -126,8 +126,11 @@ pub(crate) fn run(args: &ExporterArgs) -> Result<ExitCode, Failure> {
     let mut paths = Vec::new();
     for spec in &args.paths {
         let path = monitor.watch_path(spec.local, spec.remote)?;
-        let changes = registry.changes.clone();
-        path.on_change(move |_| changes.bump());
+        let (changes, mine) = (registry.changes.clone(), counters.clone());
+        path.on_change(move |_| {
+            lock(&mine).path_changes += 1;
+            changes.bump();
+        });
         paths.push(NamedPath { name: spec.name.clone(), local: spec.local, remote: spec.remote, monitor: path });
     }
     let label = args.netns.clone().unwrap_or_default();
@@ -137,6 +140,7 @@ pub(crate) fn run(args: &ExporterArgs) -> Result<ExitCode, Failure> {
         identity: None,
         watched: Watched::Running { monitor, paths, counters },
         _file: None,
+        formatted: None,
     });
 
     if args.all_netns {

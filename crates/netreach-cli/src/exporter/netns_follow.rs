@@ -160,6 +160,7 @@ impl Follower {
                         identity: Some(f.identity),
                         watched,
                         _file: None,
+                        formatted: None,
                     };
                     drop(self.registry.insert(namespace));
                     continue;
@@ -182,6 +183,7 @@ impl Follower {
                 identity: Some(f.identity),
                 watched,
                 _file: Some(file),
+                formatted: None,
             };
             drop(self.registry.insert(namespace));
         }

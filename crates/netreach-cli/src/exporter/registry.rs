@@ -30,8 +30,18 @@ pub(crate) struct Counters {
     pub(crate) errors: u64,
     pub(crate) lagged: u64,
     pub(crate) events: u64,
+    /// Status changes of the namespace's path monitors.
+    pub(crate) path_changes: u64,
     /// Set when the monitor stopped (its fatal error).
     pub(crate) stopped: Option<String>,
+}
+
+impl Counters {
+    /// Moves whenever anything this namespace exports may have changed: every change of its
+    /// state comes with an event, every change of a path with a path event.
+    pub(crate) fn version(&self) -> (u64, u64) {
+        (self.events, self.path_changes)
+    }
 }
 
 pub(crate) fn epoch_seconds(t: SystemTime) -> f64 {
@@ -128,6 +138,9 @@ pub(crate) struct Namespace {
     /// The namespace file, held open while its monitor runs (the monitor entered it through
     /// this descriptor). Declared after `watched`: dropped after the monitor.
     pub(crate) _file: Option<std::fs::File>,
+    /// This namespace's sample lines per family, as last formatted, and the counters' version
+    /// they were formatted at: a scrape formats again only the namespaces that changed.
+    pub(crate) formatted: Option<((u64, u64), Vec<String>)>,
 }
 
 /// Every watched namespace, by label, and the change signal.
