@@ -91,17 +91,53 @@ fn ms(d: Duration) -> String {
 
 /// Context switches of all threads of `pid` (voluntary + involuntary): each is a wake-up.
 fn switches(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
-        .flat_map(|s| {
-            s.lines()
-                .filter(|l| l.contains("ctxt_switches"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
-        })
-        .sum()
+    let (follower, others) = switches_split(pid);
+    follower + others
+}
+
+/// Context switches of the namespace follower thread, and of all the others. The follower
+/// wakes on every mount-table change of the host (any `ip netns add/del`, by anyone).
+fn switches_split(pid: u32) -> (u64, u64) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return (0, 0) };
+    let (mut follower, mut others) = (0, 0);
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
+        let count: u64 = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if name.trim() == "netns-follow" {
+            follower += count;
+        } else {
+            others += count;
+        }
+    }
+    (follower, others)
+}
+
+/// Mount-table changes of this mount namespace during `window`, counted by a thread that
+/// waits on /proc/self/mountinfo like the follower does.
+fn count_mount_changes(window: Duration) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let Ok(mounts) = std::fs::File::open("/proc/self/mountinfo") else { return 0 };
+        let deadline = Instant::now() + window;
+        let mut changes = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return changes;
+            }
+            let mut fds = [PollFd::new(mounts.as_fd(), PollFlags::POLLPRI)];
+            let timeout = PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::NONE);
+            if matches!(poll(&mut fds, timeout), Ok(n) if n > 0) {
+                changes += 1;
+            }
+        }
+    })
 }
 
 fn status_field(pid: u32, field: &str) -> String {
@@ -224,18 +260,22 @@ fn main() {
     // starts once the exporter has not been scheduled for a whole second (at most 60 s).
     let settling = Instant::now();
     loop {
-        let before = switches(exporter_pid);
+        let before = switches_split(exporter_pid).1;
         std::thread::sleep(Duration::from_secs(1)); // a measured quiet second
-        if switches(exporter_pid) == before || settling.elapsed() > Duration::from_secs(60) {
+        if switches_split(exporter_pid).1 == before || settling.elapsed() > Duration::from_secs(60) {
             break;
         }
     }
     let settled = settling.elapsed();
     let rss = status_field(exporter_pid, "VmRSS:");
     let threads = status_field(exporter_pid, "Threads:");
-    let (ours_before, theirs_before) = (switches(exporter_pid), switches(node_pid));
+    let (ours_before, theirs_before) = (switches_split(exporter_pid), switches(node_pid));
+    let mount_changes = count_mount_changes(idle);
     std::thread::sleep(idle); // the measured window
-    let (ours_idle, theirs_idle) = (switches(exporter_pid) - ours_before, switches(node_pid) - theirs_before);
+    let ours_after = switches_split(exporter_pid);
+    let (follower_idle, ours_idle) = (ours_after.0 - ours_before.0, ours_after.1 - ours_before.1);
+    let theirs_idle = switches(node_pid) - theirs_before;
+    let mount_changes = mount_changes.join().unwrap_or(0);
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
@@ -263,9 +303,12 @@ fn main() {
         visible.map_or_else(|| "not seen in 10 s".to_owned(), ms)
     );
     println!(
-        "| wake-ups in {} s idle (all threads; after {:.0} s settling) | {ours_idle} | {theirs_idle} | 0 |",
+        "| wake-ups in {} s idle, all threads but the follower (after {:.0} s settling) | {ours_idle} | {theirs_idle} (all) | 0 |",
         idle.as_secs(),
         settled.as_secs_f64()
+    );
+    println!(
+        "| wake-ups of the namespace follower in that window / host mount-table changes in it | {follower_idle} / {mount_changes} | | one per change |"
     );
     match (stripped_size(&netreach), std::fs::metadata(&netreach).map(|m| m.len())) {
         (Some(stripped), Ok(full)) => println!(

@@ -10,7 +10,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use super::metrics;
@@ -29,8 +29,29 @@ pub(crate) fn bind(address: SocketAddr) -> Result<TcpListener, String> {
     TcpListener::bind(address).map_err(|e| format!("cannot listen on {address}: {e}"))
 }
 
+/// A request for an exposition, and where to send it.
+type Render = (Format, mpsc::SyncSender<String>);
+
+/// Formats expositions on one long-lived thread, whatever connection asks: the formatted
+/// lines each namespace keeps between scrapes are then all allocated by one thread (one malloc
+/// arena), instead of being spread over the arenas of short-lived connection threads, which
+/// doubled the resident memory with 200 namespaces. It sleeps in `recv()` between scrapes.
+fn start_renderer(registry: Arc<Registry>) -> Result<mpsc::Sender<Render>, String> {
+    let (requests, incoming) = mpsc::channel::<Render>();
+    std::thread::Builder::new()
+        .name("render".into())
+        .spawn(move || {
+            for (format, reply) in incoming {
+                let _ = reply.send(metrics::render(&registry, format));
+            }
+        })
+        .map_err(|e| format!("starting the renderer: {e}"))?;
+    Ok(requests)
+}
+
 /// Serves scrapes forever (each connection on its own short-lived thread).
-pub(crate) fn serve(listener: TcpListener, registry: Arc<Registry>) -> ! {
+pub(crate) fn serve(listener: TcpListener, registry: Arc<Registry>) -> Result<std::convert::Infallible, String> {
+    let renderer = start_renderer(registry)?;
     let active = Arc::new(AtomicUsize::new(0));
     loop {
         let stream = match listener.accept() {
@@ -47,9 +68,9 @@ pub(crate) fn serve(listener: TcpListener, registry: Arc<Registry>) -> ! {
             let _ = respond(&stream, "503 Service Unavailable", "text/plain; charset=utf-8", b"busy\n", false);
             continue;
         }
-        let (registry, mine) = (registry.clone(), active.clone());
+        let (renderer, mine) = (renderer.clone(), active.clone());
         let spawned = std::thread::Builder::new().name("scrape".into()).spawn(move || {
-            handle(stream, &registry);
+            handle(stream, &renderer);
             mine.fetch_sub(1, Ordering::SeqCst);
         });
         if spawned.is_err() {
@@ -98,7 +119,7 @@ fn read_head(mut stream: &TcpStream) -> Option<String> {
     String::from_utf8(head).ok()
 }
 
-fn handle(stream: TcpStream, registry: &Registry) {
+fn handle(stream: TcpStream, renderer: &mpsc::Sender<Render>) {
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
     let text = "text/plain; charset=utf-8";
@@ -114,8 +135,16 @@ fn handle(stream: TcpStream, registry: &Registry) {
     match request.path.as_str() {
         "/metrics" => {
             let format = Format::negotiate(request.accept.as_deref());
-            let body = metrics::render(registry, format);
-            let _ = respond(&stream, "200 OK", format.content_type(), body.as_bytes(), head_only);
+            let (reply, answer) = mpsc::sync_channel(1);
+            let body = renderer.send((format, reply)).ok().and_then(|()| answer.recv().ok());
+            match body {
+                Some(body) => {
+                    let _ = respond(&stream, "200 OK", format.content_type(), body.as_bytes(), head_only);
+                }
+                None => {
+                    let _ = respond(&stream, "500 Internal Server Error", text, b"renderer gone\n", false);
+                }
+            }
         }
         "/" => {
             let body = b"netreach exporter: metrics at /metrics\n";

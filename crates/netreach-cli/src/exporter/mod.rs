@@ -160,7 +160,7 @@ pub(crate) fn run(args: &ExporterArgs) -> Result<ExitCode, Failure> {
     }
     sd_notify::start_watchdog();
     match listener {
-        Some(listener) => http::serve(listener, registry),
+        Some(listener) => match http::serve(listener, registry)? {},
         None => loop {
             std::thread::park(); // the textfile writer works; signals end the process
         },
