@@ -210,6 +210,10 @@ fn bad_input_exits_2_with_a_clear_message() {
             vec!["--all-netns".into(), "--netns-dir".into(), missing.display().to_string()],
             format!("--netns-dir {}", missing.display()),
         ),
+        (
+            vec!["--all-netns".into(), "--netns-dir".into(), "/etc/passwd".into()],
+            "--netns-dir /etc/passwd: Not a directory".into(),
+        ),
         (vec!["--path".into(), "up=192.0.2.10".into()], "NAME=LOCAL,REMOTE".into()),
         (vec!["--url".into(), "http://192.0.2.1/".into()], "add --probe".into()),
     ];
@@ -340,4 +344,43 @@ fn node_exporter_serves_the_textfile() {
     });
     // The file itself is a valid exposition (it is replaced whole, never written in place).
     promtool_check_metrics(&std::fs::read_to_string(&file).unwrap());
+}
+
+#[test]
+fn a_namespace_that_cannot_be_used_is_a_metric_and_a_log_line() {
+    testns::skip_unless_root!();
+    let host = testns::uplinks("exp-bad-ns");
+    let dir = TempDir::new("bad-ns");
+    let spaces = dir.0.join("netns");
+    std::fs::create_dir(&spaces).unwrap();
+    let good = Mounted::new(&spaces, "exp-good", "good");
+    // A uts namespace mounted among the network namespaces: on nsfs, but not a network one.
+    let uts = spaces.join("uts");
+    std::fs::File::create(&uts).unwrap();
+    assert!(Command::new("mount").args(["--bind", "/proc/self/ns/uts"]).arg(&uts).status().unwrap().success());
+    let spaces_arg = spaces.display().to_string();
+    let child = Command::new("nsenter")
+        .arg(format!("--net={}", host.path().display()))
+        .args(["--", netreach(), "exporter", "--all-netns", "--netns-dir", &spaces_arg])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut exporter = Running(child);
+    let scrape = || get(&host, 9986, "/metrics", None).map(|(_, body)| body).unwrap_or_default();
+    wait_until(testns::kit::TIMEOUT, "both namespaces exported", || {
+        let body = scrape();
+        body.contains(r#"netreach_up{netns="good"} 1"#) && body.contains(r#"netreach_up{netns="uts"} 0"#)
+    });
+    let body = scrape();
+    let error = body.lines().find(|l| l.starts_with(r#"netreach_monitor_error_info{netns="uts",error=""#));
+    assert!(error.is_some_and(|l| l.contains("network namespace")), "{body}");
+    // The exporter goes on; once stopped, its stderr has the one line naming the file.
+    let _ = exporter.0.kill();
+    let mut stderr = String::new();
+    exporter.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(&*uts.display().to_string())).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let _ = Command::new("umount").arg("-l").arg(&uts).status();
+    drop(good);
 }
