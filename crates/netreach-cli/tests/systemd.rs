@@ -82,13 +82,14 @@ fn exporter_is_ready_with_its_first_state_then_reports_changes_and_keeps_the_wat
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("netreach.prom").display().to_string();
     // Textfile only: no listening socket at all.
-    let _exporter = start(&ns, &listener, Some(300_000), &["exporter", "--textfile", &file]);
+    let exporter = start(&ns, &listener, Some(300_000), &["exporter", "--textfile", &file]);
     let (ready, _) = wait_for(&listener, "READY=1", |m| m.contains("READY=1"));
     assert!(ready.contains("STATUS=online (ipv4 online, ipv6 online)"), "{ready}");
     wait_for(&listener, "a watchdog keep-alive", |m| m.contains("WATCHDOG=1"));
     // The uplink loses its carrier: IPv4 keeps a routable address on wa, so site.
     ns.ip("link set vb down");
     wait_for(&listener, "STATUS= site", |m| m.contains("STATUS=site (ipv4 site"));
+    drop(exporter); // stopped (and reaped) first: it may be writing the file
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
