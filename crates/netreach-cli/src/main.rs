@@ -14,11 +14,17 @@
 //! number when a signal ends it, as shells report: 130 SIGINT, 143 SIGTERM, 129 SIGHUP.
 //! Signals end a command between two output lines, never in the middle of one.
 
+#[cfg(target_os = "linux")]
+mod assets;
 mod check;
 mod duration;
+#[cfg(target_os = "linux")]
+mod exporter;
 mod human;
 mod output;
 mod probe;
+#[cfg(target_os = "linux")]
+mod sd_notify;
 mod status;
 mod terminal;
 mod wait;
@@ -50,6 +56,19 @@ enum Command {
     /// Wait until the machine reaches a level: exit 0 when reached (at once if it is), 1 at
     /// the timeout (saying what is missing), 130 on SIGINT, 143 on SIGTERM, 129 on SIGHUP.
     Wait(wait::WaitArgs),
+    /// Export reachability as Prometheus metrics, over HTTP or for node_exporter.
+    ///
+    /// Serves Prometheus text or OpenMetrics on /metrics (default 127.0.0.1:9986) and/or
+    /// writes the metrics for node_exporter's textfile collector; --all-netns covers every
+    /// network namespace. Runs until SIGINT/SIGTERM (exit 0); exits 1 when the monitor cannot
+    /// start, 2 for an address that cannot be bound (in use, not local, not permitted), a
+    /// --textfile in a missing directory, a --netns-dir that cannot be read or bad options.
+    #[cfg(target_os = "linux")]
+    Exporter(exporter::ExporterArgs),
+    /// Write man pages and shell completions to DIR (for packaging).
+    #[cfg(target_os = "linux")]
+    #[command(hide = true)]
+    Assets(assets::AssetsArgs),
 }
 
 /// Options of the commands that run a monitor and may probe.
@@ -177,6 +196,10 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Wait(args) => wait::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Exporter(args) => exporter::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Assets(args) => assets::run(args),
     };
     match result {
         Ok(code) => code,

@@ -19,7 +19,15 @@ pub(crate) fn run(args: &Monitored) -> Result<ExitCode, Failure> {
     // then slows the monitor, which a netlink overrun and resync absorb. A change's lines go
     // out in one write (a syscall per line cost CPU the reader needed to see the first one).
     let mut lines = Vec::with_capacity(4096); // reused: no allocation per change
+    #[cfg(target_os = "linux")]
+    let mut systemd = crate::sd_notify::enabled().then(crate::sd_notify::Follow::default);
+    #[cfg(target_os = "linux")]
+    crate::sd_notify::start_watchdog();
     monitor.on_events(move |batch| {
+        #[cfg(target_os = "linux")]
+        if let Some(systemd) = systemd.as_mut() {
+            batch.iter().for_each(|event| systemd.event(event));
+        }
         lines.clear();
         let encoded = batch.iter().try_for_each(|event| {
             if json {
