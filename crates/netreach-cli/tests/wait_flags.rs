@@ -98,7 +98,7 @@ fn interfaces_each_at_their_level_or_any_of_them() {
     reached(&out, t);
     // va's level without a default route: online is not reached through it.
     let (out, t) = wait(&ns, &["--interface", "va", "--timeout", "1s", "--json"]);
-    times_out(&out, t, SECOND, "interface va: ipv4: site (no default route)");
+    times_out(&out, t, SECOND, "interface va: ipv4: site (the kernel has no route to the internet)");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["reached"], false);
     assert!(v["failed"].as_str().unwrap().starts_with("interface va: ipv4: site"), "{v}");
@@ -175,7 +175,7 @@ fn dns_needs_a_nameserver_the_routes_reach() {
     times_out(&out, t, SECOND, "dns: no route to nameserver 198.51.100.53 (ipv4: site)");
     // The levels come first: waiting for online, the missing route is what is named.
     let (out, t) = wait_with_resolver(&ns, resolv, hosts, &["--dns", "--timeout", "1s"]);
-    times_out(&out, t, SECOND, "ipv4: site (no default route)");
+    times_out(&out, t, SECOND, "ipv4: site (the kernel has no route to the internet)");
     // An on-link nameserver is reachable without one.
     let (out, t) =
         wait_with_resolver(&ns, "nameserver 192.0.2.53\n", hosts, &["--level", "site", "--dns", "--timeout", "5s"]);
