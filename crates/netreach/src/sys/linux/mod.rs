@@ -144,6 +144,9 @@ pub(crate) struct Kernel {
     fatal: Option<String>,
     /// The kernel's last route decision for the internet of each family.
     decider: Decider,
+    /// A datagram's updates were handed over and the kernel's decision must be asked again
+    /// before the next datagram is read (see [`Kernel::read_one`]).
+    decision_due: bool,
     /// Whether route changes that cannot change the route decision are dropped by the event
     /// socket's filter (while no path monitor needs them).
     filtered: bool,
@@ -202,6 +205,7 @@ impl Kernel {
             broken: None,
             fatal: None,
             decider,
+            decision_due: false,
             expiry,
             down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
             filtered: false,
@@ -226,6 +230,12 @@ impl Kernel {
             }
             if self.broken.is_some() {
                 self.reopen()?;
+            } else if self.decision_due {
+                self.decision_due = false;
+                let updates = self.decide();
+                if !updates.is_empty() {
+                    self.pending.push_back(Input::Updates(updates));
+                }
             } else if self.budget > 0 {
                 self.read_one();
             } else {
@@ -294,9 +304,12 @@ impl Kernel {
             Ok(true) => {
                 self.revive(&mut updates);
                 if self.sockets.policy_changed || updates.iter().any(matters) {
-                    // After the datagram's own updates: the decision reflects the kernel after
-                    // all of them, and is derived on a state that has them.
-                    updates.extend(self.decide());
+                    // Asked after the datagram's own updates are handed over (the next call),
+                    // before the next datagram is read: the decision reflects the kernel after
+                    // all of them, and the change's own events are not delayed by the lookups
+                    // (six round trips, most of an event's latency when they came first). The
+                    // engine folds and judges update by update either way.
+                    self.decision_due = true;
                 }
                 if !updates.is_empty() {
                     self.pending.push_back(Input::Updates(updates));
