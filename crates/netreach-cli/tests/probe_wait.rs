@@ -70,25 +70,7 @@ fn probe_rejects_bad_input_with_2() {
 /// Runs `netreach ARGS` inside `ns` and a private mount namespace where the resolver files are
 /// the given texts.
 fn in_resolver_sandbox(ns: &NetNs, resolv: &str, hosts: &str, args: &[&str]) -> (Output, Duration) {
-    let dir = std::env::temp_dir().join(format!("netreach-resolver-{}-{}", std::process::id(), ns.name()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, body) in [("resolv.conf", resolv), ("hosts", hosts), ("nsswitch.conf", "hosts: files dns\n")] {
-        std::fs::write(dir.join(name), body).unwrap();
-    }
-    let script = r#"set -e
-mount --bind "$1/resolv.conf" /etc/resolv.conf
-mount --bind "$1/hosts" /etc/hosts
-if [ -e /etc/nsswitch.conf ]; then mount --bind "$1/nsswitch.conf" /etc/nsswitch.conf; fi
-bin="$2"; shift 2
-exec "$bin" "$@""#;
-    let mut command = ns.command("unshare");
-    command.args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"]);
-    command.arg(&dir).arg(env!("CARGO_BIN_EXE_netreach")).args(args).stdin(Stdio::null());
-    let start = Instant::now();
-    let out = command.output().expect("run netreach in the resolver sandbox");
-    let elapsed = start.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
-    (out, elapsed)
+    testns::kit::with_resolver(ns, env!("CARGO_BIN_EXE_netreach"), resolv, hosts, args)
 }
 
 #[test]

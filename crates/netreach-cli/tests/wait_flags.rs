@@ -29,25 +29,8 @@ fn wait(ns: &NetNs, args: &[&str]) -> (Output, Duration) {
 /// `netreach wait ARGS` inside `ns` and a private mount namespace whose /etc/resolv.conf,
 /// /etc/hosts and /etc/nsswitch.conf are `resolv`, `hosts` and "hosts: files dns".
 fn wait_with_resolver(ns: &NetNs, resolv: &str, hosts: &str, args: &[&str]) -> (Output, Duration) {
-    let dir = std::env::temp_dir().join(format!("netreach-wait-{}-{}", std::process::id(), ns.name()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, body) in [("resolv.conf", resolv), ("hosts", hosts), ("nsswitch.conf", "hosts: files dns\n")] {
-        std::fs::write(dir.join(name), body).unwrap();
-    }
-    let script = r#"set -e
-mount --bind "$1/resolv.conf" /etc/resolv.conf
-mount --bind "$1/hosts" /etc/hosts
-if [ -e /etc/nsswitch.conf ]; then mount --bind "$1/nsswitch.conf" /etc/nsswitch.conf; fi
-bin="$2"; shift 2
-exec "$bin" wait "$@""#;
-    let mut command = ns.command("unshare");
-    command.args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"]);
-    command.arg(&dir).arg(env!("CARGO_BIN_EXE_netreach")).args(args).stdin(Stdio::null());
-    let start = Instant::now();
-    let out = command.output().expect("run netreach in the resolver sandbox");
-    let elapsed = start.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
-    (out, elapsed)
+    let args: Vec<&str> = std::iter::once("wait").chain(args.iter().copied()).collect();
+    testns::kit::with_resolver(ns, env!("CARGO_BIN_EXE_netreach"), resolv, hosts, &args)
 }
 
 fn stderr(out: &Output) -> String {

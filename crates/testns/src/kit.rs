@@ -18,9 +18,35 @@
 
 use std::fmt::{Debug, Display};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
+
+/// Runs `program ARGS` inside `ns` and a private mount namespace whose /etc/resolv.conf,
+/// /etc/hosts and /etc/nsswitch.conf are `resolv`, `hosts` and "hosts: files dns" (bind
+/// mounts there: the host's own files are never touched); returns its output and how long it
+/// ran.
+pub fn with_resolver(ns: &crate::NetNs, program: &str, resolv: &str, hosts: &str, args: &[&str]) -> (Output, Duration) {
+    let dir = std::env::temp_dir().join(format!("netreach-resolver-{}-{}", std::process::id(), ns.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, body) in [("resolv.conf", resolv), ("hosts", hosts), ("nsswitch.conf", "hosts: files dns\n")] {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    let script = r#"set -e
+mount --bind "$1/resolv.conf" /etc/resolv.conf
+mount --bind "$1/hosts" /etc/hosts
+if [ -e /etc/nsswitch.conf ]; then mount --bind "$1/nsswitch.conf" /etc/nsswitch.conf; fi
+bin="$2"; shift 2
+exec "$bin" "$@""#;
+    let mut command = ns.command("unshare");
+    command.args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"]);
+    command.arg(&dir).arg(program).args(args).stdin(Stdio::null());
+    let start = Instant::now();
+    let out = command.output().expect("run the program in the resolver sandbox");
+    let elapsed = start.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    (out, elapsed)
+}
 
 /// Generous bound for one change to reach what a test watches: a loaded CI machine can stall,
 /// and a correct run never waits this long.

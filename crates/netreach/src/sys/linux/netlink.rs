@@ -10,7 +10,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::decode::{lookup_answer, parse_datagram, Control};
-use super::frame::{align, messages};
+use super::frame::align;
 use crate::model::Update;
 use crate::path::{Answer, Query, RouteLookup};
 
@@ -222,9 +222,7 @@ const LOOKUP_BATCH: usize = 64;
 
 impl Requester {
     fn lookup_batch(&mut self, queries: &[Query]) -> io::Result<Vec<Answer>> {
-        let first = self.sequence.wrapping_add(1);
-        let mut bytes = Vec::new();
-        for &Query { local, remote, scope, mark, uid } in queries {
+        let requests = queries.iter().map(|&Query { local, remote, scope, mark, uid }| {
             let (family, bits) = if remote.is_ipv4() { (AddressFamily::Inet, 32) } else { (AddressFamily::Inet6, 128) };
             let mut request = RouteMessage::default();
             request.header.address_family = family;
@@ -237,24 +235,8 @@ impl Requester {
             request.attributes.extend(scope.map(RouteAttribute::Oif));
             request.attributes.extend(mark.map(RouteAttribute::Mark));
             request.attributes.extend(uid.map(RouteAttribute::Uid));
-            self.append(RouteNetlinkMessage::GetRoute(request), NLM_F_REQUEST, &mut bytes);
-        }
-        self.socket.send(&bytes, 0)?;
-        let mut answers: Vec<Option<Answer>> = (0..queries.len()).map(|_| None).collect();
-        let mut missing = queries.len();
-        while missing > 0 {
-            self.buffer.clear();
-            self.socket.recv(&mut self.buffer, 0)?;
-            for reply in messages(&self.buffer) {
-                let reply = reply.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                let slot = reply.sequence.wrapping_sub(first) as usize;
-                let Some(answer @ None) = answers.get_mut(slot) else {
-                    continue; // a late answer to an earlier request
-                };
-                *answer = Some(lookup_answer(&reply));
-                missing -= 1;
-            }
-        }
-        Ok(answers.into_iter().flatten().collect())
+            RouteNetlinkMessage::GetRoute(request)
+        });
+        self.exchange(requests.collect(), NLM_F_REQUEST, lookup_answer)
     }
 }
