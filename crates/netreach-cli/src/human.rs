@@ -245,6 +245,16 @@ pub(crate) fn event(e: &Event) -> Lines {
         EventKind::DetailsChanged { before, after } => details_change(before, after),
         EventKind::VerdictChanged { verdict: v } => verdict(v),
         EventKind::DnsChanged { after, .. } => dns(after),
+        EventKind::ProbeFinished { measurements } => {
+            let each: Vec<String> = measurements
+                .iter()
+                .map(|m| {
+                    let result = if m.success { "got through" } else { "did not get through" };
+                    format!("{} {result} in {:.1} ms", m.family, m.total.as_secs_f64() * 1000.0)
+                })
+                .collect();
+            format!("probe: {}", each.join(", "))
+        }
         EventKind::Resynced { reason, changes } => format!("resynced ({changes} changes): {reason}"),
         EventKind::Lagged { missed } => lagged(*missed),
         EventKind::Error { message, fatal } => {

@@ -195,6 +195,32 @@ fn metrics_follow_the_kernel_and_pass_promtool_and_idle_costs_nothing() {
 }
 
 #[test]
+fn probe_metrics_are_named_like_blackbox_exporters() {
+    testns::skip_unless_root!();
+    use testns::http::{client_server, Reply, Server, SERVER_V4};
+    let (client, server) = client_server("exp-probe");
+    let _ok = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text("HTTP/1.1 204 No Content\r\n\r\n"));
+    let url = format!("http://{SERVER_V4}:8080/");
+    let _exporter = spawn_in(&client, netreach(), &["exporter", "--probe", "--url", &url]);
+    let scrape = || get(&client, 9986, "/metrics", None).map(|(_, body)| body).unwrap_or_default();
+    let family = r#"{netns="",family="ipv4"}"#;
+    wait_until(testns::kit::TIMEOUT, "a probe round in the metrics", || {
+        sample(&scrape(), &format!("probe_duration_seconds{family}")).is_some()
+    });
+    let body = scrape();
+    assert_eq!(sample(&body, &format!("probe_success{family}")).as_deref(), Some("1"), "{body}");
+    let seconds = |series: &str| sample(&body, series).and_then(|v| v.parse::<f64>().ok());
+    let total = seconds(&format!("probe_duration_seconds{family}")).expect("a duration");
+    for phase in ["connect", "processing"] {
+        let took = seconds(&format!(r#"probe_http_duration_seconds{{netns="",family="ipv4",phase="{phase}"}}"#));
+        assert!(took.is_some_and(|t| t > 0.0 && t <= total), "{phase} in {body}");
+    }
+    // An address URL resolves no name: no resolve phase, no DNS lookup time.
+    assert!(!body.contains(r#"phase="resolve""#) && !body.contains("probe_dns_lookup_time_seconds{"), "{body}");
+    promtool_check_metrics(&body);
+}
+
+#[test]
 fn bad_input_exits_2_with_a_clear_message() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();

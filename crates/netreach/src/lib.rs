@@ -93,8 +93,8 @@ pub use fold::{apply, diff, reachability_events};
 pub use model::{
     Address, AddressFlags, AddressScope, DefaultRoute, Details, DnsConfig, DnsManager, DnsOrigin, Error, ErrorKind,
     Event, EventKind, Family, FamilyReachability, Interface, InterfaceKind, Level, Nameserver, NetworkState, OperState,
-    PathEvent, PathEventKind, PathOptions, PathState, PathStatus, Reachability, ReachabilityOf, Result, Source,
-    Transport, Unreachable, Update, Verdict,
+    PathEvent, PathEventKind, PathOptions, PathState, PathStatus, ProbeMeasurement, Reachability, ReachabilityOf,
+    Result, Source, Transport, Unreachable, Update, Verdict,
 };
 pub use model::{ArbitrationRule, Disagreement, Subject};
 pub use model::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};

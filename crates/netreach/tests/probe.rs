@@ -188,6 +188,41 @@ fn families_are_judged_separately() {
 }
 
 #[test]
+fn every_round_publishes_what_it_measured_before_its_verdict() {
+    testns::skip_unless_root!();
+    let _shared = probe_threads_shared();
+    let (client, server) = client_server("pf");
+    let v4 = Server::start(&server, &format!("{SERVER_V4}:8080"), Reply::text(OK_204));
+    let v6 = Server::start(
+        &server,
+        &format!("[{SERVER_V6}]:8086"),
+        Reply::text("HTTP/1.1 503 No\r\nContent-Length: 0\r\n\r\n"),
+    );
+    let monitor = Monitor::builder().netns(client.name()).probe(config(dual(&v4, &v6))).build().unwrap();
+    let sub = monitor.subscribe();
+    monitor.check().unwrap();
+    let (event, before) =
+        expect(&sub, "a probe round's measurements", |k| matches!(k, EventKind::ProbeFinished { .. }));
+    assert!(
+        !before.iter().any(|k| matches!(k, EventKind::VerdictChanged { .. })),
+        "measurements before the verdict: {before:?}"
+    );
+    let EventKind::ProbeFinished { measurements } = event.kind else { unreachable!() };
+    let of =
+        |f: Family| measurements.iter().find(|m| m.family == f).unwrap_or_else(|| panic!("{f:?} in {measurements:?}"));
+    let (m4, m6) = (of(Family::Ipv4), of(Family::Ipv6));
+    assert!(m4.success && !m6.success, "{measurements:?}");
+    for m in [m4, m6] {
+        let connect = m.connect.expect("connected");
+        let first_byte = m.first_byte.expect("a reply");
+        assert!(m.total >= connect && m.total >= first_byte && m.dns.is_none(), "address URLs: {m:?}");
+        assert_eq!(m.endpoint.as_deref().map(|e| e.starts_with("http://")), Some(true), "{m:?}");
+    }
+    // The verdict follows the measurements.
+    expect(&sub, "the verdict", |k| matches!(k, EventKind::VerdictChanged { .. }));
+}
+
+#[test]
 fn monitor_refines_levels_with_the_probe_and_rechecks_a_portal() {
     testns::skip_unless_root!();
     let _shared = probe_threads_shared();

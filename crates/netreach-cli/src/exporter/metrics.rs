@@ -39,6 +39,9 @@ families! {
     LAGGED: "netreach_lagged_events", Counter, "Events the exporter's subscriber missed because it fell behind.";
     EVENTS: "netreach_events", Counter, "Events received from the monitor.";
     PROBE_SUCCESS: "probe_success", Gauge, "Whether the connectivity probe found the family online (with --probe).";
+    PROBE_DURATION: "probe_duration_seconds", Gauge, "How long the last probe round of the family took (with --probe).";
+    PROBE_HTTP_DURATION: "probe_http_duration_seconds", Gauge, "The last probe's time per phase: resolve, connect, processing (request to first byte).";
+    PROBE_DNS: "probe_dns_lookup_time_seconds", Gauge, "The last probe's name resolution time (absent for an address URL).";
 }
 
 const FAMILIES: [(&str, usize); 3] = [("overall", 0), ("ipv4", 1), ("ipv6", 2)];
@@ -143,6 +146,21 @@ fn counter_samples(c: &mut Collect, counters: &Counters, ns: &str) {
     c.add(&ERRORS, &[("netns", ns)], counters.errors as f64);
     c.add(&LAGGED, &[("netns", ns)], counters.lagged as f64);
     c.add(&EVENTS, &[("netns", ns)], counters.events as f64);
+    for m in &counters.probes {
+        let family = match m.family {
+            IpFamily::Ipv4 => "ipv4",
+            IpFamily::Ipv6 => "ipv6",
+        };
+        c.add(&PROBE_DURATION, &[("netns", ns), ("family", family)], m.total.as_secs_f64());
+        for (phase, took) in [("resolve", m.dns), ("connect", m.connect), ("processing", m.first_byte)] {
+            if let Some(took) = took {
+                c.add(&PROBE_HTTP_DURATION, &[("netns", ns), ("family", family), ("phase", phase)], took.as_secs_f64());
+            }
+        }
+        if let Some(dns) = m.dns {
+            c.add(&PROBE_DNS, &[("netns", ns), ("family", family)], dns.as_secs_f64());
+        }
+    }
 }
 
 /// A value's name as serde writes it (`veth`, `lower_layer_down`...): stable label values.

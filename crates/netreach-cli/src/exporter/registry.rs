@@ -34,6 +34,8 @@ pub(crate) struct Counters {
     pub(crate) path_changes: u64,
     /// Set when the monitor stopped (its fatal error).
     pub(crate) stopped: Option<String>,
+    /// The last probe round's measurement of each family (with --probe).
+    pub(crate) probes: Vec<netreach::ProbeMeasurement>,
 }
 
 impl Counters {
@@ -71,6 +73,12 @@ impl Counters {
                 self.last_change[slot(*family)] = epoch_seconds(event.timestamp);
             }
             EventKind::Resynced { .. } => self.resyncs += 1,
+            EventKind::ProbeFinished { measurements } => {
+                for m in measurements {
+                    self.probes.retain(|p| p.family != m.family);
+                    self.probes.push(m.clone());
+                }
+            }
             EventKind::Lagged { missed } => self.lagged += missed,
             EventKind::Error { message, fatal } => {
                 self.errors += 1;

@@ -225,6 +225,7 @@ impl Engine {
             #[cfg(windows)]
             Input::InterfaceHint(index) => self.react(None, Touch::Interface(index), lookup),
             Input::Fault(message) => self.shared.publish(vec![EventKind::Error { message, fatal: false }]),
+            Input::Measured(measurements) => self.shared.publish(vec![EventKind::ProbeFinished { measurements }]),
             Input::Woken => self.woken(lookup),
         }
     }

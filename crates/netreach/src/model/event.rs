@@ -12,6 +12,7 @@ use super::decision::{Reason, RouteDecision};
 use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::{Level, Source};
+use super::measurement::ProbeMeasurement;
 use super::state::{DefaultRoute, NetworkState};
 use super::verdict::{Details, Verdict};
 
@@ -198,6 +199,13 @@ pub enum EventKind {
     VerdictChanged {
         /// The new verdict (all fields `None` when the source withdrew, e.g. its daemon left).
         verdict: Verdict,
+    },
+    /// The connectivity probe finished a round: what it measured per family (success, the
+    /// time of each phase). Every round, whether or not its verdict changed (a
+    /// [`EventKind::VerdictChanged`] follows when it did).
+    ProbeFinished {
+        /// One per probed family.
+        measurements: Vec<ProbeMeasurement>,
     },
     /// The resolver configuration changed (nameservers, search domains, or where it comes
     /// from: a replaced resolv.conf, a retargeted symlink, systemd-resolved's new upstream

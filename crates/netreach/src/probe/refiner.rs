@@ -29,9 +29,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::io::{later, round, Cancel};
-use super::{verdict, ProbeConfig};
+use super::{verdict, FamilyProbe, Outcome, ProbeConfig};
 use crate::backend::Netns;
-use crate::model::{Error, Family, Level, NetworkState, Reachability, Source, Verdict};
+use crate::model::{Error, Family, Level, NetworkState, ProbeMeasurement, Reachability, Source, Verdict};
 use crate::sys::{Input, InputSink};
 
 /// The part of the state that can change what a probe would find.
@@ -109,6 +109,19 @@ pub(crate) struct ProbeRefiner {
     thread: Option<JoinHandle<()>>,
 }
 
+/// What one family's probe measured.
+fn measurement(probe: &FamilyProbe) -> ProbeMeasurement {
+    ProbeMeasurement {
+        family: probe.family,
+        success: probe.outcome == Outcome::Online,
+        endpoint: probe.endpoint.clone(),
+        total: probe.timings.total,
+        dns: probe.timings.dns,
+        connect: probe.timings.connect,
+        first_byte: probe.timings.first_byte,
+    }
+}
+
 impl ProbeRefiner {
     /// Starts the probe thread, inside `netns` when given; fails if it cannot enter it.
     pub(crate) fn start(config: ProbeConfig, netns: Option<Netns>, sink: Arc<dyn InputSink>) -> Result<Self, Error> {
@@ -177,12 +190,14 @@ fn run(inner: &Inner, sink: &Arc<dyn InputSink>) {
         control.started += 1;
         let families = control.fingerprint.as_ref().map(Fingerprint::families).unwrap_or_default();
         drop(control);
-        let verdict = if families.is_empty() {
-            Verdict::new(crate::Source::Probe)
-        } else {
-            verdict(&round(config, &families, &inner.cancel))
-        };
-        if inner.cancel.is_cancelled() || !sink.send(Input::Verdict(verdict.clone())) {
+        let probes = if families.is_empty() { Vec::new() } else { round(config, &families, &inner.cancel) };
+        let verdict = if probes.is_empty() { Verdict::new(crate::Source::Probe) } else { verdict(&probes) };
+        let measured = probes.iter().filter(|p| !matches!(p.outcome, Outcome::NotProbed { .. })).map(measurement);
+        let measured: Vec<ProbeMeasurement> = measured.collect();
+        // What was measured first, then the verdict (a subscriber sees the round, then what
+        // it concluded); a round with nothing measured (no family to probe) says nothing.
+        let sent = measured.is_empty() || sink.send(Input::Measured(measured));
+        if inner.cancel.is_cancelled() || !sent || !sink.send(Input::Verdict(verdict.clone())) {
             return; // the monitor is going away
         }
         control = inner.control();

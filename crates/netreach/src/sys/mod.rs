@@ -61,7 +61,7 @@ pub(crate) use elsewhere::{enter_netns, start_networkmanager, NetworkManager};
 use std::time::Duration;
 
 use crate::backend::{BackendKind, Netns};
-use crate::model::{NetworkState, Update, Verdict};
+use crate::model::{NetworkState, ProbeMeasurement, Update, Verdict};
 
 /// What a source hands the engine.
 #[derive(Debug)]
@@ -71,6 +71,8 @@ pub(crate) enum Input {
     /// The verdict of a source above the kernel (NetworkManager, the probe), from its thread.
     /// (Windows' NLM verdict comes with the kernel source's readings, as an update.)
     Verdict(Verdict),
+    /// What a probe round measured (from the probe's thread), published as it is.
+    Measured(Vec<ProbeMeasurement>),
     /// A full fresh reading of the kernel's state, to be diffed against the current one.
     Reread {
         /// Boxed: a whole state is large next to the other inputs, and rare.
