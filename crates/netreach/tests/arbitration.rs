@@ -17,10 +17,11 @@ use testns::nm::NmSandbox;
 /// Bound for one change to show (NM's check and a probe take well under a second here).
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A scripted endpoint of our own on NM's server side (198.51.100.1, port 8081; NM's check
-/// endpoint is on 8080), answering every request with `reply`.
-fn our_endpoint(sandbox: &NmSandbox, reply: &str) -> Server {
-    Server::start_at(&sandbox.server_netns_path(), "198.51.100.1:8081", Reply::text(reply))
+/// A scripted endpoint of our own on NM's server side (198.51.100.1; NM's check endpoint is
+/// on 8080), answering every request with `reply`. Each endpoint of a test takes its own
+/// `port`: a port just released may still be held by a connection closing down.
+fn our_endpoint(sandbox: &NmSandbox, port: u16, reply: &str) -> Server {
+    Server::start_at(&sandbox.server_netns_path(), &format!("198.51.100.1:{port}"), Reply::text(reply))
 }
 
 /// A monitor of NM's namespace with NM's verdict and the probe (our endpoint, expecting 204).
@@ -76,7 +77,7 @@ fn nm_checks(sandbox: &NmSandbox) {
 fn a_probe_that_gets_through_beats_networkmanager_saying_limited_or_portal() {
     testns::skip_unless_root!(networkmanager);
     let sandbox = NmSandbox::up();
-    let ours = our_endpoint(&sandbox, "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
+    let ours = our_endpoint(&sandbox, 8081, "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n");
     let (monitor, sub) = start(&sandbox, &ours);
     let state = monitor.check().expect("check");
     assert_eq!(said(&state, Source::NetworkManager), Some((Some(Level::Online), Some(false))), "{state:#?}");
@@ -139,7 +140,7 @@ fn networkmanager_saying_full_stands_over_a_failed_probe_but_not_over_a_portal()
     let sandbox = NmSandbox::up();
 
     // Our endpoint fails (500): the probe says limited; NM's full check outranks it.
-    let failing = our_endpoint(&sandbox, "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n");
+    let failing = our_endpoint(&sandbox, 8082, "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n");
     let (monitor, _sub) = start(&sandbox, &failing);
     let state = monitor.check().expect("check");
     assert_eq!(said(&state, Source::Probe).and_then(|s| s.0), Some(Level::Site), "{state:#?}");
@@ -154,6 +155,7 @@ fn networkmanager_saying_full_stands_over_a_failed_probe_but_not_over_a_portal()
     // Our endpoint redirects (a portal): it stands although NM says full.
     let portal = our_endpoint(
         &sandbox,
+        8083,
         "HTTP/1.1 302 Found\r\nLocation: http://198.51.100.1:8081/login\r\nContent-Length: 0\r\n\r\n",
     );
     let (monitor, _sub) = start(&sandbox, &portal);
