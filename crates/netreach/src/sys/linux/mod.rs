@@ -30,13 +30,12 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 
 use self::decision::{matters, Decider};
 use self::follow::read_state;
 use self::netlink::Sockets;
-use self::netns::Namespace;
+use self::netns::{Namespace, NamespaceWatch};
 pub(crate) use self::socket::socket_options;
 use super::{Input, KernelConfig};
 use crate::backend::Netns;
@@ -79,37 +78,6 @@ impl Waker {
     pub(crate) fn wake(&self) {
         // Cannot fail short of the counter overflowing, which a pending wake-up makes moot.
         let _ = self.0.write(1);
-    }
-}
-
-/// Tells when a namespace file under a directory such as /run/netns is deleted (`ip netns
-/// del`). The namespace itself lives on while the monitor's sockets hold it, but nothing can
-/// enter or name it any more: the source reports that as fatal, and the monitor releases it.
-struct NamespaceWatch {
-    inotify: Inotify,
-    name: std::ffi::OsString,
-}
-
-impl NamespaceWatch {
-    /// `None` for paths that cannot be watched this way: /proc/PID/ns/net ends with its process,
-    /// and inotify sees nothing in /proc.
-    fn new(namespace: &Namespace) -> Result<Option<Self>, Error> {
-        let path = namespace.path();
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return Ok(None) };
-        if path.starts_with("/proc") {
-            return Ok(None);
-        }
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-            .map_err(|e| Error::io("creating an inotify instance", e.into()))?;
-        inotify
-            .add_watch(dir, AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM)
-            .map_err(|e| Error::io(format!("watching {} for namespace deletion", dir.display()), e.into()))?;
-        Ok(Some(NamespaceWatch { inotify, name: name.to_owned() }))
-    }
-
-    fn deleted(&self) -> bool {
-        let events = self.inotify.read_events().unwrap_or_default();
-        events.iter().any(|e| e.name.as_deref() == Some(self.name.as_os_str()))
     }
 }
 

@@ -1,5 +1,6 @@
-//! Network namespaces: open one by name or path, and create sockets inside it without moving
-//! the calling process (or any of its threads but a short-lived helper) into it.
+//! Network namespaces: open one by name or path, create sockets inside it without moving
+//! the calling process (or any of its threads but a short-lived helper) into it, and notice
+//! when its name is deleted ([`NamespaceWatch`]).
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, CloneFlags};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::stat::{fstat, Mode, SFlag};
 use nix::sys::statfs::{fstatfs, NSFS_MAGIC};
 
@@ -146,6 +148,37 @@ fn namespace_kind(kind: libc::c_int) -> String {
         other => return format!("a namespace of kind {other:#x}"),
     };
     format!("a {name} namespace")
+}
+
+/// Tells when a namespace file under a directory such as /run/netns is deleted (`ip netns
+/// del`). The namespace itself lives on while the monitor's sockets hold it, but nothing can
+/// enter or name it any more: the source reports that as fatal, and the monitor releases it.
+pub(super) struct NamespaceWatch {
+    pub(super) inotify: Inotify,
+    name: std::ffi::OsString,
+}
+
+impl NamespaceWatch {
+    /// `None` for paths that cannot be watched this way: /proc/PID/ns/net ends with its process,
+    /// and inotify sees nothing in /proc.
+    pub(super) fn new(namespace: &Namespace) -> Result<Option<Self>, Error> {
+        let path = namespace.path();
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return Ok(None) };
+        if path.starts_with("/proc") {
+            return Ok(None);
+        }
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .map_err(|e| Error::io("creating an inotify instance", e.into()))?;
+        inotify
+            .add_watch(dir, AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM)
+            .map_err(|e| Error::io(format!("watching {} for namespace deletion", dir.display()), e.into()))?;
+        Ok(Some(NamespaceWatch { inotify, name: name.to_owned() }))
+    }
+
+    pub(super) fn deleted(&self) -> bool {
+        let events = self.inotify.read_events().unwrap_or_default();
+        events.iter().any(|e| e.name.as_deref() == Some(self.name.as_os_str()))
+    }
 }
 
 #[cfg(test)]
