@@ -179,6 +179,12 @@ pub enum Reason {
         /// The route.
         route: KernelRoute,
     },
+    /// The route leads out through a gateway the kernel cannot reach: its neighbour entry
+    /// is `FAILED` (ARP or neighbour discovery went unanswered). The family is at most `site`.
+    GatewayUnreachable {
+        /// The route (its `gateway` is the neighbour that does not answer).
+        route: KernelRoute,
+    },
     /// The route's lifetime ran out and nothing else leads out.
     Expired {
         /// The route whose lifetime ran out.
@@ -231,6 +237,11 @@ impl std::fmt::Display for Reason {
             }
             Reason::InterfaceDown { route } => write!(f, "{}, which is down", via(route)),
             Reason::NoSource { route } => write!(f, "{}, but there is no usable source address", via(route)),
+            Reason::GatewayUnreachable { route } => {
+                let gateway = route.gateway.map(|g| g.to_string()).unwrap_or_else(|| "the gateway".into());
+                let ask = if route.prefix.is_ipv4() { "ARP" } else { "neighbour discovery" };
+                write!(f, "{}, but {gateway} does not answer {ask} on {}", via(route), route.interface)
+            }
             Reason::Expired { route } => {
                 write!(f, "the lifetime of the route {} dev {} expired", route.prefix(), route.interface)
             }
