@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_int};
 use std::sync::{Arc, OnceLock};
 
-use netreach::{Family, FamilyReachability, NetworkState};
+use netreach::{Family, FamilyReachability, Snapshot};
 
 use crate::args::{object, put, Text};
 use crate::error::{guard, guard_value, Failure, NetreachStatus};
@@ -14,7 +14,7 @@ use crate::vocab::{parse_family, NetreachFamily, NetreachLevel, NetreachSource, 
 /// `netreach_monitor_check()` or `netreach_event_state()`; freed by `netreach_state_free()`.
 /// Independent of the monitor (it may outlive it) and safe to read from any thread.
 pub struct NetreachState {
-    state: Arc<NetworkState>,
+    state: Arc<Snapshot>,
     /// Built on first ask and kept, so the pointers handed out live as long as the state.
     json: OnceLock<Text>,
     reasons: OnceLock<[Option<Text>; 3]>,
@@ -23,7 +23,7 @@ pub struct NetreachState {
 
 impl NetreachState {
     /// Wraps a reading for C (ownership goes to the caller).
-    pub(crate) fn boxed(state: Arc<NetworkState>) -> *mut NetreachState {
+    pub(crate) fn boxed(state: Arc<Snapshot>) -> *mut NetreachState {
         let wrapped =
             NetreachState { state, json: OnceLock::new(), reasons: OnceLock::new(), portal_url: OnceLock::new() };
         Box::into_raw(Box::new(wrapped))
@@ -239,7 +239,7 @@ pub unsafe extern "C" fn netreach_state_free(state: *mut NetreachState) {
 ///
 /// # Safety
 /// `out` NULL or writable.
-pub(crate) unsafe fn give(state: Arc<NetworkState>, out: *mut *mut NetreachState) -> Result<(), Failure> {
+pub(crate) unsafe fn give(state: Arc<Snapshot>, out: *mut *mut NetreachState) -> Result<(), Failure> {
     let boxed = NetreachState::boxed(state);
     // SAFETY: `out` is NULL (refused) or writable; on failure the box is reclaimed below.
     if let Err(failure) = unsafe { put(out, "out", boxed) } {

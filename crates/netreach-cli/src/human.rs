@@ -4,14 +4,14 @@
 use std::fmt::Write;
 
 use netreach::{
-    Address, DefaultRoute, Details, DnsConfig, Event, EventKind, Family, Interface, NetworkState, PathEvent,
-    PathEventKind, PathState, Verdict,
+    Address, DefaultRoute, Details, DnsConfig, Event, EventKind, Family, Interface, PathEvent, PathEventKind,
+    PathState, Snapshot, Verdict,
 };
 
 use crate::terminal::Lines;
 
 /// The `netreach status` summary.
-pub(crate) fn state(state: &NetworkState) -> Lines {
+pub(crate) fn state(state: &Snapshot) -> Lines {
     let r = &state.reachability;
     let mut lines = Lines::default();
     lines.push(format!("reachability: {} ({})", r.overall, r.source));
@@ -307,10 +307,11 @@ mod tests {
     fn hostile_values_stay_escaped_on_their_own_line() {
         let hostile = "e\u{1b}[31m\nreachability: online (kernel)\u{9b}2J\u{202e}";
         let iface = Interface { index: 3, name: hostile.into(), mac: Some(hostile.into()), ..Default::default() };
-        let mut state = NetworkState::default();
-        state.interfaces = vec![iface.clone()];
+        let mut observed = netreach::NetworkState::default();
+        observed.interfaces = vec![iface.clone()];
+        observed.verdicts.push(Verdict { note: Some(hostile.into()), ..Verdict::new(netreach::Source::Probe) });
+        let mut state = netreach::derive(observed);
         state.details.portal_url = Some(hostile.into());
-        state.verdicts.push(Verdict { note: Some(hostile.into()), ..Verdict::new(netreach::Source::Probe) });
         let baseline =
             Event { timestamp: std::time::SystemTime::UNIX_EPOCH, kind: EventKind::Baseline { state: state.into() } };
         let removed = Event { kind: EventKind::InterfaceRemoved { interface: iface }, ..baseline.clone() };
@@ -332,7 +333,7 @@ mod disagreement_tests {
 
     #[test]
     fn disagreements_are_shown_in_status_and_in_details_events() {
-        let mut state = NetworkState::default();
+        let mut state = Snapshot::default();
         state.details.disagreements.push(Disagreement {
             about: Subject::Ipv4,
             decided_by: Source::Probe,

@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
-use netreach::{Event, EventKind, Level, NetworkState, ReachabilityOf};
+use netreach::{Event, EventKind, Level, ReachabilityOf, Snapshot};
 use sd_notify::NotifyState;
 
 /// The STATUS= text for a state, e.g. `online (ipv4 online, ipv6 site)`. Only level names:
 /// no text from outside reaches systemd.
-pub(crate) fn describe(state: &NetworkState) -> String {
+pub(crate) fn describe(state: &Snapshot) -> String {
     let r = &state.reachability;
     line([r.overall, r.ipv4.reachability, r.ipv6.reachability])
 }

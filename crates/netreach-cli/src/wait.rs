@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use netreach::{
     derive_kernel_reachability, BackendKind, EventKind, Family, Level, Monitor, NetworkState, Reachability, RecvError,
-    Source,
+    Snapshot, Source,
 };
 
 use self::goal::Goal;
@@ -188,7 +188,7 @@ fn starting_sources(args: &WaitArgs) -> &'static str {
 
 /// Reports the outcome: reached when nothing is `missing`; else the first unmet condition is
 /// the message (JSON: `failed`, with every unmet one in `missing`).
-fn finish(args: &WaitArgs, goal: &Goal, state: &NetworkState, missing: Vec<String>) -> Result<ExitCode, Failure> {
+fn finish(args: &WaitArgs, goal: &Goal, state: &Snapshot, missing: Vec<String>) -> Result<ExitCode, Failure> {
     let reached = missing.is_empty();
     if args.monitored.common.json {
         let report = serde_json::json!({
@@ -211,7 +211,7 @@ fn finish(args: &WaitArgs, goal: &Goal, state: &NetworkState, missing: Vec<Strin
 }
 
 /// The kernel's reading through one interface alone: its addresses and its default routes.
-fn via_interface(state: &NetworkState, name: &str) -> Option<Reachability> {
+fn via_interface(state: &Snapshot, name: &str) -> Option<Reachability> {
     let iface = state.interface_by_name(name)?;
     let mut alone = NetworkState::default();
     alone.interfaces = vec![iface.clone()];
@@ -220,7 +220,7 @@ fn via_interface(state: &NetworkState, name: &str) -> Option<Reachability> {
 }
 
 /// Why a family stands at `level`, in words.
-fn why(state: &NetworkState, family: Family, level: Level, source: Source) -> String {
+fn why(state: &Snapshot, family: Family, level: Level, source: Source) -> String {
     if source != Source::Kernel {
         let verdict = state.verdicts.iter().find(|v| v.source == source);
         if state.details.captive_portal == Some(true) {
@@ -256,8 +256,9 @@ mod tests {
 
     #[test]
     fn interface_reading_ignores_other_interfaces() {
-        let mut s = goal::tests::state(true, true, vec![]);
+        let mut s = goal::tests::state(true, true, vec![]).into_state();
         s.interfaces.push(Interface { index: 3, name: "eth1".into(), up: true, ..Default::default() });
+        let s = netreach::derive(s);
         let r = via_interface(&s, "eth1").unwrap();
         assert_eq!(r.ipv4, FamilyReachability { reachability: Level::Disconnected, source: Source::Kernel });
         assert_eq!(via_interface(&s, "eth0").unwrap().ipv4.reachability, Level::Online);

@@ -24,8 +24,10 @@
 //! # Ok::<(), netreach::Error>(())
 //! ```
 //!
-//! Data flows one way: OS sources produce [`Update`]s; the engine folds them into a
-//! [`NetworkState`] with [`apply`], re-derives reachability, and publishes [`Event`]s.
+//! Data flows one way: OS sources produce [`Update`]s; the engine folds them into the observed
+//! [`NetworkState`] with [`apply`], derives the levels, details and reasons from it
+//! ([`derive()`], giving the [`Snapshot`] that [`Monitor::snapshot`] hands out), and publishes
+//! [`Event`]s.
 //! The thinking is in pure functions ([`apply`], [`diff`], [`derive_kernel_reachability`],
 //! [`refine()`]). Sources above the kernel (the HTTP [`probe`], NetworkManager, Windows' Network
 //! List Manager) hand in [`Verdict`]s that confirm or lower the kernel's levels.
@@ -94,7 +96,7 @@ pub use model::{
     Address, AddressFlags, AddressScope, DefaultRoute, Details, DnsConfig, DnsManager, DnsOrigin, Error, ErrorKind,
     Event, EventKind, Family, FamilyReachability, Interface, InterfaceKind, Level, Nameserver, NetworkState, OperState,
     PathEvent, PathEventKind, PathOptions, PathState, PathStatus, ProbeMeasurement, Reachability, ReachabilityOf,
-    Result, Source, Transport, Unreachable, Update, Verdict,
+    Result, Snapshot, Source, Transport, Unreachable, Update, Verdict,
 };
 pub use model::{ArbitrationRule, Disagreement, Subject};
 pub use model::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};

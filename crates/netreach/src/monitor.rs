@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::backend::{BackendKind, Netns};
 use crate::engine::{self, stopped, Command, Running};
-use crate::model::{Error, Event, NetworkState, PathOptions};
+use crate::model::{Error, Event, PathOptions, Snapshot};
 use crate::path::{check_against_state, validate_path, PathMonitor, PathOwner, Query};
 use crate::subscription::Subscription;
 use crate::sys::{KernelConfig, NetworkManagerConfig};
@@ -203,7 +203,7 @@ impl Monitor {
 
     /// The current state: a shared `Arc`, cheap to take and never waiting for the engine's
     /// route lookups or callbacks.
-    pub fn snapshot(&self) -> Arc<NetworkState> {
+    pub fn snapshot(&self) -> Arc<Snapshot> {
         self.engine.shared.snapshot()
     }
 
@@ -254,7 +254,7 @@ impl Monitor {
     /// println!("{} ({})", state.reachability.overall, state.reachability.source);
     /// # Ok::<(), netreach::Error>(())
     /// ```
-    pub fn check(&self) -> Result<Arc<NetworkState>, Error> {
+    pub fn check(&self) -> Result<Arc<Snapshot>, Error> {
         let refiners = self.engine.shared.refiners();
         for refiner in &refiners {
             refiner.check()?;

@@ -2,7 +2,7 @@
 //! hands the engine a [`Verdict`]; [`refine()`], a pure function, has the rules, and [`derive()`]
 //! applies them to a whole state.
 
-use crate::model::{Details, Family, Level, NetworkState, Reachability, Reason, Reasons, Transport, Verdict};
+use crate::model::{Details, Family, Level, NetworkState, Reachability, Reason, Reasons, Snapshot, Transport, Verdict};
 use crate::reachability::kernel_reading;
 
 /// The effective reachability and details: the kernel's reading refined by `verdicts`.
@@ -46,17 +46,18 @@ pub fn refine(
     crate::arbitrate::arbitrate(kernel, kernel_transport, verdicts)
 }
 
-/// The effective reachability and details of a state: the kernel derivation
-/// ([`crate::derive_kernel_reachability`]) refined by the state's verdicts.
+/// Derives a [`Snapshot`] from an observed state: the kernel's levels and their reasons
+/// ([`crate::derive_kernel_reachability`], [`crate::derive_reasons`]) refined by the state's
+/// verdicts ([`refine()`]). Pure; the engine calls it after every change.
 ///
 /// ```
-/// let (r, d) = netreach::derive(&netreach::NetworkState::default());
-/// assert_eq!((r.overall, d.transport), (netreach::Level::Disconnected, None));
+/// let snapshot = netreach::derive(netreach::NetworkState::default());
+/// assert_eq!((snapshot.reachability.overall, snapshot.details.transport), (netreach::Level::Disconnected, None));
 /// ```
 #[must_use]
-pub fn derive(state: &NetworkState) -> (Reachability, Details) {
-    let (_, reachability, details, _) = judge(state);
-    (reachability, details)
+pub fn derive(state: NetworkState) -> Snapshot {
+    let (_, reachability, details, reasons) = judge(&state);
+    Snapshot { reachability, details, state, reasons: Box::new(reasons) }
 }
 
 /// [`derive()`], also returning the kernel's own reading (what sources are told about) and

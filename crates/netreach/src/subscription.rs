@@ -285,7 +285,7 @@ impl<T> futures_core::Stream for Subscription<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EventKind, NetworkState};
+    use crate::model::{EventKind, Snapshot};
 
     fn event(n: u64) -> Event {
         Event::now(EventKind::Lagged { missed: n })
@@ -295,7 +295,7 @@ mod tests {
     fn overflow_replaces_queue_with_lagged_and_baseline() {
         let queue: Arc<Queue> = Queue::new(3);
         let sub = Subscription::new(queue.clone());
-        let baseline = || EventKind::Baseline { state: Arc::new(NetworkState::default()) };
+        let baseline = || EventKind::Baseline { state: Arc::new(Snapshot::default()) };
         assert!(queue.push(&[event(1), event(2), event(3)], &baseline));
         assert!(queue.push(&[event(4), event(5)], &baseline));
         let got: Vec<_> = std::iter::from_fn(|| sub.try_recv().ok()).map(|e| e.kind).collect();

@@ -1,7 +1,7 @@
 //! Facts of the public API that hold at compile time: the handles and the error cross threads
 //! (a monitor is typically built on one thread and used from others or from async tasks).
 
-use netreach::{Error, Event, Monitor, MonitorBuilder, NetworkState, PathMonitor, Subscription};
+use netreach::{Error, Event, Monitor, MonitorBuilder, NetworkState, PathMonitor, Snapshot, Subscription};
 
 fn send_sync<T: Send + Sync>() {}
 
@@ -17,6 +17,7 @@ const _: fn() = || {
     send_sync::<Error>();
     send_sync::<Event>();
     send_sync::<NetworkState>();
+    send_sync::<Snapshot>();
     unpin::<Subscription>();
     unpin::<Monitor>();
 };

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use netreach::probe::{Endpoint, ProbeConfig};
 use netreach::{
-    ArbitrationRule, BackendKind, Details, Event, EventKind, Level, Monitor, NetworkState, Source, Subject,
-    Subscription,
+    ArbitrationRule, BackendKind, Details, Event, EventKind, Level, Monitor, Snapshot, Source, Subject, Subscription,
 };
 use testns::http::{Reply, Server};
 use testns::nm::NmSandbox;
@@ -39,7 +38,7 @@ fn start(sandbox: &NmSandbox, server: &Server) -> (Monitor, Subscription) {
     (monitor, sub)
 }
 
-fn said(state: &NetworkState, source: Source) -> Option<(Option<Level>, Option<bool>)> {
+fn said(state: &Snapshot, source: Source) -> Option<(Option<Level>, Option<bool>)> {
     state.verdicts.iter().find(|v| v.source == source).map(|v| (v.ipv4, v.captive_portal))
 }
 

@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use common::*;
-use netreach::{EventKind, Family, Level, Monitor, NetworkState, ReachabilityOf, Reason, Reject, Transport};
+use netreach::{EventKind, Family, Level, Monitor, ReachabilityOf, Reason, Reject, Snapshot, Transport};
 use testns::NetNs;
 
 /// The destinations the library looks up (`sys/linux/decision.rs`).
@@ -68,15 +68,15 @@ fn route_get(ns: &NetNs, destination: &str) -> Result<String, String> {
 }
 
 /// The reason of a family in a fresh monitor's reading.
-fn fresh(ns: &NetNs) -> NetworkState {
+fn fresh(ns: &NetNs) -> Snapshot {
     (*Monitor::builder().netns(ns.name()).build().expect("monitor").snapshot()).clone()
 }
 
-fn reason(state: &NetworkState, family: Family) -> Reason {
+fn reason(state: &Snapshot, family: Family) -> Reason {
     state.reasons.family(family).cloned().expect("a reason")
 }
 
-fn level(state: &NetworkState, family: Family) -> Level {
+fn level(state: &Snapshot, family: Family) -> Level {
     state.reachability.family(family).reachability
 }
 
@@ -93,7 +93,7 @@ fn via(reason: &Reason) -> Option<&str> {
 
 /// The library agrees with `ip route get` for every representative destination of `family`:
 /// online exactly when every one leads out through the interface the reason names.
-fn agrees(ns: &NetNs, state: &NetworkState, family: Family) {
+fn agrees(ns: &NetNs, state: &Snapshot, family: Family) {
     let destinations: &[&str] = if family == Family::Ipv4 { &V4 } else { &V6 };
     let answers: Vec<Result<String, String>> = destinations.iter().map(|d| route_get(ns, d)).collect();
     let why = reason(state, family);

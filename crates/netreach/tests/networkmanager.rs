@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use netreach::{BackendKind, Event, EventKind, Level, Monitor, NetworkState, Source, Subscription, Transport};
+use netreach::{BackendKind, Event, EventKind, Level, Monitor, Snapshot, Source, Subscription, Transport};
 use testns::nm::{require_networkmanager, GlibMonitor, NmOptions, NmSandbox};
 use testns::require_root;
 
@@ -35,7 +35,7 @@ fn monitor(sandbox: &NmSandbox, settle: Option<Duration>) -> (Monitor, Subscript
 
 /// What GLib's `connectivity` should be for a netreach state (GLib's NM backend uses NM's
 /// global value: full, portal, limited; "local" and not available for none).
-fn glib_word(state: &NetworkState) -> &'static str {
+fn glib_word(state: &Snapshot) -> &'static str {
     match (state.reachability.overall, state.details.captive_portal) {
         (Level::Online, _) => "full",
         (Level::Site, Some(true)) => "portal",
@@ -46,7 +46,7 @@ fn glib_word(state: &NetworkState) -> &'static str {
 
 /// Receives until the monitor's state satisfies `want` (checked after every event, and once
 /// first); returns the events seen on the way. Panics with them after [`TIMEOUT`].
-fn until(monitor: &Monitor, sub: &Subscription, what: &str, want: impl Fn(&NetworkState) -> bool) -> Vec<Event> {
+fn until(monitor: &Monitor, sub: &Subscription, what: &str, want: impl Fn(&Snapshot) -> bool) -> Vec<Event> {
     let deadline = Instant::now() + TIMEOUT;
     let mut seen = Vec::new();
     while !want(&monitor.snapshot()) {
@@ -80,7 +80,7 @@ fn both_reach(monitor: &Monitor, sub: &Subscription, glib: &mut GlibMonitor, wor
     }
 }
 
-fn nm_verdict(state: &NetworkState) -> Option<&netreach::Verdict> {
+fn nm_verdict(state: &Snapshot) -> Option<&netreach::Verdict> {
     state.verdicts.iter().find(|v| v.source == Source::NetworkManager)
 }
 

@@ -4,7 +4,7 @@
 //! for counters, `_info` for info metrics; `device` names an interface as node_exporter's
 //! `node_network_*` do; the probe's families are named like blackbox_exporter's.
 
-use netreach::{Family as IpFamily, Level, NetworkState, PathState, Source};
+use netreach::{Family as IpFamily, Level, PathState, Snapshot, Source};
 
 use super::registry::{lock, Counters, NamedPath, Namespace, Registry, Watched};
 use super::text::{sample, Family, Format, Kind, Writer};
@@ -168,7 +168,7 @@ fn serde_name<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-fn state_samples(c: &mut Collect, state: &NetworkState, ns: &str, probe: bool) {
+fn state_samples(c: &mut Collect, state: &Snapshot, ns: &str, probe: bool) {
     let r = &state.reachability;
     let families = [
         ("overall", r.overall, r.source),

@@ -13,7 +13,7 @@
 
 use std::net::IpAddr;
 
-use netreach::{derive_kernel_reachability, Family, Level, NetworkState, Reachability, Source};
+use netreach::{derive_kernel_reachability, Family, Level, NetworkState, Reachability, Snapshot, Source};
 
 use super::{level_words, via_interface, why};
 
@@ -68,7 +68,7 @@ impl Goal {
 
     /// Whether the effective level of `f` is at least `level` (confirmed by the probe when it
     /// runs and `online` is asked for).
-    fn effective(&self, state: &NetworkState, f: Family, level: Level) -> bool {
+    fn effective(&self, state: &Snapshot, f: Family, level: Level) -> bool {
         let effective = state.reachability.family(f);
         let confirmed = !(self.probe && level == Level::Online) || effective.source != Source::Kernel;
         effective.reachability >= level && confirmed
@@ -76,7 +76,7 @@ impl Goal {
 }
 
 /// The unmet conditions, first to last: empty when the goal is reached.
-pub(crate) fn unmet(state: &NetworkState, goal: &Goal) -> Vec<String> {
+pub(crate) fn unmet(state: &Snapshot, goal: &Goal) -> Vec<String> {
     let mut out = Vec::new();
     if goal.interfaces.is_empty() {
         out.extend(overall(state, goal));
@@ -111,7 +111,7 @@ pub(crate) fn first_condition(unmet: &[String]) -> String {
 }
 
 /// Condition 1 for one interface: its link, then each counting family's level through it.
-fn interface(state: &NetworkState, goal: &Goal, name: &str, level: Level) -> Vec<String> {
+fn interface(state: &Snapshot, goal: &Goal, name: &str, level: Level) -> Vec<String> {
     let link = match state.interface_by_name(name) {
         None => Some("does not exist"),
         Some(i) if !i.up => Some("down"),
@@ -153,7 +153,7 @@ fn families(goal: &Goal, pass: impl Fn(Family) -> bool) -> impl Iterator<Item = 
 }
 
 /// The kernel's reading without the ignored interfaces (their addresses and routes).
-fn without_ignored(state: &NetworkState, goal: &Goal) -> Option<Reachability> {
+fn without_ignored(state: &Snapshot, goal: &Goal) -> Option<Reachability> {
     if goal.ignore.is_empty() {
         return None;
     }
@@ -166,7 +166,7 @@ fn without_ignored(state: &NetworkState, goal: &Goal) -> Option<Reachability> {
 }
 
 /// Condition 2: the level overall, each family within the reading without ignored interfaces.
-fn overall(state: &NetworkState, goal: &Goal) -> Vec<String> {
+fn overall(state: &Snapshot, goal: &Goal) -> Vec<String> {
     let kept = without_ignored(state, goal);
     let kept_level = |f: Family| kept.as_ref().map_or(Level::Online, |r| r.family(f).reachability);
     let pass = |f: Family| goal.effective(state, f, goal.level) && kept_level(f) >= goal.level;
@@ -189,7 +189,7 @@ fn overall(state: &NetworkState, goal: &Goal) -> Vec<String> {
 }
 
 /// Condition 3: a nameserver the route decision reaches; with the probe, a name resolved.
-fn dns(state: &NetworkState, goal: &Goal) -> Vec<String> {
+fn dns(state: &Snapshot, goal: &Goal) -> Vec<String> {
     let Some(config) = &state.dns else {
         return vec!["dns: the resolver configuration is not known here".into()];
     };
@@ -218,7 +218,7 @@ fn dns(state: &NetworkState, goal: &Goal) -> Vec<String> {
 /// other address of a family with a default route through a ready interface. Routes other than
 /// default ones are not mirrored (see README), so a server behind a specific route alone is
 /// judged by its family's default route.
-fn reaches(state: &NetworkState, goal: &Goal, server: IpAddr) -> bool {
+fn reaches(state: &Snapshot, goal: &Goal, server: IpAddr) -> bool {
     if server.is_loopback() {
         return true;
     }

@@ -25,7 +25,7 @@ use self::fanout::Dispatch;
 pub(crate) use self::refiner::Refiner;
 use self::refiner::Reporter;
 use crate::fold::{apply, diff, reachability_events, reason_events};
-use crate::model::{Error, EventKind, NetworkState, Update};
+use crate::model::{Error, EventKind, NetworkState, Snapshot, Update};
 use crate::path::{touched_by, PathId, PathOwner, PathRegistry, PathShared, Query, RouteLookup, Touch};
 use crate::probe::ProbeConfig;
 use crate::refine::judge;
@@ -57,7 +57,7 @@ pub(crate) enum Command {
 pub(crate) struct Shared {
     dispatch: Mutex<Dispatch>,
     /// Replaced (or changed in place when no snapshot is out) only by the engine thread.
-    state: Mutex<Arc<NetworkState>>,
+    state: Mutex<Arc<Snapshot>>,
     stopping: AtomicBool,
     /// Pending work for the engine thread; `None` once it has stopped.
     commands: Mutex<Option<Vec<Command>>>,
@@ -79,7 +79,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn new(initial: NetworkState, wake: sys::Waker, queue_capacity: usize) -> Arc<Shared> {
+    fn new(initial: Snapshot, wake: sys::Waker, queue_capacity: usize) -> Arc<Shared> {
         Arc::new(Shared {
             dispatch: Mutex::new(Dispatch::default()),
             state: Mutex::new(Arc::new(initial)),
@@ -99,7 +99,7 @@ impl Shared {
     }
 
     /// The current state (an `Arc`: cheap).
-    pub(crate) fn snapshot(&self) -> Arc<NetworkState> {
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
         lock(&self.state).clone()
     }
 
@@ -144,24 +144,24 @@ impl Drop for Running {
 /// returned here; there is no half-built monitor.
 pub(crate) fn start(config: Config) -> Result<Running, Error> {
     let (source, initial) = sys::Kernel::open(&config.kernel)?;
-    let shared = Shared::new(initial, source.waker(), config.queue_capacity);
+    let shared = Shared::new(Snapshot { state: initial, ..Snapshot::default() }, source.waker(), config.queue_capacity);
     let refiners = refiner::start(&config, Reporter::sink(&shared))?;
     let (state, kernel) = {
         // Verdicts the sources read while starting belong in the first state.
         let mut commands = lock(&shared.commands);
         let mut cell = lock(&shared.state);
-        let state = Arc::make_mut(&mut cell);
+        let snapshot = Arc::make_mut(&mut cell);
         let mut rest = Vec::new();
         for command in commands.as_mut().map(std::mem::take).unwrap_or_default() {
             match command {
-                Command::Input(Input::Verdict(verdict)) => drop(apply(state, Update::Verdict(verdict))),
+                Command::Input(Input::Verdict(verdict)) => drop(apply(&mut snapshot.state, Update::Verdict(verdict))),
                 other => rest.push(other),
             }
         }
         *commands = Some(rest);
         let (kernel, reasons);
-        (kernel, state.reachability, state.details, reasons) = judge(state);
-        *state.reasons = reasons;
+        (kernel, snapshot.reachability, snapshot.details, reasons) = judge(&snapshot.state);
+        *snapshot.reasons = reasons;
         (cell.clone(), kernel)
     };
     // Then the sources get their first look at it.
@@ -241,9 +241,9 @@ impl Engine {
         } else if matches!(update, Update::Decision(..)) {
             // The kernel's decision has no event of its own: what it changes is the levels and
             // reasons derived from it, so derive even though the fold reports nothing.
-            let state = self.change_deriving(true, |state| apply(Arc::make_mut(state), update));
+            let state = self.change_deriving(true, |state| apply(&mut Arc::make_mut(state).state, update));
             self.react(state, touch, lookup);
-        } else if let Some(state) = self.change(|state| apply(Arc::make_mut(state), update)) {
+        } else if let Some(state) = self.change(|state| apply(&mut Arc::make_mut(state).state, update)) {
             self.react(Some(state), touch, lookup);
         }
     }
@@ -254,17 +254,14 @@ impl Engine {
     fn replace(&mut self, mut fresh: NetworkState, resync: Option<String>, lookup: &mut dyn RouteLookup) {
         let decided = self.shared.snapshot().route_decisions != fresh.route_decisions;
         let changed = self.change_deriving(decided, |state| {
-            let mut events = diff(state, &fresh);
+            let mut events = diff(&state.state, &fresh);
             if events.is_empty() && resync.is_none() && !decided {
                 return events;
             }
             // Verdicts come from other sources than the kernel re-read; reachability and
             // details are re-derived (and diffed) by `change`.
-            fresh.reachability = state.reachability;
-            fresh.details = state.details.clone();
-            fresh.reasons = state.reasons.clone();
             fresh.verdicts = state.verdicts.clone();
-            *state = Arc::new(fresh);
+            Arc::make_mut(state).state = fresh;
             if let Some(reason) = resync {
                 let changes = events.len();
                 events.push(EventKind::Resynced { reason, changes });
@@ -278,7 +275,7 @@ impl Engine {
 
     /// Re-evaluates the paths `touch` names against `state` (default: the current one), with
     /// no lock held.
-    fn react(&mut self, state: Option<Arc<NetworkState>>, touch: Touch, lookup: &mut dyn RouteLookup) {
+    fn react(&mut self, state: Option<Arc<Snapshot>>, touch: Touch, lookup: &mut dyn RouteLookup) {
         if self.paths.len() > 0 {
             let state = state.unwrap_or_else(|| self.shared.snapshot());
             self.paths.react(&state, touch, lookup);
@@ -315,7 +312,7 @@ impl Engine {
     /// Applies `f` to the state (under the lock: `f` only folds); publishes its events plus any
     /// reachability change, then, with the lock released, tells the refiners and runs the
     /// callbacks. Returns the new state if anything changed.
-    fn change(&self, f: impl FnOnce(&mut Arc<NetworkState>) -> Vec<EventKind>) -> Option<Arc<NetworkState>> {
+    fn change(&self, f: impl FnOnce(&mut Arc<Snapshot>) -> Vec<EventKind>) -> Option<Arc<Snapshot>> {
         self.change_deriving(false, f)
     }
 
@@ -324,8 +321,8 @@ impl Engine {
     fn change_deriving(
         &self,
         always: bool,
-        f: impl FnOnce(&mut Arc<NetworkState>) -> Vec<EventKind>,
-    ) -> Option<Arc<NetworkState>> {
+        f: impl FnOnce(&mut Arc<Snapshot>) -> Vec<EventKind>,
+    ) -> Option<Arc<Snapshot>> {
         let (state, kernel) = {
             let mut dispatch = self.shared.dispatch();
             let mut cell = lock(&self.shared.state);
@@ -334,7 +331,7 @@ impl Engine {
                 return None;
             }
             let state = Arc::make_mut(&mut cell);
-            let (kernel, reachability, details, reasons) = judge(state);
+            let (kernel, reachability, details, reasons) = judge(&state.state);
             // Reachability events go before a resync notice, which closes the batch.
             let at = events.iter().position(|e| matches!(e, EventKind::Resynced { .. })).unwrap_or(events.len());
             let mut changed = reachability_events(&state.reachability, &reachability);

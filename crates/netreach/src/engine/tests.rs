@@ -63,7 +63,7 @@ impl Refiner for Watcher {
 fn engine() -> (Engine, sys::Kernel) {
     let (source, _) = sys::Kernel::open(&KernelConfig::default()).expect("the kernel source opens");
     let initial = NetworkState { interfaces: vec![eth0(1500)], ..Default::default() };
-    let shared = Shared::new(initial, source.waker(), 16);
+    let shared = Shared::new(crate::derive(initial), source.waker(), 16);
     (Engine { shared, paths: PathRegistry::default() }, source)
 }
 

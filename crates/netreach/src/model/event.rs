@@ -13,7 +13,8 @@ use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::{Level, Source};
 use super::measurement::ProbeMeasurement;
-use super::state::{DefaultRoute, NetworkState};
+use super::snapshot::Snapshot;
+use super::state::DefaultRoute;
 use super::verdict::{Details, Verdict};
 
 /// One change reported to subscribers, stamped with the time netreach saw it.
@@ -103,8 +104,8 @@ pub enum EventKind {
     /// The whole current state: the first thing every subscriber receives, and again after a
     /// [`EventKind::Lagged`].
     Baseline {
-        /// The state.
-        state: Arc<NetworkState>,
+        /// The state and what was derived from it.
+        state: Arc<Snapshot>,
     },
     /// A new interface appeared.
     InterfaceAdded {

@@ -19,6 +19,8 @@
 //!          |    /
 //!        state
 //!          |
+//!        snapshot
+//!          |
 //!        event
 //!          |
 //!        path
@@ -34,6 +36,7 @@ mod interface;
 mod level;
 mod measurement;
 mod path;
+mod snapshot;
 mod state;
 mod verdict;
 
@@ -49,5 +52,6 @@ pub use interface::{Interface, InterfaceKind, OperState};
 pub use level::{FamilyReachability, Level, Reachability, Source};
 pub use measurement::ProbeMeasurement;
 pub use path::{PathEvent, PathEventKind, PathOptions, PathState, PathStatus, Unreachable};
+pub use snapshot::Snapshot;
 pub use state::{DefaultRoute, NetworkState};
 pub use verdict::{Details, Transport, Verdict};

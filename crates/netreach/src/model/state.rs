@@ -8,39 +8,27 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::address::Family;
-use super::decision::{Reasons, RouteDecision};
+use super::decision::RouteDecision;
 use super::dns::DnsConfig;
 use super::interface::Interface;
-use super::level::Reachability;
-use super::verdict::{Details, Verdict};
+use super::verdict::Verdict;
 
-/// Everything netreach knows about one network namespace (or machine) at one moment.
-///
-/// Two kinds of field. *Observed*: `interfaces`, `default_routes` and `dns` (what the OS reported)
-/// and `verdicts` (what each source above the kernel last said). *Derived*: `reachability`
-/// and `details`, which the engine computes from the observed fields
-/// ([`crate::derive_kernel_reachability`] refined by the verdicts, [`crate::derive`]) after
-/// every change. They are stored rather than computed on demand so that a snapshot, a
-/// baseline event and `netreach status --json` are one consistent reading; a state built or
-/// edited by hand keeps whatever was put there until [`crate::derive`] is asked.
+/// What was observed in one network namespace (or machine) at one moment: what the OS reported
+/// (`interfaces`, `default_routes`, `route_decisions`, `dns`) and what each source above the
+/// kernel last said (`verdicts`). Plain facts only: the levels, details and reasons derived
+/// from them are not stored here but computed by [`crate::derive()`], which returns a
+/// [`crate::Snapshot`] (what [`crate::Monitor::snapshot`] hands out).
 ///
 /// ```
 /// let state = netreach::NetworkState::default();
 /// assert!(state.interfaces.is_empty());
-/// assert_eq!(state.reachability.overall, netreach::Level::Unknown);
+/// assert_eq!(netreach::derive(state).reachability.overall, netreach::Level::Disconnected);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive] // grows with new kinds of input (neighbours, DNS): start from `default()`
 pub struct NetworkState {
-    /// Derived: overall and per-family reachability, each tagged with its source. Flattened so the JSON
-    /// reads `{"reachability": "online", "ipv4": {"reachability": ...}, ...}`.
-    #[serde(flatten)]
-    pub reachability: Reachability,
-    /// Derived: transport, metering and captive portal (flattened in JSON as well).
-    #[serde(flatten)]
-    pub details: Details,
     /// The latest verdict of every source above the kernel (probe, NetworkManager, Windows),
-    /// from which `reachability` and `details` were refined ([`crate::refine()`]).
+    /// which refine the kernel's levels ([`crate::refine()`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verdicts: Vec<Verdict>,
     /// Interfaces sorted by index.
@@ -48,16 +36,12 @@ pub struct NetworkState {
     /// Default routes (IPv4 `0.0.0.0/0`, IPv6 `::/0`) of every routing table, sorted. Other
     /// routes are deliberately not mirrored: a full BGP table must not cost memory here.
     pub default_routes: Vec<DefaultRoute>,
-    /// Observed: the kernel's route decision for representative destinations of each family's
+    /// The kernel's route decision for representative destinations of each family's
     /// internet (route lookups; Linux). Empty where the OS has no such lookups, and then the
     /// levels come from `default_routes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_decisions: Vec<RouteDecision>,
-    /// Derived: why each family's kernel level is what it is. Boxed: a state is moved whole
-    /// through the monitor's queues, and the reasons are most of its inline size.
-    #[serde(default)]
-    pub reasons: Box<Reasons>,
-    /// Observed: the resolver configuration in effect (Linux; `None` where it is not followed).
+    /// The resolver configuration in effect (Linux; `None` where it is not followed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsConfig>,
 }

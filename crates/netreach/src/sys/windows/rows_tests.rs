@@ -138,9 +138,9 @@ fn default_routes_carry_the_effective_metric_and_the_preferred_comes_first() {
     assert_eq!(s.default_routes[0].gateway, Some("198.51.100.1".parse().unwrap()));
     assert_eq!(s.default_routes[2].gateway, Some("fe80::1".parse().unwrap()));
     // The kernel-level transport follows the route Windows would pick.
-    let (reachability, details) = crate::derive(&s);
-    assert_eq!(reachability.ipv4.reachability, Level::Online);
-    assert_eq!(details.transport, Some(crate::Transport::Wifi));
+    let derived = crate::derive(s.clone());
+    assert_eq!(derived.reachability.ipv4.reachability, Level::Online);
+    assert_eq!(derived.details.transport, Some(crate::Transport::Wifi));
     // The routing table's own pick agrees; a more specific route still wins over metrics.
     assert_eq!(longest_match("203.0.113.1".parse().unwrap(), &routes, &metrics), Some(3));
     assert_eq!(longest_match("192.0.2.99".parse().unwrap(), &routes, &metrics), Some(2));
