@@ -126,7 +126,12 @@ fn unmet_table() {
             vec!["interface wlan0: does not exist", "interface eth0: no carrier"],
         ),
         ("-4", state(true, true, vec![]), v4_only, vec![]),
-        ("-6", state(true, true, vec![]), v6_only, vec!["ipv6: disconnected (no default route leaves through a ready interface)"]),
+        (
+            "-6",
+            state(true, true, vec![]),
+            v6_only,
+            vec!["ipv6: disconnected (no default route leaves through a ready interface)"],
+        ),
         ("-4 -6: both", state(true, true, vec![]), both, vec!["ipv6: disconnected"]),
         (
             "--ignore eth0: nothing else",

@@ -38,14 +38,61 @@ pub(super) const REPRESENTATIVES: [IpAddr; 3] = [
 const USER_HZ: u64 = 100;
 const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
 
-/// Whether an update can change the kernel's answer for a representative destination:
-/// links (carrier, up/down), addresses (source selection) and default routes always; another
-/// route only when its prefix contains one of the destinations.
-pub(super) fn matters(update: &Update) -> bool {
+/// A set of families: those whose answers are to be asked again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Families {
+    ipv4: bool,
+    ipv6: bool,
+}
+
+impl Families {
+    pub(super) const NONE: Families = Families { ipv4: false, ipv6: false };
+    pub(super) const BOTH: Families = Families { ipv4: true, ipv6: true };
+
+    fn of(family: Family) -> Families {
+        Families { ipv4: family == Family::Ipv4, ipv6: family == Family::Ipv6 }
+    }
+
+    fn of_address(address: IpAddr) -> Families {
+        Families::of(if address.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 })
+    }
+
+    fn has(self, address: IpAddr) -> bool {
+        if address.is_ipv4() {
+            self.ipv4
+        } else {
+            self.ipv6
+        }
+    }
+
+    /// Whether any family is in the set.
+    pub(super) fn any(self) -> bool {
+        self.ipv4 || self.ipv6
+    }
+
+    /// Both sets together.
+    pub(super) fn with(self, other: Families) -> Families {
+        Families { ipv4: self.ipv4 || other.ipv4, ipv6: self.ipv6 || other.ipv6 }
+    }
+}
+
+/// Which families' answers an update can change: links (carrier, up/down) both; an address
+/// (source selection), a default route or a rule only its own family's; another route only
+/// when its prefix contains one of the destinations. Asking only those keeps the lookups that
+/// follow a change (CPU the change's readers are waiting for) to the ones that can answer
+/// differently: an IPv4 address change asks four, not six.
+pub(super) fn matters(update: &Update) -> Families {
     match update {
-        Update::RouteChanged(prefix, len) => REPRESENTATIVES.iter().any(|d| contains(*prefix, *len, *d)),
-        Update::Verdict(_) | Update::Decision(..) => false,
-        _ => true,
+        Update::RouteChanged(prefix, len) if REPRESENTATIVES.iter().any(|d| contains(*prefix, *len, *d)) => {
+            Families::of_address(*prefix)
+        }
+        Update::RouteChanged(..) | Update::Verdict(_) | Update::Decision(..) | Update::Dns(_) => Families::NONE,
+        Update::AddressAdded(_, address) | Update::AddressRemoved(_, address) => Families::of_address(address.address),
+        Update::RouteAdded(route) | Update::RouteReplaced(route) | Update::RouteRemoved(route) => {
+            Families::of(route.family)
+        }
+        Update::RulesChanged(family) => Families::of(*family),
+        _ => Families::BOTH,
     }
 }
 
@@ -69,21 +116,36 @@ pub(super) struct Decider {
 }
 
 impl Decider {
-    /// Asks the kernel again; returns one [`Update::Decision`] per family whose answers
-    /// changed (every family when `all`).
-    pub(super) fn decide(&mut self, requests: &mut Requester, all: bool) -> Vec<Update> {
+    /// Asks the kernel again for the destinations of `families` (the others keep their last
+    /// answers); returns one [`Update::Decision`] per family whose answers changed (every
+    /// family when `all`).
+    pub(super) fn decide(&mut self, requests: &mut Requester, families: Families, all: bool) -> Vec<Update> {
         let now = Instant::now();
-        let fresh = match lookup(requests) {
+        let known = |d: &IpAddr| self.last.iter().any(|(l, _)| l.destination == *d);
+        let asked: Vec<IpAddr> = REPRESENTATIVES.into_iter().filter(|d| families.has(*d) || !known(d)).collect();
+        let fresh = match lookup(requests, &asked) {
             Ok(answers) => answers,
             Err(e) => {
                 let error = e.to_string();
                 let failed = |_: &IpAddr| (RouteAnswer::Failed { error: error.clone() }, None);
-                REPRESENTATIVES.iter().map(failed).collect()
+                asked.iter().map(failed).collect()
             }
         };
-        let mut next = Vec::with_capacity(fresh.len());
-        for (destination, (answer, expires)) in REPRESENTATIVES.iter().zip(fresh) {
+        let mut next = Vec::with_capacity(REPRESENTATIVES.len());
+        let mut fresh = asked.iter().zip(fresh);
+        for destination in &REPRESENTATIVES {
             let before = self.last.iter().find(|(d, _)| d.destination == *destination);
+            let (answer, expires) = match before {
+                Some(kept) if !asked.contains(destination) => {
+                    next.push(kept.clone());
+                    continue;
+                }
+                // `lookup` answers every destination asked, in order.
+                _ => fresh.next().map(|(_, answer)| answer).unwrap_or((
+                    RouteAnswer::Failed { error: "the kernel did not answer a route lookup".into() },
+                    None,
+                )),
+            };
             let answer = match before {
                 // Gone at (or after) its expiry, and nothing else leads out: it expired.
                 Some((RouteDecision { answer: RouteAnswer::Out { route }, .. }, Some(at)))
@@ -137,9 +199,12 @@ impl Decider {
 /// Two lookups per destination in one datagram: the plain one (interface, gateway, the source
 /// the kernel would choose) and `fibmatch` (the route entry that matched: prefix, table,
 /// lifetime).
-fn lookup(requests: &mut Requester) -> io::Result<Vec<(RouteAnswer, Option<Duration>)>> {
+fn lookup(requests: &mut Requester, destinations: &[IpAddr]) -> io::Result<Vec<(RouteAnswer, Option<Duration>)>> {
+    if destinations.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut asked = Vec::new();
-    for destination in REPRESENTATIVES {
+    for &destination in destinations {
         for fib_match in [false, true] {
             let (family, bits) =
                 if destination.is_ipv4() { (AddressFamily::Inet, 32) } else { (AddressFamily::Inet6, 128) };

@@ -14,8 +14,35 @@ fn prefixes_contain_what_they_should() {
     assert!(!contains(v4("2001:db8::"), 32, v4("2800::1")));
     assert!(contains(v4("64.0.0.1"), 32, v4("64.0.0.1")));
     assert!(!contains(v4("64.0.0.0"), 33, v4("2800::1")), "families never mix");
-    assert!(matters(&Update::RouteChanged(v4("128.0.0.0"), 1)));
-    assert!(!matters(&Update::RouteChanged(v4("10.0.0.0"), 8)));
+    assert!(matters(&Update::RouteChanged(v4("128.0.0.0"), 1)).any());
+    assert!(!matters(&Update::RouteChanged(v4("10.0.0.0"), 8)).any());
+}
+
+/// Only the families a change can concern are asked again: an IPv4 address or route asks
+/// IPv4's destinations, a link both families', a verdict none.
+#[test]
+fn changes_ask_again_only_for_their_own_family() {
+    use crate::model::{Address, DefaultRoute, Family, Interface};
+    let v4_only = Families { ipv4: true, ipv6: false };
+    let v6_only = Families { ipv4: false, ipv6: true };
+    let addr = |s: &str| Address::new(s.parse().unwrap(), 64);
+    let route = |family| DefaultRoute {
+        family,
+        gateway: None,
+        interface: String::new(),
+        interface_index: 2,
+        metric: 0,
+        table: 254,
+    };
+    assert_eq!(matters(&Update::AddressAdded(2, addr("192.0.2.1"))), v4_only);
+    assert_eq!(matters(&Update::AddressRemoved(2, addr("2001:db8::1"))), v6_only);
+    assert_eq!(matters(&Update::RouteRemoved(route(Family::Ipv6))), v6_only);
+    assert_eq!(matters(&Update::RouteChanged("2000::".parse().unwrap(), 3)), v6_only);
+    assert_eq!(matters(&Update::RulesChanged(Family::Ipv4)), v4_only);
+    assert_eq!(matters(&Update::Link(Interface::default())), Families::BOTH);
+    assert_eq!(matters(&Update::LinkRemoved(2)), Families::BOTH);
+    assert_eq!(matters(&Update::Verdict(crate::model::Verdict::new(crate::model::Source::Probe))), Families::NONE);
+    assert_eq!(v4_only.with(v6_only), Families::BOTH);
 }
 
 /// A reply built as the kernel sends it: header, then attributes.

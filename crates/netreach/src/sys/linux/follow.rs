@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{Expiration, TimerSetTimeFlags};
 
-use super::decision::Decider;
+use super::decision::{Decider, Families};
 use super::dump::Reading;
 use super::netlink::Sockets;
 use super::{Input, Kernel};
@@ -16,7 +16,7 @@ use super::{Input, Kernel};
 /// Reads the whole state, then the kernel's route decision for it.
 pub(super) fn read_state(sockets: &mut Sockets, decider: &mut Decider) -> std::io::Result<Reading> {
     let mut reading = sockets.dump_state()?;
-    decider.decide(&mut sockets.requests, true);
+    decider.decide(&mut sockets.requests, Families::BOTH, true);
     reading.state.route_decisions = decider.current();
     Ok(reading)
 }
@@ -35,10 +35,11 @@ impl Kernel {
         };
     }
 
-    /// Asks the kernel for its route decision again; the families whose answers changed.
-    pub(super) fn decide(&mut self) -> Vec<crate::model::Update> {
+    /// Asks the kernel for its route decision again for `families`; the families whose
+    /// answers changed.
+    pub(super) fn decide(&mut self, families: Families) -> Vec<crate::model::Update> {
         self.sockets.policy_changed = false;
-        let updates = self.decider.decide(&mut self.sockets.requests, false);
+        let updates = self.decider.decide(&mut self.sockets.requests, families, false);
         self.arm();
         updates
     }

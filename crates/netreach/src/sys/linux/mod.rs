@@ -32,7 +32,7 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 
-use self::decision::{matters, Decider};
+use self::decision::{matters, Decider, Families};
 use self::follow::read_state;
 use self::netlink::Sockets;
 use self::netns::{Namespace, NamespaceWatch};
@@ -112,9 +112,9 @@ pub(crate) struct Kernel {
     fatal: Option<String>,
     /// The kernel's last route decision for the internet of each family.
     decider: Decider,
-    /// A datagram's updates were handed over and the kernel's decision must be asked again
-    /// before the next datagram is read (see [`Kernel::read_one`]).
-    decision_due: bool,
+    /// The families whose decision must be asked again, once a datagram's updates were handed
+    /// over and before the next datagram is read (see [`Kernel::read_one`]).
+    decision_due: Families,
     /// Whether route changes that cannot change the route decision are dropped by the event
     /// socket's filter (while no path monitor needs them).
     filtered: bool,
@@ -173,7 +173,7 @@ impl Kernel {
             broken: None,
             fatal: None,
             decider,
-            decision_due: false,
+            decision_due: Families::NONE,
             expiry,
             down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
             filtered: false,
@@ -198,9 +198,9 @@ impl Kernel {
             }
             if self.broken.is_some() {
                 self.reopen()?;
-            } else if self.decision_due {
-                self.decision_due = false;
-                let updates = self.decide();
+            } else if self.decision_due.any() {
+                let families = std::mem::take(&mut self.decision_due);
+                let updates = self.decide(families);
                 if !updates.is_empty() {
                     self.pending.push_back(Input::Updates(updates));
                 }
@@ -235,7 +235,7 @@ impl Kernel {
         let is_ready = |token| ready[..count].iter().any(|e| e.data() == token);
         if is_ready(EXPIRY) {
             let _ = self.expiry.wait(); // non-blocking: consumes the expiration
-            let updates = self.decide();
+            let updates = self.decide(Families::BOTH);
             if !updates.is_empty() {
                 self.pending.push_back(Input::Updates(updates));
             }
@@ -271,13 +271,16 @@ impl Kernel {
         match self.sockets.receive(&mut updates) {
             Ok(true) => {
                 self.revive(&mut updates);
-                if self.sockets.policy_changed || updates.iter().any(matters) {
+                // Rules, nexthop objects and netconf settings (policy) may concern either family.
+                let policy = if self.sockets.policy_changed { Families::BOTH } else { Families::NONE };
+                let due = updates.iter().map(matters).fold(policy, Families::with);
+                if due.any() {
                     // Asked after the datagram's own updates are handed over (the next call),
                     // before the next datagram is read: the decision reflects the kernel after
                     // all of them, and the change's own events are not delayed by the lookups
                     // (six round trips, most of an event's latency when they came first). The
                     // engine folds and judges update by update either way.
-                    self.decision_due = true;
+                    self.decision_due = self.decision_due.with(due);
                 }
                 if !updates.is_empty() {
                     self.pending.push_back(Input::Updates(updates));
