@@ -12,6 +12,7 @@ mod decision;
 mod decode;
 mod dns;
 mod dump;
+mod faults;
 mod filter;
 mod follow;
 mod frame;
@@ -268,7 +269,8 @@ impl Kernel {
     fn read_one(&mut self) {
         self.budget -= 1;
         let mut updates = Vec::new();
-        match self.sockets.receive(&mut updates) {
+        let received = faults::receive_failure().map_or_else(|| self.sockets.receive(&mut updates), Err);
+        match received {
             Ok(true) => {
                 self.revive(&mut updates);
                 // Rules, nexthop objects and netconf settings (policy) may concern either family.
@@ -328,7 +330,11 @@ impl Kernel {
             }
             return Ok(()); // back to the caller's loop: the wake-up first, then the rest of the wait
         }
-        let reopened = open_sockets(self.namespace.as_ref(), self.receive_buffer)
+        let reopened = faults::open_failure()
+            .map_or_else(
+                || open_sockets(self.namespace.as_ref(), self.receive_buffer),
+                |e| Err(Error::io("opening netlink sockets", e)),
+            )
             .map_err(|e| e.to_string())
             .and_then(|mut s| read_state(&mut s, &mut self.decider).map(|state| (s, state)).map_err(|e| e.to_string()));
         match reopened {
