@@ -238,9 +238,10 @@ impl Engine {
             // Rules and routes other than default ones are not state: only path monitors care
             // about them.
             self.react(None, touch, lookup);
-        } else if matches!(update, Update::Decision(..)) {
-            // The kernel's decision has no event of its own: what it changes is the levels and
-            // reasons derived from it, so derive even though the fold reports nothing.
+        } else if matches!(update, Update::Decision(..) | Update::Gateways(..)) {
+            // The kernel's decision (and its gateways' neighbour entries) has no event of its
+            // own: what it changes is the levels and reasons derived from it, so derive even
+            // though the fold reports nothing.
             let state = self.change_deriving(true, |state| apply(Arc::make_mut(state), update));
             self.react(state, touch, lookup);
         } else if let Some(state) = self.change(|state| apply(Arc::make_mut(state), update)) {
@@ -252,7 +253,9 @@ impl Engine {
     /// `resync`, followed by a [`EventKind::Resynced`] notice. Paths are re-evaluated when
     /// something changed (always after a resync: lost route changes are not in the state).
     fn replace(&mut self, mut fresh: NetworkState, resync: Option<String>, lookup: &mut dyn RouteLookup) {
-        let decided = self.shared.snapshot().route_decisions != fresh.route_decisions;
+        let before = self.shared.snapshot();
+        let decided = before.route_decisions != fresh.route_decisions || before.gateways != fresh.gateways;
+        drop(before);
         let changed = self.change_deriving(decided, |state| {
             let mut events = diff(state, &fresh);
             if events.is_empty() && resync.is_none() && !decided {

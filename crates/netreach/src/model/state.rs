@@ -12,6 +12,7 @@ use super::decision::{Reasons, RouteDecision};
 use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::Reachability;
+use super::neighbour::GatewayNeighbour;
 use super::verdict::{Details, Verdict};
 
 /// Everything netreach knows about one network namespace (or machine) at one moment.
@@ -53,6 +54,11 @@ pub struct NetworkState {
     /// levels come from `default_routes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_decisions: Vec<RouteDecision>,
+    /// Observed: the kernel's neighbour entry of each gateway `route_decisions` leads through
+    /// (Linux; only those gateways, never the whole neighbour table). A gateway whose entry
+    /// failed keeps its family below `online` ([`crate::Reason::GatewayUnreachable`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<GatewayNeighbour>,
     /// Derived: why each family's kernel level is what it is. Boxed: a state is moved whole
     /// through the monitor's queues, and the reasons are most of its inline size.
     #[serde(default)]
