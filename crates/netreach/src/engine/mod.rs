@@ -125,6 +125,9 @@ impl PathOwner for Shared {
 /// engine thread, and waits for both.
 pub(crate) struct Running {
     pub(crate) shared: Arc<Shared>,
+    /// Asks the kernel to re-verify the decision's gateways (`Monitor::check()`).
+    #[cfg(target_os = "linux")]
+    pub(crate) reverify: sys::Reverify,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -144,6 +147,8 @@ impl Drop for Running {
 /// returned here; there is no half-built monitor.
 pub(crate) fn start(config: Config) -> Result<Running, Error> {
     let (source, initial) = sys::Kernel::open(&config.kernel)?;
+    #[cfg(target_os = "linux")]
+    let reverify = source.reverifier();
     let shared = Shared::new(initial, source.waker(), config.queue_capacity);
     let refiners = refiner::start(&config, Reporter::sink(&shared))?;
     let (state, kernel) = {
@@ -173,7 +178,12 @@ pub(crate) fn start(config: Config) -> Result<Running, Error> {
         .name("netreach".into())
         .spawn(move || engine.run(source))
         .map_err(|e| Error::io("starting the monitor thread", e))?;
-    Ok(Running { shared, thread: Some(thread) })
+    Ok(Running {
+        shared,
+        #[cfg(target_os = "linux")]
+        reverify,
+        thread: Some(thread),
+    })
 }
 
 /// The engine thread's own part.
