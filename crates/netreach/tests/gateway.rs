@@ -109,7 +109,8 @@ fn of(family: Family) -> ReachabilityOf {
 fn blames_gateway(state: &NetworkState, family: Family) {
     let reason = state.reasons.family(family).cloned().expect("a reason");
     let Reason::GatewayUnreachable { route, since } = &reason else { panic!("{family}: {reason:?}") };
-    let (gateway, ask) = if family == Family::Ipv4 { ("192.0.2.1", "ARP") } else { ("2001:db8::1", "neighbour discovery") };
+    let (gateway, ask) =
+        if family == Family::Ipv4 { ("192.0.2.1", "ARP") } else { ("2001:db8::1", "neighbour discovery") };
     assert_eq!(route.gateway.map(|g| g.to_string()).as_deref(), Some(gateway));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(since.is_some_and(|s| s <= now && s + 60 > now), "{since:?} vs {now}");
@@ -129,7 +130,8 @@ fn agrees_with_fresh(w: &World, live: &NetworkState) {
                 *since = None;
             }
         }
-        let states: Vec<_> = state.gateways.iter().map(|g| (g.address, g.interface_index, g.is_unreachable())).collect();
+        let states: Vec<_> =
+            state.gateways.iter().map(|g| (g.address, g.interface_index, g.is_unreachable())).collect();
         (state.reachability, reasons, states)
     };
     assert_eq!(without_time(live), without_time(&fresh), "live vs fresh");
