@@ -6,6 +6,8 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use nix::sys::epoll::EpollTimeout;
+
 use super::neighbour::REVERIFY_WAIT;
 use super::netlink::Sockets;
 use super::{Input, Kernel, Waker};
@@ -51,9 +53,21 @@ pub(super) struct Verification {
 }
 
 impl Verification {
-    /// How long the loop may wait before the deadline of a re-verification.
-    pub(super) fn timeout(&self) -> Option<Duration> {
-        self.deadline.map(|at| at.saturating_duration_since(Instant::now()))
+    /// How long the loop may wait: until `quiet` passes or a re-verification's deadline,
+    /// whichever comes first; forever when there is neither.
+    pub(super) fn wait(&self, quiet: Option<Duration>) -> EpollTimeout {
+        let left = self.deadline.map(|at| at.saturating_duration_since(Instant::now()));
+        let timeout = match (quiet, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // Rounded up: a deadline less than a millisecond away must not spin.
+        timeout.map_or(EpollTimeout::NONE, |t| EpollTimeout::from(t.as_micros().div_ceil(1000).min(60_000) as u16))
+    }
+
+    /// Whether a re-verification's deadline has passed.
+    pub(super) fn due(&self) -> bool {
+        self.deadline.is_some_and(|at| at <= Instant::now())
     }
 }
 
@@ -75,12 +89,15 @@ impl Kernel {
         Reverify { asked: self.verification.asked.clone(), waker: self.waker() }
     }
 
-    /// Reads what the neighbour socket has, starts a re-verification asked since the last
-    /// wake-up (`woken`), and answers the callers waiting for one once the kernel has answered
-    /// or the deadline passed. Runs after the wake-up descriptor was read and before the
-    /// wake-up is handed on: an answer the kernel queued before a caller's command is then
-    /// folded before the command runs.
+    /// Reads the wake-up descriptor (when `woken`), then what the neighbour socket has; starts
+    /// a re-verification asked since the last wake-up, and answers the callers waiting for one
+    /// once the kernel has answered or the deadline passed. In that order, and before the
+    /// wake-up is handed on: an answer the kernel queued before a caller's command woke the
+    /// loop is folded before the command runs.
     pub(super) fn gateways(&mut self, woken: bool) {
+        if woken {
+            let _ = self.wake.read();
+        }
         let Sockets { neighbours, requests, .. } = &mut self.sockets;
         let mut changed = neighbours.receive_or_reread(requests).unwrap_or_else(|e| {
             neighbours.faults.push(format!("reading the neighbour socket failed ({e})"));
@@ -101,8 +118,7 @@ impl Kernel {
         for fault in std::mem::take(&mut neighbours.faults) {
             self.pending.push_back(Input::Fault(fault));
         }
-        let due = self.verification.deadline.is_some_and(|at| at <= Instant::now());
-        if !self.verification.waiting.is_empty() && (neighbours.settled() || due) {
+        if !self.verification.waiting.is_empty() && (neighbours.settled() || self.verification.due()) {
             for waiting in self.verification.waiting.drain(..) {
                 let _ = waiting.send(()); // the caller may have given up
             }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 
@@ -225,14 +225,9 @@ impl Kernel {
         let mut ready = [EpollEvent::empty(); 5];
         // No timer at all once the state is known complete (and no re-verification of the
         // gateways is under way): no wake-ups while idle.
-        let quiet = (!self.complete).then_some(QUIET);
-        let timeout = match (quiet, self.verification.timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let timeout = timeout.map_or(EpollTimeout::NONE, |t| EpollTimeout::from(t.as_millis().min(60_000) as u16));
+        let timeout = self.verification.wait((!self.complete).then_some(QUIET));
         let count = match self.ready_set.wait(&mut ready, timeout) {
-            Ok(0) if self.verification.timeout().is_some_and(|left| left.is_zero()) => {
+            Ok(0) if self.verification.due() => {
                 self.gateways(false);
                 return Ok(());
             }
@@ -259,11 +254,8 @@ impl Kernel {
             }
         }
         let woken = is_ready(WAKE);
-        if woken {
-            let _ = self.wake.read();
-        }
         if woken || is_ready(NEIGHBOURS) {
-            self.gateways(woken);
+            self.gateways(woken); // reads the wake-up descriptor first, then the neighbours
         }
         if woken {
             self.pending.push_back(Input::Woken);

@@ -15,7 +15,7 @@ const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
 
 /// One neighbour entry as a message describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
+pub(super) struct Entry {
     pub address: IpAddr,
     pub index: u32,
     pub state: NeighbourState,
@@ -26,7 +26,7 @@ pub(crate) struct Entry {
 
 /// What a neighbour message says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Said {
+pub(super) enum Said {
     /// The entry is now this (`RTM_NEWNEIGH`).
     Entry(Entry),
     /// The entry was deleted (`RTM_DELNEIGH`; its last state is not evidence of anything).
@@ -52,7 +52,7 @@ fn state(nud: u16) -> NeighbourState {
 }
 
 /// Decodes one message of the neighbour group.
-pub(crate) fn said(message: &Message<'_>) -> Result<Said, String> {
+pub(super) fn said(message: &Message<'_>) -> Result<Said, String> {
     let removed = match message.kind {
         libc::RTM_NEWNEIGH => false,
         libc::RTM_DELNEIGH => true,
@@ -86,7 +86,7 @@ pub(crate) fn said(message: &Message<'_>) -> Result<Said, String> {
 
 /// The kernel's reply to a targeted `RTM_GETNEIGH` (as `ip neigh get` sends it): the entry,
 /// `None` when there is none (`ENOENT`), an error for anything else.
-pub(crate) fn get_reply(message: &Message<'_>) -> Result<Option<Entry>, String> {
+pub(super) fn get_reply(message: &Message<'_>) -> Result<Option<Entry>, String> {
     match message.kind {
         NLMSG_ERROR => match error_code(message.payload)? {
             libc::ENOENT => Ok(None),
@@ -100,7 +100,7 @@ pub(crate) fn get_reply(message: &Message<'_>) -> Result<Option<Entry>, String> 
 }
 
 /// The kernel's reply to a request with `NLM_F_ACK`: `Ok` for the acknowledgement.
-pub(crate) fn acknowledged(message: &Message<'_>) -> Result<(), String> {
+pub(super) fn acknowledged(message: &Message<'_>) -> Result<(), String> {
     match message.kind {
         NLMSG_ERROR => match error_code(message.payload)? {
             0 => Ok(()),

@@ -42,14 +42,14 @@ use super::netlink::Requester;
 use crate::model::{GatewayNeighbour, NeighbourState, RouteAnswer, RouteDecision};
 
 /// A gateway: its address and the interface the route reaches it on.
-pub(crate) type Gateway = (IpAddr, u32);
+pub(super) type Gateway = (IpAddr, u32);
 
 /// The most a re-verification is waited for: more than the kernel takes with its default
 /// timers (3 solicitations 1 s apart, for either kind of resolution).
-pub(crate) const REVERIFY_WAIT: Duration = Duration::from_secs(4);
+pub(super) const REVERIFY_WAIT: Duration = Duration::from_secs(4);
 
 /// The gateways (address, interface) a decision leads through, in its order, once each.
-pub(crate) fn gateways_of(decisions: &[RouteDecision]) -> Vec<Gateway> {
+fn gateways_of(decisions: &[RouteDecision]) -> Vec<Gateway> {
     let mut gateways = Vec::new();
     for decision in decisions {
         if let RouteAnswer::Out { route } = &decision.answer {
@@ -66,7 +66,7 @@ pub(crate) fn gateways_of(decisions: &[RouteDecision]) -> Vec<Gateway> {
 /// The next observed entry of `gateway` (address, interface), from the previous one and what
 /// the kernel now says (`None`: no entry). Pure. `now` turns the kernel's age of a failure
 /// into a time.
-pub(crate) fn step(
+fn step(
     (address, interface_index): Gateway,
     previous: Option<&GatewayNeighbour>,
     said: Option<&Entry>,
@@ -87,7 +87,7 @@ pub(crate) fn step(
 }
 
 /// The neighbour socket and the entries of the followed gateways.
-pub(crate) struct Neighbours {
+pub(super) struct Neighbours {
     /// Joined to `RTNLGRP_NEIGH`, filtered ([`filter`]), non-blocking.
     pub socket: Socket,
     buffer: Vec<u8>,
@@ -99,8 +99,10 @@ pub(crate) struct Neighbours {
 
 impl Neighbours {
     /// Opens the socket with a filter that drops everything (no gateway yet), then joins.
-    pub(crate) fn open() -> io::Result<Neighbours> {
+    pub(super) fn open() -> io::Result<Neighbours> {
         let mut socket = Socket::new(NETLINK_ROUTE)?;
+        // Before joining: no message gets in unfiltered. (Classic BPF socket filters cannot
+        // be configured out of Linux; a refusal here is a real error.)
         filter::set(&socket, &[])?;
         socket.bind(&SocketAddr::new(0, 0))?;
         socket.add_membership(libc::RTNLGRP_NEIGH)?;
@@ -109,14 +111,14 @@ impl Neighbours {
     }
 
     /// The entries of the followed gateways.
-    pub(crate) fn current(&self) -> Vec<GatewayNeighbour> {
+    pub(super) fn current(&self) -> Vec<GatewayNeighbour> {
         self.entries.clone()
     }
 
     /// Follows the gateways of `decisions`: for a changed set, the filter first (no change in
     /// between is missed), then what is queued, then a targeted read of each new gateway.
     /// Returns whether the entries changed.
-    pub(crate) fn follow(&mut self, decisions: &[RouteDecision], requests: &mut Requester) -> io::Result<bool> {
+    pub(super) fn follow(&mut self, decisions: &[RouteDecision], requests: &mut Requester) -> io::Result<bool> {
         let gateways = gateways_of(decisions);
         let followed: Vec<Gateway> = self.entries.iter().map(|e| (e.address, e.interface_index)).collect();
         if gateways == followed {
@@ -151,7 +153,7 @@ impl Neighbours {
 
     /// Reads everything queued on the socket; whether an entry changed. An overrun (messages
     /// lost) reads every gateway's entry again.
-    pub(crate) fn receive_or_reread(&mut self, requests: &mut Requester) -> io::Result<bool> {
+    pub(super) fn receive_or_reread(&mut self, requests: &mut Requester) -> io::Result<bool> {
         match self.receive() {
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                 let gateways: Vec<Gateway> = self.entries.iter().map(|e| (e.address, e.interface_index)).collect();
@@ -203,7 +205,7 @@ impl Neighbours {
     }
 
     /// Whether every followed entry is settled: not being resolved or probed.
-    pub(crate) fn settled(&self) -> bool {
+    pub(super) fn settled(&self) -> bool {
         let busy = |e: &GatewayNeighbour| {
             matches!(e.state, NeighbourState::Incomplete | NeighbourState::Delay | NeighbourState::Probe)
         };
@@ -212,7 +214,7 @@ impl Neighbours {
 
     /// Asks the kernel to verify every followed gateway now (see the module's documentation),
     /// then reads their entries (now being resolved or probed). Whether an entry changed.
-    pub(crate) fn reverify(&mut self, requests: &mut Requester) -> io::Result<bool> {
+    pub(super) fn reverify(&mut self, requests: &mut Requester) -> io::Result<bool> {
         let gateways: Vec<Gateway> = self.entries.iter().map(|e| (e.address, e.interface_index)).collect();
         for entry in self.entries.clone() {
             let mut request = message(entry.address, entry.interface_index);
