@@ -15,6 +15,8 @@
 //!   multicast neighbour solicitations (`mcast_solicit`). Permanent and noarp entries are left
 //!   alone (setting `PROBE` would turn a static entry into a dynamic one). The kernel answers
 //!   with `reachable` or `failed`, which the socket then reports.
+//! - **On-link routes** (no gateway, e.g. `default dev ppp0`): nothing is followed. The
+//!   representative destinations are not hosts, so no neighbour entry would mean anything.
 //! - **History**: the kernel retries a failed entry whenever traffic asks for it
 //!   (`incomplete` again); that retry is no answer, so a gateway that failed stays
 //!   unanswered, with the time it first failed, until the kernel reaches it
