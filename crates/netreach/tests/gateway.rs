@@ -62,6 +62,12 @@ fn world(tag: &str, gateway: bool) -> World {
     let listeners = router.run_inside(|| {
         ["203.0.113.1:0", "[2001:db8:ffff::1]:0"].iter().map(|a| TcpListener::bind(a).expect("listen")).collect()
     });
+    // The client's own link-local address must have finished duplicate address detection:
+    // the kernel sends the solicitations of a re-verification from it (and none before).
+    testns::wait_until(EVENT_TIMEOUT, "the client's link-local address", || {
+        let text = client.ip("-6 addr show dev va scope link");
+        text.contains("fe80::") && !text.contains("tentative")
+    });
     World { client, router, listeners }
 }
 
@@ -251,4 +257,53 @@ fn a_bridge_keeping_carrier_through_another_port_after_its_uplink_died() {
     router.ip("link set vb up");
     testns::wait_until(EVENT_TIMEOUT, "the bridge forwards again", connects);
     expect_level(&sub, ReachabilityOf::Ipv4, Level::Online);
+}
+
+#[test]
+fn a_link_local_ipv6_gateway_as_router_advertisements_give_is_followed_on_its_link() {
+    testns::skip_unless_root!();
+    let w = world("gwll", true);
+    w.client.ip("-6 route replace default via fe80::1 dev va");
+    w.router.ip("addr add fe80::1/64 dev vb nodad");
+    assert!(w.connects(Family::Ipv6));
+    let (monitor, sub) = watch(&w.client);
+    let entry = |state: &NetworkState| state.gateways.iter().find(|g| g.address.to_string() == "fe80::1").cloned();
+    let followed = entry(&monitor.snapshot()).expect("the link-local gateway is followed");
+    assert_eq!(followed.interface_index, w.client.index("va"));
+    // check() has the kernel probe it: it answers, the family stays online.
+    let state = monitor.check().expect("check");
+    assert_eq!(entry(&state).map(|g| g.state), Some(NeighbourState::Reachable));
+    assert_eq!(level(&state, Family::Ipv6), Level::Online);
+    // The router drops its link-local address: check() finds the gateway failed.
+    w.router.ip("addr del fe80::1/64 dev vb");
+    let state = monitor.check().expect("check");
+    let ground = &w.client.ip_json("neigh show fe80::1 dev va")[0]["state"][0];
+    assert_eq!(ground, "FAILED");
+    assert_eq!(level(&state, Family::Ipv6), Level::Site);
+    let Some(Reason::GatewayUnreachable { route, .. }) = &state.reasons.ipv6 else { panic!("{:?}", state.reasons) };
+    assert_eq!(route.gateway.map(|g| g.to_string()).as_deref(), Some("fe80::1"));
+    assert!(!w.connects(Family::Ipv6));
+    expect_level(&sub, ReachabilityOf::Ipv6, Level::Site);
+    w.router.ip("addr add fe80::1/64 dev vb nodad");
+    assert!(w.connects(Family::Ipv6));
+    expect_level(&sub, ReachabilityOf::Ipv6, Level::Online);
+}
+
+#[test]
+fn nothing_is_asked_for_an_ipv6_gateway_while_the_link_local_address_is_tentative() {
+    testns::skip_unless_root!();
+    let w = world("gwdad", false);
+    // A new link-local address under duplicate address detection for ~5 s (50 probes, 100 ms
+    // apart), the only one: the kernel would have no source for its solicitations.
+    let dad = w.client.command("sysctl").args(["-qw", "net.ipv6.conf.va.dad_transmits=50"]).status();
+    assert!(dad.expect("sysctl").success());
+    w.client.ip("-6 addr flush dev va scope link");
+    w.client.ip("-6 addr add fe80::10/64 dev va");
+    assert!(w.client.ip("-6 addr show dev va scope link").contains("tentative"));
+    let monitor = Monitor::builder().netns(w.client.name()).build().expect("monitor");
+    let state = monitor.check().expect("check");
+    assert!(w.client.ip("-6 addr show dev va scope link").contains("tentative"), "still under DAD");
+    // IPv4 was asked (and fails: nobody answers); IPv6 was not, so it fails nothing.
+    assert_eq!((w.kernel_entry(Family::Ipv4), w.kernel_entry(Family::Ipv6)), ("FAILED".into(), "none".into()));
+    assert_eq!((level(&state, Family::Ipv4), level(&state, Family::Ipv6)), (Level::Site, Level::Online));
 }

@@ -13,7 +13,8 @@
 //!   apart). Any other (none, incomplete, failed) is "used" (`NTF_USE`, creating it if
 //!   needed), as a packet toward it would: the kernel resolves it afresh with broadcast ARP or
 //!   multicast neighbour solicitations (`mcast_solicit`). Permanent and noarp entries are left
-//!   alone (setting `PROBE` would turn a static entry into a dynamic one). The kernel answers
+//!   alone (setting `PROBE` would turn a static entry into a dynamic one), and so is an IPv6
+//!   gateway while its link has no usable link-local address ([`has_link_local`]). The kernel answers
 //!   with `reachable` or `failed`, which the socket then reports.
 //! - **On-link routes** (no gateway, e.g. `default dev ppp0`): nothing is followed. The
 //!   representative destinations are not hosts, so no neighbour entry would mean anything.
@@ -32,6 +33,7 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST};
+use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState as Nud,
 };
@@ -41,7 +43,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use self::decode::{acknowledged, get_reply, said, Entry, Said};
 use super::frame::messages;
 use super::netlink::Requester;
-use crate::model::{GatewayNeighbour, NeighbourState, RouteAnswer, RouteDecision};
+use crate::model::{GatewayNeighbour, NeighbourState, RouteAnswer, RouteDecision, Update};
 
 /// A gateway: its address and the interface the route reaches it on.
 pub(super) type Gateway = (IpAddr, u32);
@@ -219,6 +221,9 @@ impl Neighbours {
     pub(super) fn reverify(&mut self, requests: &mut Requester) -> io::Result<bool> {
         let gateways: Vec<Gateway> = self.entries.iter().map(|e| (e.address, e.interface_index)).collect();
         for entry in self.entries.clone() {
+            if entry.address.is_ipv6() && !has_link_local(requests, entry.interface_index)? {
+                continue;
+            }
             let mut request = message(entry.address, entry.interface_index);
             let flags = match entry.state {
                 NeighbourState::Permanent | NeighbourState::Noarp => continue,
@@ -246,6 +251,21 @@ impl Neighbours {
         }
         Ok(self.entries != before)
     }
+}
+
+/// Whether interface `index` has a usable IPv6 link-local address. The kernel sends the
+/// solicitations of a probe or resolution nothing asked for (no packet to take a source from)
+/// from one, and sends nothing while it is tentative (duplicate address detection, the first
+/// second after the link came up): asking then would fail a gateway that answers.
+fn has_link_local(requests: &mut Requester, index: u32) -> io::Result<bool> {
+    let mut request = AddressMessage::default();
+    request.header.family = AddressFamily::Inet6;
+    request.header.index = index; // the kernel filters by it under strict checking
+    let (mut updates, mut skipped) = (Vec::new(), Vec::new());
+    requests.dump(RouteNetlinkMessage::GetAddress(request), false, &mut updates, &mut skipped)?;
+    let usable =
+        |u: &Update| matches!(u, Update::AddressAdded(i, a) if *i == index && a.is_link_local() && a.is_usable());
+    Ok(updates.iter().any(usable))
 }
 
 /// A neighbour message naming one entry (address and interface).
