@@ -160,17 +160,23 @@ impl Neighbours {
     pub(super) fn receive_or_reread(&mut self, requests: &mut Requester) -> io::Result<bool> {
         match self.receive() {
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                let gateways: Vec<Gateway> = self.entries.iter().map(|e| (e.address, e.interface_index)).collect();
                 let before = self.entries.clone();
-                for (gateway, entry) in self.read(&gateways, requests)? {
-                    if let Some(at) = self.entries.iter().position(|e| (e.address, e.interface_index) == gateway) {
-                        self.entries[at] = step(gateway, Some(&self.entries[at]), entry.as_ref(), SystemTime::now());
-                    }
-                }
+                self.reread(requests)?;
                 Ok(self.entries != before)
             }
             other => other,
         }
+    }
+
+    /// Reads every followed gateway's entry again.
+    fn reread(&mut self, requests: &mut Requester) -> io::Result<()> {
+        let gateways: Vec<Gateway> = self.entries.iter().map(|e| (e.address, e.interface_index)).collect();
+        for (gateway, entry) in self.read(&gateways, requests)? {
+            if let Some(at) = self.entries.iter().position(|e| (e.address, e.interface_index) == gateway) {
+                self.entries[at] = step(gateway, Some(&self.entries[at]), entry.as_ref(), SystemTime::now());
+            }
+        }
+        Ok(())
     }
 
     /// Applies every queued message; whether an entry changed.
@@ -219,7 +225,6 @@ impl Neighbours {
     /// Asks the kernel to verify every followed gateway now (see the module's documentation),
     /// then reads their entries (now being resolved or probed). Whether an entry changed.
     pub(super) fn reverify(&mut self, requests: &mut Requester) -> io::Result<bool> {
-        let gateways: Vec<Gateway> = self.entries.iter().map(|e| (e.address, e.interface_index)).collect();
         for entry in self.entries.clone() {
             if entry.address.is_ipv6() && !has_link_local(requests, entry.interface_index)? {
                 continue;
@@ -244,11 +249,7 @@ impl Neighbours {
         }
         let before = self.entries.clone();
         self.receive()?;
-        for (gateway, entry) in self.read(&gateways, requests)? {
-            if let Some(at) = self.entries.iter().position(|e| (e.address, e.interface_index) == gateway) {
-                self.entries[at] = step(gateway, Some(&self.entries[at]), entry.as_ref(), SystemTime::now());
-            }
-        }
+        self.reread(requests)?;
         Ok(self.entries != before)
     }
 }
