@@ -259,12 +259,14 @@ impl Monitor {
     /// # Ok::<(), netreach::Error>(())
     /// ```
     pub fn check(&self) -> Result<Arc<NetworkState>, Error> {
-        #[cfg(target_os = "linux")]
-        self.engine.reverify.run()?;
         let refiners = self.engine.shared.refiners();
         for refiner in &refiners {
             refiner.check()?;
         }
+        // After the sources: a probe round in flight is joined, not made stale and repeated,
+        // by the time the kernel takes to answer.
+        #[cfg(target_os = "linux")]
+        self.engine.reverify.run()?;
         if !refiners.is_empty() || cfg!(target_os = "linux") {
             // Commands run in order: once this one is answered, the verdicts are applied.
             let (reply, answer) = mpsc::sync_channel(1);
