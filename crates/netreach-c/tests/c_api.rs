@@ -21,6 +21,10 @@ fn c_program_exercises_every_function_clean_under_asan() {
     let build = common::Build::new("api");
     let program = build.compile("tests/c/api_test.c", &["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]);
     let ns = testns::uplinks("capi");
+    // Nobody answers for the gateways here: static entries, which check()'s re-verification of
+    // the gateways leaves alone, keep it from (rightly) finding them dead.
+    ns.ip("neigh replace 192.0.2.1 dev va lladdr 02:00:00:00:00:01 nud permanent");
+    ns.ip("neigh replace 2001:db8::1 dev va lladdr 02:00:00:00:00:01 nud permanent");
     let out = Command::new(&program)
         .arg(ns.name())
         // Leaks are errors; exitcode 23 tells a sanitizer report from a failed check.

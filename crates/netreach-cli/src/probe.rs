@@ -54,7 +54,8 @@ impl Target {
 #[derive(Args, Clone)]
 pub(crate) struct Switch {
     /// Also run the connectivity probe (plain HTTP to the default endpoints or --url) and use
-    /// its verdict. Off unless given: without it nothing is sent on the network.
+    /// its verdict; `status --probe` also has the kernel re-verify the route's gateways (ARP or
+    /// neighbour solicitations). Off unless given: without it nothing is sent on the network.
     #[arg(long)]
     probe: bool,
     #[command(flatten)]

@@ -132,6 +132,8 @@ pub fn apply(state: &mut NetworkState, update: Update) -> Vec<EventKind> {
             state.route_decisions.retain(|d| d.family() != family);
             state.route_decisions.extend(decisions);
         }
+        // Observed input with no event of its own either: the levels and reasons tell.
+        Update::Gateways(gateways) => state.gateways = gateways,
         Update::Verdict(verdict) => {
             let at = state.verdicts.iter().position(|v| v.source == verdict.source);
             let withdrawn = verdict == Verdict::new(verdict.source);

@@ -100,6 +100,7 @@ pub use model::{
 };
 pub use model::{ArbitrationRule, Disagreement, Subject};
 pub use model::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
+pub use model::{GatewayNeighbour, NeighbourState};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use path::{validate_path, PathCallbackId, PathMonitor};
 pub use reachability::{derive_kernel_reachability, derive_reasons};

@@ -243,10 +243,14 @@ impl Monitor {
     }
 
     /// Asks every source above the kernel (probe, daemon) for a fresh verdict now, waits for
-    /// the answers to be applied, and returns the resulting state. With no such source the
-    /// kernel's view is always current and is returned at once. A probe round already in
+    /// the answers to be applied, and returns the resulting state. A probe round already in
     /// flight when nothing relevant changed since it started is fresh: `check()` waits for it
     /// rather than sending a second round (so a `check()` right after `build()` probes once).
+    ///
+    /// On Linux it also asks the kernel to re-verify the gateways the route decision uses
+    /// (unicast ARP or neighbour solicitations to a known gateway, a fresh resolution of one
+    /// that is unknown or failed; nothing for static entries) and waits until the kernel has
+    /// its answer, at most about 4 s; nothing is sent to a gateway without `check()`.
     ///
     /// ```no_run
     /// let monitor = netreach::Monitor::new()?;
@@ -259,7 +263,11 @@ impl Monitor {
         for refiner in &refiners {
             refiner.check()?;
         }
-        if !refiners.is_empty() {
+        // After the sources: a probe round in flight is joined, not made stale and repeated,
+        // by the time the kernel takes to answer.
+        #[cfg(target_os = "linux")]
+        self.engine.reverify.run()?;
+        if !refiners.is_empty() || cfg!(target_os = "linux") {
             // Commands run in order: once this one is answered, the verdicts are applied.
             let (reply, answer) = mpsc::sync_channel(1);
             self.engine.shared.command(Command::Sync(reply))?;

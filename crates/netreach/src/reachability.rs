@@ -13,7 +13,7 @@ use crate::model::{
 ///
 /// | level          | condition (for family F)                                                                                   |
 /// |----------------|------------------------------------------------------------------------------------------------------------|
-/// | `online`       | the kernel's route decision for every representative destination of F's internet leads out through a *ready* interface, with a *usable*, routable source address (the one the kernel chose, on any interface) |
+/// | `online`       | the kernel's route decision for every representative destination of F's internet leads out through a *ready* interface, with a *usable*, routable source address (the one the kernel chose, on any interface), through a gateway (if any) whose neighbour entry is not `failed` |
 /// | `site`         | a *counting* ready interface owns a usable, routable (not link-local) F address, but the decision does not lead out |
 /// | `local`        | a counting ready interface owns only link-local usable F addresses (169.254/16, fe80::/10)                  |
 /// | `disconnected` | none of the above                                                                                            |
@@ -152,10 +152,18 @@ fn judge_answer(state: &NetworkState, family: Family, answer: &RouteAnswer) -> R
             .flat_map(|i| &i.addresses)
             .any(|a| a.address == source && a.is_usable() && !a.is_link_local() && !a.address.is_loopback())
     });
-    if usable {
-        Ok(route)
-    } else {
-        Err(Reason::NoSource { route })
+    if !usable {
+        return Err(Reason::NoSource { route });
+    }
+    // The gateway's neighbour entry: a failed one (or one being retried after failing) means
+    // nothing gets past the first hop. Any other state, or no entry (never resolved: no
+    // evidence), leaves the decision alone.
+    let gateway = route.gateway.and_then(|address| {
+        state.gateways.iter().find(|n| n.address == address && n.interface_index == route.interface_index)
+    });
+    match gateway.filter(|n| n.is_unreachable()) {
+        Some(gateway) => Err(Reason::GatewayUnreachable { since: gateway.unanswered_since, route }),
+        None => Ok(route),
     }
 }
 

@@ -128,5 +128,80 @@ fn reasons_read_as_one_sentence() {
         Reason::RoutedOut { route: vpn }.to_string(),
         "the kernel routes 0.0.0.0/0 dev wg0 (table 51820) from 192.0.2.10"
     );
+    assert_eq!(
+        Reason::GatewayUnreachable { route: route.clone(), since: Some(1_764_676_984) }.to_string(),
+        "the kernel routes 0.0.0.0/0 via 192.0.2.1 dev eth0, but gateway 192.0.2.1 does not answer ARP on eth0 since \
+         12:03:04 UTC"
+    );
+    let json = serde_json::to_value(Reason::GatewayUnreachable { route: route.clone(), since: None }).unwrap();
+    assert_eq!(json["code"], "gateway_unreachable");
+    assert!(json.get("since").is_none(), "{json}");
     assert_eq!(Reason::Expired { route }.to_string(), "the lifetime of the route 0.0.0.0/0 dev eth0 expired");
+}
+
+#[test]
+fn a_gateway_the_kernel_cannot_reach_lowers_its_family_to_site() {
+    use crate::model::{GatewayNeighbour, NeighbourState as N};
+    let eth = || iface(2, "eth0", InterfaceKind::Ethernet, &["192.0.2.10/24", "2001:db8::10/64"]);
+    let via = |gateway: &str, prefix: &str, source: &str| {
+        let RouteAnswer::Out { mut route } = out(2, prefix, 0, source) else { unreachable!() };
+        route.gateway = Some(gateway.parse().unwrap());
+        RouteAnswer::Out { route }
+    };
+    let answers = || {
+        vec![
+            ("64.0.0.1", via("192.0.2.1", "0.0.0.0", "192.0.2.10")),
+            ("160.0.0.1", via("192.0.2.1", "0.0.0.0", "192.0.2.10")),
+            ("2800::1", via("fe80::1", "::", "2001:db8::10")),
+        ]
+    };
+    let entry = |address: &str, index, state, since| GatewayNeighbour {
+        address: address.parse().unwrap(),
+        interface_index: index,
+        state,
+        unanswered_since: since,
+    };
+    // (IPv4 gateway's entry, the IPv4 level, whether the reason is the gateway)
+    let cases = [
+        (None, Level::Online, false),
+        (Some(entry("192.0.2.1", 2, N::Failed, Some(43_384))), Level::Site, true),
+        (Some(entry("192.0.2.1", 2, N::Failed, None)), Level::Site, true),
+        // Retried after failing: still no answer.
+        (Some(entry("192.0.2.1", 2, N::Incomplete, Some(43_384))), Level::Site, true),
+        // Resolving for the first time: no evidence yet.
+        (Some(entry("192.0.2.1", 2, N::Incomplete, None)), Level::Online, false),
+        (Some(entry("192.0.2.1", 2, N::None, None)), Level::Online, false),
+        (Some(entry("192.0.2.1", 2, N::Reachable, None)), Level::Online, false),
+        (Some(entry("192.0.2.1", 2, N::Stale, None)), Level::Online, false),
+        (Some(entry("192.0.2.1", 2, N::Delay, None)), Level::Online, false),
+        (Some(entry("192.0.2.1", 2, N::Probe, None)), Level::Online, false),
+        (Some(entry("192.0.2.1", 2, N::Permanent, None)), Level::Online, false),
+        (Some(entry("192.0.2.1", 2, N::Noarp, None)), Level::Online, false),
+        // The same address on another link, or another address: not this route's gateway.
+        (Some(entry("192.0.2.1", 3, N::Failed, Some(1))), Level::Online, false),
+        (Some(entry("192.0.2.2", 2, N::Failed, Some(1))), Level::Online, false),
+    ];
+    for (gateway, level, blamed) in cases {
+        let mut s = state(vec![eth()], answers());
+        s.gateways = gateway.iter().cloned().collect();
+        s.gateways.push(entry("fe80::1", 2, N::Reachable, None));
+        let (levels, reasons) = kernel_reading(&s);
+        assert_eq!(levels.ipv4.reachability, level, "{gateway:?}");
+        assert_eq!(levels.ipv6.reachability, Level::Online, "the other family's gateway answers: {gateway:?}");
+        let Some(reason) = &reasons.ipv4 else { panic!() };
+        assert_eq!(matches!(reason, Reason::GatewayUnreachable { .. }), blamed, "{gateway:?}: {reason:?}");
+        if let Reason::GatewayUnreachable { since, .. } = reason {
+            assert_eq!(*since, gateway.and_then(|g| g.unanswered_since));
+        }
+    }
+    // IPv6: neighbour discovery, on the link the route names; the level is site.
+    let mut s = state(vec![eth()], answers());
+    s.gateways = vec![entry("fe80::1", 2, N::Failed, Some(43_384 + 86_400))];
+    let (levels, reasons) = kernel_reading(&s);
+    assert_eq!((levels.ipv4.reachability, levels.ipv6.reachability), (Level::Online, Level::Site));
+    assert_eq!(
+        reasons.ipv6.unwrap().to_string(),
+        "the kernel routes ::/0 via fe80::1 dev eth0, but gateway fe80::1 does not answer neighbour discovery on \
+         eth0 since 12:03:04 UTC"
+    );
 }

@@ -125,6 +125,9 @@ impl PathOwner for Shared {
 /// engine thread, and waits for both.
 pub(crate) struct Running {
     pub(crate) shared: Arc<Shared>,
+    /// Asks the kernel to re-verify the decision's gateways (`Monitor::check()`).
+    #[cfg(target_os = "linux")]
+    pub(crate) reverify: sys::Reverify,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -144,6 +147,8 @@ impl Drop for Running {
 /// returned here; there is no half-built monitor.
 pub(crate) fn start(config: Config) -> Result<Running, Error> {
     let (source, initial) = sys::Kernel::open(&config.kernel)?;
+    #[cfg(target_os = "linux")]
+    let reverify = source.reverifier();
     let shared = Shared::new(Snapshot { state: initial, ..Snapshot::default() }, source.waker(), config.queue_capacity);
     let refiners = refiner::start(&config, Reporter::sink(&shared))?;
     let (state, kernel) = {
@@ -173,7 +178,12 @@ pub(crate) fn start(config: Config) -> Result<Running, Error> {
         .name("netreach".into())
         .spawn(move || engine.run(source))
         .map_err(|e| Error::io("starting the monitor thread", e))?;
-    Ok(Running { shared, thread: Some(thread) })
+    Ok(Running {
+        shared,
+        #[cfg(target_os = "linux")]
+        reverify,
+        thread: Some(thread),
+    })
 }
 
 /// The engine thread's own part.
@@ -238,9 +248,10 @@ impl Engine {
             // Rules and routes other than default ones are not state: only path monitors care
             // about them.
             self.react(None, touch, lookup);
-        } else if matches!(update, Update::Decision(..)) {
-            // The kernel's decision has no event of its own: what it changes is the levels and
-            // reasons derived from it, so derive even though the fold reports nothing.
+        } else if matches!(update, Update::Decision(..) | Update::Gateways(..)) {
+            // The kernel's decision (and its gateways' neighbour entries) has no event of its
+            // own: what it changes is the levels and reasons derived from it, so derive even
+            // though the fold reports nothing.
             let state = self.change_deriving(true, |state| apply(&mut Arc::make_mut(state).state, update));
             self.react(state, touch, lookup);
         } else if let Some(state) = self.change(|state| apply(&mut Arc::make_mut(state).state, update)) {
@@ -252,7 +263,9 @@ impl Engine {
     /// `resync`, followed by a [`EventKind::Resynced`] notice. Paths are re-evaluated when
     /// something changed (always after a resync: lost route changes are not in the state).
     fn replace(&mut self, mut fresh: NetworkState, resync: Option<String>, lookup: &mut dyn RouteLookup) {
-        let decided = self.shared.snapshot().route_decisions != fresh.route_decisions;
+        let before = self.shared.snapshot();
+        let decided = before.route_decisions != fresh.route_decisions || before.gateways != fresh.gateways;
+        drop(before);
         let changed = self.change_deriving(decided, |state| {
             let mut events = diff(&state.state, &fresh);
             if events.is_empty() && resync.is_none() && !decided {

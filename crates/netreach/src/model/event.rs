@@ -13,6 +13,7 @@ use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::{Level, Source};
 use super::measurement::ProbeMeasurement;
+use super::neighbour::GatewayNeighbour;
 use super::snapshot::Snapshot;
 use super::state::DefaultRoute;
 use super::verdict::{Details, Verdict};
@@ -280,6 +281,9 @@ pub enum Update {
     /// The kernel's route decision for the representative destinations of a family
     /// (replacing the previous one of that family).
     Decision(Family, Vec<RouteDecision>),
+    /// The neighbour entries of the gateways the route decision uses, all of them (replacing
+    /// the previous list).
+    Gateways(Vec<GatewayNeighbour>),
     /// A source above the kernel gave its verdict, replacing its previous one. A verdict with
     /// no opinion at all withdraws the source.
     Verdict(Verdict),

@@ -17,7 +17,7 @@
 //!         \   |  /
 //!       verdict  decision
 //!          |    /
-//!        state
+//!        state ---- neighbour
 //!          |
 //!        snapshot
 //!          |
@@ -35,6 +35,7 @@ mod event;
 mod interface;
 mod level;
 mod measurement;
+mod neighbour;
 mod path;
 mod snapshot;
 mod state;
@@ -51,6 +52,7 @@ pub(crate) use interface::display_name;
 pub use interface::{Interface, InterfaceKind, OperState};
 pub use level::{FamilyReachability, Level, Reachability, Source};
 pub use measurement::ProbeMeasurement;
+pub use neighbour::{GatewayNeighbour, NeighbourState};
 pub use path::{PathEvent, PathEventKind, PathOptions, PathState, PathStatus, Unreachable};
 pub use snapshot::Snapshot;
 pub use state::{DefaultRoute, NetworkState};

@@ -11,6 +11,7 @@ use super::address::Family;
 use super::decision::RouteDecision;
 use super::dns::DnsConfig;
 use super::interface::Interface;
+use super::neighbour::GatewayNeighbour;
 use super::verdict::Verdict;
 
 /// What was observed in one network namespace (or machine) at one moment: what the OS reported
@@ -41,6 +42,11 @@ pub struct NetworkState {
     /// levels come from `default_routes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_decisions: Vec<RouteDecision>,
+    /// The kernel's neighbour entry of each gateway `route_decisions` leads through (Linux;
+    /// only those gateways, never the whole neighbour table). A gateway whose entry failed
+    /// keeps its family below `online` ([`crate::Reason::GatewayUnreachable`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<GatewayNeighbour>,
     /// The resolver configuration in effect (Linux; `None` where it is not followed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsConfig>,

@@ -47,6 +47,8 @@ pub(crate) fn touched_by(update: &Update) -> Touch {
         // Paths follow the kernel; probes and daemons judge the machine, not one path, and a
         // path is between addresses: the resolver does not matter to it.
         Update::Verdict(_) | Update::Dns(_) => Touch::Nothing,
+        // A path is judged by its route; its gateway's liveness is the machine's reason.
+        Update::Gateways(_) => Touch::Nothing,
     }
 }
 

@@ -40,7 +40,7 @@ pub(crate) mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::networkmanager::{start as start_networkmanager, NetworkManager};
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{enter_netns, socket_options, Kernel, Waker};
+pub(crate) use linux::{enter_netns, socket_options, Kernel, Reverify, Waker};
 
 #[cfg(windows)]
 pub(crate) mod windows;

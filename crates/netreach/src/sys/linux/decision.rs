@@ -86,7 +86,11 @@ pub(super) fn matters(update: &Update) -> Families {
         Update::RouteChanged(prefix, len) if REPRESENTATIVES.iter().any(|d| contains(*prefix, *len, *d)) => {
             Families::of_address(*prefix)
         }
-        Update::RouteChanged(..) | Update::Verdict(_) | Update::Decision(..) | Update::Dns(_) => Families::NONE,
+        Update::RouteChanged(..)
+        | Update::Verdict(_)
+        | Update::Decision(..)
+        | Update::Gateways(..)
+        | Update::Dns(_) => Families::NONE,
         Update::AddressAdded(_, address) | Update::AddressRemoved(_, address) => Families::of_address(address.address),
         Update::RouteAdded(route) | Update::RouteReplaced(route) | Update::RouteRemoved(route) => {
             Families::of(route.family)

@@ -18,6 +18,8 @@ pub(super) fn read_state(sockets: &mut Sockets, decider: &mut Decider) -> std::i
     let mut reading = sockets.dump_state()?;
     decider.decide(&mut sockets.requests, Families::BOTH, true);
     reading.state.route_decisions = decider.current();
+    sockets.follow_gateways(&reading.state.route_decisions);
+    reading.state.gateways = sockets.neighbours.current();
     Ok(reading)
 }
 
@@ -39,8 +41,11 @@ impl Kernel {
     /// answers changed.
     pub(super) fn decide(&mut self, families: Families) -> Vec<crate::model::Update> {
         self.sockets.policy_changed = false;
-        let updates = self.decider.decide(&mut self.sockets.requests, families, false);
+        let mut updates = self.decider.decide(&mut self.sockets.requests, families, false);
         self.arm();
+        if self.sockets.follow_gateways(&self.decider.current()) {
+            updates.push(crate::model::Update::Gateways(self.sockets.neighbours.current()));
+        }
         updates
     }
 

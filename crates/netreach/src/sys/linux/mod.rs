@@ -16,7 +16,9 @@ mod faults;
 mod filter;
 mod follow;
 mod frame;
+mod gateways;
 mod kind;
+mod neighbour;
 mod netlink;
 mod netns;
 pub(crate) mod networkmanager;
@@ -29,12 +31,13 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 
 use self::decision::{matters, Decider, Families};
 use self::follow::read_state;
+pub(crate) use self::gateways::Reverify;
 use self::netlink::Sockets;
 use self::netns::{Namespace, NamespaceWatch};
 pub(crate) use self::socket::socket_options;
@@ -58,6 +61,7 @@ const NETLINK: u64 = 0;
 const WAKE: u64 = 1;
 const DELETION: u64 = 2;
 const EXPIRY: u64 = 3;
+const NEIGHBOURS: u64 = 4;
 
 /// Moves the calling thread into `netns` (for sources that open their sockets there).
 pub(crate) fn enter_netns(netns: &Netns) -> Result<(), Error> {
@@ -125,6 +129,8 @@ pub(crate) struct Kernel {
     /// default): the kernel sends nothing when a route's lifetime runs out, only when its
     /// garbage collection removes it, up to about 30 s later. Disarmed otherwise.
     expiry: TimerFd,
+    /// Re-verifications of the gateways asked by `Monitor::check()`.
+    verification: gateways::Verification,
 }
 
 impl Kernel {
@@ -146,6 +152,7 @@ impl Kernel {
                 .map_err(|e| Error::io("registering a descriptor with epoll", e.into()))
         };
         register(sockets.events.as_fd(), NETLINK)?;
+        register(sockets.neighbours.socket.as_fd(), NEIGHBOURS)?;
         register(wake.as_fd(), WAKE)?;
         if let Some(watch) = &deletion {
             register(watch.inotify.as_fd(), DELETION)?;
@@ -178,6 +185,7 @@ impl Kernel {
             expiry,
             down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
             filtered: false,
+            verification: Default::default(),
         };
         kernel.every_route(false);
         kernel.arm();
@@ -215,10 +223,15 @@ impl Kernel {
 
     /// Waits for any descriptor (or, until the state is known complete, for quiet).
     fn wait(&mut self) -> Result<(), String> {
-        let mut ready = [EpollEvent::empty(); 4];
-        // No timer at all once the state is known complete: no wake-ups while idle.
-        let timeout = if self.complete { EpollTimeout::NONE } else { EpollTimeout::from(QUIET.as_millis() as u16) };
+        let mut ready = [EpollEvent::empty(); 5];
+        // No timer at all once the state is known complete (and no re-verification of the
+        // gateways is under way): no wake-ups while idle.
+        let timeout = self.verification.wait((!self.complete).then_some(QUIET));
         let count = match self.ready_set.wait(&mut ready, timeout) {
+            Ok(0) if self.verification.due() => {
+                self.gateways(false);
+                return Ok(());
+            }
             Ok(0) if !self.complete => {
                 match self.read() {
                     Ok(reading) => {
@@ -241,8 +254,11 @@ impl Kernel {
                 self.pending.push_back(Input::Updates(updates));
             }
         }
-        if is_ready(WAKE) {
-            let _ = self.wake.read();
+        let woken = is_ready(WAKE);
+        if woken || is_ready(NEIGHBOURS) {
+            self.gateways(woken); // reads the wake-up descriptor first, then the neighbours
+        }
+        if woken {
             self.pending.push_back(Input::Woken);
             // The shared resolver watch wakes the source through the same descriptor.
             if let Some(config) = self.dns.take_change() {
@@ -341,9 +357,13 @@ impl Kernel {
             Ok((sockets, reading)) => {
                 // The old event socket left the epoll set when it was closed.
                 self.sockets = sockets;
-                self.ready_set
-                    .add(self.sockets.events.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, NETLINK))
-                    .map_err(|e| format!("registering a descriptor with epoll failed: {}", e.desc()))?;
+                for (fd, token) in
+                    [(self.sockets.events.as_fd(), NETLINK), (self.sockets.neighbours.socket.as_fd(), NEIGHBOURS)]
+                {
+                    self.ready_set
+                        .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
+                        .map_err(|e| format!("registering a descriptor with epoll failed: {}", e.desc()))?;
+                }
                 self.complete = reading.complete;
                 let resync = format!("netlink sockets reopened after a failure ({})", broken.failure);
                 self.pending.push_back(self.reread(reading.state, Some(resync)));

@@ -50,6 +50,8 @@ pub(crate) struct Sockets {
     /// Set when a received message changed something the kernel's route decision depends on
     /// but that is not state (a rule, a nexthop object, a netconf setting, a reject default).
     pub(super) policy_changed: bool,
+    /// The neighbour entries of the decision's gateways, on a socket of their own.
+    pub(super) neighbours: super::neighbour::Neighbours,
 }
 
 impl Sockets {
@@ -73,6 +75,7 @@ impl Sockets {
             undecodable: Vec::new(),
             use_sysfs,
             policy_changed: false,
+            neighbours: super::neighbour::Neighbours::open()?,
         })
     }
 

@@ -1,0 +1,104 @@
+//! A neighbour storm on addresses that are not the gateway does not wake the monitor: the
+//! kernel-side filter drops those messages before they reach its socket. Its own test binary
+//! (one process, one monitor), so the monitor's thread is the only one named `netreach` and
+//! its wake-ups can be counted: every return from its wait is a voluntary context switch
+//! (`/proc/self/task/TID/status`). Paired in the same run: a plain socket joined to the
+//! neighbour group, without a filter, counts what the storm sent.
+#![cfg(target_os = "linux")] // network namespaces
+
+mod common;
+
+use std::io::Write;
+use std::time::Instant;
+
+use common::*;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use netreach::{Level, Monitor, ReachabilityOf};
+
+/// Changes per round and rounds: 500 entries (well under the neighbour table's default size
+/// limit) whose link-layer address changes every round, so each change is announced.
+const ENTRIES: usize = 500;
+const ROUNDS: usize = 10;
+
+/// The monitor thread's voluntary context switches and CPU time (user + system, clock ticks).
+fn engine_thread() -> (u64, u64) {
+    let mut found = None;
+    for task in std::fs::read_dir("/proc/self/task").expect("tasks").flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != "netreach" {
+            continue;
+        }
+        assert!(found.is_none(), "one monitor thread in this process");
+        let status = std::fs::read_to_string(task.path().join("status")).expect("status");
+        let switches = status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("voluntary_ctxt_switches");
+        let stat = std::fs::read_to_string(task.path().join("stat")).expect("stat");
+        // Fields after the command (which is in parentheses): utime and stime are 14 and 15.
+        let rest: Vec<&str> = stat.rsplit_once(')').expect("stat").1.split_whitespace().collect();
+        let cpu = rest[11].parse::<u64>().unwrap() + rest[12].parse::<u64>().unwrap();
+        found = Some((switches, cpu));
+    }
+    found.expect("the monitor's thread")
+}
+
+#[test]
+fn a_neighbour_storm_on_other_addresses_does_not_wake_the_monitor() {
+    testns::skip_unless_root!();
+    let ns = ns_with_veth("gwstorm");
+    ns.ip("addr add 192.0.2.10/24 dev va");
+    ns.ip("route add default via 192.0.2.1");
+    ns.ip("neigh replace 192.0.2.1 dev va lladdr 02:00:00:00:00:01 nud reachable");
+    let monitor = Monitor::builder().netns(ns.name()).build().expect("monitor");
+    let sub = monitor.subscribe();
+    sub.recv_timeout(EVENT_TIMEOUT).expect("baseline");
+    assert_eq!(monitor.snapshot().gateways.len(), 1, "the gateway is followed");
+    let peer = ns.run_inside(|| {
+        let mut socket = Socket::new(NETLINK_ROUTE).expect("socket");
+        socket.bind(&SocketAddr::new(0, 0)).expect("bind");
+        socket.add_membership(libc::RTNLGRP_NEIGH).expect("join");
+        socket.set_rx_buf_sz(8 << 20).expect("receive buffer");
+        socket.set_non_blocking(true).expect("non-blocking");
+        socket
+    });
+    let mut batch = String::new();
+    for round in 0..ROUNDS {
+        for i in 0..ENTRIES {
+            let (a, b) = (i / 250, i % 250 + 1);
+            batch += &format!("neigh replace 198.18.{a}.{b} dev va lladdr 02:00:00:00:{round:02x}:{b:02x}\n");
+        }
+    }
+    let before = engine_thread();
+    let started = Instant::now();
+    ns.ip_batch(&batch);
+    let storm = started.elapsed();
+    // The peer's count: everything the storm announced (drained after it).
+    let mut announced = 0;
+    let mut buffer = Vec::with_capacity(65536);
+    loop {
+        buffer.clear();
+        match peer.recv(&mut buffer, 0) {
+            Ok(_) => announced += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("peer socket: {e}"),
+        }
+    }
+    // Then the gateway's own entry changes: that passes, and once its event is out the
+    // monitor's thread has read everything its socket held.
+    ns.ip("neigh replace 192.0.2.1 dev va nud failed");
+    expect_level(&sub, ReachabilityOf::Ipv4, Level::Site);
+    let after = engine_thread();
+    let (wakeups, cpu_ticks) = (after.0 - before.0, after.1 - before.1);
+    writeln!(
+        std::io::stdout(),
+        "neighbour storm: {} changes in {:.0} ms; peer socket without filter: {announced} datagrams; monitor \
+         thread: {wakeups} wake-ups (including the gateway's change), {cpu_ticks} clock ticks of CPU",
+        ENTRIES * ROUNDS,
+        storm.as_secs_f64() * 1000.0,
+    )
+    .unwrap();
+    assert!(announced >= ENTRIES * ROUNDS, "the storm was announced: {announced}");
+    assert!(wakeups <= 3, "{wakeups} wake-ups for {announced} announcements");
+}
