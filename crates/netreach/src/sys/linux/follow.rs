@@ -12,6 +12,7 @@ use super::decision::Decider;
 use super::dump::Reading;
 use super::netlink::Sockets;
 use super::{Input, Kernel};
+use crate::model::Update;
 
 /// Reads the whole state, then the kernel's route decision for it.
 pub(super) fn read_state(sockets: &mut Sockets, decider: &mut Decider) -> std::io::Result<Reading> {
@@ -36,20 +37,44 @@ impl Kernel {
     }
 
     /// Asks the kernel for its route decision again; the families whose answers changed.
-    pub(super) fn decide(&mut self) -> Vec<crate::model::Update> {
+    /// Then, after a rule change, the defaults of tables that became (or stopped being) listed:
+    /// after the decision, so the rule change's effect on the levels is not delayed by dumps.
+    pub(super) fn decide(&mut self) -> Vec<Update> {
         self.sockets.policy_changed = false;
-        let updates = self.decider.decide(&mut self.sockets.requests, false);
+        let mut updates = self.decider.decide(&mut self.sockets.requests, false);
         self.arm();
+        if std::mem::take(&mut self.tables_due) {
+            match self.sockets.retable() {
+                Ok(listed) => updates.extend(listed),
+                Err(e) => self.pending.push_back(Input::Fault(format!("reading the routing tables failed ({e})"))),
+            }
+        }
         updates
+    }
+
+    /// What a datagram's updates need before they are handed over: default routes of tables
+    /// that are not listed dropped ([`super::tables::Tables::keeps`]), the tables read again
+    /// after a rule change (or a link change, with `l3mdev` rules: a VRF's table), and links
+    /// that came back up revived.
+    pub(super) fn follow(&mut self, updates: &mut Vec<Update>) {
+        let tables = &self.sockets.tables;
+        let relist = |u: &Update| match u {
+            Update::RulesChanged(_) => true,
+            Update::Link(_) | Update::LinkRemoved(_) => tables.l3mdev,
+            _ => false,
+        };
+        self.tables_due |= updates.iter().any(relist);
+        updates.retain(|u| tables.keeps(u));
+        self.revive(updates);
     }
 
     /// Adds the default routes through links that came back up: the kernel revives the dead
     /// next hops of multipath routes through them silently (see
     /// [`Sockets::default_routes_via`]).
-    pub(super) fn revive(&mut self, updates: &mut Vec<crate::model::Update>) {
+    fn revive(&mut self, updates: &mut Vec<Update>) {
         let mut up = Vec::new();
         for update in updates.iter() {
-            if let crate::model::Update::Link(link) = update {
+            if let Update::Link(link) = update {
                 if !link.up {
                     self.down.insert(link.index);
                 } else if self.down.remove(&link.index) {

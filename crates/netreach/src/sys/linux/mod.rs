@@ -20,6 +20,7 @@ mod netlink;
 mod netns;
 pub(crate) mod networkmanager;
 mod socket;
+mod tables;
 
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
@@ -120,6 +121,8 @@ pub(crate) struct Kernel {
     filtered: bool,
     /// Interfaces last seen administratively down (their multipath next hops are dead).
     down: std::collections::HashSet<u32>,
+    /// A rule changed: the listed tables are read again after the decision ([`tables`]).
+    tables_due: bool,
     /// One-shot timer at the earliest expiry of a route in that decision (an RA-learned
     /// default): the kernel sends nothing when a route's lifetime runs out, only when its
     /// garbage collection removes it, up to about 30 s later. Disarmed otherwise.
@@ -177,6 +180,7 @@ impl Kernel {
             expiry,
             down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
             filtered: false,
+            tables_due: false,
         };
         kernel.every_route(false);
         kernel.arm();
@@ -270,7 +274,7 @@ impl Kernel {
         let mut updates = Vec::new();
         match self.sockets.receive(&mut updates) {
             Ok(true) => {
-                self.revive(&mut updates);
+                self.follow(&mut updates);
                 if self.sockets.policy_changed || updates.iter().any(matters) {
                     // Asked after the datagram's own updates are handed over (the next call),
                     // before the next datagram is read: the decision reflects the kernel after

@@ -50,6 +50,8 @@ pub(crate) struct Sockets {
     /// Set when a received message changed something the kernel's route decision depends on
     /// but that is not state (a rule, a nexthop object, a netconf setting, a reject default).
     pub(super) policy_changed: bool,
+    /// The tables whose default routes are listed (see [`super::tables`]).
+    pub(super) tables: super::tables::Tables,
 }
 
 impl Sockets {
@@ -73,6 +75,7 @@ impl Sockets {
             undecodable: Vec::new(),
             use_sysfs,
             policy_changed: false,
+            tables: super::tables::Tables::default(),
         })
     }
 
@@ -124,7 +127,7 @@ pub(super) struct Requester {
 }
 
 impl Requester {
-    fn open() -> io::Result<Self> {
+    pub(super) fn open() -> io::Result<Self> {
         let mut socket = Socket::new(NETLINK_ROUTE)?;
         socket.bind_auto()?;
         // Lets the kernel filter route dumps by type (Linux 4.20+). Where it is refused, dumps
