@@ -68,7 +68,11 @@ fn open_sockets(namespace: Option<&Namespace>, receive_buffer: Option<usize>) ->
     match namespace {
         // sysfs describes the namespace of whoever mounted it: only trusted for our own.
         None => Sockets::open(receive_buffer, true).map_err(|e| Error::io("opening netlink sockets", e)),
-        Some(ns) => ns.run_inside(|| Sockets::open(receive_buffer, false)),
+        Some(ns) => {
+            let mut sockets = ns.run_inside(|| Sockets::open(receive_buffer, false))?;
+            sockets.namespace = Some(ns.try_clone()?);
+            Ok(sockets)
+        }
     }
 }
 

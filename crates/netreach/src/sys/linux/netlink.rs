@@ -52,6 +52,9 @@ pub(crate) struct Sockets {
     pub(super) policy_changed: bool,
     /// The tables whose default routes are listed (see [`super::tables`]).
     pub(super) tables: super::tables::Tables,
+    /// The namespace the sockets live in, when not the caller's: abandoned dumps need new
+    /// sockets there ([`super::tables`]).
+    pub(super) namespace: Option<super::netns::Namespace>,
 }
 
 impl Sockets {
@@ -76,6 +79,7 @@ impl Sockets {
             use_sysfs,
             policy_changed: false,
             tables: super::tables::Tables::default(),
+            namespace: None,
         })
     }
 

@@ -149,11 +149,22 @@ impl Sockets {
 
     /// The default routes in the listed tables of `tables`.
     pub(crate) fn defaults_in(&mut self, tables: &Tables, updates: &mut Vec<Update>) -> io::Result<bool> {
+        let ipv4: Vec<u32> = tables.ipv4.iter().copied().filter(|t| tables.lists(Family::Ipv4, *t)).collect();
+        // Each IPv4 dump is abandoned on a socket of its own, opened inside the namespace (one
+        // helper thread for all of them when that is not this thread's).
+        let open = || (0..ipv4.len()).map(|_| Requester::open()).collect::<io::Result<Vec<_>>>();
+        let fresh = match &self.namespace {
+            None => open()?,
+            Some(namespace) => namespace.run_inside(open).map_err(|e| io::Error::other(e.to_string()))?,
+        };
         let mut consistent = true;
-        for (family, set) in [(Family::Ipv4, &tables.ipv4), (Family::Ipv6, &tables.ipv6)] {
-            for &table in set.iter().filter(|t| tables.lists(family, **t)) {
-                consistent &= table_defaults(family, table, updates, &mut self.undecodable)?;
-            }
+        for (table, requester) in ipv4.into_iter().zip(fresh) {
+            consistent &= table_defaults(requester, Family::Ipv4, table, updates, &mut self.undecodable)?;
+        }
+        // IPv6 dumps are read to their end: the request socket serves again afterwards.
+        for &table in &tables.ipv6 {
+            let requester = &mut self.requests;
+            consistent &= table_defaults(requester, Family::Ipv6, table, updates, &mut self.undecodable)?;
         }
         Ok(consistent)
     }
@@ -230,14 +241,15 @@ fn vrf_table(payload: &[u8]) -> Result<Option<u32>, String> {
 
 /// The default routes of one table (see the module's documentation), and whether the dump was
 /// consistent (not flagged interrupted by a concurrent change).
-pub(crate) fn table_defaults(
+fn table_defaults<R: std::borrow::BorrowMut<Requester>>(
+    mut requester: R,
     family: Family,
     table: u32,
     updates: &mut Vec<Update>,
     undecodable: &mut Vec<String>,
 ) -> io::Result<bool> {
-    // A socket of its own: it is closed (the dump abandoned) when this returns.
-    let mut requester = Requester::open()?;
+    // An IPv4 dump gets a socket of its own: it is closed (the dump abandoned) on return.
+    let requester = requester.borrow_mut();
     let strict = requester.socket.set_netlink_get_strict_chk(true).is_ok();
     let mut request = RouteMessage::default();
     request.header.address_family = if family == Family::Ipv4 { AddressFamily::Inet } else { AddressFamily::Inet6 };
