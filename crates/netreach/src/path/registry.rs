@@ -115,6 +115,17 @@ impl PathRegistry {
         self.by_remote.remove(&(entry.query.remote, id));
     }
 
+    /// The distinct remotes of the watched paths, in order; lazily, a step per remote (not per
+    /// path: a connection pool's thousand paths to one remote are one step).
+    pub(crate) fn remotes(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        let mut next = self.by_remote.first().map(|(remote, _)| *remote);
+        std::iter::from_fn(move || {
+            let remote = next?;
+            next = self.by_remote.range((remote, PathId::MAX)..).find(|(r, _)| *r != remote).map(|(r, _)| *r);
+            Some(remote)
+        })
+    }
+
     /// How many paths are watched.
     pub(crate) fn len(&self) -> usize {
         self.slots.len() - self.free.len()

@@ -120,9 +120,9 @@ pub(crate) struct Kernel {
     /// A datagram's updates were handed over and the kernel's decision must be asked again
     /// before the next datagram is read (see [`Kernel::read_one`]).
     decision_due: bool,
-    /// Whether route changes that cannot change the route decision are dropped by the event
-    /// socket's filter (while no path monitor needs them).
-    filtered: bool,
+    /// The path remotes the event socket's filter passes route changes for, besides those that
+    /// can change the route decision; `None` when no filter is attached ([`filter`]).
+    filter: Option<Vec<std::net::IpAddr>>,
     /// Interfaces last seen administratively down (their multipath next hops are dead).
     down: std::collections::HashSet<u32>,
     /// A rule changed: the listed tables are read again after the decision ([`tables`]).
@@ -183,10 +183,10 @@ impl Kernel {
             decision_due: false,
             expiry,
             down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
-            filtered: false,
+            filter: None,
             tables_due: false,
         };
-        kernel.every_route(false);
+        kernel.filter = filter::apply(&kernel.sockets.events, Some(Vec::new()));
         kernel.arm();
         Ok((kernel, reading.state))
     }
@@ -348,10 +348,7 @@ impl Kernel {
                 self.pending.push_back(self.reread(reading.state, Some(resync)));
                 self.broken = None;
                 self.arm();
-                if self.filtered {
-                    self.filtered = false;
-                    self.every_route(false);
-                }
+                self.filter = filter::apply(&self.sockets.events, self.filter.take());
             }
             Err(e) => {
                 broken.backoff = (broken.backoff * 2).min(BACKOFF_MAX);
@@ -374,14 +371,10 @@ impl RouteLookup for Kernel {
         self.sockets.routes(queries)
     }
 
-    fn every_route(&mut self, every: bool) {
-        if self.filtered != every {
-            return;
-        }
-        // Without the filter (an old kernel refusing it), irrelevant changes still arrive and
-        // are found irrelevant after decoding: slower under churn, never wrong.
-        if filter::set(&self.sockets.events, !every).is_ok() {
-            self.filtered = !every;
+    fn watch_routes_to(&mut self, remotes: &mut dyn Iterator<Item = std::net::IpAddr>) {
+        let wanted = filter::bounded(remotes);
+        if wanted != self.filter {
+            self.filter = filter::apply(&self.sockets.events, wanted);
         }
     }
 }
