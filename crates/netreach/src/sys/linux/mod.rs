@@ -16,6 +16,7 @@ mod filter;
 mod follow;
 mod frame;
 mod kind;
+mod listed;
 mod netlink;
 mod netns;
 pub(crate) mod networkmanager;

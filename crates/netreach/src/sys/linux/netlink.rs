@@ -50,8 +50,8 @@ pub(crate) struct Sockets {
     /// Set when a received message changed something the kernel's route decision depends on
     /// but that is not state (a rule, a nexthop object, a netconf setting, a reject default).
     pub(super) policy_changed: bool,
-    /// The tables whose default routes are listed (see [`super::tables`]).
-    pub(super) tables: super::tables::Tables,
+    /// The tables whose default routes are listed (see [`super::listed`]).
+    pub(super) tables: super::listed::Tables,
     /// The namespace the sockets live in, when not the caller's: abandoned dumps need new
     /// sockets there ([`super::tables`]).
     pub(super) namespace: Option<super::netns::Namespace>,
@@ -78,7 +78,7 @@ impl Sockets {
             undecodable: Vec::new(),
             use_sysfs,
             policy_changed: false,
-            tables: super::tables::Tables::default(),
+            tables: super::listed::Tables::default(),
             namespace: None,
         })
     }
