@@ -18,7 +18,7 @@
 //!   `main` in one trie, and a dump of `local` walks all of `main` before its first datagram
 //!   (48 ms with a million routes); the kernel fills `local` itself with local and broadcast
 //!   routes, and a unicast default put there is left out of `default_routes` (also when it
-//!   changes, see `Kernel::read_one`): the kernel's decision still reports it.
+//!   changes, see `Kernel::follow`): the kernel's decision still reports it.
 //! - IPv6: the kernel's fib6 walk visits a node after its children, so `::/0` comes last: each
 //!   table is read whole. The cost is bounded by the IPv6 table (a full IPv6 BGP table is about
 //!   200,000 routes, a fifth of IPv4's), and documented as such.
@@ -56,12 +56,20 @@ impl Requester {
         for (family, set) in [(AddressFamily::Inet, &mut tables.ipv4), (AddressFamily::Inet6, &mut tables.ipv6)] {
             let mut request = RuleMessage::default();
             request.header.family = family;
-            self.dump_raw(RouteNetlinkMessage::GetRule(request), |payload| {
+            let rules = self.dump_raw(RouteNetlinkMessage::GetRule(request), |payload| {
                 let rule = rule_table(payload)?;
                 l3mdev |= rule.l3mdev;
                 set.extend(rule.table);
                 Ok(())
-            })?;
+            });
+            match rules {
+                // A kernel built without policy routing (or without IPv6, then nothing is
+                // dumped from these): only `main` and `local` are consulted.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT | libc::EOPNOTSUPP)) => {
+                    set.extend([libc::RT_TABLE_MAIN as u32, libc::RT_TABLE_LOCAL as u32]);
+                }
+                other => other?,
+            }
         }
         if l3mdev {
             let mut request = LinkMessage::default();
@@ -245,8 +253,8 @@ fn table_defaults<R: std::borrow::BorrowMut<Requester>>(
             Control::Policy => {}
         });
         if let Some(e) = failure {
-            // A table that does not exist (yet): no defaults in it.
-            return if e.raw_os_error() == Some(libc::ENOENT) { Ok(true) } else { Err(e) };
+            // A table that does not exist (yet), or a family the kernel lacks: no defaults.
+            return if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EAFNOSUPPORT)) { Ok(true) } else { Err(e) };
         }
         // Past the first leaf of an IPv4 trie: no default can follow (see above). Without
         // strict checking the dump holds every table, so it is read to its end.
