@@ -37,19 +37,23 @@ impl Kernel {
     }
 
     /// Asks the kernel for its route decision again; the families whose answers changed.
-    /// Then, after a rule change, the defaults of tables that became (or stopped being) listed:
-    /// after the decision, so the rule change's effect on the levels is not delayed by dumps.
     pub(super) fn decide(&mut self) -> Vec<Update> {
         self.sockets.policy_changed = false;
-        let mut updates = self.decider.decide(&mut self.sockets.requests, false);
+        let updates = self.decider.decide(&mut self.sockets.requests, false);
         self.arm();
-        if std::mem::take(&mut self.tables_due) {
-            match self.sockets.retable() {
-                Ok(listed) => updates.extend(listed),
-                Err(e) => self.pending.push_back(Input::Fault(format!("reading the routing tables failed ({e})"))),
-            }
-        }
         updates
+    }
+
+    /// After a rule change: the defaults of tables that became (or stopped being) listed.
+    /// Asked once the decision's updates were handed over, so the rule change's effect on the
+    /// levels is not delayed by the dumps.
+    pub(super) fn retable(&mut self) {
+        self.tables_due = false;
+        match self.sockets.retable() {
+            Ok(listed) if listed.is_empty() => {}
+            Ok(listed) => self.pending.push_back(Input::Updates(listed)),
+            Err(e) => self.pending.push_back(Input::Fault(format!("reading the routing tables failed ({e})"))),
+        }
     }
 
     /// What a datagram's updates need before they are handed over: default routes of tables

@@ -126,7 +126,8 @@ pub(crate) struct Kernel {
     filter: Option<Vec<std::net::IpAddr>>,
     /// Interfaces last seen administratively down (their multipath next hops are dead).
     down: std::collections::HashSet<u32>,
-    /// A rule changed: the listed tables are read again after the decision ([`tables`]).
+    /// A rule changed: the listed tables are read again once the decision is handed over
+    /// ([`tables`]).
     tables_due: bool,
     /// One-shot timer at the earliest expiry of a route in that decision (an RA-learned
     /// default): the kernel sends nothing when a route's lifetime runs out, only when its
@@ -213,6 +214,8 @@ impl Kernel {
                 if !updates.is_empty() {
                     self.pending.push_back(Input::Updates(updates));
                 }
+            } else if self.tables_due {
+                self.retable();
             } else if self.budget > 0 {
                 self.read_one();
             } else {
