@@ -45,8 +45,8 @@ impl Kernel {
     }
 
     /// After a rule change: the defaults of tables that became (or stopped being) listed.
-    /// Asked once the decision's updates were handed over, so the rule change's effect on the
-    /// levels is not delayed by the dumps.
+    /// Asked once nothing else is ready (the decision handed over, the callbacks it caused
+    /// delivered), so the rule change's effect on the levels is not delayed by the dumps.
     pub(super) fn retable(&mut self) {
         self.tables_due = false;
         match self.sockets.retable() {

@@ -126,7 +126,7 @@ pub(crate) struct Kernel {
     filter: Option<Vec<std::net::IpAddr>>,
     /// Interfaces last seen administratively down (their multipath next hops are dead).
     down: std::collections::HashSet<u32>,
-    /// A rule changed: the listed tables are read again once the decision is handed over
+    /// A rule changed: the listed tables are read again once nothing else is ready
     /// ([`tables`]).
     tables_due: bool,
     /// One-shot timer at the earliest expiry of a route in that decision (an RA-learned
@@ -214,8 +214,6 @@ impl Kernel {
                 if !updates.is_empty() {
                     self.pending.push_back(Input::Updates(updates));
                 }
-            } else if self.tables_due {
-                self.retable();
             } else if self.budget > 0 {
                 self.read_one();
             } else {
@@ -227,9 +225,18 @@ impl Kernel {
     /// Waits for any descriptor (or, until the state is known complete, for quiet).
     fn wait(&mut self) -> Result<(), String> {
         let mut ready = [EpollEvent::empty(); 4];
-        // No timer at all once the state is known complete: no wake-ups while idle.
-        let timeout = if self.complete { EpollTimeout::NONE } else { EpollTimeout::from(QUIET.as_millis() as u16) };
+        // No timer at all once the state is known complete: no wake-ups while idle. Tables due
+        // after a rule change are read once nothing is ready (the change's callbacks first).
+        let timeout = match (self.tables_due, self.complete) {
+            (true, _) => EpollTimeout::ZERO,
+            (false, true) => EpollTimeout::NONE,
+            (false, false) => EpollTimeout::from(QUIET.as_millis() as u16),
+        };
         let count = match self.ready_set.wait(&mut ready, timeout) {
+            Ok(0) if self.tables_due => {
+                self.retable();
+                return Ok(());
+            }
             Ok(0) if !self.complete => {
                 match self.read() {
                     Ok(reading) => {
