@@ -127,7 +127,7 @@ impl Sockets {
     pub(crate) fn default_routes_via(&mut self, index: u32) -> io::Result<Vec<Update>> {
         let mut updates = Vec::new();
         let tables = self.tables.clone();
-        self.defaults_in(&tables, &mut updates)?;
+        self.defaults_in(&tables, Some(index), &mut updates)?;
         updates.retain(|u| matches!(u, Update::RouteAdded(r) if r.interface_index == index));
         Ok(updates)
     }

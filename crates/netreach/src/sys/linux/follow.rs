@@ -57,7 +57,7 @@ impl Kernel {
     }
 
     /// What a datagram's updates need before they are handed over: default routes of tables
-    /// that are not listed dropped ([`super::tables::Tables::keeps`]), the tables read again
+    /// that are not listed dropped ([`super::listed::Tables::keeps`]), the tables read again
     /// after a rule change (or a link change, with `l3mdev` rules: a VRF's table), and links
     /// that came back up revived.
     pub(super) fn follow(&mut self, updates: &mut Vec<Update>) {
