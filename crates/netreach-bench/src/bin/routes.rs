@@ -8,6 +8,8 @@
 //!   each, loaded into a namespace's main table with `ip -batch`.
 //! - `netreach status --json` wall time with the table against a peer namespace without it (same
 //!   uplink and default route), the runs alternating.
+//! - The same for IPv6 (`--ipv6-routes N`, default 200,000; quick: 25,000 /64s in `main`):
+//!   IPv6 tables are read whole (their defaults come last), a documented bound.
 //! - Churn: 10,000 non-default route changes per second (`ip -batch` fed at that pace, half
 //!   additions, half removals): CPU time and RSS of `netreach watch --json`, of `ip monitor
 //!   route` and of GLib's `GNetworkMonitor` (python3-gi, its netlink backend: no system bus in
@@ -73,6 +75,8 @@ fn main() {
         verdict(ratio <= 1.5)
     );
 
+    ipv6_tables(&netreach, value("--ipv6-routes").unwrap_or(if quick { 25_000 } else { 200_000 }));
+
     churn(&netreach, &ns, seconds);
     reject_latency(&ns);
     println!("load at the end: {}", load());
@@ -107,6 +111,34 @@ fn status_times(netreach: &std::path::Path, a: &NetNs, b: &NetNs) -> (Duration, 
     times_a.sort();
     times_b.sort();
     (times_a[STATUS_RUNS / 2], times_b[STATUS_RUNS / 2])
+}
+
+/// IPv6 defaults sit at the root of the kernel's fib6 tree, which its walk visits last: each
+/// listed IPv6 table is read whole (see sys/linux/tables.rs). The cost, paired as above: `routes`
+/// IPv6 /64s in 2001:db8::/32 in `main`, against a peer without them.
+fn ipv6_tables(netreach: &std::path::Path, routes: usize) {
+    let uplink = |name: &str| {
+        let ns = NetNs::new(name);
+        ns.veth("va", "vb");
+        ns.ip("addr add 192.0.2.10/24 dev va");
+        ns.ip("addr add 2001:db8::10/64 dev va nodad");
+        ns.ip("route add default via 192.0.2.1");
+        ns.ip("-6 route add default via 2001:db8::1");
+        ns
+    };
+    let (ns, peer) = (uplink("bench-routes6"), uplink("bench-routes6-peer"));
+    let mut batch = String::with_capacity(routes * 48);
+    for i in 0..routes {
+        batch.push_str(&format!("route add 2001:db8:{:x}:{:x}::/64 via 2001:db8::1\n", 0x100 + i / 65_536, i % 65_536));
+    }
+    ns.ip_batch(&batch);
+    let (without, with) = status_times(netreach, &peer, &ns);
+    let ratio = with.as_secs_f64() / without.as_secs_f64();
+    println!(
+        "| `status --json`, IPv6: without the table / with {routes} IPv6 routes (read whole: documented bound, no goal) | {:.2} ms / {:.2} ms ({ratio:.2}x) | - |",
+        ms(without),
+        ms(with)
+    );
 }
 
 /// Route `i` of the table: a /32 in 198.18.0.0/15 at one of 8 metrics.
