@@ -60,8 +60,8 @@ pub(crate) trait RouteLookup {
         queries.iter().map(|query| self.route(query)).collect()
     }
 
-    /// The remotes of the watched paths (each at least once, in any order; empty without
-    /// path monitors): route changes must reach the source when they can change the kernel's
+    /// The remotes of the watched paths (each once, but for a new path's remote, which may
+    /// come twice; in any order; empty without path monitors): route changes must reach the source when they can change the kernel's
     /// route decision for the internet or a route to one of these. A source may filter the
     /// rest where the OS delivers them, as Linux does with a socket filter. By default every
     /// change is delivered.

@@ -194,8 +194,14 @@ pub(super) fn program(remotes: &[IpAddr]) -> Vec<libc::sock_filter> {
 }
 
 /// The remotes to write into the program: distinct, and `None` when there are more than
-/// [`MAX_REMOTES`] (the filter is then detached).
+/// [`MAX_REMOTES`] (the filter is then detached). A sized iterator is trusted to repeat at most
+/// one remote (see `RouteLookup::watch_routes_to`).
 pub(super) fn bounded(remotes: &mut dyn Iterator<Item = IpAddr>) -> Option<Vec<IpAddr>> {
+    // Sized iterators answer at once (one more than the bound may be a duplicate: a new path
+    // to a remote already watched).
+    if remotes.size_hint().0 > MAX_REMOTES + 1 {
+        return None;
+    }
     let mut distinct = std::collections::BTreeSet::new();
     for remote in remotes {
         // A path to the internet's representative destinations needs nothing more.
@@ -380,9 +386,13 @@ mod tests {
         assert!(length <= 4096, "{length} instructions");
         assert_eq!(length, super::program(&[]).len() + super::MAX_REMOTES * super::IPV6_CHECK);
         // Duplicates and representatives do not count; one remote too many detaches.
-        let mut twice = remotes.iter().chain(&remotes).copied().chain(super::REPRESENTATIVES);
+        // (Unsized: a sized iterator says how many remotes it holds, see `bounded`.)
+        let mut twice = remotes.iter().chain(&remotes).copied().chain(super::REPRESENTATIVES).filter(|_| true);
         assert_eq!(super::bounded(&mut twice).map(|r| r.len()), Some(super::MAX_REMOTES));
         let mut over = remotes.iter().copied().chain(["192.0.2.99".parse().unwrap()]);
         assert_eq!(super::bounded(&mut over), None);
+        // A sized iterator far over the bound is not walked.
+        let mut sized = (0..100_000u32).map(|i| -> IpAddr { panic!("walked to remote {i}") });
+        assert_eq!(super::bounded(&mut sized), None);
     }
 }
