@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use common::*;
-use netreach::{EventKind, Family, Level, Monitor, NeighbourState, Snapshot, ReachabilityOf, Reason};
+use netreach::{EventKind, Family, Level, Monitor, NeighbourState, ReachabilityOf, Reason, Snapshot};
 use testns::NetNs;
 
 /// A client with `link` (192.0.2.10/24, 2001:db8::10/64) whose defaults lead through the

@@ -302,7 +302,7 @@ impl Engine {
             match command {
                 Command::AddPath { query, reply } => {
                     // Before the path's first lookup: no route change after it may be dropped.
-                    lookup.every_route(true);
+                    lookup.watch_routes_to(&mut self.paths.remotes().chain([query.remote]));
                     let state = self.shared.snapshot();
                     let added = self.paths.add(&state, query, self.shared.queue_capacity, lookup);
                     if reply.send(added.clone()).is_err() {
@@ -311,7 +311,7 @@ impl Engine {
                 }
                 Command::RemovePath(id) => {
                     self.paths.remove(id);
-                    lookup.every_route(self.paths.len() > 0);
+                    lookup.watch_routes_to(&mut self.paths.remotes());
                 }
                 Command::Input(input) => self.handle(input, lookup),
                 Command::Sync(reply) => {

@@ -34,8 +34,9 @@ pub struct NetworkState {
     pub verdicts: Vec<Verdict>,
     /// Interfaces sorted by index.
     pub interfaces: Vec<Interface>,
-    /// Default routes (IPv4 `0.0.0.0/0`, IPv6 `::/0`) of every routing table, sorted. Other
-    /// routes are deliberately not mirrored: a full BGP table must not cost memory here.
+    /// Default routes (IPv4 `0.0.0.0/0`, IPv6 `::/0`) of every routing table the OS can
+    /// consult (Linux: the tables policy rules and VRFs name), sorted. Other routes are
+    /// deliberately not mirrored: a full BGP table must not cost memory here.
     pub default_routes: Vec<DefaultRoute>,
     /// The kernel's route decision for representative destinations of each family's
     /// internet (route lookups; Linux). Empty where the OS has no such lookups, and then the

@@ -60,11 +60,12 @@ pub(crate) trait RouteLookup {
         queries.iter().map(|query| self.route(query)).collect()
     }
 
-    /// Whether every route change must reach the source (`true` while path monitors exist:
-    /// their remotes may lie in any prefix) or only those that can change the kernel's route
-    /// decision for the internet (a source may then filter the rest where the OS delivers
-    /// them, as Linux does with a socket filter). By default every change is delivered.
-    fn every_route(&mut self, _every: bool) {}
+    /// The remotes of the watched paths (each once, but for a new path's remote, which may
+    /// come twice; in any order; empty without path monitors): route changes must reach the source when they can change the kernel's
+    /// route decision for the internet or a route to one of these. A source may filter the
+    /// rest where the OS delivers them, as Linux does with a socket filter. By default every
+    /// change is delivered.
+    fn watch_routes_to(&mut self, _remotes: &mut dyn Iterator<Item = IpAddr>) {}
 
     /// The operating system's own verdict on a path from `local` to `remote` that leaves
     /// through `interface`: `Some(false)` when it says the connection there cannot carry it.

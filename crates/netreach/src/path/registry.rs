@@ -61,6 +61,28 @@ struct PathEntry {
     shared: Arc<PathShared>,
 }
 
+/// The distinct remotes of a registry's paths ([`PathRegistry::remotes`]).
+pub(crate) struct Remotes<'a> {
+    by_remote: &'a BTreeSet<(IpAddr, PathId)>,
+    next: Option<IpAddr>,
+    left: usize,
+}
+
+impl Iterator for Remotes<'_> {
+    type Item = IpAddr;
+
+    fn next(&mut self) -> Option<IpAddr> {
+        let remote = self.next?;
+        self.next = self.by_remote.range((remote, PathId::MAX)..).find(|(r, _)| *r != remote).map(|(r, _)| *r);
+        self.left = self.left.saturating_sub(1);
+        Some(remote)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
 /// Identifies a path inside its monitor: its slot in the registry's slab.
 pub(crate) type PathId = usize;
 
@@ -74,6 +96,8 @@ pub(crate) struct PathRegistry {
     by_local: HashMap<IpAddr, BTreeSet<PathId>>,
     by_interface: HashMap<u32, BTreeSet<PathId>>,
     by_remote: BTreeSet<(IpAddr, PathId)>,
+    /// How many distinct remotes `by_remote` holds (see [`PathRegistry::remotes`]).
+    distinct_remotes: usize,
     names: Names,
 }
 
@@ -101,6 +125,7 @@ impl PathRegistry {
             }
         };
         self.by_local.entry(query.local).or_default().insert(id);
+        self.distinct_remotes += usize::from(!self.watches(query.remote));
         self.by_remote.insert((query.remote, id));
         self.reindex(id, evaluation.owner, evaluation.route_interface);
         (id, shared)
@@ -115,6 +140,23 @@ impl PathRegistry {
             remove_from(&mut self.by_interface, index, id);
         }
         self.by_remote.remove(&(entry.query.remote, id));
+        self.distinct_remotes -= usize::from(!self.watches(entry.query.remote));
+    }
+
+    /// Whether some path goes to `remote`.
+    fn watches(&self, remote: IpAddr) -> bool {
+        self.by_remote.range((remote, 0)..=(remote, PathId::MAX)).next().is_some()
+    }
+
+    /// The distinct remotes of the watched paths, in order; lazily, a step per remote (not per
+    /// path: a connection pool's thousand paths to one remote are one step), and sized: a
+    /// consumer that wants only a few can tell at once that there are more.
+    pub(crate) fn remotes(&self) -> Remotes<'_> {
+        Remotes {
+            by_remote: &self.by_remote,
+            next: self.by_remote.first().map(|(r, _)| *r),
+            left: self.distinct_remotes,
+        }
     }
 
     /// How many paths are watched.
@@ -241,6 +283,26 @@ mod tests {
         // A freed slot is reused.
         let (id, _) = registry.add(&s, Query::plain(local, "203.0.113.6".parse().unwrap()), 8, &mut lookup);
         assert_eq!((id, registry.len()), (1, 3));
+    }
+
+    #[test]
+    fn remotes_are_listed_once_each_and_counted() {
+        let s = NetworkState::default();
+        let mut registry = PathRegistry::default();
+        let local: IpAddr = "192.0.2.10".parse().unwrap();
+        let [a, b]: [IpAddr; 2] = ["198.51.100.1".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+        let ids: Vec<PathId> =
+            [a, b, a, a].iter().map(|r| registry.add(&s, Query::plain(local, *r), 8, &mut Eth0).0).collect();
+        assert_eq!(registry.remotes().size_hint(), (2, Some(2)));
+        assert_eq!(registry.remotes().collect::<Vec<_>>(), [a, b]);
+        registry.remove(ids[0]);
+        registry.remove(ids[2]);
+        assert_eq!(registry.remotes().collect::<Vec<_>>(), [a, b], "one path to a is left");
+        registry.remove(ids[3]);
+        assert_eq!((registry.remotes().size_hint().0, registry.remotes().collect::<Vec<_>>()), (1, vec![b]));
+        registry.remove(ids[1]);
+        assert_eq!(registry.remotes().next(), None);
+        assert_eq!(registry.remotes().size_hint(), (0, Some(0)));
     }
 
     /// Routes out of eth0; the OS judges connections with a clock (Windows' NLM, in

@@ -17,8 +17,7 @@ use std::io;
 
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
-use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteType};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
 
 use super::netlink::Sockets;
 use crate::fold::{apply, sort_routes};
@@ -121,22 +120,15 @@ impl Sockets {
         Ok(Reading { state: pieced.unwrap_or_default(), complete: false })
     }
 
-    /// The default routes of every table through interface `index` (a filtered dump: the
-    /// kernel sends only routes through it). When a link comes back up the kernel revives the
-    /// dead next hops of multipath routes through it without a message; this finds them.
+    /// The default routes of the listed tables through interface `index`. When a link comes
+    /// back up the kernel revives the dead next hops of multipath routes through it without a
+    /// message; this finds them. Read as at start-up ([`super::tables`]): a router's full
+    /// table is not read again.
     pub(crate) fn default_routes_via(&mut self, index: u32) -> io::Result<Vec<Update>> {
         let mut updates = Vec::new();
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let mut request = RouteMessage::default();
-            request.header.address_family = family;
-            request.header.kind = RouteType::Unicast;
-            request.attributes.push(RouteAttribute::Oif(index));
-            let mut skipped = Vec::new();
-            let Sockets { requests, use_sysfs, .. } = self;
-            requests.dump(RouteNetlinkMessage::GetRoute(request), *use_sysfs, &mut updates, &mut skipped)?;
-            self.undecodable.extend(skipped);
-        }
-        updates.retain(|u| matches!(u, Update::RouteAdded(_)));
+        let tables = self.tables.clone();
+        self.defaults_in(&tables, Some(index), &mut updates)?;
+        updates.retain(|u| matches!(u, Update::RouteAdded(r) if r.interface_index == index));
         Ok(updates)
     }
 
@@ -147,7 +139,10 @@ impl Sockets {
         let mut complete = true;
         loop {
             match self.receive(&mut updates) {
-                Ok(true) => updates.drain(..).for_each(|u| drop(apply(state, u))),
+                Ok(true) => {
+                    updates.retain(|u| self.tables.keeps(u));
+                    updates.drain(..).for_each(|u| drop(apply(state, u)));
+                }
                 Ok(false) => return Ok(complete),
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => complete = false,
                 Err(e) => return Err(e),
@@ -156,7 +151,8 @@ impl Sockets {
     }
 
     /// One dump of links, addresses and default routes. Links are dumped on a second socket
-    /// from a second thread while addresses and routes are dumped here: the kernel's link dump
+    /// from a second thread while addresses are dumped here, then the default routes of each
+    /// table ([`super::tables`]: a router's full table is not read): the kernel's link dump
     /// is as costly as the address dump (every link carries its per-family settings), and a
     /// host with 1,000 interfaces reads its state in about half the time.
     fn dump_once(&mut self) -> io::Result<Dump> {
@@ -164,12 +160,7 @@ impl Sockets {
         // kernel skips gathering them when asked.
         let mut links = LinkMessage::default();
         links.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        // Only unicast routes: a host has a `local` route per address (10,000 addresses, 10,000
-        // routes) that would otherwise be parsed and thrown away.
-        let mut unicast = RouteMessage::default();
-        unicast.header.kind = RouteType::Unicast;
-        let others =
-            [RouteNetlinkMessage::GetAddress(AddressMessage::default()), RouteNetlinkMessage::GetRoute(unicast)];
+        let others = [RouteNetlinkMessage::GetAddress(AddressMessage::default())];
 
         let Sockets { requests, links: link_socket, undecodable, use_sysfs, .. } = self;
         let use_sysfs = *use_sysfs;
@@ -199,6 +190,7 @@ impl Sockets {
         let (others_consistent, other_updates) = other_dumps?;
         self.undecodable.extend(skipped);
         updates.extend(other_updates);
-        Ok(Dump { updates, consistent: links_consistent && others_consistent })
+        let routes_consistent = self.read_defaults(&mut updates)?;
+        Ok(Dump { updates, consistent: links_consistent && others_consistent && routes_consistent })
     }
 }

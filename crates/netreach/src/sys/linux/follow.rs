@@ -12,6 +12,7 @@ use super::decision::{Decider, Families};
 use super::dump::Reading;
 use super::netlink::Sockets;
 use super::{Input, Kernel};
+use crate::model::Update;
 
 /// Reads the whole state, then the kernel's route decision for it.
 pub(super) fn read_state(sockets: &mut Sockets, decider: &mut Decider) -> std::io::Result<Reading> {
@@ -39,7 +40,7 @@ impl Kernel {
 
     /// Asks the kernel for its route decision again for `families`; the families whose
     /// answers changed.
-    pub(super) fn decide(&mut self, families: Families) -> Vec<crate::model::Update> {
+    pub(super) fn decide(&mut self, families: Families) -> Vec<Update> {
         self.sockets.policy_changed = false;
         let mut updates = self.decider.decide(&mut self.sockets.requests, families, false);
         self.arm();
@@ -49,13 +50,41 @@ impl Kernel {
         updates
     }
 
+    /// After a rule change: the defaults of tables that became (or stopped being) listed.
+    /// Asked once nothing else is ready (the decision handed over, the callbacks it caused
+    /// delivered), so the rule change's effect on the levels is not delayed by the dumps.
+    pub(super) fn retable(&mut self) {
+        self.tables_due = false;
+        match self.sockets.retable() {
+            Ok(listed) if listed.is_empty() => {}
+            Ok(listed) => self.pending.push_back(Input::Updates(listed)),
+            Err(e) => self.pending.push_back(Input::Fault(format!("reading the routing tables failed ({e})"))),
+        }
+    }
+
+    /// What a datagram's updates need before they are handed over: default routes of tables
+    /// that are not listed dropped ([`super::listed::Tables::keeps`]), the tables read again
+    /// after a rule change (or a link change, with `l3mdev` rules: a VRF's table), and links
+    /// that came back up revived.
+    pub(super) fn follow(&mut self, updates: &mut Vec<Update>) {
+        let tables = &self.sockets.tables;
+        let relist = |u: &Update| match u {
+            Update::RulesChanged(_) => true,
+            Update::Link(_) | Update::LinkRemoved(_) => tables.l3mdev,
+            _ => false,
+        };
+        self.tables_due |= updates.iter().any(relist);
+        updates.retain(|u| tables.keeps(u));
+        self.revive(updates);
+    }
+
     /// Adds the default routes through links that came back up: the kernel revives the dead
     /// next hops of multipath routes through them silently (see
     /// [`Sockets::default_routes_via`]).
-    pub(super) fn revive(&mut self, updates: &mut Vec<crate::model::Update>) {
+    fn revive(&mut self, updates: &mut Vec<Update>) {
         let mut up = Vec::new();
         for update in updates.iter() {
-            if let crate::model::Update::Link(link) = update {
+            if let Update::Link(link) = update {
                 if !link.up {
                     self.down.insert(link.index);
                 } else if self.down.remove(&link.index) {

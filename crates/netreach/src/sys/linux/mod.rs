@@ -18,11 +18,13 @@ mod follow;
 mod frame;
 mod gateways;
 mod kind;
+mod listed;
 mod neighbour;
 mod netlink;
 mod netns;
 pub(crate) mod networkmanager;
 mod socket;
+mod tables;
 
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 
@@ -72,7 +74,11 @@ fn open_sockets(namespace: Option<&Namespace>, receive_buffer: Option<usize>) ->
     match namespace {
         // sysfs describes the namespace of whoever mounted it: only trusted for our own.
         None => Sockets::open(receive_buffer, true).map_err(|e| Error::io("opening netlink sockets", e)),
-        Some(ns) => ns.run_inside(|| Sockets::open(receive_buffer, false)),
+        Some(ns) => {
+            let mut sockets = ns.run_inside(|| Sockets::open(receive_buffer, false))?;
+            sockets.namespace = Some(ns.try_clone()?);
+            Ok(sockets)
+        }
     }
 }
 
@@ -120,11 +126,14 @@ pub(crate) struct Kernel {
     /// The families whose decision must be asked again, once a datagram's updates were handed
     /// over and before the next datagram is read (see [`Kernel::read_one`]).
     decision_due: Families,
-    /// Whether route changes that cannot change the route decision are dropped by the event
-    /// socket's filter (while no path monitor needs them).
-    filtered: bool,
+    /// The path remotes the event socket's filter passes route changes for, besides those that
+    /// can change the route decision; `None` when no filter is attached ([`filter`]).
+    filter: Option<Vec<std::net::IpAddr>>,
     /// Interfaces last seen administratively down (their multipath next hops are dead).
     down: std::collections::HashSet<u32>,
+    /// A rule changed: the listed tables are read again once nothing else is ready
+    /// ([`tables`]).
+    tables_due: bool,
     /// One-shot timer at the earliest expiry of a route in that decision (an RA-learned
     /// default): the kernel sends nothing when a route's lifetime runs out, only when its
     /// garbage collection removes it, up to about 30 s later. Disarmed otherwise.
@@ -184,10 +193,11 @@ impl Kernel {
             decision_due: Families::NONE,
             expiry,
             down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
-            filtered: false,
+            filter: None,
+            tables_due: false,
             verification: Default::default(),
         };
-        kernel.every_route(false);
+        kernel.filter = filter::apply(&kernel.sockets.events, Some(Vec::new()));
         kernel.arm();
         Ok((kernel, reading.state))
     }
@@ -225,9 +235,18 @@ impl Kernel {
     fn wait(&mut self) -> Result<(), String> {
         let mut ready = [EpollEvent::empty(); 5];
         // No timer at all once the state is known complete (and no re-verification of the
-        // gateways is under way): no wake-ups while idle.
-        let timeout = self.verification.wait((!self.complete).then_some(QUIET));
+        // gateways is under way): no wake-ups while idle. Tables due after a rule change are
+        // read once nothing is ready (the change's callbacks first).
+        let timeout = if self.tables_due {
+            EpollTimeout::ZERO
+        } else {
+            self.verification.wait((!self.complete).then_some(QUIET))
+        };
         let count = match self.ready_set.wait(&mut ready, timeout) {
+            Ok(0) if self.tables_due => {
+                self.retable();
+                return Ok(());
+            }
             Ok(0) if self.verification.due() => {
                 self.gateways(false);
                 return Ok(());
@@ -288,7 +307,7 @@ impl Kernel {
         let received = faults::receive_failure().map_or_else(|| self.sockets.receive(&mut updates), Err);
         match received {
             Ok(true) => {
-                self.revive(&mut updates);
+                self.follow(&mut updates);
                 // Rules, nexthop objects and netconf settings (policy) may concern either family.
                 let policy = if self.sockets.policy_changed { Families::BOTH } else { Families::NONE };
                 let due = updates.iter().map(matters).fold(policy, Families::with);
@@ -369,10 +388,7 @@ impl Kernel {
                 self.pending.push_back(self.reread(reading.state, Some(resync)));
                 self.broken = None;
                 self.arm();
-                if self.filtered {
-                    self.filtered = false;
-                    self.every_route(false);
-                }
+                self.filter = filter::apply(&self.sockets.events, self.filter.take());
             }
             Err(e) => {
                 broken.backoff = (broken.backoff * 2).min(BACKOFF_MAX);
@@ -395,14 +411,10 @@ impl RouteLookup for Kernel {
         self.sockets.routes(queries)
     }
 
-    fn every_route(&mut self, every: bool) {
-        if self.filtered != every {
-            return;
-        }
-        // Without the filter (an old kernel refusing it), irrelevant changes still arrive and
-        // are found irrelevant after decoding: slower under churn, never wrong.
-        if filter::set(&self.sockets.events, !every).is_ok() {
-            self.filtered = !every;
+    fn watch_routes_to(&mut self, remotes: &mut dyn Iterator<Item = std::net::IpAddr>) {
+        let wanted = filter::bounded(remotes);
+        if wanted != self.filter {
+            self.filter = filter::apply(&self.sockets.events, wanted);
         }
     }
 }

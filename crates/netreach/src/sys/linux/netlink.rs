@@ -52,6 +52,11 @@ pub(crate) struct Sockets {
     pub(super) policy_changed: bool,
     /// The neighbour entries of the decision's gateways, on a socket of their own.
     pub(super) neighbours: super::neighbour::Neighbours,
+    /// The tables whose default routes are listed (see [`super::listed`]).
+    pub(super) tables: super::listed::Tables,
+    /// The namespace the sockets live in, when not the caller's: abandoned dumps need new
+    /// sockets there ([`super::tables`]).
+    pub(super) namespace: Option<super::netns::Namespace>,
 }
 
 impl Sockets {
@@ -76,6 +81,8 @@ impl Sockets {
             use_sysfs,
             policy_changed: false,
             neighbours: super::neighbour::Neighbours::open()?,
+            tables: super::listed::Tables::default(),
+            namespace: None,
         })
     }
 
@@ -127,7 +134,7 @@ pub(super) struct Requester {
 }
 
 impl Requester {
-    fn open() -> io::Result<Self> {
+    pub(super) fn open() -> io::Result<Self> {
         let mut socket = Socket::new(NETLINK_ROUTE)?;
         socket.bind_auto()?;
         // Lets the kernel filter route dumps by type (Linux 4.20+). Where it is refused, dumps

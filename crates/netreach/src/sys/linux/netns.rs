@@ -101,6 +101,12 @@ impl Namespace {
         })
     }
 
+    /// A second handle on the same namespace (for sockets opened there later).
+    pub(crate) fn try_clone(&self) -> Result<Self, Error> {
+        let file = self.file.try_clone().map_err(|e| Error::io("duplicating a namespace handle", e))?;
+        Ok(Namespace { file, path: self.path.clone() })
+    }
+
     /// The path it was opened from.
     pub(crate) fn path(&self) -> &Path {
         &self.path
