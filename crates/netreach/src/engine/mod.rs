@@ -252,7 +252,12 @@ impl Engine {
     /// `resync`, followed by a [`EventKind::Resynced`] notice. Paths are re-evaluated when
     /// something changed (always after a resync: lost route changes are not in the state).
     fn replace(&mut self, mut fresh: NetworkState, resync: Option<String>, lookup: &mut dyn RouteLookup) {
-        let decided = self.shared.snapshot().route_decisions != fresh.route_decisions;
+        // The decision and the gateways' neighbour entries have no events of their own: what
+        // they change is the derived levels and reasons.
+        let decided = {
+            let current = self.shared.snapshot();
+            current.route_decisions != fresh.route_decisions || current.gateways != fresh.gateways
+        };
         let changed = self.change_deriving(decided, |state| {
             let mut events = diff(state, &fresh);
             if events.is_empty() && resync.is_none() && !decided {

@@ -9,7 +9,7 @@
 //! `tests/module_graph.rs`, checks it):
 //!
 //! ```text
-//! error   address   dns
+//! error   address   dns   neighbour
 //!    \    /  |  \
 //!    level   | interface
 //!      |     |    |
@@ -33,6 +33,7 @@ mod event;
 mod interface;
 mod level;
 mod measurement;
+mod neighbour;
 mod path;
 mod state;
 mod verdict;
@@ -48,6 +49,7 @@ pub(crate) use interface::display_name;
 pub use interface::{Interface, InterfaceKind, OperState};
 pub use level::{FamilyReachability, Level, Reachability, Source};
 pub use measurement::ProbeMeasurement;
+pub use neighbour::{GatewayNeighbour, NeighbourState};
 pub use path::{PathEvent, PathEventKind, PathOptions, PathState, PathStatus, Unreachable};
 pub use state::{DefaultRoute, NetworkState};
 pub use verdict::{Details, Transport, Verdict};

@@ -12,6 +12,7 @@ use super::decision::{Reasons, RouteDecision};
 use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::Reachability;
+use super::neighbour::GatewayNeighbour;
 use super::verdict::{Details, Verdict};
 
 /// Everything netreach knows about one network namespace (or machine) at one moment.
@@ -60,6 +61,11 @@ pub struct NetworkState {
     /// Observed: the resolver configuration in effect (Linux; `None` where it is not followed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsConfig>,
+    /// Observed: the neighbour entries of the default routes' gateways, sorted (Windows:
+    /// `GetIpNetEntry2`); empty where they are not followed. A family whose way out goes
+    /// through a gateway marked [`crate::NeighbourState::Failed`] is at most `site`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<GatewayNeighbour>,
 }
 
 impl NetworkState {
