@@ -12,11 +12,18 @@
 //!   (an unpaired surrogate) gets a display form in `name`, each such unit written
 //!   `\u{d800}` and each backslash `\\`, and its exact code units in `name_bytes` (UTF-16LE),
 //!   as Linux does for names that are not UTF-8 (valid names are kept exactly);
-//! - a route whose interface has no metric row keeps its own metric (see [`effective_metric`]).
+//! - a route whose interface has no metric row keeps its own metric (see [`effective_metric`]);
+//! - a DNS server of another family, or a suffix that is empty, is skipped; a suffix that is
+//!   not valid UTF-16 gets the display form names get;
+//! - a neighbour row of another family, or with a state outside `NL_NEIGHBOR_STATE`, is
+//!   skipped.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::model::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, NetworkState, OperState};
+use crate::model::{
+    Address, AddressFlags, AddressScope, DefaultRoute, DnsConfig, DnsManager, DnsOrigin, Family, GatewayNeighbour,
+    Interface, Nameserver, NeighbourState, NetworkState, OperState,
+};
 use crate::nlm;
 
 /// `AF_INET` as IP Helper writes it (ws2def.h).
@@ -55,6 +62,8 @@ pub enum RowError {
     PrefixLength(u8),
     /// An adapter without an interface index.
     NoIndex,
+    /// A neighbour state outside `NL_NEIGHBOR_STATE`.
+    NeighbourState(i32),
 }
 
 impl std::fmt::Display for RowError {
@@ -63,6 +72,7 @@ impl std::fmt::Display for RowError {
             RowError::Family(family, len) => write!(f, "an address of family {family} ({len} bytes)"),
             RowError::PrefixLength(len) => write!(f, "a prefix of {len} bits, longer than its family's"),
             RowError::NoIndex => f.write_str("an adapter with no interface index"),
+            RowError::NeighbourState(state) => write!(f, "a neighbour state of {state}"),
         }
     }
 }
@@ -111,6 +121,21 @@ pub struct AdapterRow {
     /// `PhysicalAddress`, its first `PhysicalAddressLength` bytes (at most 8).
     pub physical_address: Vec<u8>,
     pub unicast: Vec<UnicastRow>,
+    /// `FirstDnsServerAddress` and the entries after it.
+    pub dns_servers: Vec<RawIp>,
+    /// `DnsSuffix` up to its NUL (the connection-specific suffix); `None` for a null pointer.
+    pub dns_suffix: Option<Vec<u16>>,
+    /// `FirstDnsSuffix` and the entries after it (the adapter's suffix search list).
+    pub dns_suffixes: Vec<Vec<u16>>,
+}
+
+/// One neighbour entry (`MIB_IPNET_ROW2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighbourRow {
+    pub address: RawIp,
+    pub interface_index: u32,
+    /// `State` (`NL_NEIGHBOR_STATE`).
+    pub state: i32,
 }
 
 /// One route (`MIB_IPFORWARD_ROW2`).
@@ -291,6 +316,66 @@ pub fn longest_match(remote: IpAddr, routes: &[RouteRow], metrics: &[InterfaceMe
         crate::path::in_prefix(remote, prefix, row.prefix_len).then_some((rank, row.interface_index))
     });
     covering.max_by_key(|(rank, _)| *rank).map(|(_, index)| index)
+}
+
+/// `IfOperStatusUp`: only adapters that are up have their DNS servers asked.
+pub const OPER_UP: u32 = 1;
+
+/// The resolver configuration: the DNS servers of every adapter that is up, in the order
+/// `GetAdaptersAddresses` lists adapters and servers, each tagged with its adapter's name
+/// (Windows keeps servers per adapter and asks every connected adapter's); the search list:
+/// each such adapter's connection-specific suffix, then its suffix search list, first
+/// occurrence kept. (The machine-wide primary suffix and a policy's global search list are
+/// in the registry, not in these rows.)
+pub fn dns(adapters: &[AdapterRow]) -> DnsConfig {
+    let up = adapters.iter().filter(|a| a.oper_status == OPER_UP).filter_map(|a| Some((a, interface(a).ok()?)));
+    let (mut nameservers, mut search) = (Vec::new(), Vec::<String>::new());
+    for (row, interface) in up {
+        for address in row.dns_servers.iter().filter_map(|raw| raw.ip().ok()) {
+            nameservers.push(Nameserver { address, interface: Some(interface.name.clone()) });
+        }
+        let suffixes = row.dns_suffix.iter().chain(&row.dns_suffixes).filter(|units| !units.is_empty());
+        for suffix in suffixes.map(|units| name(Some(units), 0).0) {
+            if !search.contains(&suffix) {
+                search.push(suffix);
+            }
+        }
+    }
+    let origin = DnsOrigin { file: "GetAdaptersAddresses".into(), manager: DnsManager::Windows, ..DnsOrigin::default() };
+    DnsConfig { nameservers, search, origin }
+}
+
+/// `NL_NEIGHBOR_STATE` as netreach's: `NlnsUnreachable` (0) is what Windows concludes when
+/// resolution goes unanswered, `NlnsIncomplete` (1) a resolution still under way.
+pub fn neighbour_state(state: i32) -> Result<NeighbourState, RowError> {
+    Ok(match state {
+        0 => NeighbourState::Failed,
+        1 => NeighbourState::Incomplete,
+        2 => NeighbourState::Probe,
+        3 => NeighbourState::Delay,
+        4 => NeighbourState::Stale,
+        5 => NeighbourState::Reachable,
+        6 => NeighbourState::Permanent,
+        other => return Err(RowError::NeighbourState(other)),
+    })
+}
+
+/// One neighbour row as a gateway's entry.
+pub fn gateway_neighbour(row: &NeighbourRow) -> Result<GatewayNeighbour, RowError> {
+    Ok(GatewayNeighbour {
+        gateway: row.address.ip()?,
+        interface_index: row.interface_index,
+        state: neighbour_state(row.state)?,
+    })
+}
+
+/// The gateways whose neighbour entries are read: each default route's, once.
+pub fn gateways(state: &NetworkState) -> Vec<(IpAddr, u32)> {
+    let mut wanted: Vec<(IpAddr, u32)> =
+        state.default_routes.iter().filter_map(|r| Some((r.gateway?, r.interface_index))).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    wanted
 }
 
 #[cfg(test)]
