@@ -33,6 +33,9 @@ fn neighbour(gateway: &str, index: u32, state: NeighbourState) -> GatewayNeighbo
     GatewayNeighbour { gateway: gateway.parse().unwrap(), interface_index: index, state }
 }
 
+/// A case: its name, the entries, and what IPv4 and IPv6 then read.
+type Case = (&'static str, Vec<GatewayNeighbour>, (Level, Reason), (Level, Reason));
+
 fn reading(state: &NetworkState, family: Family) -> (Level, Reason) {
     let (reachability, reasons) = kernel_reading(state);
     let level = match family {
@@ -70,7 +73,7 @@ fn only_a_failed_entry_of_the_way_outs_gateway_lowers_the_family() {
     // (name, neighbour entries, IPv4 expected, IPv6 expected)
     let unreachable_v4 = (Level::Site, Reason::GatewayUnreachable { route: failed_v4.clone() });
     let online = (Level::Online, Reason::DefaultRoute);
-    let cases: Vec<(&str, Vec<GatewayNeighbour>, (Level, Reason), (Level, Reason))> = vec![
+    let cases: Vec<Case> = vec![
         ("no entries (never resolved: no evidence)", vec![], online.clone(), online.clone()),
         ("reachable", vec![neighbour("192.0.2.1", 2, Reachable)], online.clone(), online.clone()),
         ("stale", vec![neighbour("192.0.2.1", 2, Stale)], online.clone(), online.clone()),
@@ -79,8 +82,18 @@ fn only_a_failed_entry_of_the_way_outs_gateway_lowers_the_family() {
         ("permanent", vec![neighbour("192.0.2.1", 2, Permanent)], online.clone(), online.clone()),
         ("incomplete: still asking", vec![neighbour("192.0.2.1", 2, Incomplete)], online.clone(), online.clone()),
         ("failed", vec![neighbour("192.0.2.1", 2, Failed)], unreachable_v4.clone(), online.clone()),
-        ("failed on another link: another host", vec![neighbour("192.0.2.1", 3, Failed)], online.clone(), online.clone()),
-        ("the other route's gateway failed", vec![neighbour("198.51.100.1", 3, Failed)], online.clone(), online.clone()),
+        (
+            "failed on another link: another host",
+            vec![neighbour("192.0.2.1", 3, Failed)],
+            online.clone(),
+            online.clone(),
+        ),
+        (
+            "the other route's gateway failed",
+            vec![neighbour("198.51.100.1", 3, Failed)],
+            online.clone(),
+            online.clone(),
+        ),
         (
             "both families' gateways failed",
             vec![neighbour("192.0.2.1", 2, Failed), neighbour("fe80::1", 2, Failed)],
@@ -139,7 +152,10 @@ fn with_the_kernels_route_decision_the_entries_are_not_read_here() {
         interfaces: vec![iface(2, "eth0", &["192.0.2.10/24"])],
         default_routes: vec![default("192.0.2.1", 2, "eth0", 0)],
         gateways: vec![neighbour("192.0.2.1", 2, NeighbourState::Failed)],
-        route_decisions: vec![RouteDecision { destination: "198.51.100.7".parse().unwrap(), answer: RouteAnswer::NoRoute }],
+        route_decisions: vec![RouteDecision {
+            destination: "198.51.100.7".parse().unwrap(),
+            answer: RouteAnswer::NoRoute,
+        }],
         ..Default::default()
     };
     assert_eq!(reading(&s, Family::Ipv4), (Level::Site, Reason::NoRoute));

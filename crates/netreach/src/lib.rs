@@ -97,8 +97,8 @@ pub use model::{
     Result, Source, Transport, Unreachable, Update, Verdict,
 };
 pub use model::{ArbitrationRule, Disagreement, Subject};
-pub use model::{GatewayNeighbour, NeighbourState};
 pub use model::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
+pub use model::{GatewayNeighbour, NeighbourState};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use path::{validate_path, PathCallbackId, PathMonitor};
 pub use reachability::{derive_kernel_reachability, derive_reasons};

@@ -136,16 +136,17 @@ fn failed_gateway(state: &NetworkState, family: Family) -> Option<KernelRoute> {
     let qualifies = |index| {
         state.interface(index).is_some_and(|i| {
             i.is_ready()
-                && i.addresses.iter().any(|a| {
-                    a.family() == family && a.is_usable() && !a.is_link_local() && !a.address.is_loopback()
-                })
+                && i.addresses
+                    .iter()
+                    .any(|a| a.family() == family && a.is_usable() && !a.is_link_local() && !a.address.is_loopback())
         })
     };
     let way_out = state.default_routes.iter().find(|r| r.family == family && qualifies(r.interface_index))?;
     let gateway = way_out.gateway?;
-    let failed = state.gateways.iter().any(|n| {
-        n.gateway == gateway && n.interface_index == way_out.interface_index && n.state.is_unreachable()
-    });
+    let failed = state
+        .gateways
+        .iter()
+        .any(|n| n.gateway == gateway && n.interface_index == way_out.interface_index && n.state.is_unreachable());
     let prefix = match family {
         Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),

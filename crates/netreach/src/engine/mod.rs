@@ -50,6 +50,9 @@ pub(crate) enum Command {
     Input(Input),
     /// Answered once every earlier command has run.
     Sync(mpsc::SyncSender<()>),
+    /// `Monitor::check()`: the source verifies the gateways again; answered once its fresh
+    /// reading (if any) is applied.
+    Reverify(mpsc::SyncSender<()>),
 }
 
 /// State shared by the monitor's handle, its engine thread and its sources' sinks. Lock order:
@@ -310,6 +313,12 @@ impl Engine {
                 }
                 Command::Input(input) => self.handle(input, lookup),
                 Command::Sync(reply) => {
+                    let _ = reply.send(()); // the caller may have given up
+                }
+                Command::Reverify(reply) => {
+                    if let Some(fresh) = lookup.reverify_gateways() {
+                        self.replace(fresh, None, lookup);
+                    }
                     let _ = reply.send(()); // the caller may have given up
                 }
             }

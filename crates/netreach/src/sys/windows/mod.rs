@@ -3,22 +3,29 @@
 //! connection.
 //!
 //! Everything reaches the [`Kernel`] source through one channel ([`Msg`]): IP Helper callbacks
-//! say "read again" ([`notify`]; the reads are [`iphlpapi`], what they mean `rows.rs`), the
+//! and the DNS registry watch say "read again" ([`notify`], [`dnswatch`]; the reads are
+//! [`iphlpapi`] and [`neighbours`], what they mean `rows.rs`), the
 //! COM thread ([`com`], its NLM [`session`]) sends fresh NLM readings, and the [`Waker`] wakes
 //! it. A burst of messages becomes, in order: its faults, [`Input::Woken`], one
-//! [`Input::Reread`] (which the engine diffs into ordinary events), and for the newest NLM
+//! [`Input::Reread`] (which the engine diffs into ordinary events; an NLM event asks for one
+//! too, as Windows has no neighbour notification: the gateways' entries are read again on
+//! every message but a wake), and for the newest NLM
 //! reading its verdict of source `windows` (an [`Update::Verdict`]) followed by an [`Input::InterfaceHint`] for
 //! each interface whose connection's connectivity changed (Qt's current
 //! `QNetworkConnectionMonitor` rule, [`crate::nlm::path_verdict`], answered through the route
 //! lookups; a reading older than a path does not judge it, as in Qt).
 
 mod com;
+mod dnswatch;
 mod iphlpapi;
+mod neighbours;
 mod notify;
 mod session;
 mod sinks;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_facts;
 #[cfg(test)]
 mod tests_nlm;
 
@@ -27,6 +34,7 @@ use std::net::IpAddr;
 use std::sync::mpsc::{self, Receiver, Sender};
 
 use self::com::ComThread;
+use self::dnswatch::DnsWatch;
 use self::notify::Notifications;
 use self::session::Reading;
 use super::{Input, KernelConfig};
@@ -38,7 +46,8 @@ use crate::{nlm, Verdict};
 pub(crate) enum Msg {
     /// The monitor wants attention (commands, callbacks, or stopping).
     Wake,
-    /// IP Helper reported a change of interfaces, addresses or routes: read them again.
+    /// IP Helper reported a change of interfaces, addresses or routes, or the DNS registry
+    /// keys changed: read everything again.
     IpChanged,
     /// A fresh NLM reading.
     Nlm(Reading),
@@ -76,6 +85,8 @@ pub(crate) struct Kernel {
     com: ComThread,
     /// Dropped with the source: cancels the IP Helper registrations.
     _notifications: Notifications,
+    /// Dropped with the source: stops watching the DNS registry keys.
+    _dns_watch: DnsWatch,
     /// Interface index -> adapter GUID, from the last IP Helper reading.
     guids: HashMap<u32, u128>,
     /// Each interface's NLM connectivity, from the last NLM reading.
@@ -94,6 +105,8 @@ impl Kernel {
         // Registered before the first read, so no change can fall between the two.
         let notifications = Notifications::register(to_self.clone())
             .map_err(|e| Error::io("registering for IP Helper change notifications", e))?;
+        let dns_watch = DnsWatch::start(to_self.clone())
+            .map_err(|e| Error::io("watching the DNS registry keys (RegNotifyChangeKeyValue)", e))?;
         let snapshot = iphlpapi::snapshot().map_err(|e| {
             Error::io("reading adapters and routes (GetAdaptersAddresses, GetIpForwardTable2, GetIpInterfaceTable)", e)
         })?;
@@ -105,6 +118,7 @@ impl Kernel {
             to_self,
             com,
             _notifications: notifications,
+            _dns_watch: dns_watch,
             guids: snapshot.guids,
             connections,
             steps: VecDeque::new(),
@@ -140,7 +154,7 @@ impl Kernel {
             match message {
                 Msg::Wake => woken = true,
                 Msg::IpChanged => reread = true,
-                Msg::Nlm(fresh) => reading = Some(fresh),
+                Msg::Nlm(fresh) => (reading, reread) = (Some(fresh), true),
                 Msg::Error(message) => self.steps.push_back(Step::Input(Input::Fault(message))),
             }
         }
@@ -183,7 +197,7 @@ fn flags_of(reading: &Reading) -> Vec<(u128, u32)> {
 /// Route lookups (`GetBestRoute2`) plus NLM's per-interface verdict, for path monitors.
 impl RouteLookup for Kernel {
     fn route(&mut self, query: &Query) -> Answer {
-        iphlpapi::best_route(query.local, query.remote).map(|out| out.map(Route::out))
+        iphlpapi::best_route(query.local, query.remote, query.scope).map(|out| out.map(Route::out))
     }
 
     fn connectivity(
@@ -199,5 +213,16 @@ impl RouteLookup for Kernel {
 
     fn opinion_clock(&mut self) -> u64 {
         self.connections.clock()
+    }
+
+    /// Resolves the default routes' gateways again, then reads everything; `None` where
+    /// Windows cannot be asked (Wine 8.0 has no `ResolveIpNetEntry2`) or the read fails (the
+    /// next notification reads again).
+    fn reverify_gateways(&mut self) -> Option<NetworkState> {
+        let wanted = crate::rows::gateways(&iphlpapi::snapshot().ok()?.state);
+        neighbours::reverify(&wanted).ok()?;
+        let snapshot = iphlpapi::snapshot().ok()?;
+        self.guids = snapshot.guids;
+        Some(snapshot.state)
     }
 }

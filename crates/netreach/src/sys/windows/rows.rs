@@ -305,10 +305,17 @@ pub fn state(adapters: &[AdapterRow], routes: &[RouteRow], metrics: &[InterfaceM
 }
 
 /// The interface the routing table sends `remote` through: the longest matching prefix,
-/// lowest effective metric among equals (ties: the lower interface index). For where the
-/// system cannot answer itself (see `iphlpapi::best_route`).
-pub fn longest_match(remote: IpAddr, routes: &[RouteRow], metrics: &[InterfaceMetricRow]) -> Option<u32> {
-    let covering = routes.iter().filter_map(|row| {
+/// lowest effective metric among equals (ties: the lower interface index); with a `scope` (a
+/// link-local path's link), among that interface's routes only. For where the system cannot
+/// answer itself (see `iphlpapi::best_route`).
+pub fn longest_match(
+    remote: IpAddr,
+    scope: Option<u32>,
+    routes: &[RouteRow],
+    metrics: &[InterfaceMetricRow],
+) -> Option<u32> {
+    let on_link = routes.iter().filter(|row| scope.is_none_or(|index| row.interface_index == index));
+    let covering = on_link.filter_map(|row| {
         let prefix = row.prefix.ip().ok()?;
         check_prefix(prefix, row.prefix_len).ok()?;
         let rank =
@@ -321,14 +328,19 @@ pub fn longest_match(remote: IpAddr, routes: &[RouteRow], metrics: &[InterfaceMe
 /// `IfOperStatusUp`: only adapters that are up have their DNS servers asked.
 pub const OPER_UP: u32 = 1;
 
-/// The resolver configuration: the DNS servers of every adapter that is up, in the order
-/// `GetAdaptersAddresses` lists adapters and servers, each tagged with its adapter's name
-/// (Windows keeps servers per adapter and asks every connected adapter's); the search list:
+/// The loopback pseudo-interface's `IfType`, which no query leaves through.
+pub const IF_TYPE_SOFTWARE_LOOPBACK: u32 = 24;
+
+/// The resolver configuration: the DNS servers of every adapter that is up (but loopback),
+/// in the order `GetAdaptersAddresses` lists adapters and servers, each tagged with its
+/// adapter's name (Windows keeps servers per adapter and asks every connected adapter's);
+/// the search list:
 /// each such adapter's connection-specific suffix, then its suffix search list, first
 /// occurrence kept. (The machine-wide primary suffix and a policy's global search list are
 /// in the registry, not in these rows.)
 pub fn dns(adapters: &[AdapterRow]) -> DnsConfig {
-    let up = adapters.iter().filter(|a| a.oper_status == OPER_UP).filter_map(|a| Some((a, interface(a).ok()?)));
+    let asked = |a: &&AdapterRow| a.oper_status == OPER_UP && a.if_type != IF_TYPE_SOFTWARE_LOOPBACK;
+    let up = adapters.iter().filter(asked).filter_map(|a| Some((a, interface(a).ok()?)));
     let (mut nameservers, mut search) = (Vec::new(), Vec::<String>::new());
     for (row, interface) in up {
         for address in row.dns_servers.iter().filter_map(|raw| raw.ip().ok()) {
@@ -341,7 +353,8 @@ pub fn dns(adapters: &[AdapterRow]) -> DnsConfig {
             }
         }
     }
-    let origin = DnsOrigin { file: "GetAdaptersAddresses".into(), manager: DnsManager::Windows, ..DnsOrigin::default() };
+    let origin =
+        DnsOrigin { file: "GetAdaptersAddresses".into(), manager: DnsManager::Windows, ..DnsOrigin::default() };
     DnsConfig { nameservers, search, origin }
 }
 

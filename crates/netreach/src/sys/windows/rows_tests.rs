@@ -145,11 +145,11 @@ fn default_routes_carry_the_effective_metric_and_the_preferred_comes_first() {
     assert_eq!(reachability.ipv4.reachability, Level::Online);
     assert_eq!(details.transport, Some(crate::Transport::Wifi));
     // The routing table's own pick agrees; a more specific route still wins over metrics.
-    assert_eq!(longest_match("203.0.113.1".parse().unwrap(), &routes, &metrics), Some(3));
-    assert_eq!(longest_match("192.0.2.99".parse().unwrap(), &routes, &metrics), Some(2));
-    assert_eq!(longest_match("2001:db8::1".parse().unwrap(), &routes, &metrics), Some(2));
+    assert_eq!(longest_match("203.0.113.1".parse().unwrap(), None, &routes, &metrics), Some(3));
+    assert_eq!(longest_match("192.0.2.99".parse().unwrap(), None, &routes, &metrics), Some(2));
+    assert_eq!(longest_match("2001:db8::1".parse().unwrap(), None, &routes, &metrics), Some(2));
     // Without interface metrics the offsets alone decide (ethernet, 0 < 5).
-    assert_eq!(longest_match("203.0.113.1".parse().unwrap(), &routes, &[]), Some(2));
+    assert_eq!(longest_match("203.0.113.1".parse().unwrap(), None, &routes, &[]), Some(2));
     // Saturating, never wrapping.
     let huge = route(v4("0.0.0.0"), 0, v4("192.0.2.1"), 2, u32::MAX - 1);
     assert_eq!(effective_metric(&huge, &metrics), u32::MAX);
@@ -172,7 +172,9 @@ fn dns_servers_and_suffixes_of_the_adapters_that_are_up() {
     (down.oper_status, down.dns_servers, down.dns_suffix) = (2, vec![v4("203.0.113.53")], Some(units("vpn.example")));
     let mut no_stack = adapter(0, "no IP", vec![]);
     (no_stack.ipv6_if_index, no_stack.dns_servers) = (0, vec![v4("198.51.100.53")]);
-    let config = dns(&[eth, down, wifi, no_stack]);
+    let mut lo = adapter(1, "Loopback", vec![unicast(v4("127.0.0.1"), 8)]);
+    (lo.if_type, lo.dns_servers) = (IF_TYPE_SOFTWARE_LOOPBACK, vec![v4("192.0.2.53")]); // Wine lists them there
+    let config = dns(&[lo, eth, down, wifi, no_stack]);
     let shown: Vec<String> = config.nameservers.iter().map(|n| n.to_string()).collect();
     // Per adapter, in order; the same server on two adapters is two entries (two links).
     assert_eq!(shown, ["192.0.2.53%Ethernet", "fe80::53%Ethernet", "2001:db8::53%Wi-Fi", "192.0.2.53%Wi-Fi"]);
@@ -181,6 +183,20 @@ fn dns_servers_and_suffixes_of_the_adapters_that_are_up() {
     // Nothing up: no servers, which is what the resolver has then.
     let empty = dns(&[]);
     assert!(empty.nameservers.is_empty() && empty.search.is_empty());
+}
+
+#[test]
+fn a_link_local_remote_is_looked_up_on_its_link() {
+    // Two links both carry fe80::/64; the lower metric would win without a scope.
+    let routes = [
+        route(v6("fe80::"), 64, v6("::"), 2, 256),
+        route(v6("fe80::"), 64, v6("::"), 3, 512),
+        route(v6("::"), 0, v6("fe80::1"), 2, 0),
+    ];
+    let remote: IpAddr = "fe80::99".parse().unwrap();
+    assert_eq!(longest_match(remote, None, &routes, &[]), Some(2));
+    assert_eq!(longest_match(remote, Some(3), &routes, &[]), Some(3));
+    assert_eq!(longest_match(remote, Some(4), &routes, &[]), None, "no route on that link");
 }
 
 #[test]
@@ -245,6 +261,7 @@ proptest! {
             let row = NeighbourRow { address: ip.clone(), interface_index: *index, state: *index as i32 };
             let _ = gateway_neighbour(&row);
         }
-        let _ = longest_match(IpAddr::V4(remote.into()), &routes, &metrics);
+        let _ = longest_match(IpAddr::V4(remote.into()), None, &routes, &metrics);
+        let _ = longest_match(IpAddr::V4(remote.into()), Some(1), &routes, &metrics);
     }
 }
