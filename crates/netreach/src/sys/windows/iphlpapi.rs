@@ -386,11 +386,17 @@ pub(crate) fn best_route(local: IpAddr, remote: IpAddr, scope: Option<u32>) -> s
 /// on some adapter has a stack, so for it the answer can only be the function's own absence
 /// (Wine 8.0's `GetBestRoute2` is a stub): then the routing table's longest matching prefix,
 /// lowest effective metric among equals, on the scope's interface when there is one
-/// (`rows::longest_match`). That ignores what only the system knows (the source address's
+/// (`rows::longest_match`); a link-local remote with a scope is on its link when that link
+/// has IPv6 (`rows::link_local_on`: Wine's table copy lists no IPv6 routes). That ignores what only the system knows (the source address's
 /// interface under the strong host model), so it is used only then.
 fn not_supported(remote: IpAddr, scope: Option<u32>) -> std::io::Result<Option<u32>> {
     let rows = Rows::read()?;
     let family = if remote.is_ipv4() { rows::AF_INET } else { rows::AF_INET6 };
+    if let (Some(index), IpAddr::V6(v6)) = (scope, remote) {
+        if v6.is_unicast_link_local() {
+            return Ok(rows::link_local_on(index, &rows.adapters));
+        }
+    }
     let stack = rows.adapters.iter().flat_map(|a| &a.unicast).any(|u| u.address.family == family);
     Ok(stack.then(|| rows::longest_match(remote, scope, &rows.routes, &rows.metrics)).flatten())
 }

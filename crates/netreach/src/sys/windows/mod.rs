@@ -72,7 +72,10 @@ impl Waker {
 /// lookups made for earlier inputs see the interfaces and connectivity of their time.
 enum Step {
     Input(Input),
-    Reread,
+    /// Read IP Helper again; with `nlm`, NLM too (adapters may have come or gone).
+    Reread {
+        nlm: bool,
+    },
     Nlm(Reading),
 }
 
@@ -137,7 +140,7 @@ impl Kernel {
         loop {
             match self.steps.pop_front() {
                 Some(Step::Input(input)) => return Ok(input),
-                Some(Step::Reread) => return Ok(self.reread()),
+                Some(Step::Reread { nlm }) => return Ok(self.reread(nlm)),
                 Some(Step::Nlm(reading)) => return Ok(self.apply(reading)),
                 None => self.receive(),
             }
@@ -149,30 +152,34 @@ impl Kernel {
     fn receive(&mut self) {
         // The source holds a sender itself, so this never disconnects.
         let Ok(first) = self.inbox.recv() else { return };
-        let (mut woken, mut reread, mut reading) = (false, false, None);
+        let (mut woken, mut reread, mut reading) = (false, None, None);
         for message in std::iter::once(first).chain(self.inbox.try_iter()) {
             match message {
                 Msg::Wake => woken = true,
-                Msg::IpChanged => reread = true,
-                Msg::Nlm(fresh) => (reading, reread) = (Some(fresh), true),
+                Msg::IpChanged => reread = Some(true),
+                // Only the gateways' entries may have changed with it: NLM's own reading is
+                // this one, so NLM is not asked again.
+                Msg::Nlm(fresh) => (reading, reread) = (Some(fresh), Some(reread.unwrap_or(false))),
                 Msg::Error(message) => self.steps.push_back(Step::Input(Input::Fault(message))),
             }
         }
         if woken {
             self.steps.push_back(Step::Input(Input::Woken));
         }
-        if reread {
-            self.steps.push_back(Step::Reread);
+        if let Some(nlm) = reread {
+            self.steps.push_back(Step::Reread { nlm });
         }
         self.steps.extend(reading.map(Step::Nlm));
     }
 
-    fn reread(&mut self) -> Input {
+    fn reread(&mut self, nlm: bool) -> Input {
         match iphlpapi::snapshot() {
             Ok(snapshot) => {
                 self.guids = snapshot.guids;
-                // Adapters came or went: connections may have too.
-                self.com.refresh();
+                if nlm {
+                    // Adapters came or went: connections may have too.
+                    self.com.refresh();
+                }
                 Input::Reread { state: Box::new(snapshot.state), resync: None }
             }
             Err(e) => Input::Fault(format!("re-reading adapters and routes failed ({e}); waiting for the next change")),

@@ -391,6 +391,18 @@ pub fn gateways(state: &NetworkState) -> Vec<(IpAddr, u32)> {
     wanted
 }
 
+/// Where a link-local IPv6 remote with a scope goes when the system cannot say: out of the
+/// scope's interface if it has an IPv6 link-local address (fe80::/64 is on-link on every
+/// interface with IPv6, RFC 4291 2.5.6, whether a copy of the table lists it or not), else
+/// nowhere.
+pub fn link_local_on(scope: u32, adapters: &[AdapterRow]) -> Option<u32> {
+    let on_link = |a: &&AdapterRow| a.ipv6_if_index == scope || (a.ipv6_if_index == 0 && a.if_index == scope);
+    let adapter = adapters.iter().find(on_link)?;
+    let has_link_local =
+        adapter.unicast.iter().any(|u| matches!(u.address.ip(), Ok(IpAddr::V6(v6)) if v6.is_unicast_link_local()));
+    has_link_local.then_some(scope)
+}
+
 #[cfg(test)]
 #[path = "rows_tests.rs"]
 mod tests;

@@ -197,6 +197,14 @@ fn a_link_local_remote_is_looked_up_on_its_link() {
     assert_eq!(longest_match(remote, None, &routes, &[]), Some(2));
     assert_eq!(longest_match(remote, Some(3), &routes, &[]), Some(3));
     assert_eq!(longest_match(remote, Some(4), &routes, &[]), None, "no route on that link");
+    // With no table to ask: the scope's link when it has IPv6 link-local addressing.
+    let adapters = [
+        adapter(2, "Ethernet", vec![unicast(v6("fe80::10"), 64)]),
+        adapter(3, "IPv4 only", vec![unicast(v4("192.0.2.10"), 24)]),
+    ];
+    assert_eq!(link_local_on(2, &adapters), Some(2));
+    assert_eq!(link_local_on(3, &adapters), None, "no IPv6 there");
+    assert_eq!(link_local_on(9, &adapters), None, "no such link");
 }
 
 #[test]
