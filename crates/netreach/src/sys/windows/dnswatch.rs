@@ -82,6 +82,8 @@ impl Key {
 
     /// Asks for the next change of the key, its subtree, names or values, to signal `changed`.
     fn arm(&self) -> std::io::Result<()> {
+        #[cfg(test)]
+        super::session::faults::check("RegNotifyChangeKeyValue").map_err(std::io::Error::other)?;
         let filter = REG_NOTIFY_CHANGE_NAME | REG_NOTIFY_CHANGE_LAST_SET;
         // SAFETY: a key this value holds open (KEY_NOTIFY) and an event it owns, both alive
         // until after the key is closed (drop order: `key` closes in `drop`, before `changed`).
@@ -160,13 +162,14 @@ fn run(stop: &Event, to_backend: &Sender<Msg>, ready: &SyncSender<std::io::Resul
             return; // stopped (or the wait failed)
         };
         // Asked again before the read it triggers, so a change during that read is not missed.
-        if let Err(e) = key.arm() {
+        let armed = key.arm();
+        if to_backend.send(Msg::IpChanged).is_err() {
+            return; // the source is gone
+        }
+        if let Err(e) = armed {
             let _ = to_backend
                 .send(Msg::Error(format!("re-arming the DNS registry watch failed ({e}); no longer followed")));
             return;
-        }
-        if to_backend.send(Msg::IpChanged).is_err() {
-            return; // the source is gone
         }
     }
 }

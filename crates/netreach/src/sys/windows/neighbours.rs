@@ -85,6 +85,8 @@ pub(crate) fn read(wanted: &[(IpAddr, u32)]) -> Vec<GatewayNeighbour> {
 
 /// One entry by `GetIpNetEntry2`; `None` when there is none (or it cannot be read).
 fn entry(get: EntryFn, gateway: IpAddr, index: u32) -> Option<NeighbourRow> {
+    #[cfg(test)]
+    super::session::faults::check("GetIpNetEntry2").ok()?;
     let mut row = row_for(gateway, index);
     // SAFETY: `get` is GetIpNetEntry2, called as declared (see `calls`); `row` is a live local
     // with the address and interface index set, which the call reads, filling in the rest.
@@ -99,6 +101,10 @@ fn from_table(wanted: &[(IpAddr, u32)]) -> Vec<NeighbourRow> {
         row.address.ip().is_ok_and(|ip| wanted.iter().any(|&(g, i)| g == ip && i == row.interface_index))
     };
     let mut found = Vec::new();
+    #[cfg(test)]
+    if super::session::faults::check("GetIpNetTable2").is_err() {
+        return found;
+    }
     for family in [AF_INET, AF_INET6] {
         let mut table: *mut MIB_IPNET_TABLE2 = std::ptr::null_mut();
         // SAFETY: `table` is a live local the call sets to a table it allocated, which the

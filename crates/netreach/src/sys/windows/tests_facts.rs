@@ -18,6 +18,7 @@ use windows::Win32::System::Registry::{
 };
 
 use super::dnswatch::DnsWatch;
+use super::session::faults::FAIL;
 use super::tests::{serial, TIMEOUT};
 use super::{iphlpapi, neighbours, Msg};
 use crate::{Monitor, NeighbourState};
@@ -185,4 +186,50 @@ fn a_link_local_remote_is_looked_up_on_its_scope() {
     // traffic): never "no route".
     let nlm_says = |reason: &crate::Unreachable| matches!(reason, crate::Unreachable::NoConnectivity { interface } if &**interface == name.as_str());
     assert!(status.reason().is_none_or(nlm_says), "{status:?}");
+}
+
+/// Makes one named call fail while it lives (the COM tests' switch, `session::faults`).
+struct Failing;
+
+impl Failing {
+    fn call(call: &'static str) -> Failing {
+        *FAIL.lock().unwrap() = Some(call);
+        Failing
+    }
+}
+
+impl Drop for Failing {
+    fn drop(&mut self) {
+        *FAIL.lock().unwrap() = None;
+    }
+}
+
+#[test]
+fn faults_of_the_new_calls_have_their_documented_outcomes() {
+    let _turn = serial();
+    // The watch cannot be armed: no monitor, and the error names the call.
+    let failing = Failing::call("RegNotifyChangeKeyValue");
+    let error = Monitor::new().map(drop).expect_err("no monitor without the DNS watch").to_string();
+    assert!(error.contains("RegNotifyChangeKeyValue"), "{error}");
+    drop(failing);
+    // Armed, then re-arming fails: the change is still read, the failure reported, and the
+    // watch ends (its thread is joined when dropped: no hang).
+    let (to_backend, inbox) = mpsc::channel();
+    let watch = DnsWatch::start(to_backend).expect("armed");
+    let failing = Failing::call("RegNotifyChangeKeyValue");
+    let adapter = TestKey::create(w!(
+        r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters\Interfaces\{0e7e0000-0000-4000-8000-00000000f00d}"
+    ));
+    assert!(matches!(inbox.recv_timeout(TIMEOUT), Ok(Msg::IpChanged)));
+    let reported = inbox.recv_timeout(TIMEOUT);
+    assert!(matches!(&reported, Ok(Msg::Error(m)) if m.contains("re-arming")), "{:?}", reported.is_ok());
+    drop(failing);
+    drop(adapter);
+    drop(watch);
+    // The neighbour table cannot be read: no entries (no evidence), and the rest is read.
+    let failing = Failing::call("GetIpNetTable2");
+    let state = iphlpapi::snapshot().expect("the rest is read").state;
+    drop(failing);
+    assert_eq!(state.gateways, []);
+    assert!(!state.interfaces.is_empty());
 }
