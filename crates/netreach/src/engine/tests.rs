@@ -102,3 +102,76 @@ fn sources_report_as_commands_until_the_monitor_is_gone() {
     drop(engine);
     assert!(!sink.send(Input::Fault("too late".into())), "a sink must not keep the monitor alive");
 }
+
+/// Answers no route, and hands over a fresh reading when asked to re-verify the gateways.
+struct Reverifying(Option<NetworkState>);
+
+impl RouteLookup for Reverifying {
+    fn route(&mut self, _: &Query) -> Answer {
+        Ok(None)
+    }
+
+    fn reverify_gateways(&mut self) -> Option<NetworkState> {
+        self.0.take()
+    }
+}
+
+#[test]
+fn gateway_entries_alone_rederive_and_a_reverified_reading_is_applied_before_the_reply() {
+    use crate::model::{DefaultRoute, DnsConfig, EventKind, Family, GatewayNeighbour, Level, NeighbourState, Reason};
+    let (mut engine, _source) = engine();
+    let events = engine.shared.subscribe();
+    let route = DefaultRoute {
+        family: Family::Ipv4,
+        gateway: Some("192.0.2.1".parse().unwrap()),
+        interface: "eth0".into(),
+        interface_index: 2,
+        metric: 0,
+        table: 254,
+    };
+    let reading = |state| NetworkState {
+        interfaces: vec![eth0(1500)],
+        default_routes: vec![route.clone()],
+        gateways: vec![GatewayNeighbour { gateway: route.gateway.unwrap(), interface_index: 2, state }],
+        ..Default::default()
+    };
+    let ipv4 =
+        |e: &Engine| (e.shared.snapshot().reachability.ipv4.reachability, e.shared.snapshot().reasons.ipv4.clone());
+    let mut lookup = Reverifying(None);
+    engine.handle(Input::Reread { state: Box::new(reading(NeighbourState::Stale)), resync: None }, &mut lookup);
+    assert_eq!(ipv4(&engine), (Level::Online, Some(Reason::DefaultRoute)));
+    // Only the entry changes (no event of its own): the levels are derived again.
+    engine.handle(Input::Reread { state: Box::new(reading(NeighbourState::Failed)), resync: None }, &mut lookup);
+    let (level, reason) = ipv4(&engine);
+    assert_eq!(level, Level::Site);
+    assert!(
+        matches!(&reason, Some(Reason::GatewayUnreachable { route, .. }) if route.interface == "eth0"),
+        "{reason:?}"
+    );
+    let published: Vec<EventKind> = std::iter::from_fn(|| events.try_recv().ok()).map(|e| e.kind).collect();
+    let lowered = published.iter().any(|e| {
+        matches!(
+            e,
+            EventKind::ReachabilityChanged { new: Level::Site, reason: Some(Reason::GatewayUnreachable { .. }), .. }
+        )
+    });
+    assert!(lowered, "{published:?}");
+    // check(): the source's fresh reading (the gateway answers again, and other servers) is
+    // applied before the reply, with its events.
+    let mut fresh = reading(NeighbourState::Reachable);
+    fresh.dns = Some(DnsConfig::default());
+    let mut lookup = Reverifying(Some(fresh));
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    engine.shared.command(super::Command::Reverify(reply)).unwrap();
+    engine.woken(&mut lookup);
+    assert!(answer.try_recv().is_ok(), "answered once applied");
+    assert_eq!(ipv4(&engine), (Level::Online, Some(Reason::DefaultRoute)));
+    let published: Vec<EventKind> = std::iter::from_fn(|| events.try_recv().ok()).map(|e| e.kind).collect();
+    assert!(published.iter().any(|e| matches!(e, EventKind::DnsChanged { .. })), "{published:?}");
+    // A source that cannot ask: the state stands, and the reply still comes.
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    engine.shared.command(super::Command::Reverify(reply)).unwrap();
+    engine.woken(&mut Reverifying(None));
+    assert!(answer.try_recv().is_ok());
+    assert_eq!(ipv4(&engine).0, Level::Online);
+}

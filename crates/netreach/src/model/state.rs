@@ -58,7 +58,8 @@ pub struct NetworkState {
     /// through the monitor's queues, and the reasons are most of its inline size.
     #[serde(default)]
     pub reasons: Box<Reasons>,
-    /// Observed: the resolver configuration in effect (Linux; `None` where it is not followed).
+    /// Observed: the resolver configuration in effect (Linux, Windows; `None` where it is not
+    /// followed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsConfig>,
     /// Observed: the neighbour entries of the default routes' gateways, sorted (Windows:
