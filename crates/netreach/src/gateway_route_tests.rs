@@ -30,7 +30,7 @@ fn default(gateway: &str, index: u32, name: &str, metric: u32) -> DefaultRoute {
 }
 
 fn neighbour(gateway: &str, index: u32, state: NeighbourState) -> GatewayNeighbour {
-    GatewayNeighbour { gateway: gateway.parse().unwrap(), interface_index: index, state }
+    GatewayNeighbour { address: gateway.parse().unwrap(), interface_index: index, state, unanswered_since: None }
 }
 
 /// A case: its name, the entries, and what IPv4 and IPv6 then read.
@@ -47,7 +47,7 @@ fn reading(state: &NetworkState, family: Family) -> (Level, Reason) {
 
 #[test]
 fn only_a_failed_entry_of_the_way_outs_gateway_lowers_the_family() {
-    use NeighbourState::*;
+    use NeighbourState::{Delay, Failed, Incomplete, Permanent, Probe, Reachable, Stale};
     let eth = iface(2, "Ethernet", &["192.0.2.10/24", "2001:db8::10/64", "fe80::10/64"]);
     let wifi = iface(3, "Wi-Fi", &["198.51.100.10/24"]);
     let routes = vec![
@@ -71,7 +71,7 @@ fn only_a_failed_entry_of_the_way_outs_gateway_lowers_the_family() {
         source: None,
     };
     // (name, neighbour entries, IPv4 expected, IPv6 expected)
-    let unreachable_v4 = (Level::Site, Reason::GatewayUnreachable { route: failed_v4.clone() });
+    let unreachable_v4 = (Level::Site, Reason::GatewayUnreachable { route: failed_v4.clone(), since: None });
     let online = (Level::Online, Reason::DefaultRoute);
     let cases: Vec<Case> = vec![
         ("no entries (never resolved: no evidence)", vec![], online.clone(), online.clone()),
@@ -101,6 +101,7 @@ fn only_a_failed_entry_of_the_way_outs_gateway_lowers_the_family() {
             (
                 Level::Site,
                 Reason::GatewayUnreachable {
+                    since: None,
                     route: KernelRoute {
                         prefix: "::".parse().unwrap(),
                         gateway: Some("fe80::1".parse().unwrap()),
@@ -116,7 +117,7 @@ fn only_a_failed_entry_of_the_way_outs_gateway_lowers_the_family() {
         assert_eq!(reading(&s, Family::Ipv6), v6, "{name} (ipv6)");
     }
     // The sentence names the gateway, what it does not answer and where.
-    let shown = Reason::GatewayUnreachable { route: failed_v4 }.to_string();
+    let shown = Reason::GatewayUnreachable { route: failed_v4, since: None }.to_string();
     assert!(shown.contains("192.0.2.1 does not answer ARP on Ethernet"), "{shown}");
 }
 

@@ -243,13 +243,15 @@ impl Monitor {
     }
 
     /// Asks every source above the kernel (probe, daemon) for a fresh verdict now, waits for
-    /// the answers to be applied, and returns the resulting state. Before that, on Windows,
-    /// asks Windows to resolve the default routes' gateways again (`ResolveIpNetEntry2`, an
-    /// ARP request or neighbour solicitation each, answered or given up by Windows within
-    /// seconds) and reads their entries. With no source above the kernel the kernel's view is
-    /// otherwise always current. A probe round already in
+    /// the answers to be applied, and returns the resulting state. With no such source the
+    /// kernel's view is always current and is returned at once. A probe round already in
     /// flight when nothing relevant changed since it started is fresh: `check()` waits for it
     /// rather than sending a second round (so a `check()` right after `build()` probes once).
+    ///
+    /// On Windows it first asks Windows to resolve the default routes' gateways again
+    /// (`ResolveIpNetEntry2`: an ARP request or neighbour solicitation each, answered or given
+    /// up by Windows within seconds) and waits until their entries are read; nothing is sent
+    /// to a gateway without `check()`.
     ///
     /// ```no_run
     /// let monitor = netreach::Monitor::new()?;
@@ -258,11 +260,8 @@ impl Monitor {
     /// # Ok::<(), netreach::Error>(())
     /// ```
     pub fn check(&self) -> Result<Arc<NetworkState>, Error> {
-        // The kernel source first (Windows asks its gateways again): the sources above it
-        // then judge the state that follows.
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.engine.shared.command(Command::Reverify(reply))?;
-        answer.recv().map_err(|_| stopped())?;
+        #[cfg(windows)]
+        self.engine.reverify.run()?;
         let refiners = self.engine.shared.refiners();
         for refiner in &refiners {
             refiner.check()?;

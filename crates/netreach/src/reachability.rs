@@ -97,8 +97,8 @@ fn family_reading(state: &NetworkState, family: Family) -> (Level, Reason) {
         };
         let level = family_level(state, family, routes_out, true);
         if level == Level::Online {
-            if let Some(route) = failed_gateway(state, family) {
-                return (Level::Site, Reason::GatewayUnreachable { route });
+            if let Some(reason) = failed_gateway(state, family) {
+                return (Level::Site, reason);
             }
         }
         let reason = if level == Level::Online { Reason::DefaultRoute } else { Reason::NoDefaultRoute };
@@ -132,7 +132,7 @@ fn family_reading(state: &NetworkState, family: Family) -> (Level, Reason) {
 /// routable address of the family; when the OS marked its gateway's neighbour entry failed
 /// ([`NetworkState::gateways`]), that route. Any other entry, or none (never resolved: no
 /// evidence), leaves the level alone.
-fn failed_gateway(state: &NetworkState, family: Family) -> Option<KernelRoute> {
+fn failed_gateway(state: &NetworkState, family: Family) -> Option<Reason> {
     let qualifies = |index| {
         state.interface(index).is_some_and(|i| {
             i.is_ready()
@@ -146,12 +146,12 @@ fn failed_gateway(state: &NetworkState, family: Family) -> Option<KernelRoute> {
     let failed = state
         .gateways
         .iter()
-        .any(|n| n.gateway == gateway && n.interface_index == way_out.interface_index && n.state.is_unreachable());
+        .find(|n| n.address == gateway && n.interface_index == way_out.interface_index && n.is_unreachable())?;
     let prefix = match family {
         Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     };
-    failed.then(|| KernelRoute {
+    let route = KernelRoute {
         prefix,
         prefix_len: 0,
         table: way_out.table,
@@ -159,7 +159,8 @@ fn failed_gateway(state: &NetworkState, family: Family) -> Option<KernelRoute> {
         interface: way_out.interface.clone(),
         gateway: Some(gateway),
         source: None,
-    })
+    };
+    Some(Reason::GatewayUnreachable { route, since: failed.unanswered_since })
 }
 
 /// One answer of the kernel: the route (with its interface's name) when it leads out through a

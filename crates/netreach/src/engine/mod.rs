@@ -50,9 +50,6 @@ pub(crate) enum Command {
     Input(Input),
     /// Answered once every earlier command has run.
     Sync(mpsc::SyncSender<()>),
-    /// `Monitor::check()`: the source verifies the gateways again; answered once its fresh
-    /// reading (if any) is applied.
-    Reverify(mpsc::SyncSender<()>),
 }
 
 /// State shared by the monitor's handle, its engine thread and its sources' sinks. Lock order:
@@ -128,6 +125,9 @@ impl PathOwner for Shared {
 /// engine thread, and waits for both.
 pub(crate) struct Running {
     pub(crate) shared: Arc<Shared>,
+    /// Asks Windows to re-verify the default routes' gateways (`Monitor::check()`).
+    #[cfg(windows)]
+    pub(crate) reverify: sys::Reverify,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -147,6 +147,8 @@ impl Drop for Running {
 /// returned here; there is no half-built monitor.
 pub(crate) fn start(config: Config) -> Result<Running, Error> {
     let (source, initial) = sys::Kernel::open(&config.kernel)?;
+    #[cfg(windows)]
+    let reverify = source.reverifier();
     let shared = Shared::new(initial, source.waker(), config.queue_capacity);
     let refiners = refiner::start(&config, Reporter::sink(&shared))?;
     let (state, kernel) = {
@@ -176,7 +178,12 @@ pub(crate) fn start(config: Config) -> Result<Running, Error> {
         .name("netreach".into())
         .spawn(move || engine.run(source))
         .map_err(|e| Error::io("starting the monitor thread", e))?;
-    Ok(Running { shared, thread: Some(thread) })
+    Ok(Running {
+        shared,
+        #[cfg(windows)]
+        reverify,
+        thread: Some(thread),
+    })
 }
 
 /// The engine thread's own part.
@@ -313,12 +320,6 @@ impl Engine {
                 }
                 Command::Input(input) => self.handle(input, lookup),
                 Command::Sync(reply) => {
-                    let _ = reply.send(()); // the caller may have given up
-                }
-                Command::Reverify(reply) => {
-                    if let Some(fresh) = lookup.reverify_gateways() {
-                        self.replace(fresh, None, lookup);
-                    }
                     let _ = reply.send(()); // the caller may have given up
                 }
             }

@@ -103,21 +103,17 @@ fn sources_report_as_commands_until_the_monitor_is_gone() {
     assert!(!sink.send(Input::Fault("too late".into())), "a sink must not keep the monitor alive");
 }
 
-/// Answers no route, and hands over a fresh reading when asked to re-verify the gateways.
-struct Reverifying(Option<NetworkState>);
+/// Answers no route.
+struct NoRoute;
 
-impl RouteLookup for Reverifying {
+impl RouteLookup for NoRoute {
     fn route(&mut self, _: &Query) -> Answer {
         Ok(None)
-    }
-
-    fn reverify_gateways(&mut self) -> Option<NetworkState> {
-        self.0.take()
     }
 }
 
 #[test]
-fn gateway_entries_alone_rederive_and_a_reverified_reading_is_applied_before_the_reply() {
+fn gateway_entries_alone_rederive_and_dns_changes_are_events() {
     use crate::model::{DefaultRoute, DnsConfig, EventKind, Family, GatewayNeighbour, Level, NeighbourState, Reason};
     let (mut engine, _source) = engine();
     let events = engine.shared.subscribe();
@@ -132,12 +128,17 @@ fn gateway_entries_alone_rederive_and_a_reverified_reading_is_applied_before_the
     let reading = |state| NetworkState {
         interfaces: vec![eth0(1500)],
         default_routes: vec![route.clone()],
-        gateways: vec![GatewayNeighbour { gateway: route.gateway.unwrap(), interface_index: 2, state }],
+        gateways: vec![GatewayNeighbour {
+            address: route.gateway.unwrap(),
+            interface_index: 2,
+            state,
+            unanswered_since: None,
+        }],
         ..Default::default()
     };
     let ipv4 =
         |e: &Engine| (e.shared.snapshot().reachability.ipv4.reachability, e.shared.snapshot().reasons.ipv4.clone());
-    let mut lookup = Reverifying(None);
+    let mut lookup = NoRoute;
     engine.handle(Input::Reread { state: Box::new(reading(NeighbourState::Stale)), resync: None }, &mut lookup);
     assert_eq!(ipv4(&engine), (Level::Online, Some(Reason::DefaultRoute)));
     // Only the entry changes (no event of its own): the levels are derived again.
@@ -156,22 +157,12 @@ fn gateway_entries_alone_rederive_and_a_reverified_reading_is_applied_before_the
         )
     });
     assert!(lowered, "{published:?}");
-    // check(): the source's fresh reading (the gateway answers again, and other servers) is
-    // applied before the reply, with its events.
+    // A fresh reading with other servers (and the gateway answering again): both applied,
+    // with the dns_changed the diff gives.
     let mut fresh = reading(NeighbourState::Reachable);
     fresh.dns = Some(DnsConfig::default());
-    let mut lookup = Reverifying(Some(fresh));
-    let (reply, answer) = std::sync::mpsc::sync_channel(1);
-    engine.shared.command(super::Command::Reverify(reply)).unwrap();
-    engine.woken(&mut lookup);
-    assert!(answer.try_recv().is_ok(), "answered once applied");
+    engine.handle(Input::Reread { state: Box::new(fresh), resync: None }, &mut lookup);
     assert_eq!(ipv4(&engine), (Level::Online, Some(Reason::DefaultRoute)));
     let published: Vec<EventKind> = std::iter::from_fn(|| events.try_recv().ok()).map(|e| e.kind).collect();
     assert!(published.iter().any(|e| matches!(e, EventKind::DnsChanged { .. })), "{published:?}");
-    // A source that cannot ask: the state stands, and the reply still comes.
-    let (reply, answer) = std::sync::mpsc::sync_channel(1);
-    engine.shared.command(super::Command::Reverify(reply)).unwrap();
-    engine.woken(&mut Reverifying(None));
-    assert!(answer.try_recv().is_ok());
-    assert_eq!(ipv4(&engine).0, Level::Online);
 }

@@ -184,6 +184,10 @@ pub enum Reason {
     GatewayUnreachable {
         /// The route (its `gateway` is the neighbour that does not answer).
         route: KernelRoute,
+        /// Since when (seconds since the Unix epoch): when the kernel began the resolution
+        /// that failed ([`crate::GatewayNeighbour::unanswered_since`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
     },
     /// The route's lifetime ran out and nothing else leads out.
     Expired {
@@ -237,10 +241,16 @@ impl std::fmt::Display for Reason {
             }
             Reason::InterfaceDown { route } => write!(f, "{}, which is down", via(route)),
             Reason::NoSource { route } => write!(f, "{}, but there is no usable source address", via(route)),
-            Reason::GatewayUnreachable { route } => {
+            Reason::GatewayUnreachable { route, since } => {
                 let gateway = route.gateway.map(|g| g.to_string()).unwrap_or_else(|| "the gateway".into());
                 let ask = if route.prefix.is_ipv4() { "ARP" } else { "neighbour discovery" };
-                write!(f, "{}, but {gateway} does not answer {ask} on {}", via(route), route.interface)
+                write!(f, "{}, but gateway {gateway} does not answer {ask} on {}", via(route), route.interface)?;
+                if let Some(since) = since {
+                    // UTC, to the second: the kernel's clock-tick age, read as a time of day.
+                    let day = since % 86_400;
+                    write!(f, " since {:02}:{:02}:{:02} UTC", day / 3600, day / 60 % 60, day % 60)?;
+                }
+                Ok(())
             }
             Reason::Expired { route } => {
                 write!(f, "the lifetime of the route {} dev {} expired", route.prefix(), route.interface)

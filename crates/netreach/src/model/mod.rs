@@ -9,7 +9,7 @@
 //! `tests/module_graph.rs`, checks it):
 //!
 //! ```text
-//! error   address   dns   neighbour
+//! error   address   dns
 //!    \    /  |  \
 //!    level   | interface
 //!      |     |    |
@@ -17,7 +17,7 @@
 //!         \   |  /
 //!       verdict  decision
 //!          |    /
-//!        state
+//!        state ---- neighbour
 //!          |
 //!        event
 //!          |

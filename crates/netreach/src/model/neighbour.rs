@@ -1,54 +1,77 @@
-//! What the OS's neighbour table (ARP, IPv6 neighbour discovery) says about the gateways the
-//! way out uses: an observed input, read for those gateways only (never the whole table).
+//! Plain data: the kernel's neighbour entry (ARP for IPv4, neighbour discovery for IPv6) of
+//! each gateway the route decision leads through. What it means for a family's level is in
+//! `reachability.rs`.
 
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-/// The neighbour entry of one gateway of a default route, as the OS keeps it.
+/// The state of a neighbour entry (`NUD_*` in linux/neighbour.h), or `none` when the kernel
+/// has no entry (or one it has not started resolving).
 ///
 /// ```
-/// let g = netreach::GatewayNeighbour {
-///     gateway: "192.0.2.1".parse().unwrap(), interface_index: 2, state: netreach::NeighbourState::Failed,
-/// };
-/// assert!(g.state.is_unreachable());
-/// assert_eq!(serde_json::to_string(&g.state).unwrap(), r#""failed""#);
+/// assert_eq!(serde_json::to_string(&netreach::NeighbourState::Failed).unwrap(), r#""failed""#);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct GatewayNeighbour {
-    /// The gateway's address.
-    pub gateway: IpAddr,
-    /// The interface the entry is on (the route's).
-    pub interface_index: u32,
-    /// What the OS last concluded about it.
-    pub state: NeighbourState,
-}
-
-/// The state of a neighbour entry: Linux's `NUD_*`, Windows' `NL_NEIGHBOR_STATE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum NeighbourState {
-    /// Resolution is under way and has not been answered yet (no evidence either way).
+    /// No entry: the kernel never resolved the address (or dropped the entry).
+    #[default]
+    None,
+    /// Being resolved: solicitations sent, no answer yet.
     Incomplete,
-    /// Confirmed reachable recently.
+    /// Answered recently (within the reachable time).
     Reachable,
-    /// Reachable once, not confirmed lately; the next packet revalidates it.
+    /// Answered once; not confirmed lately, so the next packet will confirm it.
     Stale,
-    /// Waiting for upper layers to confirm before probing.
+    /// A packet went out to a stale entry; a confirmation is awaited before probing.
     Delay,
-    /// Being probed again.
+    /// Being probed by unicast solicitations.
     Probe,
-    /// Resolution or revalidation went unanswered: Linux's `FAILED`, Windows' `NlnsUnreachable`.
+    /// Solicitations went unanswered: the kernel cannot reach it.
     Failed,
-    /// Configured by hand; never revalidated.
+    /// The link needs no resolution (point-to-point, `NOARP`).
+    Noarp,
+    /// Configured by hand; never verified.
     Permanent,
 }
 
-impl NeighbourState {
-    /// Whether the OS concluded that the neighbour does not answer. `Incomplete` is not: it
-    /// is a question still open.
-    pub fn is_unreachable(self) -> bool {
-        self == NeighbourState::Failed
+/// The kernel's neighbour entry of one gateway the route decision uses.
+///
+/// ```
+/// use netreach::{GatewayNeighbour, NeighbourState};
+/// let gateway = GatewayNeighbour {
+///     address: "192.0.2.1".parse().unwrap(), interface_index: 2, state: NeighbourState::Failed,
+///     unanswered_since: Some(1_800_000_000),
+/// };
+/// assert!(gateway.is_unreachable());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GatewayNeighbour {
+    /// The gateway's address.
+    pub address: IpAddr,
+    /// The interface the route reaches it on.
+    pub interface_index: u32,
+    /// The entry's state as the kernel last reported it.
+    pub state: NeighbourState,
+    /// Set while the gateway does not answer: when the kernel began the resolution that
+    /// failed (seconds since the Unix epoch, from the entry's own `updated` time). Kept
+    /// through the kernel's retries (`incomplete` again after `failed`) until it answers;
+    /// `None` while it answers (or has not been asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unanswered_since: Option<u64>,
+}
+
+impl GatewayNeighbour {
+    /// Whether the kernel says the gateway does not answer: its entry failed, or is being
+    /// resolved again after failing (the kernel retries whenever traffic asks for it, and a
+    /// retry is no answer).
+    pub fn is_unreachable(&self) -> bool {
+        match self.state {
+            NeighbourState::Failed => true,
+            NeighbourState::Incomplete => self.unanswered_since.is_some(),
+            _ => false,
+        }
     }
 }

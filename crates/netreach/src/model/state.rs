@@ -54,6 +54,11 @@ pub struct NetworkState {
     /// levels come from `default_routes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_decisions: Vec<RouteDecision>,
+    /// Observed: the kernel's neighbour entry of each gateway `route_decisions` leads through
+    /// (Linux; only those gateways, never the whole neighbour table). A gateway whose entry
+    /// failed keeps its family below `online` ([`crate::Reason::GatewayUnreachable`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<GatewayNeighbour>,
     /// Derived: why each family's kernel level is what it is. Boxed: a state is moved whole
     /// through the monitor's queues, and the reasons are most of its inline size.
     #[serde(default)]
@@ -62,11 +67,6 @@ pub struct NetworkState {
     /// followed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsConfig>,
-    /// Observed: the neighbour entries of the default routes' gateways, sorted (Windows:
-    /// `GetIpNetEntry2`); empty where they are not followed. A family whose way out goes
-    /// through a gateway marked [`crate::NeighbourState::Failed`] is at most `site`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub gateways: Vec<GatewayNeighbour>,
 }
 
 impl NetworkState {

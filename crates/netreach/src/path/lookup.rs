@@ -87,14 +87,6 @@ pub(crate) trait RouteLookup {
     fn opinion_clock(&mut self) -> u64 {
         0
     }
-
-    /// `Monitor::check()`: asks the operating system to verify the default routes' gateways
-    /// again (bounded by the OS's own retransmission limits) and returns a fresh reading of
-    /// the state to replace the current one; `None` when it cannot ask (the state stands).
-    /// Windows does (`ResolveIpNetEntry2`); by default nothing is asked.
-    fn reverify_gateways(&mut self) -> Option<crate::model::NetworkState> {
-        None
-    }
 }
 
 /// Route lookups remembered for the length of one reaction: many paths often ask the same

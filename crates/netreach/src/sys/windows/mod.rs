@@ -31,7 +31,8 @@ mod tests_nlm;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::time::Duration;
 
 use self::com::ComThread;
 use self::dnswatch::DnsWatch;
@@ -53,6 +54,9 @@ pub(crate) enum Msg {
     Nlm(Reading),
     /// The COM thread could not read NLM (reported as a non-fatal error event).
     Error(String),
+    /// `Monitor::check()` had the gateways resolved again: read everything, and answer once
+    /// the engine has applied that reading.
+    Reverified(SyncSender<()>),
 }
 
 fn verdict(reading: &Reading) -> Verdict {
@@ -68,6 +72,35 @@ impl Waker {
     }
 }
 
+/// How long `check()` waits for the engine to apply the reading after a re-verification (it
+/// applies inputs in order, within milliseconds unless a callback holds it up).
+const APPLIED_WAIT: Duration = Duration::from_secs(10);
+
+/// `Monitor::check()`'s handle on the source: has Windows resolve the default routes'
+/// gateways again, on the calling thread, not the monitor's.
+pub(crate) struct Reverify(Sender<Msg>);
+
+impl Reverify {
+    /// Asks Windows to resolve each default route's gateway again (`neighbours::reverify`:
+    /// bounded by Windows' own retransmissions), then has the source read everything and waits
+    /// (at most [`APPLIED_WAIT`]) until the engine applied it, so the state `check()` returns
+    /// has the answers. Where Windows cannot be asked (Wine 8.0 has no `ResolveIpNetEntry2`)
+    /// nothing is sent and the state stands; a failed read of the routes is the error.
+    pub(crate) fn run(&self) -> Result<(), Error> {
+        let routes =
+            iphlpapi::snapshot().map_err(|e| Error::io("reading the default routes (GetAdaptersAddresses)", e))?;
+        if neighbours::reverify(&crate::rows::gateways(&routes.state)).is_err() {
+            return Ok(());
+        }
+        let (reply, applied) = mpsc::sync_channel(1);
+        self.0.send(Msg::Reverified(reply)).map_err(|_| Error::stopped("the monitor has stopped"))?;
+        // A late answer is harmless: the reading is applied all the same, `check()` returns the
+        // state as it is then.
+        let _ = applied.recv_timeout(APPLIED_WAIT);
+        Ok(())
+    }
+}
+
 /// The next thing to hand out; readings are taken only when their turn comes, so the route
 /// lookups made for earlier inputs see the interfaces and connectivity of their time.
 enum Step {
@@ -77,6 +110,9 @@ enum Step {
         nlm: bool,
     },
     Nlm(Reading),
+    /// Tell a `check()` that everything handed out before this was applied: the engine asks
+    /// for the next input only once it has handled the previous one.
+    Applied(SyncSender<()>),
 }
 
 /// The Windows kernel source.
@@ -135,6 +171,11 @@ impl Kernel {
         Waker(self.to_self.clone())
     }
 
+    /// What `Monitor::check()` uses to have the gateways verified again; any thread.
+    pub(crate) fn reverifier(&self) -> Reverify {
+        Reverify(self.to_self.clone())
+    }
+
     /// Blocks until there is input. Never fails: IP Helper and NLM failures are faults.
     pub(crate) fn next(&mut self) -> Result<Input, String> {
         loop {
@@ -142,6 +183,7 @@ impl Kernel {
                 Some(Step::Input(input)) => return Ok(input),
                 Some(Step::Reread { nlm }) => return Ok(self.reread(nlm)),
                 Some(Step::Nlm(reading)) => return Ok(self.apply(reading)),
+                Some(Step::Applied(reply)) => drop(reply.send(())), // the caller may have given up
                 None => self.receive(),
             }
         }
@@ -152,7 +194,7 @@ impl Kernel {
     fn receive(&mut self) {
         // The source holds a sender itself, so this never disconnects.
         let Ok(first) = self.inbox.recv() else { return };
-        let (mut woken, mut reread, mut reading) = (false, None, None);
+        let (mut woken, mut reread, mut reading, mut replies) = (false, None, None, Vec::new());
         for message in std::iter::once(first).chain(self.inbox.try_iter()) {
             match message {
                 Msg::Wake => woken = true,
@@ -161,6 +203,9 @@ impl Kernel {
                 // this one, so NLM is not asked again.
                 Msg::Nlm(fresh) => (reading, reread) = (Some(fresh), Some(reread.unwrap_or(false))),
                 Msg::Error(message) => self.steps.push_back(Step::Input(Input::Fault(message))),
+                Msg::Reverified(reply) => {
+                    (reread, replies) = (Some(reread.unwrap_or(false)), [replies, vec![reply]].concat())
+                }
             }
         }
         if woken {
@@ -170,6 +215,7 @@ impl Kernel {
             self.steps.push_back(Step::Reread { nlm });
         }
         self.steps.extend(reading.map(Step::Nlm));
+        self.steps.extend(replies.into_iter().map(Step::Applied));
     }
 
     fn reread(&mut self, nlm: bool) -> Input {
@@ -220,16 +266,5 @@ impl RouteLookup for Kernel {
 
     fn opinion_clock(&mut self) -> u64 {
         self.connections.clock()
-    }
-
-    /// Resolves the default routes' gateways again, then reads everything; `None` where
-    /// Windows cannot be asked (Wine 8.0 has no `ResolveIpNetEntry2`) or the read fails (the
-    /// next notification reads again).
-    fn reverify_gateways(&mut self) -> Option<NetworkState> {
-        let wanted = crate::rows::gateways(&iphlpapi::snapshot().ok()?.state);
-        neighbours::reverify(&wanted).ok()?;
-        let snapshot = iphlpapi::snapshot().ok()?;
-        self.guids = snapshot.guids;
-        Some(snapshot.state)
     }
 }

@@ -78,7 +78,7 @@ pub(crate) fn read(wanted: &[(IpAddr, u32)]) -> Vec<GatewayNeighbour> {
         None => from_table(wanted),
     };
     let mut found: Vec<GatewayNeighbour> = rows.iter().filter_map(|row| rows::gateway_neighbour(row).ok()).collect();
-    found.sort();
+    found.sort_by_key(|n| (n.address, n.interface_index));
     found.dedup();
     found
 }

@@ -376,9 +376,11 @@ pub fn neighbour_state(state: i32) -> Result<NeighbourState, RowError> {
 /// One neighbour row as a gateway's entry.
 pub fn gateway_neighbour(row: &NeighbourRow) -> Result<GatewayNeighbour, RowError> {
     Ok(GatewayNeighbour {
-        gateway: row.address.ip()?,
+        address: row.address.ip()?,
         interface_index: row.interface_index,
         state: neighbour_state(row.state)?,
+        // Windows keeps no such time in the entry (`ReachabilityTime` is a timer, not a date).
+        unanswered_since: None,
     })
 }
 

@@ -211,9 +211,10 @@ fn a_link_local_remote_is_looked_up_on_its_link() {
 fn neighbour_rows_of_gateways() {
     let row = |address, state| NeighbourRow { address, interface_index: 2, state };
     let ok = gateway_neighbour(&row(v4("192.0.2.1"), 0)).unwrap();
-    assert_eq!((ok.gateway.to_string(), ok.interface_index, ok.state), ("192.0.2.1".into(), 2, NeighbourState::Failed));
+    assert_eq!((ok.address.to_string(), ok.interface_index, ok.state), ("192.0.2.1".into(), 2, NeighbourState::Failed));
+    assert!(ok.is_unreachable() && ok.unanswered_since.is_none());
     let states: Vec<NeighbourState> = (0..7).map(|s| neighbour_state(s).unwrap()).collect();
-    use NeighbourState::*;
+    use NeighbourState::{Delay, Failed, Incomplete, Permanent, Probe, Reachable, Stale};
     assert_eq!(states, [Failed, Incomplete, Probe, Delay, Stale, Reachable, Permanent]);
     assert_eq!(neighbour_state(7), Err(RowError::NeighbourState(7))); // NlnsMaximum: not a state
     assert_eq!(gateway_neighbour(&row(v4("192.0.2.1"), -1)), Err(RowError::NeighbourState(-1)));

@@ -138,17 +138,17 @@ fn the_gateways_entries_are_the_hosts_arp_entries() {
         .skip(1)
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|f| f.len() >= 6 && f[0].parse() == Ok(gateway) && f[5] == route.interface);
-    let entry = state.gateways.iter().find(|n| n.gateway == gateway && n.interface_index == route.interface_index);
+    let entry = state.gateways.iter().find(|n| n.address == gateway && n.interface_index == route.interface_index);
     match line {
         Some(fields) if u32::from_str_radix(fields[2].trim_start_matches("0x"), 16).unwrap_or(0) & 2 != 0 => {
             let entry = entry.unwrap_or_else(|| panic!("{gateway} is complete in {arp} but not read: {state:?}"));
-            assert!(!entry.state.is_unreachable() && entry.state != NeighbourState::Incomplete, "{entry:?}");
+            assert!(!entry.is_unreachable() && entry.state != NeighbourState::Incomplete, "{entry:?}");
         }
         _ => assert!(entry.is_none_or(|e| e.state != NeighbourState::Reachable), "{entry:?} vs {arp}"),
     }
     // Only the default routes' gateways are read, never the rest of the table (Wine lists
     // multicast entries on every interface).
-    assert!(state.gateways.iter().all(|n| state.default_routes.iter().any(|r| r.gateway == Some(n.gateway))));
+    assert!(state.gateways.iter().all(|n| state.default_routes.iter().any(|r| r.gateway == Some(n.address))));
     assert_eq!(neighbours::read(&[]), []);
     // The monitor has the same entries, and a reachable gateway leaves the level alone.
     let monitor = Monitor::new().expect("monitor");
@@ -232,4 +232,28 @@ fn faults_of_the_new_calls_have_their_documented_outcomes() {
     drop(failing);
     assert_eq!(state.gateways, []);
     assert!(!state.interfaces.is_empty());
+}
+
+#[test]
+fn a_reverification_is_answered_only_after_its_reading_was_handed_out_and_check_works() {
+    use crate::sys::{Input, KernelConfig};
+    let _turn = serial(); // opening the source advises sinks
+    let (mut kernel, _) = super::Kernel::open(&KernelConfig::default()).expect("the source opens");
+    let (reply, applied) = mpsc::sync_channel(1);
+    kernel.to_self.send(Msg::Reverified(reply)).unwrap();
+    assert!(matches!(kernel.next(), Ok(Input::Reread { resync: None, .. })), "the reading first");
+    assert!(applied.try_recv().is_err(), "not answered while the engine may still be applying it");
+    // The engine asks for its next input only once it has handled the reading: that is when
+    // the answer goes (a wake gives that next call something to return).
+    kernel.to_self.send(Msg::Wake).unwrap();
+    assert!(matches!(kernel.next(), Ok(Input::Woken)));
+    assert!(applied.try_recv().is_ok(), "answered");
+    drop(kernel);
+    // A monitor's check(): under Wine nothing can be asked (no ResolveIpNetEntry2), so it
+    // returns at once with the state as read.
+    let monitor = Monitor::new().expect("monitor");
+    let started = std::time::Instant::now();
+    let state = monitor.check().expect("check");
+    assert!(started.elapsed() < TIMEOUT);
+    assert_eq!(state.gateways, monitor.snapshot().gateways);
 }
