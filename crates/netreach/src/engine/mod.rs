@@ -262,12 +262,9 @@ impl Engine {
     /// `resync`, followed by a [`EventKind::Resynced`] notice. Paths are re-evaluated when
     /// something changed (always after a resync: lost route changes are not in the state).
     fn replace(&mut self, mut fresh: NetworkState, resync: Option<String>, lookup: &mut dyn RouteLookup) {
-        // The decision and the gateways' neighbour entries have no events of their own: what
-        // they change is the derived levels and reasons.
-        let decided = {
-            let current = self.shared.snapshot();
-            current.route_decisions != fresh.route_decisions || current.gateways != fresh.gateways
-        };
+        let before = self.shared.snapshot();
+        let decided = before.route_decisions != fresh.route_decisions || before.gateways != fresh.gateways;
+        drop(before);
         let changed = self.change_deriving(decided, |state| {
             let mut events = diff(state, &fresh);
             if events.is_empty() && resync.is_none() && !decided {
