@@ -30,7 +30,7 @@ use super::iphlpapi::win32;
 use super::Msg;
 
 /// The keys watched, under `HKEY_LOCAL_MACHINE`.
-pub(crate) const KEYS: [PCWSTR; 2] = [
+const KEYS: [PCWSTR; 2] = [
     w!(r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters"),
     w!(r"SYSTEM\CurrentControlSet\Services\Tcpip6\Parameters"),
 ];

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::{InterfaceKind, Level};
+use crate::{DnsManager, InterfaceKind, Level};
 
 fn v4(s: &str) -> RawIp {
     let ip: Ipv4Addr = s.parse().unwrap();
