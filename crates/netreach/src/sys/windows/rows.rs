@@ -374,7 +374,7 @@ pub fn link_local_on(scope: u32, adapters: &[AdapterRow]) -> Option<u32> {
 
 #[path = "rows_dns.rs"]
 mod dns;
-pub use dns::{dns, IF_TYPE_SOFTWARE_LOOPBACK, OPER_UP};
+pub use dns::dns;
 
 #[cfg(test)]
 #[path = "rows_tests.rs"]

@@ -2,6 +2,7 @@
 
 use proptest::prelude::*;
 
+use super::dns::{IF_TYPE_SOFTWARE_LOOPBACK, OPER_UP};
 use super::*;
 use crate::{DnsManager, InterfaceKind, Level};
 
