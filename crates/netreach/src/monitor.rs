@@ -252,6 +252,11 @@ impl Monitor {
     /// that is unknown or failed; nothing for static entries) and waits until the kernel has
     /// its answer, at most about 4 s; nothing is sent to a gateway without `check()`.
     ///
+    /// On Windows it first asks Windows to resolve the default routes' gateways again
+    /// (`ResolveIpNetEntry2`: an ARP request or neighbour solicitation each, answered or given
+    /// up by Windows within seconds) and waits until their entries are read; nothing is sent
+    /// to a gateway without `check()`.
+    ///
     /// ```no_run
     /// let monitor = netreach::Monitor::new()?;
     /// let state = monitor.check()?;
@@ -259,6 +264,8 @@ impl Monitor {
     /// # Ok::<(), netreach::Error>(())
     /// ```
     pub fn check(&self) -> Result<Arc<Snapshot>, Error> {
+        #[cfg(windows)]
+        self.engine.reverify.run()?;
         let refiners = self.engine.shared.refiners();
         for refiner in &refiners {
             refiner.check()?;

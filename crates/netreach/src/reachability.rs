@@ -2,6 +2,8 @@
 //! decision, interfaces and addresses in, a level and a [`Reason`] per family out
 //! ([`derive_kernel_reachability`] has the table). Pure; the types are in the model.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use crate::model::{
     Fallback, Family, FamilyReachability, Interface, InterfaceKind, KernelRoute, Level, NetworkState, Reachability,
     Reason, Reasons, RouteAnswer, RouteDecision, Source,
@@ -25,7 +27,8 @@ use crate::model::{
 /// kernel's own. Where the OS has no such lookups (Windows, or a state built by hand, with
 /// `route_decisions` empty), the `online` row is read from default routes instead: a unicast
 /// default route of F leaves through a ready interface that owns a usable, non-link-local F
-/// address.
+/// address; the OS's neighbour entry of that route's gateway marked failed
+/// ([`NetworkState::gateways`]) lowers it to `site` ([`Reason::GatewayUnreachable`]).
 ///
 /// Terms and the judgment calls behind them:
 /// - *ready*: administratively up, carrier present, operational state `up` or `unknown`
@@ -93,6 +96,11 @@ fn family_reading(state: &NetworkState, family: Family) -> (Level, Reason) {
             state.default_routes.iter().any(|r| r.family == family && r.interface_index == iface.index)
         };
         let level = family_level(state, family, routes_out, true);
+        if level == Level::Online {
+            if let Some(reason) = failed_gateway(state, family) {
+                return (Level::Site, reason);
+            }
+        }
         let reason = if level == Level::Online { Reason::DefaultRoute } else { Reason::NoDefaultRoute };
         return (level, reason);
     }
@@ -117,6 +125,42 @@ fn family_reading(state: &NetworkState, family: Family) -> (Level, Reason) {
             (family_level(state, family, leaves, false), problem.unwrap_or(Reason::NoRoute))
         }
     }
+}
+
+/// From default routes alone (Windows): the way out is the family's first default route (the
+/// lowest metric, as the state sorts them) through a ready interface owning a usable,
+/// routable address of the family; when the OS marked its gateway's neighbour entry failed
+/// ([`NetworkState::gateways`]), that route. Any other entry, or none (never resolved: no
+/// evidence), leaves the level alone.
+fn failed_gateway(state: &NetworkState, family: Family) -> Option<Reason> {
+    let qualifies = |index| {
+        state.interface(index).is_some_and(|i| {
+            i.is_ready()
+                && i.addresses
+                    .iter()
+                    .any(|a| a.family() == family && a.is_usable() && !a.is_link_local() && !a.address.is_loopback())
+        })
+    };
+    let way_out = state.default_routes.iter().find(|r| r.family == family && qualifies(r.interface_index))?;
+    let gateway = way_out.gateway?;
+    let failed = state
+        .gateways
+        .iter()
+        .find(|n| n.address == gateway && n.interface_index == way_out.interface_index && n.is_unreachable())?;
+    let prefix = match family {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let route = KernelRoute {
+        prefix,
+        prefix_len: 0,
+        table: way_out.table,
+        interface_index: way_out.interface_index,
+        interface: way_out.interface.clone(),
+        gateway: Some(gateway),
+        source: None,
+    };
+    Some(Reason::GatewayUnreachable { route, since: failed.unanswered_since })
 }
 
 /// One answer of the kernel: the route (with its interface's name) when it leads out through a
@@ -373,3 +417,7 @@ mod tests {
 #[cfg(test)]
 #[path = "reason_tests.rs"]
 mod reason_tests;
+
+#[cfg(test)]
+#[path = "gateway_route_tests.rs"]
+mod gateway_route_tests;

@@ -125,8 +125,8 @@ impl PathOwner for Shared {
 /// engine thread, and waits for both.
 pub(crate) struct Running {
     pub(crate) shared: Arc<Shared>,
-    /// Asks the kernel to re-verify the decision's gateways (`Monitor::check()`).
-    #[cfg(target_os = "linux")]
+    /// Asks the OS to re-verify the way out's gateways (`Monitor::check()`).
+    #[cfg(any(target_os = "linux", windows))]
     pub(crate) reverify: sys::Reverify,
     thread: Option<JoinHandle<()>>,
 }
@@ -147,7 +147,7 @@ impl Drop for Running {
 /// returned here; there is no half-built monitor.
 pub(crate) fn start(config: Config) -> Result<Running, Error> {
     let (source, initial) = sys::Kernel::open(&config.kernel)?;
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", windows))]
     let reverify = source.reverifier();
     let shared = Shared::new(Snapshot { state: initial, ..Snapshot::default() }, source.waker(), config.queue_capacity);
     let refiners = refiner::start(&config, Reporter::sink(&shared))?;
@@ -180,7 +180,7 @@ pub(crate) fn start(config: Config) -> Result<Running, Error> {
         .map_err(|e| Error::io("starting the monitor thread", e))?;
     Ok(Running {
         shared,
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", windows))]
         reverify,
         thread: Some(thread),
     })

@@ -102,3 +102,67 @@ fn sources_report_as_commands_until_the_monitor_is_gone() {
     drop(engine);
     assert!(!sink.send(Input::Fault("too late".into())), "a sink must not keep the monitor alive");
 }
+
+/// Answers no route.
+struct NoRoute;
+
+impl RouteLookup for NoRoute {
+    fn route(&mut self, _: &Query) -> Answer {
+        Ok(None)
+    }
+}
+
+#[test]
+fn gateway_entries_alone_rederive_and_dns_changes_are_events() {
+    use crate::model::{DefaultRoute, DnsConfig, EventKind, Family, GatewayNeighbour, Level, NeighbourState, Reason};
+    let (mut engine, _source) = engine();
+    let events = engine.shared.subscribe();
+    let route = DefaultRoute {
+        family: Family::Ipv4,
+        gateway: Some("192.0.2.1".parse().unwrap()),
+        interface: "eth0".into(),
+        interface_index: 2,
+        metric: 0,
+        table: 254,
+    };
+    let reading = |state| NetworkState {
+        interfaces: vec![eth0(1500)],
+        default_routes: vec![route.clone()],
+        gateways: vec![GatewayNeighbour {
+            address: route.gateway.unwrap(),
+            interface_index: 2,
+            state,
+            unanswered_since: None,
+        }],
+        ..Default::default()
+    };
+    let ipv4 =
+        |e: &Engine| (e.shared.snapshot().reachability.ipv4.reachability, e.shared.snapshot().reasons.ipv4.clone());
+    let mut lookup = NoRoute;
+    engine.handle(Input::Reread { state: Box::new(reading(NeighbourState::Stale)), resync: None }, &mut lookup);
+    assert_eq!(ipv4(&engine), (Level::Online, Some(Reason::DefaultRoute)));
+    // Only the entry changes (no event of its own): the levels are derived again.
+    engine.handle(Input::Reread { state: Box::new(reading(NeighbourState::Failed)), resync: None }, &mut lookup);
+    let (level, reason) = ipv4(&engine);
+    assert_eq!(level, Level::Site);
+    assert!(
+        matches!(&reason, Some(Reason::GatewayUnreachable { route, .. }) if route.interface == "eth0"),
+        "{reason:?}"
+    );
+    let published: Vec<EventKind> = std::iter::from_fn(|| events.try_recv().ok()).map(|e| e.kind).collect();
+    let lowered = published.iter().any(|e| {
+        matches!(
+            e,
+            EventKind::ReachabilityChanged { new: Level::Site, reason: Some(Reason::GatewayUnreachable { .. }), .. }
+        )
+    });
+    assert!(lowered, "{published:?}");
+    // A fresh reading with other servers (and the gateway answering again): both applied,
+    // with the dns_changed the diff gives.
+    let mut fresh = reading(NeighbourState::Reachable);
+    fresh.dns = Some(DnsConfig::default());
+    engine.handle(Input::Reread { state: Box::new(fresh), resync: None }, &mut lookup);
+    assert_eq!(ipv4(&engine), (Level::Online, Some(Reason::DefaultRoute)));
+    let published: Vec<EventKind> = std::iter::from_fn(|| events.try_recv().ok()).map(|e| e.kind).collect();
+    assert!(published.iter().any(|e| matches!(e, EventKind::DnsChanged { .. })), "{published:?}");
+}

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// The system resolver's configuration, as read from the files it reads (on Linux,
 /// `/etc/resolv.conf`, following its symlink; behind systemd-resolved's stub listener, the
-/// upstream servers resolved itself uses).
+/// upstream servers resolved itself uses). On Windows, the DNS servers and suffixes of every
+/// adapter that is up, as `GetAdaptersAddresses` lists them ([`DnsManager::Windows`]).
 ///
 /// ```
 /// let dns = netreach::DnsConfig::default();
@@ -39,6 +40,8 @@ pub struct Nameserver {
     /// The server's address.
     pub address: IpAddr,
     /// The link a link-local server is reached on, as written (`fe80::1%eth0` gives `eth0`).
+    /// On Windows every server has one: the adapter it is configured on (Windows keeps
+    /// servers per adapter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
 }
@@ -63,7 +66,8 @@ impl std::fmt::Display for Nameserver {
 #[non_exhaustive]
 pub struct DnsOrigin {
     /// The file the resolver reads (`/etc/resolv.conf`, or `/etc/netns/NAME/resolv.conf` for
-    /// a namespace named NAME that has one, as `ip netns exec` arranges).
+    /// a namespace named NAME that has one, as `ip netns exec` arranges). On Windows, which
+    /// has no such file, the call the servers were read with: `GetAdaptersAddresses`.
     pub file: String,
     /// Where `file` leads when it is a symbolic link (the final target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,4 +101,6 @@ pub enum DnsManager {
     NetworkManager,
     /// resolvconf or openresolv (`/run/resolvconf/...`).
     Resolvconf,
+    /// Windows' DNS client: servers and suffixes per adapter (DHCP or configured by hand).
+    Windows,
 }

@@ -43,12 +43,13 @@ pub struct NetworkState {
     /// levels come from `default_routes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_decisions: Vec<RouteDecision>,
-    /// The kernel's neighbour entry of each gateway `route_decisions` leads through (Linux;
-    /// only those gateways, never the whole neighbour table). A gateway whose entry failed
-    /// keeps its family below `online` ([`crate::Reason::GatewayUnreachable`]).
+    /// The neighbour entry of each gateway the way out leads through (Linux: those of
+    /// `route_decisions`, from the kernel; Windows: those of the default routes,
+    /// `GetIpNetEntry2`); only those gateways, never the whole neighbour table. A gateway whose
+    /// entry failed keeps its family below `online` ([`crate::Reason::GatewayUnreachable`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<GatewayNeighbour>,
-    /// The resolver configuration in effect (Linux; `None` where it is not followed).
+    /// The resolver configuration in effect (Linux, Windows; `None` where it is not followed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsConfig>,
 }

@@ -45,7 +45,7 @@ pub(crate) use linux::{enter_netns, socket_options, Kernel, Reverify, Waker};
 #[cfg(windows)]
 pub(crate) mod windows;
 #[cfg(windows)]
-pub(crate) use windows::{Kernel, Waker};
+pub(crate) use windows::{Kernel, Reverify, Waker};
 
 #[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;

@@ -1,6 +1,7 @@
-//! IP Helper reads: the adapters with their addresses (`GetAdaptersAddresses`), the routes
-//! (`GetIpForwardTable2`), the interface metrics (`GetIpInterfaceTable`), and route lookups
-//! for path monitors (`GetBestRoute2`). This file only copies Windows' structures into plain
+//! IP Helper reads: the adapters with their addresses and DNS servers and suffixes
+//! (`GetAdaptersAddresses`), the routes (`GetIpForwardTable2`), the interface metrics
+//! (`GetIpInterfaceTable`), the gateways' neighbour entries (`neighbours.rs`), and route
+//! lookups for path monitors (`GetBestRoute2`). This file only copies Windows' structures into plain
 //! rows (the unsafe part); what they mean is decided in `rows.rs`, pure and tested everywhere.
 
 use std::collections::HashMap;
@@ -14,9 +15,9 @@ use windows::Win32::Foundation::{
 };
 use windows::Win32::NetworkManagement::IpHelper::{
     ConvertInterfaceLuidToGuid, FreeMibTable, GetAdaptersAddresses, GetBestRoute2, GetIpForwardTable2,
-    GetIpInterfaceTable, GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_DNS_SERVER, GAA_FLAG_SKIP_MULTICAST,
-    IP_ADAPTER_ADDRESSES_LH, IP_ADAPTER_UNICAST_ADDRESS_LH, MIB_IPFORWARD_ROW2, MIB_IPFORWARD_TABLE2,
-    MIB_IPINTERFACE_ROW, MIB_IPINTERFACE_TABLE,
+    GetIpInterfaceTable, GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_MULTICAST, IP_ADAPTER_ADDRESSES_LH,
+    IP_ADAPTER_DNS_SERVER_ADDRESS_XP, IP_ADAPTER_DNS_SUFFIX, IP_ADAPTER_UNICAST_ADDRESS_LH, MIB_IPFORWARD_ROW2,
+    MIB_IPFORWARD_TABLE2, MIB_IPINTERFACE_ROW, MIB_IPINTERFACE_TABLE,
 };
 use windows::Win32::Networking::WinSock::{
     ADDRESS_FAMILY, AF_INET, AF_INET6, AF_UNSPEC, SOCKADDR, SOCKADDR_IN, SOCKADDR_IN6, SOCKADDR_INET,
@@ -37,10 +38,13 @@ pub(crate) struct Snapshot {
     pub guids: HashMap<u32, u128>,
 }
 
-/// Reads interfaces, addresses, default routes and interface metrics.
+/// Reads interfaces, addresses, default routes, interface metrics, the resolver
+/// configuration and the default routes' gateways' neighbour entries.
 pub(crate) fn snapshot() -> std::io::Result<Snapshot> {
     let rows = Rows::read()?;
-    let state = rows::state(&rows.adapters, &rows.routes, &rows.metrics);
+    let mut state = rows::state(&rows.adapters, &rows.routes, &rows.metrics);
+    state.dns = Some(rows::dns(&rows.adapters));
+    state.gateways = super::neighbours::read(&rows::gateways(&state));
     Ok(Snapshot { state, guids: rows.guids })
 }
 
@@ -98,7 +102,7 @@ impl Adapters {
 }
 
 fn adapters() -> std::io::Result<Adapters> {
-    let flags = GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST | GAA_FLAG_SKIP_DNS_SERVER;
+    let flags = GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST;
     // The list can grow between the sizing call and the read: retry a few times (Microsoft's
     // own sample does the same).
     let mut size: u32 = 16 * 1024;
@@ -159,6 +163,28 @@ unsafe fn adapter_row(adapter: &IP_ADAPTER_ADDRESSES_LH) -> AdapterRow {
         }
         next = entry.Next;
     }
+    let mut dns_servers = Vec::new();
+    let mut next = adapter.FirstDnsServerAddress as *const IP_ADAPTER_DNS_SERVER_ADDRESS_XP;
+    // SAFETY: `FirstDnsServerAddress` and each entry's `Next` are null or point to an entry of
+    // the same live buffer (this function's contract; DNS servers are not skipped).
+    while let Some(entry) = unsafe { next.as_ref() } {
+        // SAFETY: as for the unicast addresses: null, or a whole, aligned SOCKADDR_IN or
+        // SOCKADDR_IN6 in the live buffer.
+        dns_servers.extend(unsafe { raw_ip(entry.Address.lpSockaddr) });
+        next = entry.Next;
+    }
+    // SAFETY: `DnsSuffix` is null or a NUL-terminated string inside the live buffer, as for
+    // `FriendlyName` above.
+    let dns_suffix = (!adapter.DnsSuffix.is_null()).then(|| unsafe { adapter.DnsSuffix.as_wide() }.to_vec());
+    let mut dns_suffixes = Vec::new();
+    let mut next = adapter.FirstDnsSuffix as *const IP_ADAPTER_DNS_SUFFIX;
+    // SAFETY: `FirstDnsSuffix` and each entry's `Next` are null or point to an entry of the
+    // same live buffer, whose `String` is a fixed array (read up to its first NUL, or whole).
+    while let Some(entry) = unsafe { next.as_ref() } {
+        let end = entry.String.iter().position(|&u| u == 0).unwrap_or(entry.String.len());
+        dns_suffixes.push(entry.String[..end].to_vec());
+        next = entry.Next;
+    }
     AdapterRow {
         if_index,
         ipv6_if_index: adapter.Ipv6IfIndex,
@@ -168,6 +194,9 @@ unsafe fn adapter_row(adapter: &IP_ADAPTER_ADDRESSES_LH) -> AdapterRow {
         mtu: adapter.Mtu,
         physical_address: adapter.PhysicalAddress[..mac_len].to_vec(),
         unicast,
+        dns_servers,
+        dns_suffix,
+        dns_suffixes,
     }
 }
 
@@ -196,7 +225,7 @@ unsafe fn raw_ip(sockaddr: *const SOCKADDR) -> Option<RawIp> {
     Some(RawIp { family: family.0, bytes })
 }
 
-fn raw_ip_of_inet(addr: &SOCKADDR_INET) -> RawIp {
+pub(super) fn raw_ip_of_inet(addr: &SOCKADDR_INET) -> RawIp {
     // SAFETY: a SOCKADDR_INET is the union of SOCKADDR_IN and SOCKADDR_IN6, so it is as large
     // and aligned as either (and larger than SOCKADDR). Its leading family field says which
     // member was written (ours start zeroed, IP Helper writes its own whole), so the member
@@ -204,7 +233,7 @@ fn raw_ip_of_inet(addr: &SOCKADDR_INET) -> RawIp {
     unsafe { raw_ip(addr as *const SOCKADDR_INET as *const SOCKADDR) }.unwrap_or(RawIp { family: 0, bytes: Vec::new() })
 }
 
-fn inet_of(ip: IpAddr) -> SOCKADDR_INET {
+pub(super) fn inet_of(ip: IpAddr) -> SOCKADDR_INET {
     let mut inet = SOCKADDR_INET::default();
     match ip {
         IpAddr::V4(v4) => {
@@ -231,15 +260,15 @@ fn route_row(row: &MIB_IPFORWARD_ROW2) -> RouteRow {
 
 /// A table IP Helper allocated (`GetIpForwardTable2`, `GetIpInterfaceTable`): a count, then
 /// that many rows; freed by `FreeMibTable` on drop.
-struct MibTable<T, R> {
-    table: *mut T,
-    count: fn(&T) -> u32,
-    first: usize,
-    row: std::marker::PhantomData<R>,
+pub(super) struct MibTable<T, R> {
+    pub(super) table: *mut T,
+    pub(super) count: fn(&T) -> u32,
+    pub(super) first: usize,
+    pub(super) row: std::marker::PhantomData<R>,
 }
 
 impl<T, R> MibTable<T, R> {
-    fn rows(&self) -> &[R] {
+    pub(super) fn rows(&self) -> &[R] {
         if self.table.is_null() {
             return &[];
         }
@@ -325,19 +354,29 @@ fn interface_metrics() -> std::io::Result<Vec<InterfaceMetricRow>> {
 }
 
 /// The interface Windows would send traffic from `local` to `remote` through: `GetBestRoute2`
-/// (`Ok(None)` when there is no route).
-pub(crate) fn best_route(local: IpAddr, remote: IpAddr) -> std::io::Result<Option<u32>> {
-    let (source, destination) = (inet_of(local), inet_of(remote));
+/// (`Ok(None)` when there is no route). A link-local path is judged on its link: with a
+/// `scope` (the interface index of its scope id), the lookup is made on that interface and
+/// the addresses carry it as their scope id, as a socket bound there would.
+pub(crate) fn best_route(local: IpAddr, remote: IpAddr, scope: Option<u32>) -> std::io::Result<Option<u32>> {
+    let (mut source, mut destination) = (inet_of(local), inet_of(remote));
+    if let Some(index) = scope {
+        for (inet, ip) in [(&mut source, local), (&mut destination, remote)] {
+            if ip.is_ipv6() {
+                inet.Ipv6.Anonymous.sin6_scope_id = index;
+            }
+        }
+    }
     let mut row = MIB_IPFORWARD_ROW2::default();
     let mut chosen = SOCKADDR_INET::default();
     // SAFETY: every pointer is to a live local of the declared type: the source and destination
-    // are read, the best route and source address written. No LUID (None) and index 0 let the
-    // system choose the interface.
-    let result = unsafe { GetBestRoute2(None, 0, Some(&source), &destination, 0, &mut row, &mut chosen) };
+    // are read, the best route and source address written. No LUID (None); the index is the
+    // scope's interface, or 0 to let the system choose.
+    let result =
+        unsafe { GetBestRoute2(None, scope.unwrap_or(0), Some(&source), &destination, 0, &mut row, &mut chosen) };
     match result {
         ERROR_SUCCESS => Ok(Some(row.InterfaceIndex)),
         ERROR_NETWORK_UNREACHABLE | ERROR_HOST_UNREACHABLE | ERROR_NOT_FOUND => Ok(None),
-        ERROR_NOT_SUPPORTED => not_supported(remote),
+        ERROR_NOT_SUPPORTED => not_supported(remote, scope),
         e => Err(win32(e)),
     }
 }
@@ -346,12 +385,18 @@ pub(crate) fn best_route(local: IpAddr, remote: IpAddr) -> std::io::Result<Optio
 /// stack for the remote's family on this computer: then no route. A family with an address
 /// on some adapter has a stack, so for it the answer can only be the function's own absence
 /// (Wine 8.0's `GetBestRoute2` is a stub): then the routing table's longest matching prefix,
-/// lowest effective metric among equals (`rows::longest_match`). That ignores what only the
-/// system knows (the source address's interface under the strong host model), so it is used
-/// only then.
-fn not_supported(remote: IpAddr) -> std::io::Result<Option<u32>> {
+/// lowest effective metric among equals, on the scope's interface when there is one
+/// (`rows::longest_match`); a link-local remote with a scope is on its link when that link
+/// has IPv6 (`rows::link_local_on`: Wine's table copy lists no IPv6 routes). That ignores what only the system knows (the source address's
+/// interface under the strong host model), so it is used only then.
+fn not_supported(remote: IpAddr, scope: Option<u32>) -> std::io::Result<Option<u32>> {
     let rows = Rows::read()?;
     let family = if remote.is_ipv4() { rows::AF_INET } else { rows::AF_INET6 };
+    if let (Some(index), IpAddr::V6(v6)) = (scope, remote) {
+        if v6.is_unicast_link_local() {
+            return Ok(rows::link_local_on(index, &rows.adapters));
+        }
+    }
     let stack = rows.adapters.iter().flat_map(|a| &a.unicast).any(|u| u.address.family == family);
-    Ok(stack.then(|| rows::longest_match(remote, &rows.routes, &rows.metrics)).flatten())
+    Ok(stack.then(|| rows::longest_match(remote, scope, &rows.routes, &rows.metrics)).flatten())
 }

@@ -12,11 +12,18 @@
 //!   (an unpaired surrogate) gets a display form in `name`, each such unit written
 //!   `\u{d800}` and each backslash `\\`, and its exact code units in `name_bytes` (UTF-16LE),
 //!   as Linux does for names that are not UTF-8 (valid names are kept exactly);
-//! - a route whose interface has no metric row keeps its own metric (see [`effective_metric`]).
+//! - a route whose interface has no metric row keeps its own metric (see [`effective_metric`]);
+//! - a DNS server of another family, or a suffix that is empty, is skipped; a suffix that is
+//!   not valid UTF-16 gets the display form names get;
+//! - a neighbour row of another family, or with a state outside `NL_NEIGHBOR_STATE`, is
+//!   skipped.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::model::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, NetworkState, OperState};
+use crate::model::{
+    Address, AddressFlags, AddressScope, DefaultRoute, Family, GatewayNeighbour, Interface, NeighbourState,
+    NetworkState, OperState,
+};
 use crate::nlm;
 
 /// `AF_INET` as IP Helper writes it (ws2def.h).
@@ -55,6 +62,8 @@ pub enum RowError {
     PrefixLength(u8),
     /// An adapter without an interface index.
     NoIndex,
+    /// A neighbour state outside `NL_NEIGHBOR_STATE`.
+    NeighbourState(i32),
 }
 
 impl std::fmt::Display for RowError {
@@ -63,6 +72,7 @@ impl std::fmt::Display for RowError {
             RowError::Family(family, len) => write!(f, "an address of family {family} ({len} bytes)"),
             RowError::PrefixLength(len) => write!(f, "a prefix of {len} bits, longer than its family's"),
             RowError::NoIndex => f.write_str("an adapter with no interface index"),
+            RowError::NeighbourState(state) => write!(f, "a neighbour state of {state}"),
         }
     }
 }
@@ -111,6 +121,21 @@ pub struct AdapterRow {
     /// `PhysicalAddress`, its first `PhysicalAddressLength` bytes (at most 8).
     pub physical_address: Vec<u8>,
     pub unicast: Vec<UnicastRow>,
+    /// `FirstDnsServerAddress` and the entries after it.
+    pub dns_servers: Vec<RawIp>,
+    /// `DnsSuffix` up to its NUL (the connection-specific suffix); `None` for a null pointer.
+    pub dns_suffix: Option<Vec<u16>>,
+    /// `FirstDnsSuffix` and the entries after it (the adapter's suffix search list).
+    pub dns_suffixes: Vec<Vec<u16>>,
+}
+
+/// One neighbour entry (`MIB_IPNET_ROW2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighbourRow {
+    pub address: RawIp,
+    pub interface_index: u32,
+    /// `State` (`NL_NEIGHBOR_STATE`).
+    pub state: i32,
 }
 
 /// One route (`MIB_IPFORWARD_ROW2`).
@@ -280,10 +305,17 @@ pub fn state(adapters: &[AdapterRow], routes: &[RouteRow], metrics: &[InterfaceM
 }
 
 /// The interface the routing table sends `remote` through: the longest matching prefix,
-/// lowest effective metric among equals (ties: the lower interface index). For where the
-/// system cannot answer itself (see `iphlpapi::best_route`).
-pub fn longest_match(remote: IpAddr, routes: &[RouteRow], metrics: &[InterfaceMetricRow]) -> Option<u32> {
-    let covering = routes.iter().filter_map(|row| {
+/// lowest effective metric among equals (ties: the lower interface index); with a `scope` (a
+/// link-local path's link), among that interface's routes only. For where the system cannot
+/// answer itself (see `iphlpapi::best_route`).
+pub fn longest_match(
+    remote: IpAddr,
+    scope: Option<u32>,
+    routes: &[RouteRow],
+    metrics: &[InterfaceMetricRow],
+) -> Option<u32> {
+    let on_link = routes.iter().filter(|row| scope.is_none_or(|index| row.interface_index == index));
+    let covering = on_link.filter_map(|row| {
         let prefix = row.prefix.ip().ok()?;
         check_prefix(prefix, row.prefix_len).ok()?;
         let rank =
@@ -292,6 +324,57 @@ pub fn longest_match(remote: IpAddr, routes: &[RouteRow], metrics: &[InterfaceMe
     });
     covering.max_by_key(|(rank, _)| *rank).map(|(_, index)| index)
 }
+
+/// `NL_NEIGHBOR_STATE` as netreach's: `NlnsUnreachable` (0) is what Windows concludes when
+/// resolution goes unanswered, `NlnsIncomplete` (1) a resolution still under way.
+pub fn neighbour_state(state: i32) -> Result<NeighbourState, RowError> {
+    Ok(match state {
+        0 => NeighbourState::Failed,
+        1 => NeighbourState::Incomplete,
+        2 => NeighbourState::Probe,
+        3 => NeighbourState::Delay,
+        4 => NeighbourState::Stale,
+        5 => NeighbourState::Reachable,
+        6 => NeighbourState::Permanent,
+        other => return Err(RowError::NeighbourState(other)),
+    })
+}
+
+/// One neighbour row as a gateway's entry.
+pub fn gateway_neighbour(row: &NeighbourRow) -> Result<GatewayNeighbour, RowError> {
+    Ok(GatewayNeighbour {
+        address: row.address.ip()?,
+        interface_index: row.interface_index,
+        state: neighbour_state(row.state)?,
+        // Windows keeps no such time in the entry (`ReachabilityTime` is a timer, not a date).
+        unanswered_since: None,
+    })
+}
+
+/// The gateways whose neighbour entries are read: each default route's, once.
+pub fn gateways(state: &NetworkState) -> Vec<(IpAddr, u32)> {
+    let mut wanted: Vec<(IpAddr, u32)> =
+        state.default_routes.iter().filter_map(|r| Some((r.gateway?, r.interface_index))).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    wanted
+}
+
+/// Where a link-local IPv6 remote with a scope goes when the system cannot say: out of the
+/// scope's interface if it has an IPv6 link-local address (fe80::/64 is on-link on every
+/// interface with IPv6, RFC 4291 2.5.6, whether a copy of the table lists it or not), else
+/// nowhere.
+pub fn link_local_on(scope: u32, adapters: &[AdapterRow]) -> Option<u32> {
+    let on_link = |a: &&AdapterRow| a.ipv6_if_index == scope || (a.ipv6_if_index == 0 && a.if_index == scope);
+    let adapter = adapters.iter().find(on_link)?;
+    let has_link_local =
+        adapter.unicast.iter().any(|u| matches!(u.address.ip(), Ok(IpAddr::V6(v6)) if v6.is_unicast_link_local()));
+    has_link_local.then_some(scope)
+}
+
+#[path = "rows_dns.rs"]
+mod dns;
+pub use dns::dns;
 
 #[cfg(test)]
 #[path = "rows_tests.rs"]

@@ -2,8 +2,9 @@
 
 use proptest::prelude::*;
 
+use super::dns::{IF_TYPE_SOFTWARE_LOOPBACK, OPER_UP};
 use super::*;
-use crate::{InterfaceKind, Level};
+use crate::{DnsManager, InterfaceKind, Level};
 
 fn v4(s: &str) -> RawIp {
     let ip: Ipv4Addr = s.parse().unwrap();
@@ -36,6 +37,9 @@ fn adapter(index: u32, name: &str, unicast: Vec<UnicastRow>) -> AdapterRow {
         mtu: 1500,
         physical_address: vec![0x02, 0, 0x5e, 0x10, 0, index as u8],
         unicast,
+        dns_servers: Vec::new(),
+        dns_suffix: None,
+        dns_suffixes: Vec::new(),
     }
 }
 
@@ -142,14 +146,91 @@ fn default_routes_carry_the_effective_metric_and_the_preferred_comes_first() {
     assert_eq!(derived.reachability.ipv4.reachability, Level::Online);
     assert_eq!(derived.details.transport, Some(crate::Transport::Wifi));
     // The routing table's own pick agrees; a more specific route still wins over metrics.
-    assert_eq!(longest_match("203.0.113.1".parse().unwrap(), &routes, &metrics), Some(3));
-    assert_eq!(longest_match("192.0.2.99".parse().unwrap(), &routes, &metrics), Some(2));
-    assert_eq!(longest_match("2001:db8::1".parse().unwrap(), &routes, &metrics), Some(2));
+    assert_eq!(longest_match("203.0.113.1".parse().unwrap(), None, &routes, &metrics), Some(3));
+    assert_eq!(longest_match("192.0.2.99".parse().unwrap(), None, &routes, &metrics), Some(2));
+    assert_eq!(longest_match("2001:db8::1".parse().unwrap(), None, &routes, &metrics), Some(2));
     // Without interface metrics the offsets alone decide (ethernet, 0 < 5).
-    assert_eq!(longest_match("203.0.113.1".parse().unwrap(), &routes, &[]), Some(2));
+    assert_eq!(longest_match("203.0.113.1".parse().unwrap(), None, &routes, &[]), Some(2));
     // Saturating, never wrapping.
     let huge = route(v4("0.0.0.0"), 0, v4("192.0.2.1"), 2, u32::MAX - 1);
     assert_eq!(effective_metric(&huge, &metrics), u32::MAX);
+}
+
+fn units(s: &str) -> Vec<u16> {
+    s.encode_utf16().collect()
+}
+
+#[test]
+fn dns_servers_and_suffixes_of_the_adapters_that_are_up() {
+    let mut eth = adapter(2, "Ethernet", vec![unicast(v4("192.0.2.10"), 24)]);
+    eth.dns_servers = vec![v4("192.0.2.53"), v6("fe80::53"), RawIp { family: 17, bytes: vec![1, 2] }];
+    eth.dns_suffix = Some(units("corp.example"));
+    eth.dns_suffixes = vec![units("corp.example"), units(""), units("lab.example")];
+    let mut wifi = adapter(3, "Wi-Fi", vec![unicast(v4("198.51.100.10"), 24)]);
+    wifi.dns_servers = vec![v6("2001:db8::53"), v4("192.0.2.53")];
+    wifi.dns_suffix = Some(vec![0x68, 0xd800]); // not UTF-16: its display form
+    let mut down = adapter(4, "VPN", vec![unicast(v4("203.0.113.10"), 24)]);
+    (down.oper_status, down.dns_servers, down.dns_suffix) = (2, vec![v4("203.0.113.53")], Some(units("vpn.example")));
+    let mut no_stack = adapter(0, "no IP", vec![]);
+    (no_stack.ipv6_if_index, no_stack.dns_servers) = (0, vec![v4("198.51.100.53")]);
+    let mut lo = adapter(1, "Loopback", vec![unicast(v4("127.0.0.1"), 8)]);
+    (lo.if_type, lo.dns_servers) = (IF_TYPE_SOFTWARE_LOOPBACK, vec![v4("192.0.2.53")]); // Wine lists them there
+    let config = dns(&[lo, eth, down, wifi, no_stack]);
+    let shown: Vec<String> = config.nameservers.iter().map(|n| n.to_string()).collect();
+    // Per adapter, in order; the same server on two adapters is two entries (two links).
+    assert_eq!(shown, ["192.0.2.53%Ethernet", "fe80::53%Ethernet", "2001:db8::53%Wi-Fi", "192.0.2.53%Wi-Fi"]);
+    assert_eq!(config.search, ["corp.example", "lab.example", "h\\u{d800}"]);
+    assert_eq!((config.origin.manager, config.origin.file.as_str()), (DnsManager::Windows, "GetAdaptersAddresses"));
+    // Nothing up: no servers, which is what the resolver has then.
+    let empty = dns(&[]);
+    assert!(empty.nameservers.is_empty() && empty.search.is_empty());
+}
+
+#[test]
+fn a_link_local_remote_is_looked_up_on_its_link() {
+    // Two links both carry fe80::/64; the lower metric would win without a scope.
+    let routes = [
+        route(v6("fe80::"), 64, v6("::"), 2, 256),
+        route(v6("fe80::"), 64, v6("::"), 3, 512),
+        route(v6("::"), 0, v6("fe80::1"), 2, 0),
+    ];
+    let remote: IpAddr = "fe80::99".parse().unwrap();
+    assert_eq!(longest_match(remote, None, &routes, &[]), Some(2));
+    assert_eq!(longest_match(remote, Some(3), &routes, &[]), Some(3));
+    assert_eq!(longest_match(remote, Some(4), &routes, &[]), None, "no route on that link");
+    // With no table to ask: the scope's link when it has IPv6 link-local addressing.
+    let adapters = [
+        adapter(2, "Ethernet", vec![unicast(v6("fe80::10"), 64)]),
+        adapter(3, "IPv4 only", vec![unicast(v4("192.0.2.10"), 24)]),
+    ];
+    assert_eq!(link_local_on(2, &adapters), Some(2));
+    assert_eq!(link_local_on(3, &adapters), None, "no IPv6 there");
+    assert_eq!(link_local_on(9, &adapters), None, "no such link");
+}
+
+#[test]
+fn neighbour_rows_of_gateways() {
+    let row = |address, state| NeighbourRow { address, interface_index: 2, state };
+    let ok = gateway_neighbour(&row(v4("192.0.2.1"), 0)).unwrap();
+    assert_eq!((ok.address.to_string(), ok.interface_index, ok.state), ("192.0.2.1".into(), 2, NeighbourState::Failed));
+    assert!(ok.is_unreachable() && ok.unanswered_since.is_none());
+    let states: Vec<NeighbourState> = (0..7).map(|s| neighbour_state(s).unwrap()).collect();
+    use NeighbourState::{Delay, Failed, Incomplete, Permanent, Probe, Reachable, Stale};
+    assert_eq!(states, [Failed, Incomplete, Probe, Delay, Stale, Reachable, Permanent]);
+    assert_eq!(neighbour_state(7), Err(RowError::NeighbourState(7))); // NlnsMaximum: not a state
+    assert_eq!(gateway_neighbour(&row(v4("192.0.2.1"), -1)), Err(RowError::NeighbourState(-1)));
+    let odd = RawIp { family: AF_INET6, bytes: vec![0; 3] };
+    assert_eq!(gateway_neighbour(&row(odd, 5)), Err(RowError::Family(AF_INET6, 3)));
+    // Which entries are read: each default route's gateway once; none for on-link routes.
+    let routes = [
+        route(v4("0.0.0.0"), 0, v4("192.0.2.1"), 2, 0),
+        route(v4("0.0.0.0"), 0, v4("192.0.2.1"), 2, 5),
+        route(v6("::"), 0, v6("fe80::1"), 2, 0),
+        route(v4("0.0.0.0"), 0, v4("0.0.0.0"), 3, 0),
+    ];
+    let s = state(&[adapter(2, "Ethernet", vec![]), adapter(3, "PPP", vec![])], &routes, &[]);
+    let wanted: Vec<String> = gateways(&s).iter().map(|(g, i)| format!("{g}@{i}")).collect();
+    assert_eq!(wanted, ["192.0.2.1@2", "fe80::1@2"]);
 }
 
 fn raw_ip() -> impl Strategy<Value = RawIp> {
@@ -180,6 +261,17 @@ proptest! {
             ips.iter().map(|(ip, _, index, metric)| metric_row(ip.family, *index % 4, *metric)).collect();
         let s = state(&adapters, &routes, &metrics);
         prop_assert!(s.default_routes.iter().all(|r| r.table == MAIN_TABLE));
-        let _ = longest_match(IpAddr::V4(remote.into()), &routes, &metrics);
+        let with_dns: Vec<AdapterRow> = adapters.iter().map(|a| AdapterRow {
+            oper_status: OPER_UP, dns_servers: ips.iter().map(|(ip, ..)| ip.clone()).collect(),
+            dns_suffix: a.friendly_name.clone(), dns_suffixes: names.iter().flatten().cloned().collect(), ..a.clone()
+        }).collect();
+        let config = dns(&with_dns);
+        prop_assert!(config.nameservers.iter().all(|n| n.interface.is_some()));
+        for (ip, _, index, _) in &ips {
+            let row = NeighbourRow { address: ip.clone(), interface_index: *index, state: *index as i32 };
+            let _ = gateway_neighbour(&row);
+        }
+        let _ = longest_match(IpAddr::V4(remote.into()), None, &routes, &metrics);
+        let _ = longest_match(IpAddr::V4(remote.into()), Some(1), &routes, &metrics);
     }
 }

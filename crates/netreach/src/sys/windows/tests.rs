@@ -311,11 +311,11 @@ fn route_lookups_follow_the_routing_table() {
     // GetBestRoute2 on Windows; the routing table's longest match under Wine, which lacks it.
     let _turn = serial(); // connected_interface() advises sinks, replacing the hook's
     let (_, index, local, prefix_len) = connected_interface();
-    assert_eq!(iphlpapi::best_route(local, neighbour(local, prefix_len)).expect("route lookup"), Some(index));
+    assert_eq!(iphlpapi::best_route(local, neighbour(local, prefix_len), None).expect("route lookup"), Some(index));
     let state = iphlpapi::snapshot().unwrap().state;
     let default = state.default_routes.iter().find(|r| r.family == crate::Family::Ipv4).map(|r| r.interface_index);
     let remote = "198.51.100.1".parse().unwrap();
-    assert_eq!(iphlpapi::best_route(local, remote).expect("route lookup"), default);
+    assert_eq!(iphlpapi::best_route(local, remote, None).expect("route lookup"), default);
 }
 
 #[test]
