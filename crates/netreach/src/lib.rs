@@ -66,6 +66,7 @@
 
 mod arbitrate;
 mod backend;
+mod diagnose;
 mod engine;
 mod fold;
 mod model;
@@ -89,6 +90,7 @@ mod subscription;
 mod sys;
 
 pub use backend::{BackendKind, Netns};
+pub use diagnose::{diagnose, diagnosis_events};
 pub use fold::{apply, diff, reachability_events};
 pub use model::{
     Address, AddressFlags, AddressScope, DefaultRoute, Details, DnsConfig, DnsManager, DnsOrigin, Error, ErrorKind,
@@ -97,6 +99,9 @@ pub use model::{
     Result, Source, Transport, Unreachable, Update, Verdict,
 };
 pub use model::{ArbitrationRule, Disagreement, Subject};
+pub use model::{
+    Diagnosis, FamilyDiagnosis, Finding, Layer, LayerCheck, LayerStatus, NameserverAnswer, NameserverRoute,
+};
 pub use model::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use path::{validate_path, PathCallbackId, PathMonitor};

@@ -12,6 +12,7 @@
 //! never waits for them. Only this thread changes the state, so the snapshot is current.
 
 mod fanout;
+mod nameservers;
 mod refiner;
 #[cfg(test)]
 mod tests;
@@ -24,8 +25,9 @@ use std::thread::JoinHandle;
 use self::fanout::Dispatch;
 pub(crate) use self::refiner::Refiner;
 use self::refiner::Reporter;
+use crate::diagnose::{diagnose, diagnosis_events};
 use crate::fold::{apply, diff, reachability_events, reason_events};
-use crate::model::{Error, EventKind, NetworkState, Update};
+use crate::model::{Diagnosis, Error, EventKind, NetworkState, Update};
 use crate::path::{touched_by, PathId, PathOwner, PathRegistry, PathShared, Query, RouteLookup, Touch};
 use crate::probe::ProbeConfig;
 use crate::refine::judge;
@@ -143,7 +145,8 @@ impl Drop for Running {
 /// Opens the kernel source, starts the sources above it and the engine thread. Any failure is
 /// returned here; there is no half-built monitor.
 pub(crate) fn start(config: Config) -> Result<Running, Error> {
-    let (source, initial) = sys::Kernel::open(&config.kernel)?;
+    let (mut source, mut initial) = sys::Kernel::open(&config.kernel)?;
+    initial.nameserver_routes = nameservers::look_up(&mut source, &initial, initial.dns.as_ref());
     let shared = Shared::new(initial, source.waker(), config.queue_capacity);
     let refiners = refiner::start(&config, Reporter::sink(&shared))?;
     let (state, kernel) = {
@@ -166,9 +169,10 @@ pub(crate) fn start(config: Config) -> Result<Running, Error> {
     };
     // Then the sources get their first look at it.
     refiners.iter().for_each(|r| r.state_changed(&state, &kernel));
+    let diagnosis = diagnose(&state);
     drop(state);
     *lock(&shared.refiners) = refiners;
-    let engine = Engine { shared: shared.clone(), paths: PathRegistry::default() };
+    let engine = Engine { shared: shared.clone(), paths: PathRegistry::default(), diagnosis };
     let thread = std::thread::Builder::new()
         .name("netreach".into())
         .spawn(move || engine.run(source))
@@ -180,6 +184,9 @@ pub(crate) fn start(config: Config) -> Result<Running, Error> {
 struct Engine {
     shared: Arc<Shared>,
     paths: PathRegistry,
+    /// The diagnosis of the current state, to diff the next one against (derived, so kept
+    /// here rather than in the state).
+    diagnosis: Diagnosis,
 }
 
 impl Engine {
@@ -234,14 +241,26 @@ impl Engine {
     /// touches.
     fn update(&mut self, update: Update, lookup: &mut dyn RouteLookup) {
         let touch = touched_by(&update);
+        // Asked before the fold, so that what they change is published with the update.
+        let routes = nameservers::refresh(&self.shared.snapshot(), &update, lookup);
         if matches!(update, Update::RouteChanged(..) | Update::RulesChanged(..)) {
             // Rules and routes other than default ones are not state: only path monitors care
-            // about them.
+            // about them (and the nameservers' routes, which are).
+            if let Some(routes) = routes {
+                self.change_deriving(true, |state| nameservers::set(state, routes));
+            }
             self.react(None, touch, lookup);
-        } else if matches!(update, Update::Decision(..)) {
-            // The kernel's decision has no event of its own: what it changes is the levels and
-            // reasons derived from it, so derive even though the fold reports nothing.
-            let state = self.change_deriving(true, |state| apply(Arc::make_mut(state), update));
+        } else if matches!(update, Update::Decision(..)) || routes.is_some() {
+            // The kernel's decision (and the nameservers' routes) have no event of their own:
+            // what they change is what is derived from them (levels, reasons, the diagnosis),
+            // so derive even though the fold reports nothing.
+            let state = self.change_deriving(true, |state| {
+                let events = apply(Arc::make_mut(state), update);
+                if let Some(routes) = routes {
+                    nameservers::set(state, routes);
+                }
+                events
+            });
             self.react(state, touch, lookup);
         } else if let Some(state) = self.change(|state| apply(Arc::make_mut(state), update)) {
             self.react(Some(state), touch, lookup);
@@ -252,7 +271,12 @@ impl Engine {
     /// `resync`, followed by a [`EventKind::Resynced`] notice. Paths are re-evaluated when
     /// something changed (always after a resync: lost route changes are not in the state).
     fn replace(&mut self, mut fresh: NetworkState, resync: Option<String>, lookup: &mut dyn RouteLookup) {
-        let decided = self.shared.snapshot().route_decisions != fresh.route_decisions;
+        // Changes may have been missed: the nameservers' routes are asked again too.
+        fresh.nameserver_routes = nameservers::look_up(lookup, &fresh, fresh.dns.as_ref());
+        let before = self.shared.snapshot();
+        let decided =
+            before.route_decisions != fresh.route_decisions || before.nameserver_routes != fresh.nameserver_routes;
+        drop(before);
         let changed = self.change_deriving(decided, |state| {
             let mut events = diff(state, &fresh);
             if events.is_empty() && resync.is_none() && !decided {
@@ -315,14 +339,14 @@ impl Engine {
     /// Applies `f` to the state (under the lock: `f` only folds); publishes its events plus any
     /// reachability change, then, with the lock released, tells the refiners and runs the
     /// callbacks. Returns the new state if anything changed.
-    fn change(&self, f: impl FnOnce(&mut Arc<NetworkState>) -> Vec<EventKind>) -> Option<Arc<NetworkState>> {
+    fn change(&mut self, f: impl FnOnce(&mut Arc<NetworkState>) -> Vec<EventKind>) -> Option<Arc<NetworkState>> {
         self.change_deriving(false, f)
     }
 
     /// [`Engine::change`]; with `always`, the levels are derived again even when the fold
     /// itself reported nothing (the input was the kernel's route decision).
     fn change_deriving(
-        &self,
+        &mut self,
         always: bool,
         f: impl FnOnce(&mut Arc<NetworkState>) -> Vec<EventKind>,
     ) -> Option<Arc<NetworkState>> {
@@ -342,13 +366,16 @@ impl Engine {
             if details != state.details {
                 changed.push(EventKind::DetailsChanged { before: state.details.clone(), after: details.clone() });
             }
+            state.reachability = reachability;
+            state.details = details;
+            *state.reasons = reasons;
+            let diagnosis = diagnose(state);
+            changed.extend(diagnosis_events(&self.diagnosis, &diagnosis));
+            self.diagnosis = diagnosis;
             if events.is_empty() && changed.is_empty() {
                 return None;
             }
             events.splice(at..at, changed);
-            state.reachability = reachability;
-            state.details = details;
-            *state.reasons = reasons;
             let state = cell.clone();
             drop(cell);
             // Still under the dispatch lock: a new subscriber's baseline is either before this

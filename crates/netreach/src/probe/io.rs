@@ -125,7 +125,8 @@ fn probe_family(
         let (addrs, dns) = match resolution {
             Ok((addrs, dns)) => (addrs, *dns),
             Err(reason) => {
-                let mut p = FamilyProbe::new(family, endpoint, limited(reason.clone()));
+                let unresolved = Outcome::Unresolved { reason: reason.clone() };
+                let mut p = FamilyProbe::new(family, endpoint, unresolved);
                 p.timings.total = start.elapsed();
                 last = Some(p);
                 continue;

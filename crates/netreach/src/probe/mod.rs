@@ -191,7 +191,7 @@ pub fn verdict(results: &[FamilyProbe]) -> Verdict {
     for r in results {
         let level = match &r.outcome {
             Outcome::Online => Some(Level::Online),
-            Outcome::CaptivePortal { .. } | Outcome::Limited { .. } => Some(Level::Site),
+            Outcome::CaptivePortal { .. } | Outcome::Limited { .. } | Outcome::Unresolved { .. } => Some(Level::Site),
             Outcome::NotProbed { .. } => None,
         };
         match r.family {
@@ -207,6 +207,10 @@ pub fn verdict(results: &[FamilyProbe]) -> Verdict {
                 v.captive_portal.get_or_insert(false);
             }
             Outcome::Limited { reason } => notes.push(format!("{}: {reason}", r.family)),
+            Outcome::Unresolved { reason } => {
+                notes.push(format!("{}: {reason}", r.family));
+                v.unresolved.get_or_insert_with(|| reason.clone());
+            }
             Outcome::NotProbed { .. } => {}
         }
     }
@@ -277,7 +281,14 @@ mod tests {
             assert_eq!(v.portal_url.as_deref(), url, "row {i}");
             assert_eq!(v.note.as_deref(), note, "row {i}");
             assert_eq!(v.source, Source::Probe);
+            assert_eq!(v.unresolved, None, "row {i}");
         }
+        // A name that did not resolve limits the family like any failure, and says so apart.
+        let unresolved = Outcome::Unresolved { reason: "name resolution of x.test failed".into() };
+        let v = verdict(&[result(Ipv4, unresolved), result(Ipv6, limited("refused"))]);
+        assert_eq!((v.ipv4, v.ipv6), (Some(Level::Site), Some(Level::Site)));
+        assert_eq!(v.unresolved.as_deref(), Some("name resolution of x.test failed"));
+        assert_eq!(v.note.as_deref(), Some("ipv4: name resolution of x.test failed; ipv6: refused"));
     }
 
     #[test]

@@ -1,0 +1,188 @@
+//! The kernel's route decision for the nameservers: the observed input of the diagnosis's DNS
+//! layer ([`NetworkState::nameserver_routes`]).
+//!
+//! The engine asks these lookups on its own thread, through the same [`RouteLookup`] the paths
+//! use (on Linux one `RTM_GETROUTE` datagram for all nameservers; no packet is sent), before it
+//! folds an update that can change their answers: new nameservers, a link, an address, a
+//! default route, a rule, the kernel's decision for the internet, or a route whose prefix
+//! contains a nameserver. The kernel has already applied the change when its notification
+//! arrives, so asking first and folding the answer with the update publishes both in one
+//! batch. Any other update (a verdict, an unrelated route) asks nothing.
+//!
+//! One gap, by design: while no path monitor exists, the kernel-side socket filter drops route
+//! notifications whose prefix contains no destination of the internet decision (so a router's
+//! BGP churn never wakes the monitor). A route added or removed for a nameserver's prefix alone
+//! is then seen at the next relevant update, not at once; nameservers are
+//! normally reached through an address's own prefix route or a default route, which are seen.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use crate::model::{DnsConfig, EventKind, NameserverAnswer, NameserverRoute, NetworkState, Update};
+use crate::path::{Query, RouteLookup};
+
+/// The nameservers' routes asked again when `update` can change them; `Some` only when they
+/// differ from `state`'s.
+pub(super) fn refresh(
+    state: &NetworkState,
+    update: &Update,
+    lookup: &mut dyn RouteLookup,
+) -> Option<Vec<NameserverRoute>> {
+    let ask = match update {
+        Update::Dns(dns) => addresses(Some(dns)) != addresses(state.dns.as_ref()),
+        other => relevant(other, &addresses(state.dns.as_ref())),
+    };
+    if !ask {
+        return None;
+    }
+    let dns = match update {
+        Update::Dns(dns) => Some(dns),
+        _ => state.dns.as_ref(),
+    };
+    let routes = look_up(lookup, state, dns);
+    (routes != state.nameserver_routes).then_some(routes)
+}
+
+/// Puts fresh routes into the state: observed input with no event of its own (the diagnosis
+/// it changes is what subscribers hear about).
+pub(super) fn set(state: &mut Arc<NetworkState>, routes: Vec<NameserverRoute>) -> Vec<EventKind> {
+    Arc::make_mut(state).nameserver_routes = routes;
+    Vec::new()
+}
+
+/// Whether `update` can change the kernel's answer for one of `nameservers`.
+pub(super) fn relevant(update: &Update, nameservers: &[IpAddr]) -> bool {
+    if nameservers.is_empty() {
+        return false;
+    }
+    match update {
+        Update::RouteChanged(prefix, len) => nameservers.iter().any(|n| contains(*prefix, *len, *n)),
+        Update::Verdict(_) | Update::Dns(_) => false,
+        _ => true,
+    }
+}
+
+/// Whether `prefix/len` contains `address`.
+fn contains(prefix: IpAddr, len: u8, address: IpAddr) -> bool {
+    let (p, a, bits) = match (prefix, address) {
+        (IpAddr::V4(p), IpAddr::V4(a)) => (u128::from(u32::from(p)) << 96, u128::from(u32::from(a)) << 96, 32),
+        (IpAddr::V6(p), IpAddr::V6(a)) => (u128::from(p), u128::from(a), 128),
+        _ => return false,
+    };
+    let len = u32::from(len).min(bits);
+    len == 0 || (p ^ a) >> (128 - len) == 0
+}
+
+/// The nameservers' addresses, in the resolver's order, without repeats.
+pub(super) fn addresses(dns: Option<&DnsConfig>) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for n in dns.map(|d| d.nameservers.as_slice()).unwrap_or_default() {
+        if !out.contains(&n.address) {
+            out.push(n.address);
+        }
+    }
+    out
+}
+
+/// Asks the kernel where each nameserver of `dns` is routed, as a query from an unbound
+/// socket would be (a link-local server on the link its configuration names).
+pub(super) fn look_up(
+    lookup: &mut dyn RouteLookup,
+    state: &NetworkState,
+    dns: Option<&DnsConfig>,
+) -> Vec<NameserverRoute> {
+    let Some(dns) = dns else { return Vec::new() };
+    let mut asked: Vec<(IpAddr, Query)> = Vec::new();
+    for n in &dns.nameservers {
+        if asked.iter().any(|(a, _)| *a == n.address) {
+            continue;
+        }
+        let local = match n.address {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let scope = n.interface.as_deref().and_then(|name| state.interface_by_name(name)).map(|i| i.index);
+        asked.push((n.address, Query { local, remote: n.address, scope, mark: None, uid: None }));
+    }
+    if asked.is_empty() {
+        return Vec::new();
+    }
+    let queries: Vec<Query> = asked.iter().map(|(_, q)| *q).collect();
+    let answers = lookup.routes(&queries);
+    asked
+        .into_iter()
+        .zip(answers)
+        .map(|((nameserver, _), answer)| {
+            let answer = match answer {
+                Ok(Some(route)) if route.local => NameserverAnswer::Local,
+                Ok(Some(route)) => NameserverAnswer::Out {
+                    interface_index: route.interface,
+                    interface: state.interface(route.interface).map(|i| i.name.clone()).unwrap_or_default(),
+                },
+                Ok(None) => NameserverAnswer::NoRoute,
+                Err(e) => NameserverAnswer::Failed { error: e.to_string() },
+            };
+            NameserverRoute { nameserver, answer }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DnsConfig, Family, Nameserver};
+    use crate::path::{Answer, Route};
+
+    /// Answers like a host with 192.0.2.0/24 on link 2 and nothing else; counts the questions.
+    #[derive(Default)]
+    struct OneLink {
+        asked: Vec<Query>,
+    }
+
+    impl RouteLookup for OneLink {
+        fn route(&mut self, query: &Query) -> Answer {
+            self.asked.push(*query);
+            match query.remote {
+                IpAddr::V4(a) if a.octets()[..3] == [192, 0, 2] => Ok(Some(Route::out(2))),
+                IpAddr::V4(a) if a.is_loopback() => Ok(Some(Route { interface: 1, local: true })),
+                IpAddr::V6(_) => Err(std::io::Error::other("lookup failed")),
+                _ => Ok(None),
+            }
+        }
+    }
+
+    fn config(servers: &[&str]) -> DnsConfig {
+        let mut dns = DnsConfig::default();
+        dns.nameservers = servers.iter().map(|s| Nameserver { address: s.parse().unwrap(), interface: None }).collect();
+        dns
+    }
+
+    #[test]
+    fn each_nameserver_is_asked_once_and_answered_in_order() {
+        let dns = config(&["192.0.2.53", "198.51.100.53", "127.0.0.1", "192.0.2.53", "2001:db8::53"]);
+        let mut lookup = OneLink::default();
+        let routes = look_up(&mut lookup, &NetworkState::default(), Some(&dns));
+        assert_eq!(lookup.asked.len(), 4, "the repeated server is asked once");
+        assert!(lookup.asked.iter().all(|q| q.local.is_unspecified() && q.scope.is_none()));
+        let answers: Vec<&NameserverAnswer> = routes.iter().map(|r| &r.answer).collect();
+        assert_eq!(answers[0], &NameserverAnswer::Out { interface_index: 2, interface: String::new() });
+        assert_eq!(answers[1], &NameserverAnswer::NoRoute);
+        assert_eq!(answers[2], &NameserverAnswer::Local);
+        assert!(matches!(answers[3], NameserverAnswer::Failed { error } if error == "lookup failed"));
+        assert!(look_up(&mut lookup, &NetworkState::default(), None).is_empty());
+    }
+
+    #[test]
+    fn only_updates_that_can_move_a_nameserver_are_relevant() {
+        let servers: Vec<IpAddr> = vec!["192.0.2.53".parse().unwrap()];
+        let route = |p: &str, len| Update::RouteChanged(p.parse().unwrap(), len);
+        assert!(relevant(&route("192.0.2.0", 24), &servers));
+        assert!(relevant(&route("192.0.0.0", 16), &servers));
+        assert!(!relevant(&route("198.51.100.0", 24), &servers));
+        assert!(!relevant(&route("2001:db8::", 32), &servers));
+        assert!(relevant(&Update::RulesChanged(Family::Ipv4), &servers));
+        assert!(relevant(&Update::LinkRemoved(2), &servers));
+        assert!(!relevant(&Update::Verdict(crate::Verdict::new(crate::Source::Probe)), &servers));
+        assert!(!relevant(&Update::LinkRemoved(2), &[]), "no nameserver: nothing to ask");
+    }
+}
