@@ -69,7 +69,8 @@ fn first(state: &NetworkState) -> Option<(Layer, Finding)> {
 fn the_first_failing_layer_of_each_situation() {
     let healthy =
         || state(eth0(true, true, &["192.0.2.10"]), Some(Reason::RoutedOut { route: route(Some("192.0.2.1")) }));
-    let table: Vec<(&str, NetworkState, Option<(Layer, Finding)>)> = vec![
+    type Row = (&'static str, NetworkState, Option<(Layer, Finding)>);
+    let table: Vec<Row> = vec![
         ("nothing at all", NetworkState::default(), Some((Layer::Link, Finding::NoInterface))),
         (
             "no carrier under the route",

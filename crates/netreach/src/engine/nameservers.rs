@@ -152,9 +152,8 @@ mod tests {
     }
 
     fn config(servers: &[&str]) -> DnsConfig {
-        let mut dns = DnsConfig::default();
-        dns.nameservers = servers.iter().map(|s| Nameserver { address: s.parse().unwrap(), interface: None }).collect();
-        dns
+        let nameservers = servers.iter().map(|s| Nameserver { address: s.parse().unwrap(), interface: None }).collect();
+        DnsConfig { nameservers, ..DnsConfig::default() }
     }
 
     #[test]

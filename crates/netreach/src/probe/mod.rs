@@ -171,6 +171,51 @@ pub fn run(config: &ProbeConfig, families: &[Family], netns: Option<&Netns>) -> 
     }
 }
 
+/// Resolves `host` through the system resolver (getaddrinfo, as programs do: /etc/hosts,
+/// then the nameservers), from inside `netns` when given, within `timeout`: the addresses and
+/// how long it took, or the resolver's error in words (`Ok(Err(..))`). `Err` only for a
+/// namespace that cannot be entered. An address literal is returned as it is, at once.
+///
+/// ```
+/// use std::time::Duration;
+/// let (addresses, _) = netreach::probe::resolve("192.0.2.1", Duration::from_secs(1), None)?.unwrap();
+/// assert_eq!(addresses, ["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]);
+/// # Ok::<(), netreach::Error>(())
+/// ```
+pub fn resolve(
+    host: &str,
+    timeout: Duration,
+    netns: Option<&Netns>,
+) -> Result<Result<(Vec<std::net::IpAddr>, Duration), String>, Error> {
+    if let Ok(ip) = host.parse() {
+        return Ok(Ok((vec![ip], Duration::ZERO)));
+    }
+    let lookup = || {
+        let cancel = io::Cancel::default();
+        io::resolve_name(host.to_owned(), 0, timeout, &cancel).map(|(addrs, took)| {
+            let mut ips: Vec<std::net::IpAddr> = Vec::new();
+            for a in addrs {
+                if !ips.contains(&a.ip()) {
+                    ips.push(a.ip());
+                }
+            }
+            (ips, took)
+        })
+    };
+    match netns {
+        None => Ok(lookup()),
+        Some(netns) => std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    crate::sys::enter_netns(netns)?;
+                    Ok(lookup())
+                })
+                .join()
+                .unwrap_or_else(|_| Err(Error::io("resolver thread", std::io::Error::other("panicked"))))
+        }),
+    }
+}
+
 /// The verdict a round of probes gives the monitor: `online` confirms a family, a portal or a
 /// failure limits it to `site` (with `captive_portal` and its URL, or a note saying why), and
 /// an unprobed family has no opinion. With nothing probed every field is `None`, which
