@@ -195,7 +195,7 @@ fn unmet_table() {
         (
             "--dns: routed through an ignored interface",
             with_dns(state(true, true, vec![]), &["198.51.100.53"]),
-            Goal { level: Level::Local, ignore: vec!["eth0".into()], ..dns.clone() },
+            Goal { level: Level::Disconnected, ignore: vec!["eth0".into()], ..dns.clone() },
             vec!["dns: no route to nameserver 198.51.100.53"],
         ),
         (
