@@ -261,3 +261,20 @@ fn events_name_each_family_that_changed_and_fold_to_the_new_diagnosis() {
     let json = serde_json::to_value(&events[0]).unwrap();
     assert_eq!(json["after"]["layers"][3]["finding"]["reason"]["code"], "no_route", "{json}");
 }
+
+#[test]
+fn the_machine_works_when_a_family_does() {
+    let route = Reason::RoutedOut { route: route(Some("192.0.2.1")) };
+    let mut s = state(eth0(true, true, &["192.0.2.10"]), Some(route));
+    s.reasons.ipv6 = Some(Reason::NoRoute);
+    // Nothing probed: IPv4 fails nowhere, so nothing is to fix (IPv6 has no address).
+    assert_eq!(diagnose(&s).first_failing(), None);
+    assert_eq!(diagnose(&s).ipv6.first_failing().map(|c| c.layer), Some(Layer::Address));
+    // IPv4 probed and failing: IPv6's silence is no evidence that it works.
+    s.verdicts.push(Verdict { ipv4: Some(Level::Site), ..Verdict::new(Source::Probe) });
+    let d = diagnose(&s);
+    assert_eq!(d.first_failing().map(|(f, c)| (f, c.layer)), Some((Family::Ipv4, Layer::Internet)));
+    // IPv4 probed and answering: it works.
+    s.verdicts[0].ipv4 = Some(Level::Online);
+    assert_eq!(diagnose(&s).first_failing(), None);
+}

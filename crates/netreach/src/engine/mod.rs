@@ -146,6 +146,7 @@ impl Drop for Running {
 /// returned here; there is no half-built monitor.
 pub(crate) fn start(config: Config) -> Result<Running, Error> {
     let (mut source, mut initial) = sys::Kernel::open(&config.kernel)?;
+    source.watch_destinations(&nameservers::addresses(initial.dns.as_ref()));
     initial.nameserver_routes = nameservers::look_up(&mut source, &initial, initial.dns.as_ref());
     let shared = Shared::new(initial, source.waker(), config.queue_capacity);
     let refiners = refiner::start(&config, Reporter::sink(&shared))?;
@@ -272,6 +273,7 @@ impl Engine {
     /// something changed (always after a resync: lost route changes are not in the state).
     fn replace(&mut self, mut fresh: NetworkState, resync: Option<String>, lookup: &mut dyn RouteLookup) {
         // Changes may have been missed: the nameservers' routes are asked again too.
+        lookup.watch_destinations(&nameservers::addresses(fresh.dns.as_ref()));
         fresh.nameserver_routes = nameservers::look_up(lookup, &fresh, fresh.dns.as_ref());
         let before = self.shared.snapshot();
         let decided =

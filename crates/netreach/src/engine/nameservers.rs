@@ -9,11 +9,10 @@
 //! arrives, so asking first and folding the answer with the update publishes both in one
 //! batch. Any other update (a verdict, an unrelated route) asks nothing.
 //!
-//! One gap, by design: while no path monitor exists, the kernel-side socket filter drops route
-//! notifications whose prefix contains no destination of the internet decision (so a router's
-//! BGP churn never wakes the monitor). A route added or removed for a nameserver's prefix alone
-//! is then seen at the next relevant update, not at once; nameservers are
-//! normally reached through an address's own prefix route or a default route, which are seen.
+//! Route changes for a nameserver's prefix reach the engine even while the kernel source
+//! filters route changes that cannot change the internet decision: the source is told the
+//! nameservers' addresses ([`RouteLookup::watch_destinations`]) whenever they change, before
+//! they are looked up, so no change between the two is lost.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -36,7 +35,10 @@ pub(super) fn refresh(
         return None;
     }
     let dns = match update {
-        Update::Dns(dns) => Some(dns),
+        Update::Dns(dns) => {
+            lookup.watch_destinations(&addresses(Some(dns)));
+            Some(dns)
+        }
         _ => state.dns.as_ref(),
     };
     let routes = look_up(lookup, state, dns);

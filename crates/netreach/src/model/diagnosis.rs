@@ -345,20 +345,25 @@ impl Diagnosis {
         }
     }
 
-    /// The first failing layer of the family that got further: the one to fix first when any
-    /// family will do (a family with no failing layer gives `None`).
+    /// The first failing layer to fix when any family will do: `None` when a family works (no
+    /// layer fails, and its internet layer passed, or nothing probed any family); else the
+    /// first failing layer of the family that got further.
     ///
     /// ```
     /// let d = netreach::diagnose(&netreach::NetworkState::default());
     /// assert!(d.first_failing().is_some_and(|(_, check)| check.layer == netreach::Layer::Link));
     /// ```
     pub fn first_failing(&self) -> Option<(Family, &LayerCheck)> {
-        let v4 = self.ipv4.first_failing();
-        let v6 = self.ipv6.first_failing();
-        match (v4, v6) {
-            (None, _) | (_, None) => None,
-            (Some(a), Some(b)) if b.layer > a.layer => Some((Family::Ipv6, b)),
-            (Some(a), _) => Some((Family::Ipv4, a)),
+        let families = [&self.ipv4, &self.ipv6];
+        let internet = |d: &FamilyDiagnosis| d.layer(Layer::Internet).map(|c| c.status);
+        let probed = families.iter().any(|d| internet(d).is_some_and(|s| s != LayerStatus::Unknown));
+        let works =
+            |d: &FamilyDiagnosis| d.first_failing().is_none() && (!probed || internet(d) == Some(LayerStatus::Passed));
+        if families.iter().any(|d| works(d)) {
+            return None;
         }
+        let failing = families.into_iter().filter_map(|d| d.first_failing().map(|c| (d.family, c)));
+        // The later layer wins; on a tie, IPv4 (the first).
+        failing.reduce(|best, next| if next.1.layer > best.1.layer { next } else { best })
     }
 }

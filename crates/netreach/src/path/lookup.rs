@@ -66,6 +66,11 @@ pub(crate) trait RouteLookup {
     /// them, as Linux does with a socket filter). By default every change is delivered.
     fn every_route(&mut self, _every: bool) {}
 
+    /// Route changes whose prefix contains one of `destinations` (the nameservers, whose routes
+    /// the diagnosis reads) must reach the source even while it may filter the others (see
+    /// [`RouteLookup::every_route`]). Replaces the previous list.
+    fn watch_destinations(&mut self, _destinations: &[IpAddr]) {}
+
     /// The operating system's own verdict on a path from `local` to `remote` that leaves
     /// through `interface`: `Some(false)` when it says the connection there cannot carry it.
     /// `since` is what [`RouteLookup::opinion_clock`] said when the path was made: a verdict

@@ -5,7 +5,8 @@
 //! A route message is dropped only when it is proven irrelevant: not a default route
 //! (`rtm_dst_len` != 0), laid out as the kernel lays out route notifications (`RTA_TABLE`
 //! first, then `RTA_DST`), and its prefix contains none of the representative destinations of
-//! the kernel's route decision ([`super::decision`]). Anything else (links, addresses, rules,
+//! the kernel's route decision ([`super::decision`]) nor any of the extra destinations the
+//! engine asks to follow (the nameservers, whose routes the diagnosis reads). Anything else (links, addresses, rules,
 //! nexthops, netconf, an unexpected layout) is passed. While path monitors exist every route
 //! message is passed (their remotes may lie in any prefix), so the filter is detached then.
 //!
@@ -48,8 +49,14 @@ fn host16(value: u16) -> u32 {
     u32::from(u16::from_be_bytes(value.to_ne_bytes()))
 }
 
-/// The program, in the kernel's format.
-pub(super) fn program() -> Vec<libc::sock_filter> {
+/// Most extra destinations the program holds (each IPv4 one is four instructions, and jumps
+/// reach at most 255 ahead); with more, the source keeps the filter off.
+pub(super) const MAX_EXTRA: usize = 16;
+
+/// The program, in the kernel's format: it passes route changes for the representative
+/// destinations and for `extra`.
+pub(super) fn program(extra: &[IpAddr]) -> Vec<libc::sock_filter> {
+    let destinations: Vec<IpAddr> = REPRESENTATIVES.iter().chain(extra).copied().collect();
     use libc::{
         BPF_ABS, BPF_ADD, BPF_ALU, BPF_AND, BPF_B, BPF_H, BPF_JEQ, BPF_JGT, BPF_JMP, BPF_K, BPF_LD, BPF_MISC, BPF_NEG,
         BPF_RET, BPF_RSH, BPF_TAX, BPF_W, BPF_X, BPF_XOR,
@@ -62,7 +69,7 @@ pub(super) fn program() -> Vec<libc::sock_filter> {
     let shift =
         || [load(BPF_B, DST_LEN), alu(BPF_NEG, 0), alu(BPF_ADD | BPF_K, 32), Op::Plain((BPF_MISC | BPF_TAX) as u16, 0)];
     let v6_first = || {
-        REPRESENTATIVES.into_iter().filter_map(|d| match d {
+        destinations.iter().filter_map(|d| match *d {
             IpAddr::V6(d) => Some((u128::from(d) >> 96) as u32),
             IpAddr::V4(_) => None,
         })
@@ -87,8 +94,8 @@ pub(super) fn program() -> Vec<libc::sock_filter> {
         equal(libc::AF_INET as u32, To::Next, To::Ipv6),
     ];
     ops.extend(shift());
-    for destination in REPRESENTATIVES {
-        if let IpAddr::V4(d) = destination {
+    for destination in &destinations {
+        if let IpAddr::V4(d) = *destination {
             ops.extend([load(BPF_W, DST_VALUE), alu(BPF_XOR | BPF_K, u32::from(d)), alu(BPF_RSH | BPF_X, 0)]);
             ops.push(equal(0, To::Accept, To::Next));
         }
@@ -132,11 +139,12 @@ pub(super) fn program() -> Vec<libc::sock_filter> {
         .collect()
 }
 
-/// Attaches the filter to `socket` (`true`) or removes it (`false`).
-pub(super) fn set(socket: &impl AsRawFd, filtered: bool) -> io::Result<()> {
+/// Attaches the filter to `socket` (`true`), passing route changes for `extra` too, or
+/// removes it (`false`).
+pub(super) fn set(socket: &impl AsRawFd, filtered: bool, extra: &[IpAddr]) -> io::Result<()> {
     let fd = socket.as_raw_fd();
     let rc = if filtered {
-        let mut program = program();
+        let mut program = program(extra);
         let fprog = libc::sock_fprog { len: program.len() as u16, filter: program.as_mut_ptr() };
         // SAFETY: SO_ATTACH_FILTER copies the program (`fprog` points into `program`, alive for
         // the call) into the kernel; `fd` is a socket this source owns.
@@ -197,7 +205,7 @@ mod tests {
             }
             socket
         });
-        super::set(&socket, true).expect("attach");
+        super::set(&socket, true, &[]).expect("attach");
         let dropped = ["10.1.0.0/16", "192.0.2.128/25", "96.0.0.0/3", "2001:db8:1::/48", "fd00::/8"];
         let passed = ["64.0.0.0/8", "0.0.0.0/1", "160.0.0.1/32", "2000::/3", "2800::/12", "2800:0:0:1::/64"];
         for prefix in dropped.iter().chain(&passed) {
@@ -227,10 +235,31 @@ mod tests {
         let mut want: Vec<String> = passed.iter().map(|p| p.to_string()).collect();
         want.push("default".into());
         assert_eq!(seen, want);
-        super::set(&socket, false).expect("detach");
+        super::set(&socket, false, &[]).expect("detach");
         ns.ip("route add 10.2.0.0/16 via 192.0.2.1");
         let mut buffer = Vec::with_capacity(65536);
         socket.recv(&mut buffer, 0).expect("recv");
         assert_eq!(buffer[17], 16, "without the filter every route arrives");
+
+        // Extra destinations (nameservers): routes containing them pass as well.
+        let extra: Vec<std::net::IpAddr> =
+            ["198.51.100.53", "2001:db8:53::53"].iter().map(|a| a.parse().unwrap()).collect();
+        super::set(&socket, true, &extra).expect("attach with extra destinations");
+        for prefix in ["203.0.113.0/24", "198.51.100.0/24", "2001:db8:99::/48", "2001:db8:53::/48"] {
+            let via = if prefix.contains(':') { "2001:db8::1" } else { "192.0.2.1" };
+            ns.ip(&format!("route add {prefix} via {via}"));
+        }
+        ns.ip("link set vb mtu 1300");
+        let mut seen = Vec::new();
+        loop {
+            let mut buffer = Vec::with_capacity(65536);
+            socket.recv(&mut buffer, 0).expect("recv");
+            if u16::from_ne_bytes([buffer[4], buffer[5]]) == libc::RTM_NEWLINK {
+                break;
+            }
+            seen.push((buffer[16], buffer[17]));
+        }
+        let (v4, v6) = (libc::AF_INET as u8, libc::AF_INET6 as u8);
+        assert_eq!(seen, [(v4, 24), (v6, 48)], "only the extra destinations' routes");
     }
 }

@@ -22,6 +22,7 @@ pub(crate) mod networkmanager;
 mod socket;
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,6 +119,10 @@ pub(crate) struct Kernel {
     /// Whether route changes that cannot change the route decision are dropped by the event
     /// socket's filter (while no path monitor needs them).
     filtered: bool,
+    /// Whether every route change must arrive (path monitors exist), and the destinations
+    /// whose route changes must arrive anyway (the nameservers): what the filter should be.
+    every: bool,
+    extra: Vec<IpAddr>,
     /// Interfaces last seen administratively down (their multipath next hops are dead).
     down: std::collections::HashSet<u32>,
     /// One-shot timer at the earliest expiry of a route in that decision (an RA-learned
@@ -177,6 +182,8 @@ impl Kernel {
             expiry,
             down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
             filtered: false,
+            every: false,
+            extra: Vec::new(),
         };
         kernel.every_route(false);
         kernel.arm();
@@ -185,6 +192,18 @@ impl Kernel {
 
     pub(crate) fn waker(&self) -> Waker {
         Waker(self.wake.clone())
+    }
+
+    /// Attaches the filter (with the extra destinations, after a change of them) or removes
+    /// it, as `every` and `extra` ask. Without the filter (an old kernel refusing it, or more
+    /// extra destinations than it holds), irrelevant changes still arrive and are found
+    /// irrelevant after decoding: slower under churn, never wrong.
+    fn refilter(&mut self, extra_changed: bool) {
+        let on = !self.every && self.extra.len() <= filter::MAX_EXTRA;
+        if (on != self.filtered || (on && extra_changed)) && filter::set(&self.sockets.events, on, &self.extra).is_ok()
+        {
+            self.filtered = on;
+        }
     }
 
     /// Blocks until there is input; `Err` when the source cannot go on (see the contract).
@@ -367,13 +386,14 @@ impl RouteLookup for Kernel {
     }
 
     fn every_route(&mut self, every: bool) {
-        if self.filtered != every {
-            return;
-        }
-        // Without the filter (an old kernel refusing it), irrelevant changes still arrive and
-        // are found irrelevant after decoding: slower under churn, never wrong.
-        if filter::set(&self.sockets.events, !every).is_ok() {
-            self.filtered = !every;
+        self.every = every;
+        self.refilter(false);
+    }
+
+    fn watch_destinations(&mut self, destinations: &[IpAddr]) {
+        if self.extra != destinations {
+            self.extra = destinations.to_vec();
+            self.refilter(true);
         }
     }
 }
