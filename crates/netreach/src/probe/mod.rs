@@ -5,8 +5,10 @@
 //! Android, ChromeOS, NetworkManager and Windows, the probe sends a plain-HTTP `GET` to a known
 //! endpoint, separately over IPv4 and IPv6, and compares the reply with the one expected
 //! ([`Outcome`] has the table): the expected reply means `online`; a redirect, a login page or
-//! a 511 means a captive portal (with the portal's URL from `Location`); a failure (name
-//! resolution, refused, reset, timeout, not HTTP) means `limited`. Redirects are never followed
+//! a 511 means a captive portal (with the portal's URL from `Location`); a failure (refused,
+//! reset, timeout, not HTTP) means `limited`, and a name that does not resolve `unresolved`
+//! (which limits the family just the same; the diagnosis's DNS layer tells it apart from HTTP
+//! failures through [`crate::Verdict::unresolved`]). Redirects are never followed
 //! and at most 64 KiB of a reply is read; every probe ends within its total timeout.
 //!
 //! Use it once with [`run`] (what `netreach probe` does), or let a [`crate::Monitor`] run it
