@@ -203,9 +203,9 @@ fn dns_layer(state: &NetworkState) -> LayerCheck {
     let reached = state.nameserver_routes.iter().find_map(|r| {
         let interface = match &r.answer {
             NameserverAnswer::Local => "lo".to_owned(),
-            NameserverAnswer::Out { interface_index, interface } => {
-                let ready = state.interface(*interface_index).is_some_and(Interface::is_ready);
-                ready.then(|| interface.clone())?
+            // Named as the interface is now (the answer keeps the name of its lookup).
+            NameserverAnswer::Out { interface_index, .. } => {
+                state.interface(*interface_index).filter(|i| i.is_ready()).map(|i| i.name.clone())?
             }
             _ => return None,
         };

@@ -27,7 +27,7 @@ pub(crate) use self::refiner::Refiner;
 use self::refiner::Reporter;
 use crate::diagnose::{diagnose, diagnosis_events};
 use crate::fold::{apply, diff, reachability_events, reason_events};
-use crate::model::{Diagnosis, Error, EventKind, NetworkState, Update};
+use crate::model::{Diagnosis, Error, EventKind, NameserverRoute, NetworkState, Update};
 use crate::path::{touched_by, PathId, PathOwner, PathRegistry, PathShared, Query, RouteLookup, Touch};
 use crate::probe::ProbeConfig;
 use crate::refine::judge;
@@ -227,8 +227,15 @@ impl Engine {
 
     fn handle(&mut self, input: Input, lookup: &mut dyn RouteLookup) {
         match input {
-            Input::Updates(updates) => updates.into_iter().for_each(|update| self.update(update, lookup)),
-            Input::Verdict(verdict) => self.update(Update::Verdict(verdict), lookup),
+            Input::Updates(updates) => {
+                // Asked once for the batch, published with the last update that needed it.
+                let mut refreshed = nameservers::refresh(&self.shared.snapshot(), &updates, lookup);
+                for (i, update) in updates.into_iter().enumerate() {
+                    let routes = refreshed.take_if(|(at, _)| *at == i).map(|(_, routes)| routes);
+                    self.update(update, routes, lookup);
+                }
+            }
+            Input::Verdict(verdict) => self.update(Update::Verdict(verdict), None, lookup),
             Input::Reread { state, resync } => self.replace(*state, resync, lookup),
             #[cfg(windows)]
             Input::InterfaceHint(index) => self.react(None, Touch::Interface(index), lookup),
@@ -238,12 +245,10 @@ impl Engine {
         }
     }
 
-    /// Folds one update into the state, publishes what changed, and re-evaluates the paths it
-    /// touches.
-    fn update(&mut self, update: Update, lookup: &mut dyn RouteLookup) {
+    /// Folds one update into the state (with the nameservers' routes asked again for it, if
+    /// any), publishes what changed, and re-evaluates the paths it touches.
+    fn update(&mut self, update: Update, routes: Option<Vec<NameserverRoute>>, lookup: &mut dyn RouteLookup) {
         let touch = touched_by(&update);
-        // Asked before the fold, so that what they change is published with the update.
-        let routes = nameservers::refresh(&self.shared.snapshot(), &update, lookup);
         if matches!(update, Update::RouteChanged(..) | Update::RulesChanged(..)) {
             // Rules and routes other than default ones are not state: only path monitors care
             // about them (and the nameservers' routes, which are).

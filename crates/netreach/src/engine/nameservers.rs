@@ -2,8 +2,9 @@
 //! layer ([`NetworkState::nameserver_routes`]).
 //!
 //! The engine asks these lookups on its own thread, through the same [`RouteLookup`] the paths
-//! use (on Linux one `RTM_GETROUTE` datagram for all nameservers; no packet is sent), before it
-//! folds an update that can change their answers: new nameservers, a link, an address, a
+//! use (on Linux one `RTM_GETROUTE` datagram for all nameservers; no packet is sent), once per
+//! batch of updates from the source, before it folds a batch holding one that can change their
+//! answers: new nameservers, a link, an address, a
 //! default route, a rule, the kernel's decision for the internet, or a route whose prefix
 //! contains a nameserver. The kernel has already applied the change when its notification
 //! arrives, so asking first and folding the answer with the update publishes both in one
@@ -20,29 +21,35 @@ use std::sync::Arc;
 use crate::model::{DnsConfig, EventKind, NameserverAnswer, NameserverRoute, NetworkState, Update};
 use crate::path::{Query, RouteLookup};
 
-/// The nameservers' routes asked again when `update` can change them; `Some` only when they
-/// differ from `state`'s.
+/// The nameservers' routes asked again, once for a batch of updates, when one of them can
+/// change them: the index of the last such update (its change publishes them) and the routes,
+/// when they differ from `state`'s. The kernel has applied the whole batch when it is read.
 pub(super) fn refresh(
     state: &NetworkState,
-    update: &Update,
+    updates: &[Update],
     lookup: &mut dyn RouteLookup,
-) -> Option<Vec<NameserverRoute>> {
-    let ask = match update {
-        Update::Dns(dns) => addresses(Some(dns)) != addresses(state.dns.as_ref()),
-        other => relevant(other, &addresses(state.dns.as_ref())),
-    };
-    if !ask {
-        return None;
-    }
-    let dns = match update {
-        Update::Dns(dns) => {
-            lookup.watch_destinations(&addresses(Some(dns)));
-            Some(dns)
+) -> Option<(usize, Vec<NameserverRoute>)> {
+    let mut dns = state.dns.as_ref();
+    let mut current = addresses(dns);
+    let mut last = None;
+    for (i, update) in updates.iter().enumerate() {
+        let changes = match update {
+            Update::Dns(config) => {
+                let next = addresses(Some(config));
+                let changed = next != current;
+                (dns, current) = (Some(config), next);
+                changed
+            }
+            other => relevant(other, &current),
+        };
+        if changes {
+            last = Some(i);
         }
-        _ => state.dns.as_ref(),
-    };
+    }
+    let last = last?;
+    lookup.watch_destinations(&current);
     let routes = look_up(lookup, state, dns);
-    (routes != state.nameserver_routes).then_some(routes)
+    (routes != state.nameserver_routes).then_some((last, routes))
 }
 
 /// Puts fresh routes into the state: observed input with no event of its own (the diagnosis
@@ -171,6 +178,26 @@ mod tests {
         assert_eq!(answers[2], &NameserverAnswer::Local);
         assert!(matches!(answers[3], NameserverAnswer::Failed { error } if error == "lookup failed"));
         assert!(look_up(&mut lookup, &NetworkState::default(), None).is_empty());
+    }
+
+    #[test]
+    fn a_batch_asks_once_and_names_its_last_relevant_update() {
+        let verdict = || Update::Verdict(crate::Verdict::new(crate::Source::Probe));
+        let mut state = NetworkState { dns: Some(config(&["192.0.2.53"])), ..NetworkState::default() };
+        let mut lookup = OneLink::default();
+        let batch = [Update::LinkRemoved(3), verdict(), Update::RulesChanged(Family::Ipv4), verdict()];
+        let (at, routes) = refresh(&state, &batch, &mut lookup).expect("asked, and new");
+        assert_eq!((at, lookup.asked.len()), (2, 1), "one question, published with the rule change");
+        state.nameserver_routes = routes;
+        assert!(refresh(&state, &batch, &mut lookup).is_none(), "the same answers are no change");
+        assert_eq!(lookup.asked.len(), 2);
+        assert!(refresh(&state, &[verdict()], &mut lookup).is_none());
+        assert_eq!(lookup.asked.len(), 2, "nothing relevant: nothing asked");
+        // New nameservers are asked at once; the same ones again are not a reason to ask.
+        let dns = Update::Dns(config(&["198.51.100.53"]));
+        let (at, routes) = refresh(&state, &[verdict(), dns], &mut lookup).expect("new servers");
+        assert_eq!((at, routes[0].answer.clone()), (1, NameserverAnswer::NoRoute));
+        assert!(refresh(&state, &[Update::Dns(config(&["192.0.2.53"]))], &mut lookup).is_none());
     }
 
     #[test]

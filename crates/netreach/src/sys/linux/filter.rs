@@ -245,7 +245,8 @@ mod tests {
         let extra: Vec<std::net::IpAddr> =
             ["198.51.100.53", "2001:db8:53::53"].iter().map(|a| a.parse().unwrap()).collect();
         super::set(&socket, true, &extra).expect("attach with extra destinations");
-        for prefix in ["203.0.113.0/24", "198.51.100.0/24", "2001:db8:99::/48", "2001:db8:53::/48"] {
+        // (An IPv6 prefix sharing a destination's first 32 bits would pass too: see above.)
+        for prefix in ["203.0.113.0/24", "198.51.100.0/24", "fd00:99::/48", "2001:db8:53::/48"] {
             let via = if prefix.contains(':') { "2001:db8::1" } else { "192.0.2.1" };
             ns.ip(&format!("route add {prefix} via {via}"));
         }
