@@ -182,6 +182,7 @@ pub(crate) fn run(args: &WhyArgs) -> Result<ExitCode, Failure> {
         let mut lines = Lines::default();
         if let (Some(host), Some(result)) = (&args.host, &looked_up) {
             lines.push(match result {
+                Ok(_) if host.parse::<IpAddr>().is_ok() => format!("address {host}: not looked up"),
                 Ok((addresses, took)) => {
                     let list: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
                     format!("name {host}: {} ({:.1} ms)", list.join(", "), took.as_secs_f64() * 1000.0)

@@ -37,6 +37,10 @@ pub enum Layer {
 
 impl Layer {
     /// Every layer, in order.
+    ///
+    /// ```
+    /// assert_eq!(netreach::Layer::ALL[4], netreach::Layer::Dns);
+    /// ```
     pub const ALL: [Layer; 7] =
         [Layer::Link, Layer::Address, Layer::Gateway, Layer::Route, Layer::Dns, Layer::Internet, Layer::Portal];
 }
@@ -310,6 +314,11 @@ impl FamilyDiagnosis {
     }
 
     /// The check of one layer.
+    ///
+    /// ```
+    /// let d = netreach::diagnose(&netreach::NetworkState::default());
+    /// assert_eq!(d.ipv4.layer(netreach::Layer::Gateway).unwrap().status, netreach::LayerStatus::Unknown);
+    /// ```
     pub fn layer(&self, layer: Layer) -> Option<&LayerCheck> {
         self.layers.iter().find(|l| l.layer == layer)
     }
@@ -333,11 +342,23 @@ pub struct Diagnosis {
 
 impl Diagnosis {
     /// Builds one from its families.
+    ///
+    /// ```
+    /// use netreach::{Diagnosis, Family, FamilyDiagnosis};
+    /// let d = Diagnosis::new(FamilyDiagnosis { family: Family::Ipv4, layers: vec![] },
+    ///                        FamilyDiagnosis { family: Family::Ipv6, layers: vec![] });
+    /// assert!(d.first_failing().is_none());
+    /// ```
     pub fn new(ipv4: FamilyDiagnosis, ipv6: FamilyDiagnosis) -> Self {
         Diagnosis { ipv4, ipv6 }
     }
 
     /// One family's diagnosis.
+    ///
+    /// ```
+    /// let d = netreach::diagnose(&netreach::NetworkState::default());
+    /// assert_eq!(d.family(netreach::Family::Ipv6).family, netreach::Family::Ipv6);
+    /// ```
     pub fn family(&self, family: Family) -> &FamilyDiagnosis {
         match family {
             Family::Ipv4 => &self.ipv4,

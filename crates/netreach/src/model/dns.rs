@@ -120,6 +120,11 @@ pub struct NameserverRoute {
 }
 
 /// The kernel's answer for a nameserver's address.
+///
+/// ```
+/// let a = netreach::NameserverAnswer::Local;
+/// assert_eq!(serde_json::to_string(&a).unwrap(), r#"{"answer":"local"}"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "answer", rename_all = "snake_case")]
 #[non_exhaustive]
