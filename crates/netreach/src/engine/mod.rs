@@ -27,7 +27,7 @@ pub(crate) use self::refiner::Refiner;
 use self::refiner::Reporter;
 use crate::diagnose::{diagnose, diagnosis_events};
 use crate::fold::{apply, diff, reachability_events, reason_events};
-use crate::model::{Diagnosis, Error, EventKind, NameserverRoute, NetworkState, Update};
+use crate::model::{Diagnosis, Error, EventKind, NetworkState, Update};
 use crate::path::{touched_by, PathId, PathOwner, PathRegistry, PathShared, Query, RouteLookup, Touch};
 use crate::probe::ProbeConfig;
 use crate::refine::judge;
@@ -228,14 +228,14 @@ impl Engine {
     fn handle(&mut self, input: Input, lookup: &mut dyn RouteLookup) {
         match input {
             Input::Updates(updates) => {
-                // Asked once for the batch, published with the last update that needed it.
-                let mut refreshed = nameservers::refresh(&self.shared.snapshot(), &updates, lookup);
-                for (i, update) in updates.into_iter().enumerate() {
-                    let routes = refreshed.take_if(|(at, _)| *at == i).map(|(_, routes)| routes);
-                    self.update(update, routes, lookup);
+                let ask = nameservers::needed(&self.shared.snapshot(), &updates);
+                updates.into_iter().for_each(|update| self.update(update, lookup));
+                // After the batch's own events are out (see nameservers.rs).
+                if let Some(routes) = ask.then(|| nameservers::refresh(&self.shared.snapshot(), lookup)).flatten() {
+                    self.change_deriving(true, |state| nameservers::set(state, routes));
                 }
             }
-            Input::Verdict(verdict) => self.update(Update::Verdict(verdict), None, lookup),
+            Input::Verdict(verdict) => self.update(Update::Verdict(verdict), lookup),
             Input::Reread { state, resync } => self.replace(*state, resync, lookup),
             #[cfg(windows)]
             Input::InterfaceHint(index) => self.react(None, Touch::Interface(index), lookup),
@@ -245,28 +245,19 @@ impl Engine {
         }
     }
 
-    /// Folds one update into the state (with the nameservers' routes asked again for it, if
-    /// any), publishes what changed, and re-evaluates the paths it touches.
-    fn update(&mut self, update: Update, routes: Option<Vec<NameserverRoute>>, lookup: &mut dyn RouteLookup) {
+    /// Folds one update into the state, publishes what changed, and re-evaluates the paths it
+    /// touches.
+    fn update(&mut self, update: Update, lookup: &mut dyn RouteLookup) {
         let touch = touched_by(&update);
         if matches!(update, Update::RouteChanged(..) | Update::RulesChanged(..)) {
             // Rules and routes other than default ones are not state: only path monitors care
-            // about them (and the nameservers' routes, which are).
-            if let Some(routes) = routes {
-                self.change_deriving(true, |state| nameservers::set(state, routes));
-            }
+            // about them (and the nameservers' routes, asked after the batch).
             self.react(None, touch, lookup);
-        } else if matches!(update, Update::Decision(..)) || routes.is_some() {
-            // The kernel's decision (and the nameservers' routes) have no event of their own:
-            // what they change is what is derived from them (levels, reasons, the diagnosis),
-            // so derive even though the fold reports nothing.
-            let state = self.change_deriving(true, |state| {
-                let events = apply(Arc::make_mut(state), update);
-                if let Some(routes) = routes {
-                    nameservers::set(state, routes);
-                }
-                events
-            });
+        } else if matches!(update, Update::Decision(..)) {
+            // The kernel's decision has no event of its own: what it changes is the levels,
+            // reasons and diagnosis derived from it, so derive even though the fold reports
+            // nothing.
+            let state = self.change_deriving(true, |state| apply(Arc::make_mut(state), update));
             self.react(state, touch, lookup);
         } else if let Some(state) = self.change(|state| apply(Arc::make_mut(state), update)) {
             self.react(Some(state), touch, lookup);

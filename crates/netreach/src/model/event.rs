@@ -218,9 +218,11 @@ pub enum EventKind {
         after: DnsConfig,
     },
     /// A layer of a family's diagnosis changed (its status or what was found): the family's
-    /// whole diagnosis before and after ([`crate::diagnose`]). Published with the other events
-    /// of the change that caused it; folding these into a baseline's
-    /// `diagnose(&state)` gives the diagnosis of the current state.
+    /// whole diagnosis before and after ([`crate::diagnose`]). Published with the events of the
+    /// change that caused it; a layer read from what the kernel is asked after a change (its
+    /// route decision, the nameservers' routes) changes in the batch that follows, with the
+    /// levels. Folding these into a baseline's `diagnose(&state)` gives the diagnosis of the
+    /// current state.
     DiagnosisChanged {
         /// The family.
         family: Family,
