@@ -20,6 +20,7 @@ pub(crate) fn state(state: &Snapshot) -> Lines {
         let why = state.reasons.family(family).map(|why| format!(" — {why}")).unwrap_or_default();
         lines.push(format!("  {name}: {} ({}){why}", f.reachability, f.source));
     }
+    lines.append(crate::diagnosis::view(&netreach::diagnose(state)));
     lines.push(details(&state.details));
     for v in &state.verdicts {
         lines.push(format!("  {}", verdict(v)));
@@ -245,6 +246,10 @@ pub(crate) fn event(e: &Event) -> Lines {
         EventKind::DetailsChanged { before, after } => details_change(before, after),
         EventKind::VerdictChanged { verdict: v } => verdict(v),
         EventKind::DnsChanged { after, .. } => dns(after),
+        EventKind::DiagnosisChanged { family, after, .. } => match after.first_failing() {
+            Some(check) => format!("diagnosis {family}: {check}"),
+            None => format!("diagnosis {family}: no layer fails"),
+        },
         EventKind::ProbeFinished { measurements } => {
             let each: Vec<String> = measurements
                 .iter()

@@ -10,6 +10,7 @@
 //!   network namespace (a missing file, a FIFO, a directory, another kind of namespace...)
 //!
 //! `check` without `--watch` exits 0 when the path is reachable and 1 when it is not.
+//! `why` exits 0 when no layer of the diagnosis fails (and HOST resolves), 1 when one does.
 //! `probe` exits 0 online, 1 otherwise; `wait` 0 reached, 1 timed out, and 128 + the signal's
 //! number when a signal ends it, as shells report: 130 SIGINT, 143 SIGTERM, 129 SIGHUP.
 //! Signals end a command between two output lines, never in the middle of one.
@@ -17,6 +18,7 @@
 #[cfg(target_os = "linux")]
 mod assets;
 mod check;
+mod diagnosis;
 mod duration;
 #[cfg(target_os = "linux")]
 mod exporter;
@@ -29,6 +31,7 @@ mod status;
 mod terminal;
 mod wait;
 mod watch;
+mod why;
 
 use std::process::ExitCode;
 
@@ -56,6 +59,11 @@ enum Command {
     /// Wait until the machine reaches a level: exit 0 when reached (at once if it is), 1 at
     /// the timeout (saying what is missing), 130 on SIGINT, 143 on SIGTERM, 129 on SIGHUP.
     Wait(wait::WaitArgs),
+    /// Why not online: run the active checks (gateway re-verification, a lookup of HOST, the
+    /// probe), saying what is sent before sending it, then the layered diagnosis and one
+    /// sentence saying what to do. Exit 0 when nothing fails, 1 when a layer fails or HOST does
+    /// not resolve, 2 for bad input (an invalid HOST or --url).
+    Why(why::WhyArgs),
     /// Export reachability as Prometheus metrics, over HTTP or for node_exporter.
     ///
     /// Serves Prometheus text or OpenMetrics on /metrics (default 127.0.0.1:9986) and/or
@@ -196,6 +204,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Wait(args) => wait::run(args),
+        Command::Why(args) => why::run(args),
         #[cfg(target_os = "linux")]
         Command::Exporter(args) => exporter::run(args),
         #[cfg(target_os = "linux")]

@@ -30,6 +30,11 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// `--probe-timeout`, when given.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.probe_timeout
+    }
+
     /// The probe settings these options ask for; a bad URL is an `InvalidInput` error.
     pub(crate) fn config(&self) -> Result<ProbeConfig, netreach::Error> {
         let mut config = ProbeConfig::new();
@@ -128,7 +133,7 @@ fn online(results: &[FamilyProbe]) -> bool {
 
 /// e.g. `ipv4: online via http://192.0.2.1:8080/ at 192.0.2.1:8080 (connect 0.2 ms, first byte
 /// 0.3 ms, total 0.6 ms)`.
-fn line(r: &FamilyProbe) -> String {
+pub(crate) fn line(r: &FamilyProbe) -> String {
     let mut s = format!("{}: {}", r.family, r.outcome);
     if let Some(endpoint) = &r.endpoint {
         let _ = write!(s, " via {endpoint}");

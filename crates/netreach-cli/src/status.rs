@@ -2,14 +2,14 @@
 
 use std::process::ExitCode;
 
-use crate::{human, output, Failure, Monitored};
+use crate::{diagnosis, human, output, Failure, Monitored};
 
 pub(crate) fn run(args: &Monitored) -> Result<ExitCode, Failure> {
     let monitor = args.monitor()?;
     // With --probe, probe now so the verdict is in what is printed.
     let state = if args.probe.enabled() { monitor.check()? } else { monitor.snapshot() };
     let text = if args.common.json {
-        serde_json::to_string_pretty(&*state).map_err(|e| e.to_string())? + "\n"
+        serde_json::to_string_pretty(&diagnosis::WithDiagnosis::of(&state)).map_err(|e| e.to_string())? + "\n"
     } else {
         human::state(&state).escaped()
     };

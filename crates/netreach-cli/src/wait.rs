@@ -197,6 +197,7 @@ fn finish(args: &WaitArgs, goal: &Goal, state: &Snapshot, missing: Vec<String>) 
             "reachability": state.reachability.overall,
             "missing": missing,
             "failed": (!reached).then(|| goal::first_condition(&missing)),
+            "first_failing_layer": (!reached).then(|| first_failing_layer(state)).flatten(),
         });
         output::print_line(&mut std::io::stdout().lock(), &report.to_string())?;
     }
@@ -205,9 +206,22 @@ fn finish(args: &WaitArgs, goal: &Goal, state: &Snapshot, missing: Vec<String>) 
     }
     let waited = humantime::format_duration(args.timeout);
     let first = goal::first_condition(&missing);
-    let message = format!("netreach wait: timed out after {waited} waiting for {}: {first}", goal.level);
+    let mut message = format!("netreach wait: timed out after {waited} waiting for {}: {first}", goal.level);
+    if let Some(layer) = crate::diagnosis::first_failing(&netreach::diagnose(state)) {
+        message.push_str(&format!(" — first failing layer: {layer}"));
+    }
     crate::terminal::error_line(&message);
     Ok(ExitCode::from(1))
+}
+
+/// The first failing layer of the diagnosis, as JSON: `{"family": ..., "layer": ..., "status":
+/// "failed", "finding": {...}}`; `None` when a family has none.
+fn first_failing_layer(state: &Snapshot) -> Option<serde_json::Value> {
+    let diagnosis = netreach::diagnose(state);
+    let (family, check) = diagnosis.first_failing()?;
+    let mut value = serde_json::to_value(check).ok()?;
+    value.as_object_mut()?.insert("family".into(), serde_json::to_value(family).ok()?);
+    Some(value)
 }
 
 /// The kernel's reading through one interface alone: its addresses and its default routes.

@@ -5,6 +5,7 @@ use std::sync::mpsc;
 
 use netreach::EventKind;
 
+use crate::diagnosis::WithDiagnosis;
 use crate::output::{self, OnSignal};
 use crate::{human, Failure, Monitored};
 
@@ -30,7 +31,12 @@ pub(crate) fn run(args: &Monitored) -> Result<ExitCode, Failure> {
         }
         lines.clear();
         let encoded = batch.iter().try_for_each(|event| {
-            if json {
+            if let (true, EventKind::Baseline { state }) = (json, &event.kind) {
+                // The state as `status --json` prints it: with its diagnosis.
+                let baseline = Baseline { timestamp: event, kind: "baseline", state: WithDiagnosis::of(state) };
+                serde_json::to_writer(&mut lines, &baseline).map_err(|e| e.to_string())?;
+                lines.push(b'\n');
+            } else if json {
                 serde_json::to_writer(&mut lines, event).map_err(|e| e.to_string())?;
                 lines.push(b'\n');
             } else {
@@ -51,4 +57,21 @@ pub(crate) fn run(args: &Monitored) -> Result<ExitCode, Failure> {
     });
     // Ends with the first verdict; a monitor that stopped drops the callback and the sender.
     Ok(outcome.recv().unwrap_or(Ok(ExitCode::SUCCESS))?)
+}
+
+/// A baseline event as JSON: the library's (timestamp, type, state), the state with its
+/// diagnosis, so that folding `diagnosis_changed` events into it gives what a fresh
+/// `status --json` says.
+#[derive(serde::Serialize)]
+struct Baseline<'a> {
+    #[serde(serialize_with = "timestamp_of")]
+    timestamp: &'a netreach::Event,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    state: WithDiagnosis<'a>,
+}
+
+/// The event's `timestamp` as the library writes it (RFC 3339, microseconds).
+fn timestamp_of<S: serde::Serializer>(event: &&netreach::Event, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_micros(event.timestamp))
 }

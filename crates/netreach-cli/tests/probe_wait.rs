@@ -92,12 +92,13 @@ fn name_resolution_uses_only_the_test_resolver() {
     assert!(v[0]["timings"]["dns_ms"].as_f64().is_some(), "{v}");
     assert_eq!(ok.requests(), 1);
 
-    // An unknown name goes to the test's nameserver, which refuses: limited.
+    // An unknown name goes to the test's nameserver, which refuses: unresolved (a name
+    // resolution failure, told apart from HTTP failures).
     let args = ["probe", "--url", "http://netreach-probe.invalid/", "--family", "4", "--json"];
     let (out, _) = in_resolver_sandbox(&client, &resolv, &hosts, &args);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let v = json(&out);
-    assert_eq!(v[0]["verdict"], "limited");
+    assert_eq!(v[0]["verdict"], "unresolved");
     assert!(v[0]["reason"].as_str().unwrap().contains("name resolution of netreach-probe.invalid failed"), "{v}");
 
     // A nameserver that swallows queries: the probe's own bound ends it.

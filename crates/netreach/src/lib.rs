@@ -68,6 +68,7 @@
 
 mod arbitrate;
 mod backend;
+mod diagnose;
 mod engine;
 mod fold;
 mod model;
@@ -91,6 +92,7 @@ mod subscription;
 mod sys;
 
 pub use backend::{BackendKind, Netns};
+pub use diagnose::{diagnose, diagnosis_events};
 pub use fold::{apply, diff, reachability_events};
 pub use model::{
     Address, AddressFlags, AddressScope, DefaultRoute, Details, DnsConfig, DnsManager, DnsOrigin, Error, ErrorKind,
@@ -99,6 +101,9 @@ pub use model::{
     Result, Snapshot, Source, Transport, Unreachable, Update, Verdict,
 };
 pub use model::{ArbitrationRule, Disagreement, Subject};
+pub use model::{
+    Diagnosis, FamilyDiagnosis, Finding, Layer, LayerCheck, LayerStatus, NameserverAnswer, NameserverRoute,
+};
 pub use model::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
 pub use model::{GatewayNeighbour, NeighbourState};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};

@@ -6,14 +6,17 @@
 //!    level through that interface alone (its addresses and default routes), also within the
 //!    effective level (a probe or daemon may lower it);
 //! 2. without `--interface`: the level overall, leaving out `--ignore`d interfaces;
-//! 3. with `--dns`: a usable resolver, and with `--probe` a name that resolves.
+//! 3. with `--dns`: a usable resolver (a nameserver the kernel's route decision reaches
+//!    through a ready interface), and with `--probe` a name that resolves.
 //!
 //! Families: any one reaching the level suffices; `-4` or `-6` names the one that counts,
 //! both together require both (as systemd-networkd-wait-online does).
 
 use std::net::IpAddr;
 
-use netreach::{derive_kernel_reachability, Family, Level, NetworkState, Reachability, Snapshot, Source};
+use netreach::{
+    derive_kernel_reachability, Family, Level, NameserverAnswer, NetworkState, Reachability, Snapshot, Source,
+};
 
 use super::{level_words, via_interface, why};
 
@@ -188,7 +191,8 @@ fn overall(state: &Snapshot, goal: &Goal) -> Vec<String> {
         .collect()
 }
 
-/// Condition 3: a nameserver the route decision reaches; with the probe, a name resolved.
+/// Condition 3: a nameserver the kernel's route decision reaches (the routes the monitor
+/// looked up for them, [`NetworkState::nameserver_routes`]); with the probe, a name resolved.
 fn dns(state: &Snapshot, goal: &Goal) -> Vec<String> {
     let Some(config) = &state.dns else {
         return vec!["dns: the resolver configuration is not known here".into()];
@@ -197,7 +201,11 @@ fn dns(state: &Snapshot, goal: &Goal) -> Vec<String> {
         let problem = config.origin.problem.as_deref().map(|p| format!(": {p}")).unwrap_or_default();
         return vec![format!("dns: no nameserver configured in {}{problem}", config.origin.file)];
     }
-    if !config.nameservers.iter().any(|n| reaches(state, goal, n.address)) {
+    let reached: Vec<Option<bool>> = config.nameservers.iter().map(|n| reaches(state, goal, n.address)).collect();
+    if reached.iter().all(Option::is_none) {
+        return vec!["dns: the routes to the nameservers are not known yet".into()];
+    }
+    if !reached.contains(&Some(true)) {
         let first = &config.nameservers[0];
         let family = if first.address.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 };
         let level = state.reachability.family(family).reachability;
@@ -213,34 +221,18 @@ fn dns(state: &Snapshot, goal: &Goal) -> Vec<String> {
     Vec::new()
 }
 
-/// Whether the route decision reaches a nameserver, from what the state holds: a loopback
-/// resolver always, an address on the prefix of a ready interface's address (on-link), or any
-/// other address of a family with a default route through a ready interface. Routes other than
-/// default ones are not mirrored (see README), so a server behind a specific route alone is
-/// judged by its family's default route.
-fn reaches(state: &Snapshot, goal: &Goal, server: IpAddr) -> bool {
-    if server.is_loopback() {
-        return true;
-    }
-    let on_link = state
-        .interfaces
-        .iter()
-        .filter(|i| i.is_ready())
-        .any(|i| i.addresses.iter().any(|a| a.is_usable() && same_prefix(a.address, server, a.prefix_len)));
-    let family = if server.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 };
-    let kernel = without_ignored(state, goal).unwrap_or_else(|| derive_kernel_reachability(state));
-    on_link || kernel.family(family).reachability == Level::Online
-}
-
-/// Whether `a` and `b` share their first `len` bits (false across families).
-fn same_prefix(a: IpAddr, b: IpAddr, len: u8) -> bool {
-    let bits = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, 32),
-        IpAddr::V6(v6) => (u128::from(v6), 128),
-    };
-    let ((a, width), (b, other)) = (bits(a), bits(b));
-    let len = u32::from(len.min(width));
-    width == other && (len == 0 || (a ^ b) >> (128 - len) == 0)
+/// Whether the kernel's route decision reaches a nameserver: a resolver on this host always;
+/// else the route must leave through a ready interface that is not `--ignore`d. `None` when
+/// its route was not looked up (yet).
+fn reaches(state: &Snapshot, goal: &Goal, server: IpAddr) -> Option<bool> {
+    let route = state.nameserver_routes.iter().find(|r| r.nameserver == server)?;
+    Some(match &route.answer {
+        NameserverAnswer::Local => true,
+        NameserverAnswer::Out { interface_index, .. } => {
+            state.interface(*interface_index).is_some_and(|i| i.is_ready() && !goal.ignore.contains(&i.name))
+        }
+        _ => false,
+    })
 }
 
 #[cfg(test)]

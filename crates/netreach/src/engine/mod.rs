@@ -12,6 +12,7 @@
 //! never waits for them. Only this thread changes the state, so the snapshot is current.
 
 mod fanout;
+mod nameservers;
 mod refiner;
 #[cfg(test)]
 mod tests;
@@ -24,8 +25,9 @@ use std::thread::JoinHandle;
 use self::fanout::Dispatch;
 pub(crate) use self::refiner::Refiner;
 use self::refiner::Reporter;
+use crate::diagnose::{diagnose, diagnosis_events};
 use crate::fold::{apply, diff, reachability_events, reason_events};
-use crate::model::{Error, EventKind, NetworkState, Snapshot, Update};
+use crate::model::{Diagnosis, Error, EventKind, NetworkState, Snapshot, Update};
 use crate::path::{touched_by, PathId, PathOwner, PathRegistry, PathShared, Query, RouteLookup, Touch};
 use crate::probe::ProbeConfig;
 use crate::refine::judge;
@@ -146,7 +148,9 @@ impl Drop for Running {
 /// Opens the kernel source, starts the sources above it and the engine thread. Any failure is
 /// returned here; there is no half-built monitor.
 pub(crate) fn start(config: Config) -> Result<Running, Error> {
-    let (source, initial) = sys::Kernel::open(&config.kernel)?;
+    let (mut source, mut initial) = sys::Kernel::open(&config.kernel)?;
+    source.watch_destinations(&nameservers::addresses(initial.dns.as_ref()));
+    initial.nameserver_routes = nameservers::look_up(&mut source, &initial, initial.dns.as_ref());
     #[cfg(any(target_os = "linux", windows))]
     let reverify = source.reverifier();
     let shared = Shared::new(Snapshot { state: initial, ..Snapshot::default() }, source.waker(), config.queue_capacity);
@@ -171,9 +175,10 @@ pub(crate) fn start(config: Config) -> Result<Running, Error> {
     };
     // Then the sources get their first look at it.
     refiners.iter().for_each(|r| r.state_changed(&state, &kernel));
+    let diagnosis = diagnose(&state);
     drop(state);
     *lock(&shared.refiners) = refiners;
-    let engine = Engine { shared: shared.clone(), paths: PathRegistry::default() };
+    let engine = Engine { shared: shared.clone(), paths: PathRegistry::default(), diagnosis };
     let thread = std::thread::Builder::new()
         .name("netreach".into())
         .spawn(move || engine.run(source))
@@ -190,6 +195,9 @@ pub(crate) fn start(config: Config) -> Result<Running, Error> {
 struct Engine {
     shared: Arc<Shared>,
     paths: PathRegistry,
+    /// The diagnosis of the current state, to diff the next one against (derived, so kept
+    /// here rather than in the state).
+    diagnosis: Diagnosis,
 }
 
 impl Engine {
@@ -229,7 +237,14 @@ impl Engine {
 
     fn handle(&mut self, input: Input, lookup: &mut dyn RouteLookup) {
         match input {
-            Input::Updates(updates) => updates.into_iter().for_each(|update| self.update(update, lookup)),
+            Input::Updates(updates) => {
+                let ask = nameservers::needed(&self.shared.snapshot(), &updates);
+                updates.into_iter().for_each(|update| self.update(update, lookup));
+                // After the batch's own events are out (see nameservers.rs).
+                if let Some(routes) = ask.then(|| nameservers::refresh(&self.shared.snapshot(), lookup)).flatten() {
+                    self.change_deriving(true, |state| nameservers::set(state, routes));
+                }
+            }
             Input::Verdict(verdict) => self.update(Update::Verdict(verdict), lookup),
             Input::Reread { state, resync } => self.replace(*state, resync, lookup),
             #[cfg(windows)]
@@ -246,12 +261,12 @@ impl Engine {
         let touch = touched_by(&update);
         if matches!(update, Update::RouteChanged(..) | Update::RulesChanged(..)) {
             // Rules and routes other than default ones are not state: only path monitors care
-            // about them.
+            // about them (and the nameservers' routes, asked after the batch).
             self.react(None, touch, lookup);
         } else if matches!(update, Update::Decision(..) | Update::Gateways(..)) {
             // The kernel's decision (and its gateways' neighbour entries) has no event of its
-            // own: what it changes is the levels and reasons derived from it, so derive even
-            // though the fold reports nothing.
+            // own: what it changes is the levels, reasons and diagnosis derived from it, so
+            // derive even though the fold reports nothing.
             let state = self.change_deriving(true, |state| apply(&mut Arc::make_mut(state).state, update));
             self.react(state, touch, lookup);
         } else if let Some(state) = self.change(|state| apply(&mut Arc::make_mut(state).state, update)) {
@@ -263,8 +278,13 @@ impl Engine {
     /// `resync`, followed by a [`EventKind::Resynced`] notice. Paths are re-evaluated when
     /// something changed (always after a resync: lost route changes are not in the state).
     fn replace(&mut self, mut fresh: NetworkState, resync: Option<String>, lookup: &mut dyn RouteLookup) {
+        // Changes may have been missed: the nameservers' routes are asked again too.
+        lookup.watch_destinations(&nameservers::addresses(fresh.dns.as_ref()));
+        fresh.nameserver_routes = nameservers::look_up(lookup, &fresh, fresh.dns.as_ref());
         let before = self.shared.snapshot();
-        let decided = before.route_decisions != fresh.route_decisions || before.gateways != fresh.gateways;
+        let decided = before.route_decisions != fresh.route_decisions
+            || before.gateways != fresh.gateways
+            || before.nameserver_routes != fresh.nameserver_routes;
         drop(before);
         let changed = self.change_deriving(decided, |state| {
             let mut events = diff(&state.state, &fresh);
@@ -325,14 +345,14 @@ impl Engine {
     /// Applies `f` to the state (under the lock: `f` only folds); publishes its events plus any
     /// reachability change, then, with the lock released, tells the refiners and runs the
     /// callbacks. Returns the new state if anything changed.
-    fn change(&self, f: impl FnOnce(&mut Arc<Snapshot>) -> Vec<EventKind>) -> Option<Arc<Snapshot>> {
+    fn change(&mut self, f: impl FnOnce(&mut Arc<Snapshot>) -> Vec<EventKind>) -> Option<Arc<Snapshot>> {
         self.change_deriving(false, f)
     }
 
     /// [`Engine::change`]; with `always`, the levels are derived again even when the fold
     /// itself reported nothing (the input was the kernel's route decision).
     fn change_deriving(
-        &self,
+        &mut self,
         always: bool,
         f: impl FnOnce(&mut Arc<Snapshot>) -> Vec<EventKind>,
     ) -> Option<Arc<Snapshot>> {
@@ -352,13 +372,16 @@ impl Engine {
             if details != state.details {
                 changed.push(EventKind::DetailsChanged { before: state.details.clone(), after: details.clone() });
             }
+            state.reachability = reachability;
+            state.details = details;
+            *state.reasons = reasons;
+            let diagnosis = diagnose(state);
+            changed.extend(diagnosis_events(&self.diagnosis, &diagnosis));
+            self.diagnosis = diagnosis;
             if events.is_empty() && changed.is_empty() {
                 return None;
             }
             events.splice(at..at, changed);
-            state.reachability = reachability;
-            state.details = details;
-            *state.reasons = reasons;
             let state = cell.clone();
             drop(cell);
             // Still under the dispatch lock: a new subscriber's baseline is either before this

@@ -64,7 +64,14 @@ fn engine() -> (Engine, sys::Kernel) {
     let (source, _) = sys::Kernel::open(&KernelConfig::default()).expect("the kernel source opens");
     let initial = NetworkState { interfaces: vec![eth0(1500)], ..Default::default() };
     let shared = Shared::new(crate::derive(initial), source.waker(), 16);
-    (Engine { shared, paths: PathRegistry::default() }, source)
+    (
+        Engine {
+            shared,
+            paths: PathRegistry::default(),
+            diagnosis: crate::diagnose(&crate::derive(NetworkState::default())),
+        },
+        source,
+    )
 }
 
 #[test]

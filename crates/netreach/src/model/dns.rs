@@ -104,3 +104,51 @@ pub enum DnsManager {
     /// Windows' DNS client: servers and suffixes per adapter (DHCP or configured by hand).
     Windows,
 }
+
+/// The kernel's route decision for one nameserver's address (a route lookup, as `ip route get
+/// ADDRESS` asks it; no packet is sent): whether the resolver's queries can leave at all.
+///
+/// ```
+/// let r = netreach::NameserverRoute {
+///     nameserver: "192.0.2.53".parse().unwrap(),
+///     answer: netreach::NameserverAnswer::Out { interface_index: 2, interface: "eth0".into() },
+/// };
+/// assert_eq!(serde_json::to_string(&r).unwrap(),
+///            r#"{"nameserver":"192.0.2.53","answer":"out","interface_index":2,"interface":"eth0"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NameserverRoute {
+    /// The nameserver's address.
+    pub nameserver: IpAddr,
+    /// What the kernel answered.
+    #[serde(flatten)]
+    pub answer: NameserverAnswer,
+}
+
+/// The kernel's answer for a nameserver's address.
+///
+/// ```
+/// let a = netreach::NameserverAnswer::Local;
+/// assert_eq!(serde_json::to_string(&a).unwrap(), r#"{"answer":"local"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NameserverAnswer {
+    /// Out through this interface.
+    Out {
+        /// The interface's index.
+        interface_index: u32,
+        /// Its name (empty while it is not known).
+        interface: String,
+    },
+    /// The address is this host's own (a local resolver): queries never leave the host.
+    Local,
+    /// No route, or a reject route or rule.
+    NoRoute,
+    /// The lookup failed.
+    Failed {
+        /// The error, in words.
+        error: String,
+    },
+}

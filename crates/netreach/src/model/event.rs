@@ -9,6 +9,7 @@ use serde::{Serialize, Serializer};
 
 use super::address::{Address, Family};
 use super::decision::{Reason, RouteDecision};
+use super::diagnosis::FamilyDiagnosis;
 use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::{Level, Source};
@@ -217,6 +218,20 @@ pub enum EventKind {
         before: Option<DnsConfig>,
         /// After.
         after: DnsConfig,
+    },
+    /// A layer of a family's diagnosis changed (its status or what was found): the family's
+    /// whole diagnosis before and after ([`crate::diagnose`]). Published with the events of the
+    /// change that caused it; a layer read from what the kernel is asked after a change (its
+    /// route decision, the nameservers' routes) changes in the batch that follows, with the
+    /// levels. Folding these into a baseline's `diagnose(&state)` gives the diagnosis of the
+    /// current state.
+    DiagnosisChanged {
+        /// The family.
+        family: Family,
+        /// Before.
+        before: FamilyDiagnosis,
+        /// After.
+        after: FamilyDiagnosis,
     },
     /// The monitor re-read the whole state (after a netlink overrun or a socket failure);
     /// the events just before this one are exactly what the re-read found changed.

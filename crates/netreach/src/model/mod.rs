@@ -28,6 +28,7 @@
 
 mod address;
 mod decision;
+mod diagnosis;
 mod disagreement;
 mod dns;
 mod error;
@@ -43,8 +44,9 @@ mod verdict;
 
 pub use address::{Address, AddressFlags, AddressScope, Family};
 pub use decision::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
+pub use diagnosis::{Diagnosis, FamilyDiagnosis, Finding, Layer, LayerCheck, LayerStatus};
 pub use disagreement::{ArbitrationRule, Disagreement, Subject};
-pub use dns::{DnsConfig, DnsManager, DnsOrigin, Nameserver};
+pub use dns::{DnsConfig, DnsManager, DnsOrigin, Nameserver, NameserverAnswer, NameserverRoute};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, ReachabilityOf, Update};
 #[cfg(target_os = "linux")] // for the resolver paths (sys/linux/dns)

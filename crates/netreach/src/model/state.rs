@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::address::Family;
 use super::decision::RouteDecision;
-use super::dns::DnsConfig;
+use super::dns::{DnsConfig, NameserverRoute};
 use super::interface::Interface;
 use super::neighbour::GatewayNeighbour;
 use super::verdict::Verdict;
@@ -52,6 +52,12 @@ pub struct NetworkState {
     /// The resolver configuration in effect (Linux, Windows; `None` where it is not followed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsConfig>,
+    /// Observed: the kernel's route decision for each nameserver of `dns` (route lookups, asked
+    /// again when the nameservers or anything that can change their routes change). Empty
+    /// where there are no nameservers, or no route lookups. The diagnosis's DNS layer reads it
+    /// ([`crate::diagnose`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameserver_routes: Vec<NameserverRoute>,
 }
 
 impl NetworkState {

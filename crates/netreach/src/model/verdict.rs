@@ -87,6 +87,10 @@ pub struct Verdict {
     /// Why, in words, when there is something to explain (e.g. "NetworkManager's
     /// connectivity check is disabled").
     pub note: Option<String>,
+    /// The probe only: its endpoint names did not resolve (the resolver's error), so the
+    /// families it limits failed at name resolution, not at HTTP. `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unresolved: Option<String>,
 }
 
 impl Verdict {
@@ -108,6 +112,7 @@ impl Verdict {
             metered: None,
             transport: None,
             note: None,
+            unresolved: None,
         }
     }
 

@@ -67,6 +67,11 @@ pub(crate) trait RouteLookup {
     /// change is delivered.
     fn watch_routes_to(&mut self, _remotes: &mut dyn Iterator<Item = IpAddr>) {}
 
+    /// Route changes whose prefix contains one of `destinations` (the nameservers, whose routes
+    /// the diagnosis reads) must reach the source even while it may filter the others (see
+    /// [`RouteLookup::watch_routes_to`]). Replaces the previous list.
+    fn watch_destinations(&mut self, _destinations: &[IpAddr]) {}
+
     /// The operating system's own verdict on a path from `local` to `remote` that leaves
     /// through `interface`: `Some(false)` when it says the connection there cannot carry it.
     /// `since` is what [`RouteLookup::opinion_clock`] said when the path was made: a verdict

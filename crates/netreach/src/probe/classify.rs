@@ -45,9 +45,15 @@ pub enum Outcome {
         /// Where the portal sent us (`Location`), when it said.
         url: Option<String>,
     },
-    /// No usable answer: name resolution failed, refused, reset, timed out, not HTTP.
+    /// No usable answer: refused, reset, timed out, not HTTP.
     Limited {
         /// Why, in words.
+        reason: String,
+    },
+    /// The endpoint's name did not resolve (failed or timed out): nothing was sent over HTTP.
+    /// Limits the family like [`Outcome::Limited`], but names the resolver as the cause.
+    Unresolved {
+        /// The resolver's error, in words.
         reason: String,
     },
     /// This family was not probed (no address of it for the endpoint, or asked not to).
@@ -64,6 +70,7 @@ impl std::fmt::Display for Outcome {
             Outcome::CaptivePortal { url: Some(url) } => write!(f, "captive portal ({url})"),
             Outcome::CaptivePortal { url: None } => f.write_str("captive portal"),
             Outcome::Limited { reason } => write!(f, "limited: {reason}"),
+            Outcome::Unresolved { reason } => write!(f, "limited: {reason}"),
             Outcome::NotProbed { reason } => write!(f, "not probed: {reason}"),
         }
     }

@@ -125,7 +125,8 @@ fn probe_family(
         let (addrs, dns) = match resolution {
             Ok((addrs, dns)) => (addrs, *dns),
             Err(reason) => {
-                let mut p = FamilyProbe::new(family, endpoint, limited(reason.clone()));
+                let unresolved = Outcome::Unresolved { reason: reason.clone() };
+                let mut p = FamilyProbe::new(family, endpoint, unresolved);
                 p.timings.total = start.elapsed();
                 last = Some(p);
                 continue;
@@ -154,6 +155,17 @@ fn resolve(endpoint: &Endpoint, timeout: Duration, cancel: &Cancel) -> Resolutio
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok((vec![SocketAddr::new(ip, port)], None));
     }
+    resolve_name(host, port, timeout, cancel).map(|(addrs, took)| (addrs, Some(took)))
+}
+
+/// Resolves a name through the system resolver within `timeout`, on a helper thread (see the
+/// module's documentation); the error says why in words.
+pub(crate) fn resolve_name(
+    host: String,
+    port: u16,
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Result<(Vec<SocketAddr>, Duration), String> {
     let start = Instant::now();
     let (tx, rx) = mpsc::channel();
     let worker = host.clone();
@@ -173,7 +185,7 @@ fn resolve(endpoint: &Endpoint, timeout: Duration, cancel: &Cancel) -> Resolutio
             return Err("cancelled".into());
         }
         match rx.recv_timeout(left.min(CANCEL_POLL)) {
-            Ok(Ok(addrs)) => return Ok((addrs, Some(start.elapsed()))),
+            Ok(Ok(addrs)) => return Ok((addrs, start.elapsed())),
             Ok(Err(e)) => return Err(format!("name resolution of {host} failed ({e})")),
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => return Err(format!("name resolution of {host} failed")),

@@ -5,8 +5,10 @@
 //! Android, ChromeOS, NetworkManager and Windows, the probe sends a plain-HTTP `GET` to a known
 //! endpoint, separately over IPv4 and IPv6, and compares the reply with the one expected
 //! ([`Outcome`] has the table): the expected reply means `online`; a redirect, a login page or
-//! a 511 means a captive portal (with the portal's URL from `Location`); a failure (name
-//! resolution, refused, reset, timeout, not HTTP) means `limited`. Redirects are never followed
+//! a 511 means a captive portal (with the portal's URL from `Location`); a failure (refused,
+//! reset, timeout, not HTTP) means `limited`, and a name that does not resolve `unresolved`
+//! (which limits the family just the same; the diagnosis's DNS layer tells it apart from HTTP
+//! failures through [`crate::Verdict::unresolved`]). Redirects are never followed
 //! and at most 64 KiB of a reply is read; every probe ends within its total timeout.
 //!
 //! Use it once with [`run`] (what `netreach probe` does), or let a [`crate::Monitor`] run it
@@ -171,6 +173,51 @@ pub fn run(config: &ProbeConfig, families: &[Family], netns: Option<&Netns>) -> 
     }
 }
 
+/// Resolves `host` through the system resolver (getaddrinfo, as programs do: /etc/hosts,
+/// then the nameservers), from inside `netns` when given, within `timeout`: the addresses and
+/// how long it took, or the resolver's error in words (`Ok(Err(..))`). `Err` only for a
+/// namespace that cannot be entered. An address literal is returned as it is, at once.
+///
+/// ```
+/// use std::time::Duration;
+/// let (addresses, _) = netreach::probe::resolve("192.0.2.1", Duration::from_secs(1), None)?.unwrap();
+/// assert_eq!(addresses, ["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]);
+/// # Ok::<(), netreach::Error>(())
+/// ```
+pub fn resolve(
+    host: &str,
+    timeout: Duration,
+    netns: Option<&Netns>,
+) -> Result<Result<(Vec<std::net::IpAddr>, Duration), String>, Error> {
+    if let Ok(ip) = host.parse() {
+        return Ok(Ok((vec![ip], Duration::ZERO)));
+    }
+    let lookup = || {
+        let cancel = io::Cancel::default();
+        io::resolve_name(host.to_owned(), 0, timeout, &cancel).map(|(addrs, took)| {
+            let mut ips: Vec<std::net::IpAddr> = Vec::new();
+            for a in addrs {
+                if !ips.contains(&a.ip()) {
+                    ips.push(a.ip());
+                }
+            }
+            (ips, took)
+        })
+    };
+    match netns {
+        None => Ok(lookup()),
+        Some(netns) => std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    crate::sys::enter_netns(netns)?;
+                    Ok(lookup())
+                })
+                .join()
+                .unwrap_or_else(|_| Err(Error::io("resolver thread", std::io::Error::other("panicked"))))
+        }),
+    }
+}
+
 /// The verdict a round of probes gives the monitor: `online` confirms a family, a portal or a
 /// failure limits it to `site` (with `captive_portal` and its URL, or a note saying why), and
 /// an unprobed family has no opinion. With nothing probed every field is `None`, which
@@ -191,7 +238,7 @@ pub fn verdict(results: &[FamilyProbe]) -> Verdict {
     for r in results {
         let level = match &r.outcome {
             Outcome::Online => Some(Level::Online),
-            Outcome::CaptivePortal { .. } | Outcome::Limited { .. } => Some(Level::Site),
+            Outcome::CaptivePortal { .. } | Outcome::Limited { .. } | Outcome::Unresolved { .. } => Some(Level::Site),
             Outcome::NotProbed { .. } => None,
         };
         match r.family {
@@ -207,6 +254,10 @@ pub fn verdict(results: &[FamilyProbe]) -> Verdict {
                 v.captive_portal.get_or_insert(false);
             }
             Outcome::Limited { reason } => notes.push(format!("{}: {reason}", r.family)),
+            Outcome::Unresolved { reason } => {
+                notes.push(format!("{}: {reason}", r.family));
+                v.unresolved.get_or_insert_with(|| reason.clone());
+            }
             Outcome::NotProbed { .. } => {}
         }
     }
@@ -277,7 +328,14 @@ mod tests {
             assert_eq!(v.portal_url.as_deref(), url, "row {i}");
             assert_eq!(v.note.as_deref(), note, "row {i}");
             assert_eq!(v.source, Source::Probe);
+            assert_eq!(v.unresolved, None, "row {i}");
         }
+        // A name that did not resolve limits the family like any failure, and says so apart.
+        let unresolved = Outcome::Unresolved { reason: "name resolution of x.test failed".into() };
+        let v = verdict(&[result(Ipv4, unresolved), result(Ipv6, limited("refused"))]);
+        assert_eq!((v.ipv4, v.ipv6), (Some(Level::Site), Some(Level::Site)));
+        assert_eq!(v.unresolved.as_deref(), Some("name resolution of x.test failed"));
+        assert_eq!(v.note.as_deref(), Some("ipv4: name resolution of x.test failed; ipv6: refused"));
     }
 
     #[test]

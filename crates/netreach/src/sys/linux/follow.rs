@@ -38,6 +38,18 @@ impl Kernel {
         };
     }
 
+    /// Programs the event socket's filter for the watched paths' remotes and the nameservers
+    /// (no filter when there are too many), if that changed anything.
+    pub(super) fn refilter(&mut self) {
+        let wanted = self
+            .remotes
+            .as_ref()
+            .and_then(|remotes| super::filter::bounded(&mut remotes.iter().chain(&self.nameservers).copied()));
+        if wanted != self.filter {
+            self.filter = super::filter::apply(&self.sockets.events, wanted);
+        }
+    }
+
     /// Asks the kernel for its route decision again for `families`; the families whose
     /// answers changed.
     pub(super) fn decide(&mut self, families: Families) -> Vec<Update> {

@@ -27,6 +27,7 @@ mod socket;
 mod tables;
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -126,9 +127,13 @@ pub(crate) struct Kernel {
     /// The families whose decision must be asked again, once a datagram's updates were handed
     /// over and before the next datagram is read (see [`Kernel::read_one`]).
     decision_due: Families,
-    /// The path remotes the event socket's filter passes route changes for, besides those that
+    /// The destinations the event socket's filter passes route changes for, besides those that
     /// can change the route decision; `None` when no filter is attached ([`filter`]).
-    filter: Option<Vec<std::net::IpAddr>>,
+    filter: Option<Vec<IpAddr>>,
+    /// What the filter is made of: the watched paths' remotes (`None`: too many to filter)
+    /// and the nameservers, whose routes the diagnosis reads.
+    remotes: Option<Vec<IpAddr>>,
+    nameservers: Vec<IpAddr>,
     /// Interfaces last seen administratively down (their multipath next hops are dead).
     down: std::collections::HashSet<u32>,
     /// A rule changed: the listed tables are read again once nothing else is ready
@@ -194,6 +199,8 @@ impl Kernel {
             expiry,
             down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
             filter: None,
+            remotes: Some(Vec::new()),
+            nameservers: Vec::new(),
             tables_due: false,
             verification: Default::default(),
         };
@@ -411,10 +418,15 @@ impl RouteLookup for Kernel {
         self.sockets.routes(queries)
     }
 
-    fn watch_routes_to(&mut self, remotes: &mut dyn Iterator<Item = std::net::IpAddr>) {
-        let wanted = filter::bounded(remotes);
-        if wanted != self.filter {
-            self.filter = filter::apply(&self.sockets.events, wanted);
+    fn watch_routes_to(&mut self, remotes: &mut dyn Iterator<Item = IpAddr>) {
+        self.remotes = filter::bounded(remotes);
+        self.refilter();
+    }
+
+    fn watch_destinations(&mut self, destinations: &[IpAddr]) {
+        if self.nameservers != destinations {
+            self.nameservers = destinations.to_vec();
+            self.refilter();
         }
     }
 }
