@@ -137,11 +137,11 @@ mod tests {
     fn the_first_failing_layer_is_marked_and_explained() {
         let state = netreach::derive(netreach::NetworkState::default());
         let text = view(&netreach::diagnose(&state)).escaped();
-        assert!(text.contains("  ipv4: >> link FAILED <<, address failed, gateway unknown, route unknown"), "{text}");
+        assert!(text.contains("  ipv4: >> link FAILED <<, address failed, gateway unknown, route failed"), "{text}");
         assert!(text.contains("\n    link failed: there is no network interface but loopback\n"), "{text}");
         let json = serde_json::to_value(WithDiagnosis::of(&state)).unwrap();
         assert_eq!(json["diagnosis"]["ipv4"]["layers"][0]["finding"]["code"], "no_interface", "{json}");
-        assert_eq!(json["reachability"], "unknown", "the state's own fields stay where they were");
+        assert_eq!(json["reachability"], "disconnected", "the snapshot's own fields stay where they were");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use crate::model::{
     Diagnosis, EventKind, Family, FamilyDiagnosis, Finding, Interface, KernelRoute, Layer, LayerCheck, LayerStatus,
-    Level, NameserverAnswer, Reason, Snapshot, Source,
+    Level, NameserverAnswer, NeighbourState, Reason, Snapshot, Source,
 };
 
 /// Diagnoses each family of `state`, layer by layer, from what the state holds: nothing is
@@ -157,8 +157,14 @@ fn gateway_layer(state: &Snapshot, family: Family, reason: Option<&Reason>, rout
     // Traffic that got through went through the gateway: a source above the kernel saying
     // `online` for this family is the evidence that it forwards.
     let through = state.verdicts.iter().any(|v| v.level(family) == Some(Level::Online));
+    // Or the kernel heard from it lately: its neighbour entry is reachable.
+    let answers = state.gateways.iter().any(|g| {
+        g.address == gateway && g.interface_index == route.interface_index && g.state == NeighbourState::Reachable
+    });
     if through {
         passed(Layer::Gateway, Finding::GatewayForwards { gateway, interface })
+    } else if answers {
+        passed(Layer::Gateway, Finding::GatewayAnswers { gateway, interface })
     } else {
         check(Layer::Gateway, LayerStatus::Unknown, Some(Finding::GatewayNotVerified { gateway, interface }))
     }

@@ -41,6 +41,12 @@ fn state(interface: Interface, reason: Option<Reason>) -> Snapshot {
     s
 }
 
+/// Routed out via 192.0.2.1, whose neighbour entry is `gateway`.
+fn state_with_gateway(gateway: crate::model::GatewayNeighbour) -> Snapshot {
+    let routed = state(eth0(true, true, &["192.0.2.10"]), Some(Reason::RoutedOut { route: route(Some("192.0.2.1")) }));
+    edit(routed, |s| s.gateways = vec![gateway])
+}
+
 /// `s` with its observed state edited, the derived values (the table's reasons) kept.
 fn edit(mut s: Snapshot, f: impl FnOnce(&mut NetworkState)) -> Snapshot {
     f(&mut s.state);
@@ -152,6 +158,21 @@ fn gateway_is_unknown_until_traffic_got_through() {
     let gateway = layer(&s, Layer::Gateway);
     assert_eq!(gateway.status, LayerStatus::Passed);
     assert!(matches!(gateway.finding, Some(Finding::GatewayForwards { .. })));
+    // The kernel's own evidence: the gateway's neighbour entry is reachable.
+    let heard = |state| {
+        let gateway = crate::model::GatewayNeighbour {
+            address: "192.0.2.1".parse().unwrap(),
+            interface_index: ETH,
+            state,
+            unanswered_since: None,
+        };
+        let s = state_with_gateway(gateway);
+        layer(&s, Layer::Gateway)
+    };
+    let answers = heard(crate::model::NeighbourState::Reachable);
+    assert_eq!((answers.status, answers.finding.is_some()), (LayerStatus::Passed, true));
+    assert!(matches!(answers.finding, Some(Finding::GatewayAnswers { .. })));
+    assert_eq!(heard(crate::model::NeighbourState::Stale).status, LayerStatus::Unknown, "stale is no evidence");
     let direct = state(eth0(true, true, &["192.0.2.10"]), Some(Reason::RoutedOut { route: route(None) }));
     assert_eq!(layer(&direct, Layer::Gateway).finding, Some(Finding::NoGateway { interface: "eth0".into() }));
     assert_eq!(layer(&Snapshot::default(), Layer::Gateway).status, LayerStatus::Unknown);

@@ -139,6 +139,14 @@ pub enum Finding {
         /// The interface it is on.
         interface: String,
     },
+    /// Gateway: its neighbour entry is `REACHABLE`: it answered ARP or neighbour discovery
+    /// recently (the kernel's own evidence, no packet of ours).
+    GatewayAnswers {
+        /// The gateway.
+        gateway: IpAddr,
+        /// The interface it is on.
+        interface: String,
+    },
     /// Gateway: the kernel has not marked it unreachable, but nothing has verified it either.
     GatewayNotVerified {
         /// The gateway.
@@ -233,6 +241,9 @@ impl std::fmt::Display for Finding {
             Finding::NoAddress { interface: None } => f.write_str("no ready interface has a usable address"),
             Finding::NoGateway { interface } => write!(f, "no gateway: {interface} leads out directly"),
             Finding::GatewayForwards { gateway, interface } => write!(f, "{gateway} on {interface} forwards traffic"),
+            Finding::GatewayAnswers { gateway, interface } => {
+                write!(f, "{gateway} on {interface} answers (the kernel's neighbour entry is reachable)")
+            }
             Finding::GatewayNotVerified { gateway, interface } => {
                 write!(f, "{gateway} on {interface} is not known to be unreachable (not verified)")
             }
@@ -316,7 +327,7 @@ impl FamilyDiagnosis {
     /// The check of one layer.
     ///
     /// ```
-    /// let d = netreach::diagnose(&netreach::NetworkState::default());
+    /// let d = netreach::diagnose(&netreach::derive(netreach::NetworkState::default()));
     /// assert_eq!(d.ipv4.layer(netreach::Layer::Gateway).unwrap().status, netreach::LayerStatus::Unknown);
     /// ```
     pub fn layer(&self, layer: Layer) -> Option<&LayerCheck> {
@@ -327,7 +338,7 @@ impl FamilyDiagnosis {
 /// The diagnosis of both families ([`crate::diagnose`]).
 ///
 /// ```
-/// let d = netreach::diagnose(&netreach::NetworkState::default());
+/// let d = netreach::diagnose(&netreach::derive(netreach::NetworkState::default()));
 /// assert_eq!(d.ipv4.layers.len(), 7);
 /// assert_eq!(serde_json::to_value(&d).unwrap()["ipv6"]["layers"][0]["layer"], "link");
 /// ```
@@ -356,7 +367,7 @@ impl Diagnosis {
     /// One family's diagnosis.
     ///
     /// ```
-    /// let d = netreach::diagnose(&netreach::NetworkState::default());
+    /// let d = netreach::diagnose(&netreach::derive(netreach::NetworkState::default()));
     /// assert_eq!(d.family(netreach::Family::Ipv6).family, netreach::Family::Ipv6);
     /// ```
     pub fn family(&self, family: Family) -> &FamilyDiagnosis {
@@ -371,7 +382,7 @@ impl Diagnosis {
     /// first failing layer of the family that got further.
     ///
     /// ```
-    /// let d = netreach::diagnose(&netreach::NetworkState::default());
+    /// let d = netreach::diagnose(&netreach::derive(netreach::NetworkState::default()));
     /// assert!(d.first_failing().is_some_and(|(_, check)| check.layer == netreach::Layer::Link));
     /// ```
     pub fn first_failing(&self) -> Option<(Family, &LayerCheck)> {
