@@ -7,7 +7,8 @@
 use std::time::Instant;
 
 use super::{OPENS, RECEIVE};
-use crate::sys::linux::{Input, Kernel, BACKOFF_FIRST};
+use crate::sys::linux::recover::BACKOFF_FIRST;
+use crate::sys::linux::{Input, Kernel};
 use crate::sys::KernelConfig;
 
 /// The next input that is not a quiet re-read of the start-up state.

@@ -23,6 +23,7 @@ mod neighbour;
 mod netlink;
 mod netns;
 pub(crate) mod networkmanager;
+mod recover;
 mod socket;
 mod tables;
 
@@ -30,10 +31,9 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
@@ -43,6 +43,7 @@ use self::follow::read_state;
 pub(crate) use self::gateways::Reverify;
 use self::netlink::Sockets;
 use self::netns::{Namespace, NamespaceWatch};
+use self::recover::Broken;
 pub(crate) use self::socket::socket_options;
 use super::{Input, KernelConfig};
 use crate::backend::Netns;
@@ -52,9 +53,6 @@ use crate::path::{Answer, Query, RouteLookup};
 /// At most this many datagrams are read before the loop looks at its wake-up descriptor
 /// again, so dropping a monitor is prompt even in a storm.
 const BATCH: usize = 256;
-/// Backoff between attempts to reopen failed sockets.
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// After a reading pieced together from interrupted dumps, the state is read again once the
 /// event socket has been silent this long (the kernel has settled).
 const QUIET: Duration = Duration::from_millis(200);
@@ -91,13 +89,6 @@ impl Waker {
         // Cannot fail short of the counter overflowing, which a pending wake-up makes moot.
         let _ = self.0.write(1);
     }
-}
-
-/// The sockets failed: when to try reopening them, and why they failed.
-struct Broken {
-    failure: String,
-    retry_at: Instant,
-    backoff: Duration,
 }
 
 /// The kernel source: rtnetlink sockets (inside the followed namespace, if any).
@@ -348,63 +339,6 @@ impl Kernel {
             }
             Err(e) => self.fail(e),
         }
-    }
-
-    /// A socket failed: report it, and reopen from the next call on.
-    fn fail(&mut self, failure: std::io::Error) {
-        self.budget = 0;
-        self.pending.push_back(Input::Fault(format!("netlink socket failed ({failure}); reopening")));
-        let failure = failure.to_string();
-        self.broken = Some(Broken { failure, retry_at: Instant::now() + BACKOFF_FIRST, backoff: BACKOFF_FIRST });
-    }
-
-    /// Sleeps until the next attempt (on the wake-up descriptor, so dropping the monitor is
-    /// prompt), then reopens the sockets and resyncs, or reports the failure and backs off.
-    fn reopen(&mut self) -> Result<(), String> {
-        let Some(broken) = &mut self.broken else { return Ok(()) };
-        let wait = broken.retry_at.saturating_duration_since(Instant::now());
-        if !wait.is_zero() {
-            let mut fds = [PollFd::new(self.wake.as_fd(), PollFlags::POLLIN)];
-            let millis = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
-            if poll(&mut fds, PollTimeout::from(millis)).is_ok_and(|n| n > 0) {
-                let _ = self.wake.read();
-                self.pending.push_back(Input::Woken);
-            }
-            return Ok(()); // back to the caller's loop: the wake-up first, then the rest of the wait
-        }
-        let reopened = faults::open_failure()
-            .map_or_else(
-                || open_sockets(self.namespace.as_ref(), self.receive_buffer),
-                |e| Err(Error::io("opening netlink sockets", e)),
-            )
-            .map_err(|e| e.to_string())
-            .and_then(|mut s| read_state(&mut s, &mut self.decider).map(|state| (s, state)).map_err(|e| e.to_string()));
-        match reopened {
-            Ok((sockets, reading)) => {
-                // The old event socket left the epoll set when it was closed.
-                self.sockets = sockets;
-                for (fd, token) in
-                    [(self.sockets.events.as_fd(), NETLINK), (self.sockets.neighbours.socket.as_fd(), NEIGHBOURS)]
-                {
-                    self.ready_set
-                        .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
-                        .map_err(|e| format!("registering a descriptor with epoll failed: {}", e.desc()))?;
-                }
-                self.complete = reading.complete;
-                let resync = format!("netlink sockets reopened after a failure ({})", broken.failure);
-                self.pending.push_back(self.reread(reading.state, Some(resync)));
-                self.broken = None;
-                self.arm();
-                self.filter = filter::apply(&self.sockets.events, self.filter.take());
-            }
-            Err(e) => {
-                broken.backoff = (broken.backoff * 2).min(BACKOFF_MAX);
-                broken.retry_at = Instant::now() + broken.backoff;
-                let fault = format!("reopening netlink sockets failed ({e}); retrying in {:?}", broken.backoff);
-                self.pending.push_back(Input::Fault(fault));
-            }
-        }
-        Ok(())
     }
 }
 
