@@ -12,6 +12,9 @@
 //! its own thread, stamps the same rename (the kernel's delivery alone), so the figure a
 //! loaded machine adds to both shows.
 
+#[path = "../machine.rs"]
+mod machine;
+use machine::machine;
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::sync::mpsc;
@@ -108,18 +111,4 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
         return Duration::ZERO;
     }
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load: Vec<&str> = load.split_whitespace().take(3).collect();
-    format!("{cores} cores, {cpu}, Linux {}, load {}", kernel.trim(), load.join(" "))
 }

@@ -14,6 +14,9 @@
 //!   socket joined to the neighbour group, read on its own thread, timestamps the same
 //!   message (the kernel's delivery alone).
 
+#[path = "../machine.rs"]
+mod machine;
+use machine::{load, machine};
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
@@ -241,25 +244,4 @@ fn latency(ns: &NetNs, monitor: &Monitor) {
         p(&mut kernel, 99)
     )
     .unwrap();
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    format!("{cores} cores, {cpu}, Linux {}, load {}", kernel.trim(), load())
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }

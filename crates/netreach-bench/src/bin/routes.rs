@@ -18,6 +18,9 @@
 //!   `blackhole` default in front of the real one (or an `unreachable` rule) and removes it;
 //!   t0 right before `send()`, t1 in a library callback seeing the new IPv4 level.
 
+#[path = "../machine.rs"]
+mod machine;
+use machine::{load, machine};
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -375,25 +378,4 @@ fn reject_latency(ns: &NetNs) {
             verdict(p50 <= Duration::from_micros(100))
         );
     }
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    format!("{cores} cores, {cpu}, Linux {}, load {}", kernel.trim(), load())
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }

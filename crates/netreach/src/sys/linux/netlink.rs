@@ -174,33 +174,43 @@ impl Requester {
         undecodable: &mut Vec<String>,
     ) -> io::Result<bool> {
         self.request(request, NLM_F_REQUEST | NLM_F_DUMP)?;
-
         let mut consistent = true;
         loop {
-            self.buffer.clear();
-            self.socket.recv(&mut self.buffer, 0)?;
-            let mut done = false;
-            let mut failure = None;
             let mut parsed = Vec::new();
-            parse_datagram(&self.buffer, use_sysfs, &mut parsed, &mut |control| match control {
-                Control::Done { interrupted } => {
-                    done = true;
-                    consistent &= !interrupted;
-                }
-                Control::Interrupted => consistent = false,
-                Control::Error(e) => failure = Some(e),
-                Control::Undecodable(what) => undecodable.push(what),
-                Control::Policy => {}
-            });
+            let done = self.dump_datagram(use_sysfs, &mut parsed, &mut consistent, undecodable)?;
             // Other routes only matter as changes; a dump of a full BGP table must not pile up.
             updates.extend(parsed.into_iter().filter(|u| !matches!(u, Update::RouteChanged(..))));
-            if let Some(e) = failure {
-                return Err(e);
-            }
             if done {
                 return Ok(consistent);
             }
         }
+    }
+
+    /// Reads the next datagram of a dump in progress: its updates into `parsed`, the messages
+    /// that could not be decoded named in `undecodable`; `consistent` is cleared when the
+    /// kernel flags the dump interrupted. `Ok(true)` once the dump is done; the kernel's error
+    /// for the dump request, if it sent one.
+    pub(super) fn dump_datagram(
+        &mut self,
+        use_sysfs: bool,
+        parsed: &mut Vec<Update>,
+        consistent: &mut bool,
+        undecodable: &mut Vec<String>,
+    ) -> io::Result<bool> {
+        self.buffer.clear();
+        self.socket.recv(&mut self.buffer, 0)?;
+        let (mut done, mut failure) = (false, None);
+        parse_datagram(&self.buffer, use_sysfs, parsed, &mut |control| match control {
+            Control::Done { interrupted } => {
+                done = true;
+                *consistent &= !interrupted;
+            }
+            Control::Interrupted => *consistent = false,
+            Control::Error(e) => failure = Some(e),
+            Control::Undecodable(what) => undecodable.push(what),
+            Control::Policy => {}
+        });
+        failure.map_or(Ok(done), Err)
     }
 }
 

@@ -38,7 +38,6 @@ use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteType};
 use netlink_packet_route::rule::RuleMessage;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::decode::{parse_datagram, Control};
 use super::frame::{attributes, fixed, messages, u32_of};
 pub(crate) use super::listed::Tables;
 use super::netlink::{Requester, Sockets};
@@ -251,23 +250,13 @@ fn table_defaults<R: std::borrow::BorrowMut<Requester>>(
     requester.socket.send(&bytes, 0)?;
     let mut consistent = true;
     loop {
-        requester.buffer.clear();
-        requester.socket.recv(&mut requester.buffer, 0)?;
-        let (mut done, mut failure, mut parsed) = (false, None, Vec::new());
-        parse_datagram(&requester.buffer, false, &mut parsed, &mut |control| match control {
-            Control::Done { interrupted } => {
-                done = true;
-                consistent &= !interrupted;
-            }
-            Control::Interrupted => consistent = false,
-            Control::Error(e) => failure = Some(e),
-            Control::Undecodable(what) => undecodable.push(what),
-            Control::Policy => {}
-        });
-        if let Some(e) = failure {
+        let mut parsed = Vec::new();
+        let done = match requester.dump_datagram(false, &mut parsed, &mut consistent, undecodable) {
+            Ok(done) => done,
             // A table that does not exist (yet), or a family the kernel lacks: no defaults.
-            return if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EAFNOSUPPORT)) { Ok(true) } else { Err(e) };
-        }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EAFNOSUPPORT)) => return Ok(true),
+            Err(e) => return Err(e),
+        };
         // Past the first leaf of an IPv4 trie: no default can follow (see above). Without
         // strict checking the dump holds every table, so it is read to its end.
         let past = strict
