@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::model::{DnsConfig, EventKind, NameserverAnswer, NameserverRoute, NetworkState, Snapshot, Update};
-use crate::path::{Query, RouteLookup};
+use crate::path::{in_prefix, Query, RouteLookup};
 
 /// Whether a batch of updates holds one that can change the nameservers' routes (new
 /// nameservers, or a change that can move one); `state` is the state before the batch.
@@ -63,21 +63,10 @@ pub(super) fn relevant(update: &Update, nameservers: &[IpAddr]) -> bool {
         return false;
     }
     match update {
-        Update::RouteChanged(prefix, len) => nameservers.iter().any(|n| contains(*prefix, *len, *n)),
+        Update::RouteChanged(prefix, len) => nameservers.iter().any(|n| in_prefix(*n, *prefix, *len)),
         Update::Verdict(_) | Update::Dns(_) | Update::Gateways(_) => false,
         _ => true,
     }
-}
-
-/// Whether `prefix/len` contains `address`.
-fn contains(prefix: IpAddr, len: u8, address: IpAddr) -> bool {
-    let (p, a, bits) = match (prefix, address) {
-        (IpAddr::V4(p), IpAddr::V4(a)) => (u128::from(u32::from(p)) << 96, u128::from(u32::from(a)) << 96, 32),
-        (IpAddr::V6(p), IpAddr::V6(a)) => (u128::from(p), u128::from(a), 128),
-        _ => return false,
-    };
-    let len = u32::from(len).min(bits);
-    len == 0 || (p ^ a) >> (128 - len) == 0
 }
 
 /// The nameservers' addresses, in the resolver's order, without repeats.

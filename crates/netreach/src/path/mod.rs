@@ -21,8 +21,7 @@ pub use monitor::PathMonitor;
 pub(crate) use monitor::PathOwner;
 pub(crate) use registry::{touched_by, PathId, PathRegistry, Touch};
 pub(crate) use rule::check_against_state;
-#[cfg(any(windows, test))] // IP Helper's route table is matched by prefix (`rows`)
-pub(crate) use rule::in_prefix;
+pub(crate) use rule::in_prefix; // also IP Helper's route table (`rows`) is matched by prefix
 pub use rule::validate_path;
 
 #[cfg(test)]
