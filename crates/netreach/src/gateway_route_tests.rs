@@ -1,27 +1,9 @@
 //! Gateway liveness where levels come from default routes alone (Windows): the way out's
 //! gateway marked failed lowers the family to `site`, and nothing else does.
 
+use super::tests::iface;
 use super::*;
-use crate::model::{Address, DefaultRoute, GatewayNeighbour, NeighbourState};
-
-fn iface(index: u32, name: &str, addrs: &[&str]) -> Interface {
-    Interface {
-        index,
-        name: name.into(),
-        kind: InterfaceKind::Ethernet,
-        up: true,
-        carrier: true,
-        oper_state: crate::model::OperState::Up,
-        addresses: addrs
-            .iter()
-            .map(|s| {
-                let (a, p) = s.split_once('/').unwrap();
-                Address::new(a.parse().unwrap(), p.parse().unwrap())
-            })
-            .collect(),
-        ..Default::default()
-    }
-}
+use crate::model::{DefaultRoute, GatewayNeighbour, NeighbourState};
 
 fn default(gateway: &str, index: u32, name: &str, metric: u32) -> DefaultRoute {
     let gateway: IpAddr = gateway.parse().unwrap();
@@ -48,8 +30,8 @@ fn reading(state: &NetworkState, family: Family) -> (Level, Reason) {
 #[test]
 fn only_a_failed_entry_of_the_way_outs_gateway_lowers_the_family() {
     use NeighbourState::{Delay, Failed, Incomplete, Permanent, Probe, Reachable, Stale};
-    let eth = iface(2, "Ethernet", &["192.0.2.10/24", "2001:db8::10/64", "fe80::10/64"]);
-    let wifi = iface(3, "Wi-Fi", &["198.51.100.10/24"]);
+    let eth = iface(2, "Ethernet", InterfaceKind::Ethernet, &["192.0.2.10/24", "2001:db8::10/64", "fe80::10/64"]);
+    let wifi = iface(3, "Wi-Fi", InterfaceKind::Ethernet, &["198.51.100.10/24"]);
     let routes = vec![
         default("192.0.2.1", 2, "Ethernet", 10), // the way out: lowest metric
         default("198.51.100.1", 3, "Wi-Fi", 50),
@@ -125,9 +107,9 @@ fn only_a_failed_entry_of_the_way_outs_gateway_lowers_the_family() {
 fn the_way_out_skips_routes_that_cannot_carry_traffic() {
     // The lowest-metric default leaves through an interface without carrier: the next one is
     // the way out, and its gateway's failure is what counts.
-    let mut eth = iface(2, "Ethernet", &["192.0.2.10/24"]);
+    let mut eth = iface(2, "Ethernet", InterfaceKind::Ethernet, &["192.0.2.10/24"]);
     eth.carrier = false;
-    let wifi = iface(3, "Wi-Fi", &["198.51.100.10/24"]);
+    let wifi = iface(3, "Wi-Fi", InterfaceKind::Ethernet, &["198.51.100.10/24"]);
     let s = NetworkState {
         interfaces: vec![eth, wifi],
         default_routes: vec![default("192.0.2.1", 2, "Ethernet", 10), default("198.51.100.1", 3, "Wi-Fi", 50)],
@@ -150,7 +132,7 @@ fn the_way_out_skips_routes_that_cannot_carry_traffic() {
 fn with_the_kernels_route_decision_the_entries_are_not_read_here() {
     // Linux's levels come from the route decision; this rule is for default routes alone.
     let s = NetworkState {
-        interfaces: vec![iface(2, "eth0", &["192.0.2.10/24"])],
+        interfaces: vec![iface(2, "eth0", InterfaceKind::Ethernet, &["192.0.2.10/24"])],
         default_routes: vec![default("192.0.2.1", 2, "eth0", 0)],
         gateways: vec![neighbour("192.0.2.1", 2, NeighbourState::Failed)],
         route_decisions: vec![RouteDecision {

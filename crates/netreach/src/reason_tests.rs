@@ -1,26 +1,8 @@
 //! The derivation from the kernel's route decision: levels and reasons (pure, table-driven).
 
+use super::tests::iface;
 use super::*;
-use crate::model::{Address, DefaultRoute, OperState, Reject};
-
-fn iface(index: u32, name: &str, kind: InterfaceKind, addrs: &[&str]) -> Interface {
-    Interface {
-        index,
-        name: name.into(),
-        kind,
-        up: true,
-        carrier: true,
-        oper_state: OperState::Up,
-        addresses: addrs
-            .iter()
-            .map(|s| {
-                let (a, p) = s.split_once('/').unwrap();
-                Address::new(a.parse().unwrap(), p.parse().unwrap())
-            })
-            .collect(),
-        ..Default::default()
-    }
-}
+use crate::model::{DefaultRoute, OperState, Reject};
 
 fn out(index: u32, prefix: &str, len: u8, source: &str) -> RouteAnswer {
     RouteAnswer::Out {
