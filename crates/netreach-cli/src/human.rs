@@ -255,7 +255,7 @@ pub(crate) fn event(e: &Event) -> Lines {
                 .iter()
                 .map(|m| {
                     let result = if m.success { "got through" } else { "did not get through" };
-                    format!("{} {result} in {:.1} ms", m.family, m.total.as_secs_f64() * 1000.0)
+                    format!("{} {result} in {:.1} ms", m.family, m.timings.total.as_secs_f64() * 1000.0)
                 })
                 .collect();
             format!("probe: {}", each.join(", "))

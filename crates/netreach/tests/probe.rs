@@ -213,9 +213,9 @@ fn every_round_publishes_what_it_measured_before_its_verdict() {
     let (m4, m6) = (of(Family::Ipv4), of(Family::Ipv6));
     assert!(m4.success && !m6.success, "{measurements:?}");
     for m in [m4, m6] {
-        let connect = m.connect.expect("connected");
-        let first_byte = m.first_byte.expect("a reply");
-        assert!(m.total >= connect && m.total >= first_byte && m.dns.is_none(), "address URLs: {m:?}");
+        let connect = m.timings.connect.expect("connected");
+        let first_byte = m.timings.first_byte.expect("a reply");
+        assert!(m.timings.total >= connect && m.timings.total >= first_byte && m.timings.dns.is_none(), "address URLs: {m:?}");
         assert_eq!(m.endpoint.as_deref().map(|e| e.starts_with("http://")), Some(true), "{m:?}");
     }
     // The verdict follows the measurements.

@@ -151,13 +151,15 @@ fn counter_samples(c: &mut Collect, counters: &Counters, ns: &str) {
             IpFamily::Ipv4 => "ipv4",
             IpFamily::Ipv6 => "ipv6",
         };
-        c.add(&PROBE_DURATION, &[("netns", ns), ("family", family)], m.total.as_secs_f64());
-        for (phase, took) in [("resolve", m.dns), ("connect", m.connect), ("processing", m.first_byte)] {
+        c.add(&PROBE_DURATION, &[("netns", ns), ("family", family)], m.timings.total.as_secs_f64());
+        for (phase, took) in
+            [("resolve", m.timings.dns), ("connect", m.timings.connect), ("processing", m.timings.first_byte)]
+        {
             if let Some(took) = took {
                 c.add(&PROBE_HTTP_DURATION, &[("netns", ns), ("family", family), ("phase", phase)], took.as_secs_f64());
             }
         }
-        if let Some(dns) = m.dns {
+        if let Some(dns) = m.timings.dns {
             c.add(&PROBE_DNS, &[("netns", ns), ("family", family)], dns.as_secs_f64());
         }
     }

@@ -12,16 +12,16 @@ use super::address::Family;
 ///
 /// ```
 /// use std::time::Duration;
+/// let mut timings = netreach::probe::Timings::default();
+/// (timings.total, timings.connect) = (Duration::from_millis(12), Some(Duration::from_millis(3)));
 /// let m = netreach::ProbeMeasurement {
 ///     family: netreach::Family::Ipv4,
 ///     success: true,
 ///     endpoint: Some("http://192.0.2.1/".into()),
-///     total: Duration::from_millis(12),
-///     dns: None,
-///     connect: Some(Duration::from_millis(3)),
-///     first_byte: Some(Duration::from_millis(8)),
+///     timings,
 /// };
-/// assert!(m.success && m.total > m.connect.unwrap());
+/// assert!(m.success && m.timings.total > m.timings.connect.unwrap());
+/// assert_eq!(serde_json::to_value(&m).unwrap()["connect_ms"], 3.0);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProbeMeasurement {
@@ -31,9 +31,23 @@ pub struct ProbeMeasurement {
     pub success: bool,
     /// The endpoint that decided (the last one tried), when one was.
     pub endpoint: Option<String>,
-    /// The whole round for this family, name resolution included.
-    #[serde(rename = "total_ms", serialize_with = "millis")]
-    pub total: Duration,
+    /// How long each phase took: the whole round for this family (name resolution included)
+    /// and its steps. Flattened in JSON (`total_ms`, `dns_ms`, `connect_ms`, `first_byte_ms`).
+    #[serde(flatten)]
+    pub timings: Timings,
+}
+
+/// How long the steps of one probe took (milliseconds in JSON).
+///
+/// ```
+/// let mut t = netreach::probe::Timings::default();
+/// t.total = std::time::Duration::from_millis(12);
+/// let json = serde_json::to_string(&t).unwrap();
+/// assert_eq!(json, r#"{"dns_ms":null,"connect_ms":null,"first_byte_ms":null,"total_ms":12.0}"#);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Timings {
     /// Name resolution (`None` for an address literal or when not reached).
     #[serde(rename = "dns_ms", serialize_with = "millis_opt")]
     pub dns: Option<Duration>,
@@ -43,6 +57,9 @@ pub struct ProbeMeasurement {
     /// From sending the request to the first byte of the reply.
     #[serde(rename = "first_byte_ms", serialize_with = "millis_opt")]
     pub first_byte: Option<Duration>,
+    /// The whole probe of this endpoint, resolution included.
+    #[serde(rename = "total_ms", serialize_with = "millis")]
+    pub total: Duration,
 }
 
 fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

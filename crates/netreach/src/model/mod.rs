@@ -53,7 +53,7 @@ pub use event::{Event, EventKind, ReachabilityOf, Update};
 pub(crate) use interface::display_name;
 pub use interface::{Interface, InterfaceKind, OperState};
 pub use level::{FamilyReachability, Level, Reachability, Source};
-pub use measurement::ProbeMeasurement;
+pub use measurement::{ProbeMeasurement, Timings};
 pub use neighbour::{GatewayNeighbour, NeighbourState};
 pub use path::{PathEvent, PathEventKind, PathOptions, PathState, PathStatus, Unreachable};
 pub use snapshot::Snapshot;

@@ -44,49 +44,14 @@ mod props;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 pub use classify::Outcome;
 pub use config::{Endpoint, ProbeConfig, GNOME_NMCHECK, GSTATIC_204};
 
 use crate::backend::Netns;
+pub use crate::model::Timings;
 use crate::model::{Error, Family, Level, Source, Verdict};
-
-/// How long the steps of one probe took (milliseconds in JSON).
-///
-/// ```
-/// let mut t = netreach::probe::Timings::default();
-/// t.total = std::time::Duration::from_millis(12);
-/// let json = serde_json::to_string(&t).unwrap();
-/// assert_eq!(json, r#"{"dns_ms":null,"connect_ms":null,"first_byte_ms":null,"total_ms":12.0}"#);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Timings {
-    /// Name resolution (`None` for an address literal or when not reached).
-    #[serde(rename = "dns_ms", serialize_with = "millis_opt")]
-    pub dns: Option<Duration>,
-    /// TCP connect.
-    #[serde(rename = "connect_ms", serialize_with = "millis_opt")]
-    pub connect: Option<Duration>,
-    /// From sending the request to the first byte of the reply.
-    #[serde(rename = "first_byte_ms", serialize_with = "millis_opt")]
-    pub first_byte: Option<Duration>,
-    /// The whole probe of this endpoint, resolution included.
-    #[serde(rename = "total_ms", serialize_with = "millis")]
-    pub total: Duration,
-}
-
-fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64() * 1000.0)
-}
-
-fn millis_opt<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => millis(d, s),
-        None => s.serialize_none(),
-    }
-}
 
 /// The probe's result for one address family.
 ///

@@ -115,10 +115,7 @@ fn measurement(probe: &FamilyProbe) -> ProbeMeasurement {
         family: probe.family,
         success: probe.outcome == Outcome::Online,
         endpoint: probe.endpoint.clone(),
-        total: probe.timings.total,
-        dns: probe.timings.dns,
-        connect: probe.timings.connect,
-        first_byte: probe.timings.first_byte,
+        timings: probe.timings,
     }
 }
 
