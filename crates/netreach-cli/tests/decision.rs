@@ -14,19 +14,6 @@ fn netreach() -> Command {
     Command::new(env!("CARGO_BIN_EXE_netreach"))
 }
 
-/// Two uplinks `va` (192.0.2.10/24, 2001:db8::10/64) and `wa` (198.51.100.10/24,
-/// 2001:db8:2::10/64), peers `vb`/`wb` in the same namespace.
-fn two_links(tag: &str) -> NetNs {
-    let ns = NetNs::new(tag);
-    ns.veth("va", "vb");
-    ns.veth("wa", "wb");
-    ns.ip("addr add 192.0.2.10/24 dev va");
-    ns.ip("addr add 2001:db8::10/64 dev va nodad");
-    ns.ip("addr add 198.51.100.10/24 dev wa");
-    ns.ip("addr add 2001:db8:2::10/64 dev wa nodad");
-    ns
-}
-
 fn status(ns: &NetNs, json: bool) -> String {
     let mut command = netreach();
     command.args(["status", "--netns", ns.name()]);
@@ -41,7 +28,7 @@ fn status(ns: &NetNs, json: bool) -> String {
 #[test]
 fn status_explains_a_dead_better_default_in_one_sentence_with_the_linkdown_hint() {
     testns::skip_unless_root!();
-    let ns = two_links("why");
+    let ns = testns::two_links("why");
     ns.ip("route add default via 192.0.2.1 dev va metric 100");
     ns.ip("route add default via 198.51.100.1 dev wa metric 200");
     ns.ip("link set vb down"); // the far end: va loses carrier
@@ -66,7 +53,7 @@ fn status_explains_a_dead_better_default_in_one_sentence_with_the_linkdown_hint(
 #[test]
 fn wait_says_why_at_its_timeout() {
     testns::skip_unless_root!();
-    let ns = two_links("waitwhy");
+    let ns = testns::two_links("waitwhy");
     ns.ip("route add default via 192.0.2.1");
     ns.ip("route add blackhole default metric 0 table 7");
     ns.ip("rule add lookup 7 pref 10");
@@ -117,7 +104,7 @@ fn fold(r: &mut Reading, event: &Value) {
 #[test]
 fn ecmp_members_lost_and_restored_fold_to_a_fresh_status() {
     testns::skip_unless_root!();
-    let ns = two_links("ecmpcli");
+    let ns = testns::two_links("ecmpcli");
     ns.ip("route add default nexthop via 192.0.2.1 dev va nexthop via 198.51.100.1 dev wa");
     ns.ip("-6 route add default nexthop via 2001:db8::1 dev va nexthop via 2001:db8:2::1 dev wa");
     let watch = Lines::spawn(netreach().args(["watch", "--json", "--netns", ns.name()]).stderr(Stdio::null()));

@@ -215,7 +215,10 @@ fn every_round_publishes_what_it_measured_before_its_verdict() {
     for m in [m4, m6] {
         let connect = m.timings.connect.expect("connected");
         let first_byte = m.timings.first_byte.expect("a reply");
-        assert!(m.timings.total >= connect && m.timings.total >= first_byte && m.timings.dns.is_none(), "address URLs: {m:?}");
+        assert!(
+            m.timings.total >= connect && m.timings.total >= first_byte && m.timings.dns.is_none(),
+            "address URLs: {m:?}"
+        );
         assert_eq!(m.endpoint.as_deref().map(|e| e.starts_with("http://")), Some(true), "{m:?}");
     }
     // The verdict follows the measurements.

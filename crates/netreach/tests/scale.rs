@@ -17,19 +17,6 @@ use netreach::{DefaultRoute, EventKind, Family, Monitor, PathEvent, PathEventKin
 use testns::kit::until;
 use testns::NetNs;
 
-/// Two uplinks, `va` (192.0.2.10/24, 2001:db8::10/64) and `wa` (198.51.100.10/24,
-/// 2001:db8:2::10/64), the far ends up in the same namespace.
-fn uplinks(tag: &str) -> NetNs {
-    let ns = NetNs::new(tag);
-    ns.veth("va", "vb");
-    ns.veth("wa", "wb");
-    ns.ip("addr add 192.0.2.10/24 dev va");
-    ns.ip("addr add 2001:db8::10/64 dev va nodad");
-    ns.ip("addr add 198.51.100.10/24 dev wa");
-    ns.ip("addr add 2001:db8:2::10/64 dev wa nodad");
-    ns
-}
-
 /// A default route as compared: family, gateway, interface, metric, table.
 type Row = (Family, Option<IpAddr>, String, u32, u32);
 
@@ -81,7 +68,7 @@ fn fresh(ns: &NetNs) -> Vec<Row> {
 #[test]
 fn default_routes_are_those_of_every_table_the_rules_name() {
     testns::skip_unless_root!();
-    let ns = uplinks("sdef");
+    let ns = testns::two_links("sdef");
     ns.ip("route add default via 192.0.2.1 dev va metric 100");
     ns.ip("route add default via 198.51.100.1 dev wa metric 200");
     ns.ip("route add 0.0.0.0/1 via 192.0.2.1"); // same trie leaf as the defaults
@@ -214,7 +201,7 @@ fn kernel_route(ns: &NetNs, args: &str) -> Option<String> {
 #[test]
 fn churn_beside_a_watched_path_never_reaches_the_monitor() {
     testns::skip_unless_root!();
-    let ns = uplinks("schurn");
+    let ns = testns::two_links("schurn");
     ns.ip("route add default via 192.0.2.1 dev va");
     let held = Held::new(&ns);
     let path = held.monitor.watch_path("192.0.2.10".parse().unwrap(), "203.0.113.7".parse().unwrap()).expect("path");

@@ -201,6 +201,20 @@ fn run(c: &mut Command) -> Output {
     out
 }
 
+/// Two uplinks, `va` (192.0.2.10/24, 2001:db8::10/64) and `wa` (198.51.100.10/24,
+/// 2001:db8:2::10/64), their peers `vb`/`wb` up in the same namespace (carrier); no routes
+/// beyond the links' own.
+pub fn two_links(tag: &str) -> NetNs {
+    let ns = NetNs::new(tag);
+    ns.veth("va", "vb");
+    ns.veth("wa", "wb");
+    ns.ip("addr add 192.0.2.10/24 dev va");
+    ns.ip("addr add 2001:db8::10/64 dev va nodad");
+    ns.ip("addr add 198.51.100.10/24 dev wa");
+    ns.ip("addr add 2001:db8:2::10/64 dev wa nodad");
+    ns
+}
+
 /// A namespace for path monitors: veth `va` (192.0.2.10/24, 2001:db8::10/64) whose peer `vb`
 /// is up, a second pair `wa`/`wb` (198.51.100.10/24), and IPv4 and IPv6 default routes through
 /// `va` (via 192.0.2.1 and 2001:db8::1). Used by the path tests and the paths benchmark.
