@@ -16,45 +16,13 @@ fn netreach() -> Command {
     Command::new(env!("CARGO_BIN_EXE_netreach"))
 }
 
-/// A client (`va`: 192.0.2.10/24, 2001:db8::10/64, defaults via .1 and ::1) and a router
-/// whose `vb` holds the gateway addresses when `gateway`; a listener behind it (203.0.113.1).
-/// Neighbour timers shortened in the client namespace only.
+/// The client and the router that plays its gateway ([`testns::gateway`]); the IPv4 listener
+/// behind it (203.0.113.1).
 fn world(tag: &str, gateway: bool) -> (NetNs, NetNs, SocketAddr, TcpListener) {
-    let client = NetNs::new(tag);
-    let router = NetNs::new(&format!("{tag}r"));
-    client.veth("va", "vb");
-    client.move_link("vb", &router);
-    router.ip("link set vb up");
-    for family in ["ipv4", "ipv6"] {
-        let settings = [
-            "retrans_time_ms=100",
-            "mcast_solicit=2",
-            "ucast_solicit=2",
-            "base_reachable_time_ms=400",
-            "delay_first_probe_time=1",
-        ];
-        for setting in settings {
-            let setting = format!("net.{family}.neigh.va.{setting}");
-            assert!(client.command("sysctl").args(["-qw", &setting]).status().unwrap().success(), "{setting}");
-        }
-    }
-    client.ip("addr add 192.0.2.10/24 dev va");
-    client.ip("addr add 2001:db8::10/64 dev va nodad");
-    client.ip("route add default via 192.0.2.1");
-    client.ip("-6 route add default via 2001:db8::1");
-    if gateway {
-        answer(&router, true);
-    }
-    router.ip("addr add 203.0.113.1/32 dev lo");
-    let listener = router.run_inside(|| TcpListener::bind("203.0.113.1:0").expect("listen"));
+    let testns::gateway::World { client, router, listeners } = testns::gateway::world(tag, gateway);
+    let listener = listeners.into_iter().next().expect("the IPv4 listener");
     let to = listener.local_addr().unwrap();
     (client, router, to, listener)
-}
-
-fn answer(router: &NetNs, yes: bool) {
-    let verb = if yes { "add" } else { "del" };
-    router.ip(&format!("addr {verb} 192.0.2.1/24 dev vb"));
-    router.ip(&format!("addr {verb} 2001:db8::1/64 dev vb nodad"));
 }
 
 fn connects(client: &NetNs, to: SocketAddr) -> bool {
@@ -144,7 +112,7 @@ fn watch_folds_to_a_fresh_status_as_the_gateway_vanishes_and_returns() {
     assert_eq!(levels, [Value::from("online"), Value::from("online")]);
     let mut seen_failed = false;
     for (step, gateway) in [("vanishes", false), ("returns", true)] {
-        answer(&router, gateway);
+        testns::gateway::answer(&router, gateway);
         // Traffic makes the kernel find out; the monitor only listens.
         assert_eq!(connects(&client, to), gateway, "{step}");
         let gateway_v6: std::net::SocketAddr = "[2001:db8::1]:9".parse().unwrap();

@@ -14,79 +14,24 @@ use common::*;
 use netreach::{EventKind, Family, Level, Monitor, NeighbourState, ReachabilityOf, Reason, Snapshot};
 use testns::NetNs;
 
-/// A client with `link` (192.0.2.10/24, 2001:db8::10/64) whose defaults lead through the
-/// router's 192.0.2.1 and 2001:db8::1; the router holds 203.0.113.1 and 2001:db8:ffff::1 on
-/// its loopback, with listeners.
-struct World {
-    client: NetNs,
-    router: NetNs,
-    listeners: Vec<TcpListener>,
-}
+// The client, the router that plays its gateway, and the listeners behind it.
+use testns::gateway::{answer, fast_timers, world, World};
 
-/// Shortened neighbour timers for `dev` (inside the client namespace only): 2 solicitations
-/// 100 ms apart, reachable for 200-600 ms, the first probe of a stale entry after 1 s.
-fn fast_timers(ns: &NetNs, dev: &str) {
-    for family in ["ipv4", "ipv6"] {
-        for (key, value) in [
-            ("retrans_time_ms", "100"),
-            ("mcast_solicit", "2"),
-            ("ucast_solicit", "2"),
-            ("base_reachable_time_ms", "400"),
-            ("delay_first_probe_time", "1"),
-        ] {
-            let setting = format!("net.{family}.neigh.{dev}.{key}={value}");
-            let out = ns.command("sysctl").args(["-qw", &setting]).output().expect("sysctl");
-            assert!(out.status.success(), "{setting}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-    }
-}
-
-/// The world with the client's uplink `va` straight into the router's `vb`; `gateway`: whether
-/// the router answers on its side from the start.
-fn world(tag: &str, gateway: bool) -> World {
-    let client = NetNs::new(tag);
-    let router = NetNs::new(&format!("{tag}r"));
-    client.veth("va", "vb");
-    client.move_link("vb", &router);
-    router.ip("link set vb up");
-    fast_timers(&client, "va");
-    client.ip("addr add 192.0.2.10/24 dev va");
-    client.ip("addr add 2001:db8::10/64 dev va nodad");
-    client.ip("route add default via 192.0.2.1");
-    client.ip("-6 route add default via 2001:db8::1");
-    if gateway {
-        answer(&router, true);
-    }
-    router.ip("addr add 203.0.113.1/32 dev lo");
-    router.ip("addr add 2001:db8:ffff::1/128 dev lo nodad");
-    let listeners = router.run_inside(|| {
-        ["203.0.113.1:0", "[2001:db8:ffff::1]:0"].iter().map(|a| TcpListener::bind(a).expect("listen")).collect()
-    });
-    // The client's own link-local address must have finished duplicate address detection:
-    // the kernel sends the solicitations of a re-verification from it (and none before).
-    testns::wait_until(EVENT_TIMEOUT, "the client's link-local address", || {
-        let text = client.ip("-6 addr show dev va scope link");
-        text.contains("fe80::") && !text.contains("tentative")
-    });
-    World { client, router, listeners }
-}
-
-/// The router's gateway addresses on `vb`: added (it answers) or removed (it does not).
-fn answer(router: &NetNs, yes: bool) {
-    let verb = if yes { "add" } else { "del" };
-    router.ip(&format!("addr {verb} 192.0.2.1/24 dev vb"));
-    router.ip(&format!("addr {verb} 2001:db8::1/64 dev vb nodad"));
-}
-
-impl World {
+/// Checks on the world, from the client's side.
+trait Client {
     /// Whether a TCP connection from the client through the gateway of `family` opens (it is
     /// also the traffic that makes the kernel resolve the gateway).
+    fn connects(&self, family: Family) -> bool;
+    /// The kernel's entry of the gateway of `family`, as `ip neigh show` prints its state.
+    fn kernel_entry(&self, family: Family) -> String;
+}
+
+impl Client for World {
     fn connects(&self, family: Family) -> bool {
         let to: SocketAddr = self.listeners[usize::from(family == Family::Ipv6)].local_addr().unwrap();
         self.client.run_inside(|| TcpStream::connect_timeout(&to, Duration::from_millis(700)).is_ok())
     }
 
-    /// The kernel's entry of the gateway of `family`, as `ip neigh show` prints its state.
     fn kernel_entry(&self, family: Family) -> String {
         let gateway = if family == Family::Ipv4 { "192.0.2.1" } else { "2001:db8::1" };
         let v = self.client.ip_json(&format!("neigh show {gateway} dev va"));
