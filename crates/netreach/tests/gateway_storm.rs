@@ -14,34 +14,16 @@ use std::time::Instant;
 use common::*;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use netreach::{Level, Monitor, ReachabilityOf};
+use testns::thread;
 
 /// Changes per round and rounds: 500 entries (well under the neighbour table's default size
 /// limit) whose link-layer address changes every round, so each change is announced.
 const ENTRIES: usize = 500;
 const ROUNDS: usize = 10;
 
-/// The monitor thread's voluntary context switches and CPU time (user + system, clock ticks).
-fn engine_thread() -> (u64, u64) {
-    let mut found = None;
-    for task in std::fs::read_dir("/proc/self/task").expect("tasks").flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim_end() != "netreach" {
-            continue;
-        }
-        assert!(found.is_none(), "one monitor thread in this process");
-        let status = std::fs::read_to_string(task.path().join("status")).expect("status");
-        let switches = status
-            .lines()
-            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("voluntary_ctxt_switches");
-        let stat = std::fs::read_to_string(task.path().join("stat")).expect("stat");
-        // Fields after the command (which is in parentheses): utime and stime are 14 and 15.
-        let rest: Vec<&str> = stat.rsplit_once(')').expect("stat").1.split_whitespace().collect();
-        let cpu = rest[11].parse::<u64>().unwrap() + rest[12].parse::<u64>().unwrap();
-        found = Some((switches, cpu));
-    }
-    found.expect("the monitor's thread")
+/// The monitor thread's wake-ups and CPU so far, once it sleeps.
+fn engine_thread() -> thread::Usage {
+    thread::usage("netreach", EVENT_TIMEOUT)
 }
 
 #[test]
@@ -90,7 +72,7 @@ fn a_neighbour_storm_on_other_addresses_does_not_wake_the_monitor() {
     ns.ip("neigh replace 192.0.2.1 dev va nud failed");
     expect_level(&sub, ReachabilityOf::Ipv4, Level::Site);
     let after = engine_thread();
-    let (wakeups, cpu_ticks) = (after.0 - before.0, after.1 - before.1);
+    let (wakeups, cpu_ticks) = (after.wakeups - before.wakeups, after.cpu_ticks - before.cpu_ticks);
     writeln!(
         std::io::stdout(),
         "neighbour storm: {} changes in {:.0} ms; peer socket without filter: {announced} datagrams; monitor \

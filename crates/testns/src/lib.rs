@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod http;
 pub mod kit;
 pub mod nm;
+pub mod thread;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
