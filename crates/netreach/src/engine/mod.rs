@@ -178,7 +178,7 @@ pub(crate) fn start(config: Config) -> Result<Running, Error> {
     let diagnosis = diagnose(&state);
     drop(state);
     *lock(&shared.refiners) = refiners;
-    let engine = Engine { shared: shared.clone(), paths: PathRegistry::default(), diagnosis };
+    let engine = Engine { shared: shared.clone(), paths: PathRegistry::default(), diagnosis, nameservers_due: false };
     let thread = std::thread::Builder::new()
         .name("netreach".into())
         .spawn(move || engine.run(source))
@@ -198,6 +198,9 @@ struct Engine {
     /// The diagnosis of the current state, to diff the next one against (derived, so kept
     /// here rather than in the state).
     diagnosis: Diagnosis,
+    /// A batch of updates could have moved the nameservers' routes: they are asked again
+    /// once the source is idle ([`Engine::refresh_nameservers`]).
+    nameservers_due: bool,
 }
 
 impl Engine {
@@ -227,6 +230,9 @@ impl Engine {
     /// The loop: until the monitor stops (`Ok`) or the source cannot go on (`Err`).
     fn serve(&mut self, source: &mut sys::Kernel) -> Result<(), String> {
         loop {
+            if self.nameservers_due && !source.busy() {
+                self.refresh_nameservers(source);
+            }
             let input = source.next()?;
             if matches!(input, Input::Woken) && self.shared.stopping.load(Ordering::SeqCst) {
                 return Ok(());
@@ -238,12 +244,9 @@ impl Engine {
     fn handle(&mut self, input: Input, lookup: &mut dyn RouteLookup) {
         match input {
             Input::Updates(updates) => {
-                let ask = nameservers::needed(&self.shared.snapshot(), &updates);
+                // Asked once the source is idle (see `serve` and nameservers.rs).
+                self.nameservers_due |= nameservers::needed(&self.shared.snapshot(), &updates);
                 updates.into_iter().for_each(|update| self.update(update, lookup));
-                // After the batch's own events are out (see nameservers.rs).
-                if let Some(routes) = ask.then(|| nameservers::refresh(&self.shared.snapshot(), lookup)).flatten() {
-                    self.change_deriving(true, |state| nameservers::set(state, routes));
-                }
             }
             Input::Verdict(verdict) => self.update(Update::Verdict(verdict), lookup),
             Input::Reread { state, resync } => self.replace(*state, resync, lookup),
@@ -252,6 +255,17 @@ impl Engine {
             Input::Fault(message) => self.shared.publish(vec![EventKind::Error { message, fatal: false }]),
             Input::Measured(measurements) => self.shared.publish(vec![EventKind::ProbeFinished { measurements }]),
             Input::Woken => self.woken(lookup),
+        }
+    }
+
+    /// Asks the nameservers' routes again after changes that can move them: once the source
+    /// has nothing more at hand (the kernel's route decision that the same change makes it
+    /// ask, the rest of a burst), so a change asks them once, after its own events and the
+    /// levels it changed are out, and the diagnosis changes once (see nameservers.rs).
+    fn refresh_nameservers(&mut self, lookup: &mut dyn RouteLookup) {
+        self.nameservers_due = false;
+        if let Some(routes) = nameservers::refresh(&self.shared.snapshot(), lookup) {
+            self.change_deriving(true, |state| nameservers::set(state, routes));
         }
     }
 
@@ -281,6 +295,7 @@ impl Engine {
         // Changes may have been missed: the nameservers' routes are asked again too.
         lookup.watch_destinations(&nameservers::addresses(fresh.dns.as_ref()));
         fresh.nameserver_routes = nameservers::look_up(lookup, &fresh, fresh.dns.as_ref());
+        self.nameservers_due = false;
         let before = self.shared.snapshot();
         let decided = before.route_decisions != fresh.route_decisions
             || before.gateways != fresh.gateways

@@ -2,15 +2,17 @@
 //! layer ([`NetworkState::nameserver_routes`]).
 //!
 //! The engine asks these lookups on its own thread, through the same [`RouteLookup`] the paths
-//! use (on Linux one `RTM_GETROUTE` datagram for all nameservers; no packet is sent), once per
+//! use (on Linux one `RTM_GETROUTE` datagram for all nameservers; no packet is sent), after a
 //! batch of updates from the source that holds one that can change their answers: new
 //! nameservers, a link, an address, a default route, a rule, the kernel's decision for the
 //! internet, or a route whose prefix contains a nameserver. Any other batch (verdicts,
-//! unrelated routes) asks nothing. They are asked after the batch's own events are published,
-//! and what they change (the diagnosis's DNS layer) follows in a batch of its own, as the
-//! levels derived from the kernel's route decision do: asked first, the round trip delayed
-//! every event of a relevant change (`netreach-bench --compare`: default route removal p50
-//! 52 -> 88 µs, link down 80 -> 120 µs, under load).
+//! unrelated routes) asks nothing. They are asked once the source is idle (`Kernel::busy`):
+//! after the batch's own events are published, and after the kernel's route decision that the
+//! same change makes the Linux source ask, so one change asks them once and the diagnosis's
+//! DNS layer changes in one batch with the levels. Asked first, the round trip delayed every
+//! event of a relevant change (`netreach-bench --compare`: default route removal p50 52 -> 88
+//! µs, link down 80 -> 120 µs, under load); asked between the change and the decision, every
+//! change asked them twice and published the diagnosis twice.
 
 //! Route changes for a nameserver's prefix reach the engine even while the kernel source
 //! filters route changes that cannot change the internet decision: the source is told the

@@ -69,6 +69,7 @@ fn engine() -> (Engine, sys::Kernel) {
             shared,
             paths: PathRegistry::default(),
             diagnosis: crate::diagnose(&crate::derive(NetworkState::default())),
+            nameservers_due: false,
         },
         source,
     )

@@ -18,7 +18,11 @@
 //!   thread then owns it and calls `Kernel::next()`, which blocks until there is input and
 //!   returns one [`Input`] (a batch of updates counts as one); inputs are handled in the order
 //!   returned. Between calls the engine asks it route lookups (`Kernel` implements
-//!   `RouteLookup`) on the same thread, never concurrently with `next()`.
+//!   `RouteLookup`) on the same thread, never concurrently with `next()`. `Kernel::busy()`
+//!   says whether `next()` has input at hand or work of its own due that needs no waiting
+//!   (Linux asks the kernel's route decision again right after handing over the change that
+//!   made it due): lookups the engine makes after changes (the nameservers' routes) wait until
+//!   it is not, so one change asks them once.
 //! - **Waking.** `Kernel::waker()` gives a [`Waker`] that any thread may call: the blocked
 //!   `next()` then returns [`Input::Woken`] promptly, even during a storm or a reconnect
 //!   backoff. The engine then runs its commands or, when the monitor is being dropped, stops

@@ -26,6 +26,10 @@ impl Kernel {
     pub(crate) fn next(&mut self) -> Result<Input, String> {
         match *self {}
     }
+
+    pub(crate) fn busy(&self) -> bool {
+        match *self {}
+    }
 }
 
 impl RouteLookup for Kernel {

@@ -23,6 +23,7 @@ use netlink_packet_core::NLM_F_REQUEST;
 use netlink_packet_route::route::{RouteAttribute, RouteFlags, RouteMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
+pub(super) use super::families::Families;
 use super::frame::{attributes, fixed, ip, messages, u32_of, Message};
 use super::netlink::Requester;
 use crate::model::{Family, KernelRoute, Reject, RouteAnswer, RouteDecision, Update};
@@ -37,44 +38,6 @@ pub(super) const REPRESENTATIVES: [IpAddr; 3] = [
 /// `USER_HZ`: the unit of `rta_expires` in `struct rta_cacheinfo` (clock ticks).
 const USER_HZ: u64 = 100;
 const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
-
-/// A set of families: those whose answers are to be asked again.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Families {
-    ipv4: bool,
-    ipv6: bool,
-}
-
-impl Families {
-    pub(super) const NONE: Families = Families { ipv4: false, ipv6: false };
-    pub(super) const BOTH: Families = Families { ipv4: true, ipv6: true };
-
-    fn of(family: Family) -> Families {
-        Families { ipv4: family == Family::Ipv4, ipv6: family == Family::Ipv6 }
-    }
-
-    fn of_address(address: IpAddr) -> Families {
-        Families::of(if address.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 })
-    }
-
-    fn has(self, address: IpAddr) -> bool {
-        if address.is_ipv4() {
-            self.ipv4
-        } else {
-            self.ipv6
-        }
-    }
-
-    /// Whether any family is in the set.
-    pub(super) fn any(self) -> bool {
-        self.ipv4 || self.ipv6
-    }
-
-    /// Both sets together.
-    pub(super) fn with(self, other: Families) -> Families {
-        Families { ipv4: self.ipv4 || other.ipv4, ipv6: self.ipv6 || other.ipv6 }
-    }
-}
 
 /// Which families' answers an update can change: links (carrier, up/down) both; an address
 /// (source selection), a default route or a rule only its own family's; another route only

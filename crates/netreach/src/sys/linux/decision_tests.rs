@@ -23,8 +23,8 @@ fn prefixes_contain_what_they_should() {
 #[test]
 fn changes_ask_again_only_for_their_own_family() {
     use crate::model::{Address, DefaultRoute, Family, Interface};
-    let v4_only = Families { ipv4: true, ipv6: false };
-    let v6_only = Families { ipv4: false, ipv6: true };
+    let v4_only = Families::of(Family::Ipv4);
+    let v6_only = Families::of(Family::Ipv6);
     let addr = |s: &str| Address::new(s.parse().unwrap(), 64);
     let route = |family| DefaultRoute {
         family,
@@ -43,6 +43,10 @@ fn changes_ask_again_only_for_their_own_family() {
     assert_eq!(matters(&Update::LinkRemoved(2)), Families::BOTH);
     assert_eq!(matters(&Update::Verdict(crate::model::Verdict::new(crate::model::Source::Probe))), Families::NONE);
     assert_eq!(v4_only.with(v6_only), Families::BOTH);
+    // A policy message (rule, nexthop, netconf, reject default) by its header's family byte.
+    assert_eq!(Families::of_raw(libc::AF_INET as u8), v4_only);
+    assert_eq!(Families::of_raw(libc::AF_INET6 as u8), v6_only);
+    assert_eq!(Families::of_raw(libc::AF_UNSPEC as u8), Families::BOTH);
 }
 
 /// A reply built as the kernel sends it: header, then attributes.

@@ -36,8 +36,9 @@ pub(super) enum Control {
     /// A message that could not be decoded, skipped.
     Undecodable(String),
     /// A message about something the kernel's route decision depends on that is not state:
-    /// a rule, a nexthop object, a netconf setting, or a default route of any type.
-    Policy,
+    /// a rule, a nexthop object, a netconf setting, or a default route of any type; with the
+    /// address family byte its header starts with.
+    Policy { family: u8 },
 }
 
 /// `RTM_NEWNEXTHOP`, `RTM_DELNEXTHOP` (linux/rtnetlink.h; not in libc).
@@ -67,7 +68,11 @@ pub(super) fn parse_datagram(
             Err(e) => return control(Control::Undecodable(e)),
         };
         if is_policy(&message) {
-            control(Control::Policy);
+            // A nexthop object of one family can serve routes of the other (IPv4 routes via an
+            // IPv6 next hop, RFC 5549): both families, as `AF_UNSPEC` says.
+            let nexthop = matches!(message.kind, RTM_NEWNEXTHOP | RTM_DELNEXTHOP);
+            let family = if nexthop { 0 } else { message.payload.first().copied().unwrap_or(0) };
+            control(Control::Policy { family });
         }
         let interrupted = message.flags & NLM_F_DUMP_INTR != 0;
         if interrupted {

@@ -70,16 +70,39 @@ fn decode(bytes: &[u8]) -> (Vec<Update>, Vec<String>) {
         Control::Error(e) => problems.push(format!("error {e}")),
         Control::Done { interrupted } => problems.push(format!("done interrupted={interrupted}")),
         Control::Interrupted => problems.push("interrupted".into()),
-        Control::Policy => {}
+        Control::Policy { .. } => {}
     });
     (updates, problems)
 }
 
 /// Whether a datagram says something the route decision depends on changed.
 fn policy(bytes: &[u8]) -> bool {
-    let mut seen = false;
-    parse_datagram(bytes, false, &mut Vec::new(), &mut |c| seen |= matches!(c, Control::Policy));
+    policy_family(bytes).is_some()
+}
+
+/// The address family byte of the datagram's (last) policy message.
+fn policy_family(bytes: &[u8]) -> Option<u8> {
+    let mut seen = None;
+    parse_datagram(bytes, false, &mut Vec::new(), &mut |c| {
+        if let Control::Policy { family } = c {
+            seen = Some(family);
+        }
+    });
     seen
+}
+
+/// A policy message names its family (the first byte of its header): an IPv4 default route
+/// asks only IPv4's decision again, a rule of `AF_UNSPEC` both (see `Families::of_raw`).
+#[test]
+fn policy_messages_name_their_family() {
+    assert_eq!(policy_family(&route_message(libc::RTM_DELROUTE, 0, 0, &[])), Some(libc::AF_INET as u8));
+    let mut rule = [0u8; 12];
+    rule[0] = libc::AF_INET6 as u8;
+    assert_eq!(policy_family(&message(libc::RTM_NEWRULE, 0, 1, &rule)), Some(libc::AF_INET6 as u8));
+    assert_eq!(policy_family(&message(libc::RTM_NEWNETCONF, 0, 1, &[0u8; 4])), Some(0));
+    let mut nexthop = [0u8; 8];
+    nexthop[0] = libc::AF_INET6 as u8; // may serve IPv4 routes too
+    assert_eq!(policy_family(&message(105, 0, 1, &nexthop)), Some(0));
 }
 
 #[test]

@@ -53,7 +53,6 @@ impl Kernel {
     /// Asks the kernel for its route decision again for `families`; the families whose
     /// answers changed.
     pub(super) fn decide(&mut self, families: Families) -> Vec<Update> {
-        self.sockets.policy_changed = false;
         let mut updates = self.decider.decide(&mut self.sockets.requests, families, false);
         self.arm();
         if self.sockets.follow_gateways(&self.decider.current()) {

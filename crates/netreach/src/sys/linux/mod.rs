@@ -12,6 +12,7 @@ mod decision;
 mod decode;
 mod dns;
 mod dump;
+mod families;
 mod faults;
 mod filter;
 mod follow;
@@ -229,6 +230,14 @@ impl Kernel {
         }
     }
 
+    /// Whether the source has input at hand or work of its own due that needs no wait (queued
+    /// inputs, the route decision a change made due): the engine's own lookups that follow
+    /// changes wait until it has none (see the contract). Datagrams possibly still queued do
+    /// not count: finding out means reading, and when there are none `next()` waits.
+    pub(crate) fn busy(&self) -> bool {
+        !self.pending.is_empty() || self.decision_due.any()
+    }
+
     /// Waits for any descriptor (or, until the state is known complete, for quiet).
     fn wait(&mut self) -> Result<(), String> {
         let mut ready = [EpollEvent::empty(); 5];
@@ -307,7 +316,7 @@ impl Kernel {
             Ok(true) => {
                 self.follow(&mut updates);
                 // Rules, nexthop objects and netconf settings (policy) may concern either family.
-                let policy = if self.sockets.policy_changed { Families::BOTH } else { Families::NONE };
+                let policy = std::mem::take(&mut self.sockets.policy_changed);
                 let due = updates.iter().map(matters).fold(policy, Families::with);
                 if due.any() {
                     // Asked after the datagram's own updates are handed over (the next call),

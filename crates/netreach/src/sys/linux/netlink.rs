@@ -10,6 +10,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::decode::{lookup_answer, parse_datagram, Control};
+use super::families::Families;
 use super::frame::align;
 use crate::model::Update;
 use crate::path::{Answer, Query, RouteLookup};
@@ -47,9 +48,10 @@ pub(crate) struct Sockets {
     pub(super) undecodable: Vec<String>,
     /// Whether interface kinds may be refined from sysfs (only for the caller's namespace).
     pub(super) use_sysfs: bool,
-    /// Set when a received message changed something the kernel's route decision depends on
-    /// but that is not state (a rule, a nexthop object, a netconf setting, a reject default).
-    pub(super) policy_changed: bool,
+    /// The families of received messages that changed something the kernel's route decision
+    /// depends on but that is not state (a rule, a nexthop object, a netconf setting, a reject
+    /// default); taken by whoever asks the decision again.
+    pub(super) policy_changed: Families,
     /// The neighbour entries of the decision's gateways, on a socket of their own.
     pub(super) neighbours: super::neighbour::Neighbours,
     /// The tables whose default routes are listed (see [`super::listed`]).
@@ -79,7 +81,7 @@ impl Sockets {
             links: Requester::open()?,
             undecodable: Vec::new(),
             use_sysfs,
-            policy_changed: false,
+            policy_changed: Families::NONE,
             neighbours: super::neighbour::Neighbours::open()?,
             tables: super::listed::Tables::default(),
             namespace: None,
@@ -95,7 +97,7 @@ impl Sockets {
                 let (undecodable, policy) = (&mut self.undecodable, &mut self.policy_changed);
                 parse_datagram(&self.buffer, self.use_sysfs, updates, &mut |control| match control {
                     Control::Undecodable(what) => undecodable.push(what),
-                    Control::Policy => *policy = true,
+                    Control::Policy { family } => *policy = policy.with(Families::of_raw(family)),
                     _ => {}
                 });
                 Ok(true)
@@ -208,7 +210,7 @@ impl Requester {
             Control::Interrupted => *consistent = false,
             Control::Error(e) => failure = Some(e),
             Control::Undecodable(what) => undecodable.push(what),
-            Control::Policy => {}
+            Control::Policy { .. } => {}
         });
         failure.map_or(Ok(done), Err)
     }

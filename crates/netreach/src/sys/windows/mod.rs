@@ -189,6 +189,11 @@ impl Kernel {
         }
     }
 
+    /// Whether the source has input at hand (see the contract in `sys/mod.rs`).
+    pub(crate) fn busy(&self) -> bool {
+        !self.steps.is_empty()
+    }
+
     /// Waits for a message and takes the whole burst: one re-read for any number of
     /// notifications, and only the newest NLM reading (each is complete).
     fn receive(&mut self) {

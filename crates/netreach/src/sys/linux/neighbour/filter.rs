@@ -9,6 +9,13 @@
 //! the kernel has put `NDA_DST` first since neighbour messages exist, and the state is read
 //! again with targeted requests whenever the gateways change or the socket overruns.
 //!
+//! Reprogrammed only when a followed gateway would not pass ([`wanted`]): replacing a filter
+//! makes the kernel check and compile the program again (`do_jit`, a fifth of the monitor's
+//! CPU while a default route came and went, measured with `perf`), so a gateway that is no
+//! longer followed stays in the filter, up to [`STALE`] of them, and its messages are dropped
+//! by the socket's reader. A default route that flaps, or two uplinks taking turns, then
+//! reprogram nothing after the first time.
+//!
 //! A filter of its own, on a socket of its own, rather than more of the route filter
 //! (`super::super::filter`): that one is detached while path monitors exist (they need every
 //! route), this one never is; it is reprogrammed whenever the gateways change, which the
@@ -45,6 +52,21 @@ fn op(code: u32, k: u32) -> libc::sock_filter {
 fn equal_or_skip(k: u32, skip: usize) -> libc::sock_filter {
     let skip = u8::try_from(skip).expect("a gateway's block is a dozen instructions");
     libc::sock_filter { code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16, jt: 0, jf: skip, k }
+}
+
+/// Gateways no longer followed that the filter may still pass (see the module docs).
+pub(super) const STALE: usize = 4;
+
+/// The gateways the filter should pass when it passes `passed` and `followed` are followed:
+/// `None` while it already passes every followed one and at most [`STALE`] others; else the
+/// followed ones, then the most recent of the others, up to [`STALE`].
+pub(super) fn wanted(passed: &[(IpAddr, u32)], followed: &[(IpAddr, u32)]) -> Option<Vec<(IpAddr, u32)>> {
+    let stale = passed.iter().filter(|g| !followed.contains(g)).count();
+    if followed.iter().all(|g| passed.contains(g)) && stale <= STALE {
+        return None;
+    }
+    let kept = passed.iter().filter(|g| !followed.contains(g)).take(STALE);
+    Some(followed.iter().chain(kept).copied().collect())
 }
 
 /// The program passing messages about these gateways (address, interface index) only.

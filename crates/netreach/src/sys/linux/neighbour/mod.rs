@@ -4,7 +4,8 @@
 //! - **Following, with no packet of our own**: a socket of its own joined to `RTNLGRP_NEIGH`,
 //!   with a kernel-side filter ([`filter`]) that passes only messages about those gateways;
 //!   other neighbours' churn is dropped in the kernel. When the decision's gateways change the
-//!   filter is reprogrammed first, then each new gateway's entry is read with a targeted
+//!   filter is reprogrammed first if it does not pass them all (it may keep passing a few
+//!   earlier ones: [`filter`]), then each new gateway's entry is read with a targeted
 //!   `RTM_GETNEIGH` (address and interface, as `ip neigh get` asks: no dump).
 //! - **Re-verifying, only when asked** ([`Neighbours::reverify`], from `Monitor::check()`):
 //!   one `RTM_NEWNEIGH` per gateway. An entry with a link-layer address (reachable, stale,
@@ -97,6 +98,9 @@ pub(super) struct Neighbours {
     buffer: Vec<u8>,
     /// One per gateway of the decision, in its order.
     entries: Vec<GatewayNeighbour>,
+    /// What the filter passes: the followed gateways and perhaps a few earlier ones
+    /// ([`filter::wanted`]), most recent first.
+    passed: Vec<Gateway>,
     /// Problems since last asked (undecodable messages, refused requests): error events.
     pub faults: Vec<String>,
 }
@@ -111,7 +115,13 @@ impl Neighbours {
         socket.bind(&SocketAddr::new(0, 0))?;
         socket.add_membership(libc::RTNLGRP_NEIGH)?;
         socket.set_non_blocking(true)?;
-        Ok(Neighbours { socket, buffer: Vec::with_capacity(8192), entries: Vec::new(), faults: Vec::new() })
+        Ok(Neighbours {
+            socket,
+            buffer: Vec::with_capacity(8192),
+            entries: Vec::new(),
+            passed: Vec::new(),
+            faults: Vec::new(),
+        })
     }
 
     /// The entries of the followed gateways.
@@ -128,7 +138,10 @@ impl Neighbours {
         if gateways == followed {
             return Ok(false);
         }
-        filter::set(&self.socket, &gateways)?;
+        if let Some(passed) = filter::wanted(&self.passed, &gateways) {
+            filter::set(&self.socket, &passed)?;
+            self.passed = passed;
+        }
         self.receive()?;
         let mut entries = Vec::with_capacity(gateways.len());
         let fresh: Vec<Gateway> = gateways.iter().filter(|g| !followed.contains(g)).copied().collect();

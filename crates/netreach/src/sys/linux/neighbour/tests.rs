@@ -159,6 +159,23 @@ fn an_entry_remembers_its_failure_until_the_kernel_reaches_it() {
     assert_eq!((gone.state, gone.unanswered_since, gone.address, gone.interface_index), (N::None, None, gateway(), 7));
 }
 
+/// The filter is reprogrammed only when a followed gateway would not pass: a flapping default
+/// route or two uplinks taking turns reprogram it once, and at most `STALE` earlier gateways
+/// stay in it.
+#[test]
+fn the_filter_is_reprogrammed_only_when_a_gateway_would_not_pass() {
+    let g = |last: u8| (IpAddr::from([192, 0, 2, last]), 2);
+    let (one, two) = (g(1), g(2));
+    assert_eq!(filter::wanted(&[], &[one]), Some(vec![one]), "a first gateway");
+    assert_eq!(filter::wanted(&[one], &[]), None, "the route went away: the filter stays");
+    assert_eq!(filter::wanted(&[one], &[one]), None, "and came back: nothing to do");
+    assert_eq!(filter::wanted(&[one], &[two]), Some(vec![two, one]), "another uplink: the old one kept");
+    assert_eq!(filter::wanted(&[two, one], &[one]), None, "taking turns: nothing to do");
+    let many: Vec<_> = (1..=filter::STALE as u8 + 1).map(g).collect();
+    assert_eq!(filter::wanted(&many, &[]), Some(many[..filter::STALE].to_vec()), "too many stale ones");
+    assert_eq!(filter::wanted(&many[..filter::STALE], &[]), None, "up to STALE stay");
+}
+
 /// The filter on a real socket: of a storm of neighbour changes only the gateways' arrive.
 #[test]
 fn the_kernel_passes_only_the_gateways_entries() {
