@@ -11,8 +11,12 @@
 //! The start order matters too: the kernel hands a multicast notification to the sockets of
 //! a group newest subscription first, and with two identical binaries the one started second
 //! was ahead by up to 13% at p50. So the caller alternates which contender starts second
-//! (by rounds), and a contender that says when it follows the namespace (netreach prints its
-//! baseline) is waited for before the other one starts.
+//! (by rounds), and the one started first is waited for until it follows the namespace before
+//! the other one starts: netreach prints its baseline; `ip monitor` prints nothing, so its
+//! netlink socket is looked for in `/proc/PID/net/netlink` with groups joined. Without that
+//! wait `ip` joined after netreach in both orders (it starts in a few milliseconds, netreach
+//! reads the whole state first), was notified first in every round, and its line was read
+//! first in 196 of 200 address changes.
 
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -41,9 +45,17 @@ pub struct Contender {
     pub label: String,
     command: Command,
     parse: fn(&str) -> Option<Seen>,
-    /// Prints a line once it follows the namespace (netreach's baseline); `ip monitor` gives
-    /// no such sign.
-    announces_start: bool,
+    /// How to tell that it follows the namespace (see the module docs).
+    started: Started,
+}
+
+/// The sign that a contender follows the namespace.
+#[derive(Clone, Copy)]
+enum Started {
+    /// Its first line (netreach's baseline).
+    FirstLine,
+    /// A netlink route socket of its process has joined multicast groups (`ip monitor`).
+    Subscribed,
 }
 
 impl Contender {
@@ -51,14 +63,14 @@ impl Contender {
     pub fn ip_monitor(netns: &str) -> Contender {
         let mut command = Command::new("ip");
         command.args(["-o", "-n", netns, "monitor"]).args(IP_MONITOR_OBJECTS);
-        Contender { label: "`ip monitor`".into(), command, parse: parse_ip_monitor, announces_start: false }
+        Contender { label: "`ip monitor`".into(), command, parse: parse_ip_monitor, started: Started::Subscribed }
     }
 
     /// `<binary> watch --json --netns <netns>`.
     pub fn netreach_watch(label: String, binary: &Path, netns: &str) -> Contender {
         let mut command = Command::new(binary);
         command.args(["watch", "--json", "--netns", netns]);
-        Contender { label, command, parse: parse_netreach_json, announces_start: true }
+        Contender { label, command, parse: parse_netreach_json, started: Started::FirstLine }
     }
 }
 
@@ -85,8 +97,12 @@ impl Pair {
         for who in [first, second] {
             let mut child = Guarded::spawn(&mut contenders[who].command, Stdio::piped())?;
             let mut pipe = child.0.stdout.take().ok_or("a contender has no stdout")?;
-            if who == first && contenders[who].announces_start {
-                pending[who] = first_line(&mut pipe).map_err(|e| format!("{}: {e}", contenders[who].label))?;
+            if who == first {
+                let label = &contenders[who].label;
+                match contenders[who].started {
+                    Started::FirstLine => pending[who] = first_line(&mut pipe).map_err(|e| format!("{label}: {e}"))?,
+                    Started::Subscribed => subscribed(child.0.id()).map_err(|e| format!("{label}: {e}"))?,
+                }
             }
             (children[who], pipes[who]) = (Some(child), Some(pipe));
         }
@@ -165,6 +181,37 @@ fn first_line(pipe: &mut ChildStdout) -> Fallible<Vec<u8>> {
             }
             Err(e) => return Err(format!("reading its output: {e}")),
         }
+    }
+}
+
+/// Waits (at most [`START_TIMEOUT`], polling: the kernel announces no subscription) until
+/// process `pid` has a netlink route socket that joined multicast groups: a line of
+/// `/proc/PID/net/netlink` (the process's own namespace) with protocol 0, groups other than
+/// zero, and the inode of one of its descriptors.
+fn subscribed(pid: u32) -> Fallible<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let sockets: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map_err(|e| format!("its descriptors: {e}"))?
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_string_lossy().into_owned();
+                target.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_owned)
+            })
+            .collect();
+        let table = std::fs::read_to_string(format!("/proc/{pid}/net/netlink")).unwrap_or_default();
+        let joined = table.lines().skip(1).any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() >= 10 && f[1] == "0" && f[3].chars().any(|c| c != '0') && sockets.iter().any(|s| s == f[9])
+        });
+        if joined {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("joined no netlink route group within {START_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -260,10 +307,10 @@ mod tests {
     use super::*;
 
     /// A contender that prints `lines` and then stays alive (a closed pipe ends the reader).
-    fn printing(label: &str, lines: &str, parse: fn(&str) -> Option<Seen>, announces_start: bool) -> Contender {
+    fn printing(label: &str, lines: &str, parse: fn(&str) -> Option<Seen>, started: Started) -> Contender {
         let mut command = Command::new("sh");
         command.args(["-c", &format!("printf '{lines}'; exec sleep 60")]);
-        Contender { label: label.into(), command, parse, announces_start }
+        Contender { label: label.into(), command, parse, started }
     }
 
     #[test]
@@ -274,17 +321,32 @@ mod tests {
         // "json" starts first and announces itself with a first line, written together with
         // the line that counts: that one still reaches the reader.
         let announced = format!("baseline\\n{json}");
-        let contenders =
-            [printing("ip", ip, parse_ip_monitor, false), printing("json", &announced, parse_netreach_json, true)];
+        let contenders = [
+            printing("ip", ip, parse_ip_monitor, Started::FirstLine),
+            printing("json", &announced, parse_netreach_json, Started::FirstLine),
+        ];
         let pair = Pair::start(contenders, 0).expect("start");
         let [a, b] = pair.wait_for(&address, Duration::from_secs(10)).expect("both report the address");
         assert!(a.elapsed() < Duration::from_secs(10) && b.elapsed() < Duration::from_secs(10));
 
-        let contenders =
-            [printing("ip", ip, parse_ip_monitor, false), printing("json", "", parse_netreach_json, false)];
+        let contenders = [
+            printing("ip", ip, parse_ip_monitor, Started::FirstLine),
+            printing("json", "", parse_netreach_json, Started::FirstLine),
+        ];
         let silent = Pair::start(contenders, 1).expect("start");
         let error = silent.wait_for(&address, Duration::from_millis(300)).expect_err("one stays silent");
         assert!(error.starts_with("json did not report"), "{error}");
+    }
+
+    /// `ip monitor` is seen following once its socket has joined (here: this namespace's
+    /// link group, which needs no privilege).
+    #[test]
+    fn a_subscription_is_seen_in_proc() {
+        let mut ip = Command::new("ip").args(["monitor", "link"]).stdout(Stdio::null()).spawn().expect("ip monitor");
+        let seen = subscribed(ip.id());
+        let _ = ip.kill();
+        let _ = ip.wait();
+        seen.expect("ip monitor joined");
     }
 
     #[test]
