@@ -54,10 +54,22 @@ fn is_policy(message: &Message<'_>) -> bool {
     }
 }
 
+/// Which route messages a datagram's translation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Routes {
+    /// Every route: a route that is not a default is a [`Update::RouteChanged`].
+    All,
+    /// Default routes only: a dump read for its defaults (an IPv6 table, which the kernel
+    /// sends whole, see [`super::tables`]) skips the others by their header's prefix length,
+    /// without decoding their attributes or making updates nobody keeps.
+    Defaults,
+}
+
 /// Translates every message in one datagram.
 pub(super) fn parse_datagram(
     bytes: &[u8],
     use_sysfs: bool,
+    routes: Routes,
     updates: &mut Vec<Update>,
     control: &mut dyn FnMut(Control),
 ) {
@@ -72,6 +84,9 @@ pub(super) fn parse_datagram(
         let interrupted = message.flags & NLM_F_DUMP_INTR != 0;
         if interrupted {
             control(Control::Interrupted);
+        }
+        if routes == Routes::Defaults && is_route_beside_defaults(&message) {
+            continue;
         }
         let outcome = match message.kind {
             NLMSG_DONE => {
@@ -89,6 +104,12 @@ pub(super) fn parse_datagram(
             control(Control::Undecodable(format!("netlink message type {}: {e}", message.kind)));
         }
     }
+}
+
+/// A route message whose prefix length (`rtm_dst_len`, the header's second byte) is not 0.
+fn is_route_beside_defaults(message: &Message<'_>) -> bool {
+    matches!(message.kind, libc::RTM_NEWROUTE | libc::RTM_DELROUTE)
+        && message.payload.get(1).is_some_and(|len| *len != 0)
 }
 
 /// The (negative) error code of an `NLMSG_ERROR` message; 0 is an acknowledgement.

@@ -64,8 +64,12 @@ fn route_message(kind: u16, flags: u16, destination_len: u8, attributes: &[u8]) 
 }
 
 fn decode(bytes: &[u8]) -> (Vec<Update>, Vec<String>) {
+    decode_routes(bytes, Routes::All)
+}
+
+fn decode_routes(bytes: &[u8], routes: Routes) -> (Vec<Update>, Vec<String>) {
     let (mut updates, mut problems) = (Vec::new(), Vec::new());
-    parse_datagram(bytes, false, &mut updates, &mut |c| match c {
+    parse_datagram(bytes, false, routes, &mut updates, &mut |c| match c {
         Control::Undecodable(what) => problems.push(what),
         Control::Error(e) => problems.push(format!("error {e}")),
         Control::Done { interrupted } => problems.push(format!("done interrupted={interrupted}")),
@@ -78,7 +82,7 @@ fn decode(bytes: &[u8]) -> (Vec<Update>, Vec<String>) {
 /// Whether a datagram says something the route decision depends on changed.
 fn policy(bytes: &[u8]) -> bool {
     let mut seen = false;
-    parse_datagram(bytes, false, &mut Vec::new(), &mut |c| seen |= matches!(c, Control::Policy));
+    parse_datagram(bytes, false, Routes::All, &mut Vec::new(), &mut |c| seen |= matches!(c, Control::Policy));
     seen
 }
 
@@ -148,6 +152,28 @@ fn routes_default_multipath_replace_and_others() {
     let other = nla(libc::RTA_DST, &[203, 0, 113, 0]);
     let (updates, _) = decode(&route_message(libc::RTM_NEWROUTE, 0, 24, &other));
     assert_eq!(updates, vec![Update::RouteChanged("203.0.113.0".parse().unwrap(), 24)]);
+}
+
+/// A table dump read for its defaults: the other routes are skipped undecoded (a truncated
+/// one is no problem), while the dump's interruption and end are still reported.
+#[test]
+fn a_dump_read_for_defaults_skips_the_other_routes() {
+    let mut datagram = message(
+        libc::RTM_NEWROUTE,
+        NLM_F_DUMP_INTR,
+        1,
+        &route_message(0, 0, 16, &nla(libc::RTA_DST, &[198, 18, 0, 0]))[HEADER_LEN..],
+    );
+    datagram.extend(route_message(libc::RTM_NEWROUTE, 0, 24, &[4, 0]));
+    datagram.extend(route_message(libc::RTM_NEWROUTE, 0, 0, &nla(libc::RTA_OIF, &3u32.to_ne_bytes())));
+    datagram.extend(message(NLMSG_DONE, 0, 1, &0i32.to_ne_bytes()));
+    let (updates, controls) = decode_routes(&datagram, Routes::Defaults);
+    assert!(matches!(updates.as_slice(), [Update::RouteAdded(r)] if r.interface_index == 3), "{updates:?}");
+    assert_eq!(controls, vec!["interrupted".to_owned(), "done interrupted=false".into()]);
+    // Read whole, the same datagram has a change and an undecodable message besides.
+    let (updates, controls) = decode(&datagram);
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert!(controls.iter().any(|c| c.contains("netlink message type 24")), "{controls:?}");
 }
 
 #[test]

@@ -38,6 +38,7 @@ use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteType};
 use netlink_packet_route::rule::RuleMessage;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
+use super::decode::Routes;
 use super::frame::{attributes, fixed, messages, u32_of};
 pub(crate) use super::listed::Tables;
 use super::netlink::{Requester, Sockets};
@@ -248,10 +249,13 @@ fn table_defaults<R: std::borrow::BorrowMut<Requester>>(
     let mut bytes = Vec::new();
     requester.append(RouteNetlinkMessage::GetRoute(request), NLM_F_REQUEST | NLM_F_DUMP, &mut bytes);
     requester.socket.send(&bytes, 0)?;
+    // IPv4 reads the other routes' keys to know when it is past the first leaf; IPv6 needs
+    // only the defaults among the routes it is sent.
+    let routes = if family == Family::Ipv4 { Routes::All } else { Routes::Defaults };
     let mut consistent = true;
     loop {
         let mut parsed = Vec::new();
-        let done = match requester.dump_datagram(false, &mut parsed, &mut consistent, undecodable) {
+        let done = match requester.dump_datagram(false, routes, &mut parsed, &mut consistent, undecodable) {
             Ok(done) => done,
             // A table that does not exist (yet), or a family the kernel lacks: no defaults.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EAFNOSUPPORT)) => return Ok(true),
