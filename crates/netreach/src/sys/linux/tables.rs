@@ -23,14 +23,14 @@
 //!   no dump filter selects defaults: each listed table is read whole, its other routes
 //!   skipped by their header without being decoded ([`Routes::Defaults`]). This is the
 //!   remaining bound of start-up, and the kernel sets it. With 200,000 IPv6 routes in `main`
-//!   (README "Routing table at scale"): `status --json` takes about 10x as long as without
+//!   (README "Routing table at scale"): `status --json` takes about 11x as long as without
 //!   them, nearly all of it in the kernel (building 200,000 messages; netreach's own share was
 //!   cut from 21 to 2 ms of CPU); the same walk filtered to send no route at all still costs
-//!   the kernel about 30 ms, more than all of `status` without the table, so no dump however
+//!   the kernel 30 to 90 ms, more than all of `status` without the table, so no dump however
 //!   filtered reaches 1.5x. Evaluated and left:
 //!   - Dump filters (`RTA_OIF`, protocol, type) select by what defaults share with the bulk: a
 //!     router's BGP routes leave through the link its default does (filtered by that link the
-//!     dump sends them all; by another link it costs the 30 ms walk), often with the same
+//!     dump sends them all; by another link it costs the walk alone), often with the same
 //!     protocol as a static default.
 //!   - The route decision's `RTM_F_FIB_MATCH` lookups (`decision.rs`: table, metric, gateway,
 //!     expiry, in tens of microseconds) answer with one route each: of the first table the
