@@ -54,14 +54,11 @@ fn is_policy(message: &Message<'_>) -> bool {
     }
 }
 
-/// Which route messages a datagram's translation reads.
+/// Which route messages are translated: `All`, or only the `Defaults` of a dump read for them
+/// (an IPv6 table, sent whole: [`super::tables`]), the others skipped by their header, undecoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Routes {
-    /// Every route: a route that is not a default is a [`Update::RouteChanged`].
     All,
-    /// Default routes only: a dump read for its defaults (an IPv6 table, which the kernel
-    /// sends whole, see [`super::tables`]) skips the others by their header's prefix length,
-    /// without decoding their attributes or making updates nobody keeps.
     Defaults,
 }
 
@@ -85,7 +82,9 @@ pub(super) fn parse_datagram(
         if interrupted {
             control(Control::Interrupted);
         }
-        if routes == Routes::Defaults && is_route_beside_defaults(&message) {
+        // Not a default: `rtm_dst_len` (the header's second byte) is not 0.
+        let route = matches!(message.kind, libc::RTM_NEWROUTE | libc::RTM_DELROUTE);
+        if routes == Routes::Defaults && route && matches!(message.payload.get(1), Some(1..)) {
             continue;
         }
         let outcome = match message.kind {
@@ -104,12 +103,6 @@ pub(super) fn parse_datagram(
             control(Control::Undecodable(format!("netlink message type {}: {e}", message.kind)));
         }
     }
-}
-
-/// A route message whose prefix length (`rtm_dst_len`, the header's second byte) is not 0.
-fn is_route_beside_defaults(message: &Message<'_>) -> bool {
-    matches!(message.kind, libc::RTM_NEWROUTE | libc::RTM_DELROUTE)
-        && message.payload.get(1).is_some_and(|len| *len != 0)
 }
 
 /// The (negative) error code of an `NLMSG_ERROR` message; 0 is an acknowledgement.
