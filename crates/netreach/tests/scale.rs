@@ -130,6 +130,49 @@ fn default_routes_are_those_of_every_table_the_rules_name() {
     assert_eq!(fresh(&ns), want);
 }
 
+/// IPv6 defaults sit at the root of the kernel's fib6 tree, which its dump walk visits last, and
+/// no dump filter selects them: each listed IPv6 table is read whole (sys/linux/tables.rs), its
+/// other routes skipped undecoded. Here behind 20,000 IPv6 routes: two defaults on one link,
+/// main's defaults on a link where table 52 (a rule before main) has one too, and one on the
+/// other link. The kernel's route lookups could not list them (one answer per link, from the
+/// first table the rules reach), which is why the tables are read; the list equals the
+/// kernel's, fresh and live.
+#[test]
+fn ipv6_defaults_are_read_behind_thousands_of_routes() {
+    testns::skip_unless_root!();
+    let ns = testns::two_links("sdef6");
+    let batch: String = (0..20_000u32)
+        .map(|i| format!("route add 2001:db8:{:x}:{:x}::/64 via 2001:db8::1\n", 0x100 + i / 256, i % 256))
+        .collect();
+    ns.ip_batch(&batch); // 2001:db8:100::/40: a main table many datagrams long
+    ns.ip("-6 route add default via 2001:db8::1 dev va");
+    ns.ip("-6 route add default via 2001:db8::2 dev va metric 300");
+    ns.ip("-6 route add default via 2001:db8:2::1 dev wa metric 2000");
+    ns.ip("-6 route add default via 2001:db8::3 dev va table 52");
+    ns.ip("-6 rule add pref 5270 table 52");
+
+    let (monitor, sub) = watch(&ns);
+    let want = kernel_defaults(&ns, &[]);
+    assert_eq!(want.len(), 4, "{want:?}");
+    assert_eq!(rows(&monitor.snapshot().default_routes), want);
+    // Why not lookups: through va the kernel answers with table 52's default alone.
+    let through_va = ns.ip("-6 route get fibmatch 2800::1 oif va");
+    assert!(through_va.contains("via 2001:db8::3") && through_va.contains("table 52"), "{through_va}");
+
+    // Followed live: main's first default goes, the second on the same link stays.
+    ns.ip("-6 route del default via 2001:db8::1 dev va");
+    let gone = "2001:db8::1".parse().ok();
+    expect(
+        &sub,
+        "main's default via 2001:db8::1 removed",
+        |k| matches!(k, EventKind::DefaultRouteRemoved { route } if route.gateway == gone && route.table == 254),
+    );
+    let want = kernel_defaults(&ns, &[]);
+    assert_eq!(want.len(), 3, "{want:?}");
+    assert_eq!(rows(&monitor.snapshot().default_routes), want);
+    assert_eq!(fresh(&ns), want);
+}
+
 /// A monitor whose thread can be held inside a callback: while held, nothing reads its event
 /// socket, so whatever the kernel lets through the socket's filter queues up, and with the
 /// smallest receive buffer a few dozen route messages overrun it (ENOBUFS: the monitor then

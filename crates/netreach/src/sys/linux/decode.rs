@@ -12,13 +12,13 @@
 //! builds the requests netreach sends: it only ever encodes those.)
 
 use std::io;
-use std::net::IpAddr;
 
 use netlink_packet_route::link::{InfoKind, LinkLayerType};
 
-use super::frame::{align, attributes, fixed, ip, messages, u32_of, Message};
+use super::frame::{attributes, fixed, ip, messages, u32_of, Message};
 use super::kind::{classify, sysfs_hints};
-use crate::model::{Address, AddressFlags, AddressScope, DefaultRoute, Family, Interface, OperState, Update};
+use super::route_message::Route;
+use crate::model::{Address, AddressFlags, AddressScope, Family, Interface, OperState, Update};
 
 const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
 const NLMSG_DONE: u16 = libc::NLMSG_DONE as u16;
@@ -45,20 +45,32 @@ pub(super) enum Control {
 const RTM_NEWNEXTHOP: u16 = 104;
 const RTM_DELNEXTHOP: u16 = 105;
 
-/// Whether a message is about something the route decision depends on (see [`Control::Policy`]).
-fn is_policy(message: &Message<'_>) -> bool {
+/// The family a message about something the route decision depends on concerns (see
+/// [`Control::Policy`]): its header's first byte, but `AF_UNSPEC` (both) for a nexthop object,
+/// which can serve routes of the other family (IPv4 routes via an IPv6 next hop, RFC 5549).
+fn policy_family(message: &Message<'_>) -> Option<u8> {
+    let family = message.payload.first().copied().unwrap_or(0);
     match message.kind {
-        libc::RTM_NEWRULE | libc::RTM_DELRULE | RTM_NEWNEXTHOP | RTM_DELNEXTHOP => true,
-        libc::RTM_NEWNETCONF | libc::RTM_DELNETCONF => true,
-        libc::RTM_NEWROUTE | libc::RTM_DELROUTE => message.payload.get(1) == Some(&0),
-        _ => false,
+        RTM_NEWNEXTHOP | RTM_DELNEXTHOP => Some(0),
+        libc::RTM_NEWRULE | libc::RTM_DELRULE | libc::RTM_NEWNETCONF | libc::RTM_DELNETCONF => Some(family),
+        libc::RTM_NEWROUTE | libc::RTM_DELROUTE if message.payload.get(1) == Some(&0) => Some(family),
+        _ => None,
     }
+}
+
+/// Which route messages are translated: `All`, or only the `Defaults` of a dump read for them
+/// (an IPv6 table, sent whole: [`super::tables`]), the others skipped by their header, undecoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Routes {
+    All,
+    Defaults,
 }
 
 /// Translates every message in one datagram.
 pub(super) fn parse_datagram(
     bytes: &[u8],
     use_sysfs: bool,
+    routes: Routes,
     updates: &mut Vec<Update>,
     control: &mut dyn FnMut(Control),
 ) {
@@ -67,16 +79,17 @@ pub(super) fn parse_datagram(
             Ok(m) => m,
             Err(e) => return control(Control::Undecodable(e)),
         };
-        if is_policy(&message) {
-            // A nexthop object of one family can serve routes of the other (IPv4 routes via an
-            // IPv6 next hop, RFC 5549): both families, as `AF_UNSPEC` says.
-            let nexthop = matches!(message.kind, RTM_NEWNEXTHOP | RTM_DELNEXTHOP);
-            let family = if nexthop { 0 } else { message.payload.first().copied().unwrap_or(0) };
+        if let Some(family) = policy_family(&message) {
             control(Control::Policy { family });
         }
         let interrupted = message.flags & NLM_F_DUMP_INTR != 0;
         if interrupted {
             control(Control::Interrupted);
+        }
+        // Not a default: `rtm_dst_len` (the header's second byte) is not 0.
+        let route = matches!(message.kind, libc::RTM_NEWROUTE | libc::RTM_DELROUTE);
+        if routes == Routes::Defaults && route && matches!(message.payload.get(1), Some(1..)) {
+            continue;
         }
         let outcome = match message.kind {
             NLMSG_DONE => {
@@ -268,103 +281,6 @@ fn address(payload: &[u8]) -> Result<Option<(u32, Address)>, String> {
             preferred_lifetime: lifetimes.and_then(|(_, p)| forever(p)),
         },
     )))
-}
-
-/// What netreach reads from a route message.
-#[derive(Debug, Default)]
-struct Route {
-    family: Option<Family>,
-    destination_len: u8,
-    destination: Option<IpAddr>,
-    unicast: bool,
-    /// `RTN_LOCAL`: delivered on this host.
-    local: bool,
-    cloned: bool,
-    table: u32,
-    gateway: Option<IpAddr>,
-    /// `RTA_OIF`: the interface of a single-path route.
-    oif: Option<u32>,
-    metric: u32,
-    /// `RTA_MULTIPATH`: (interface, gateway) of each next hop.
-    hops: Option<Vec<(u32, Option<IpAddr>)>>,
-}
-
-impl Route {
-    fn decode(payload: &[u8]) -> Result<Route, String> {
-        let h = fixed::<12>(payload, "route header")?;
-        let mut route = Route {
-            family: match i32::from(h[0]) {
-                libc::AF_INET => Some(Family::Ipv4),
-                libc::AF_INET6 => Some(Family::Ipv6),
-                _ => None,
-            },
-            destination_len: h[1],
-            table: u32::from(h[4]),
-            unicast: h[7] == libc::RTN_UNICAST,
-            local: h[7] == libc::RTN_LOCAL,
-            cloned: u32::from_ne_bytes([h[8], h[9], h[10], h[11]]) & libc::RTM_F_CLONED != 0,
-            ..Default::default()
-        };
-        for attribute in attributes(&payload[12..]) {
-            let (kind, value) = attribute?;
-            match kind {
-                libc::RTA_DST => route.destination = ip(value),
-                libc::RTA_GATEWAY => route.gateway = ip(value),
-                libc::RTA_OIF => route.oif = Some(u32_of(value, "RTA_OIF")?),
-                libc::RTA_PRIORITY => route.metric = u32_of(value, "RTA_PRIORITY")?,
-                libc::RTA_TABLE => route.table = u32_of(value, "RTA_TABLE")?,
-                libc::RTA_MULTIPATH => route.hops = Some(next_hops(value)?),
-                _ => {}
-            }
-        }
-        Ok(route)
-    }
-
-    /// The default routes this message describes: one per next hop, none when it is not a
-    /// unicast default route (or is a cache clone).
-    fn defaults(&self) -> impl Iterator<Item = DefaultRoute> + '_ {
-        let family = self.family.filter(|_| self.destination_len == 0 && self.unicast && !self.cloned);
-        let base = family.map(|family| DefaultRoute {
-            family,
-            gateway: self.gateway,
-            interface: String::new(),
-            interface_index: self.oif.unwrap_or(0),
-            metric: self.metric,
-            table: self.table,
-        });
-        let hops: Vec<DefaultRoute> = match (&base, &self.hops) {
-            (Some(base), Some(hops)) => hops
-                .iter()
-                .map(|&(interface_index, gateway)| DefaultRoute { gateway, interface_index, ..base.clone() })
-                .collect(),
-            (Some(base), None) => vec![base.clone()],
-            (None, _) => Vec::new(),
-        };
-        hops.into_iter()
-    }
-}
-
-/// `RTA_MULTIPATH`: a list of `struct rtnexthop` (length, flags, hops, interface index), each
-/// followed by its own attributes.
-fn next_hops(mut bytes: &[u8]) -> Result<Vec<(u32, Option<IpAddr>)>, String> {
-    let mut hops = Vec::new();
-    while !bytes.is_empty() {
-        let h = fixed::<8>(bytes, "next hop")?;
-        let len = usize::from(u16::from_ne_bytes([h[0], h[1]]));
-        if len < 8 || len > bytes.len() {
-            return Err(format!("next hop of {len} bytes in the {} bytes left", bytes.len()));
-        }
-        let mut gateway = None;
-        for attribute in attributes(&bytes[8..len]) {
-            let (kind, value) = attribute?;
-            if kind == libc::RTA_GATEWAY {
-                gateway = ip(value);
-            }
-        }
-        hops.push((u32::from_ne_bytes([h[4], h[5], h[6], h[7]]), gateway));
-        bytes = bytes.get(align(len)..).unwrap_or_default();
-    }
-    Ok(hops)
 }
 
 /// The kernel's reply to one RTM_GETROUTE: the interface of a unicast route, a local route

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::model::InterfaceKind;
-use crate::sys::linux::frame::HEADER_LEN;
+use crate::sys::linux::frame::{align, HEADER_LEN};
 
 fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
     let mut bytes = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
@@ -64,8 +64,12 @@ fn route_message(kind: u16, flags: u16, destination_len: u8, attributes: &[u8]) 
 }
 
 fn decode(bytes: &[u8]) -> (Vec<Update>, Vec<String>) {
+    decode_routes(bytes, Routes::All)
+}
+
+fn decode_routes(bytes: &[u8], routes: Routes) -> (Vec<Update>, Vec<String>) {
     let (mut updates, mut problems) = (Vec::new(), Vec::new());
-    parse_datagram(bytes, false, &mut updates, &mut |c| match c {
+    parse_datagram(bytes, false, routes, &mut updates, &mut |c| match c {
         Control::Undecodable(what) => problems.push(what),
         Control::Error(e) => problems.push(format!("error {e}")),
         Control::Done { interrupted } => problems.push(format!("done interrupted={interrupted}")),
@@ -83,7 +87,7 @@ fn policy(bytes: &[u8]) -> bool {
 /// The address family byte of the datagram's (last) policy message.
 fn policy_family(bytes: &[u8]) -> Option<u8> {
     let mut seen = None;
-    parse_datagram(bytes, false, &mut Vec::new(), &mut |c| {
+    parse_datagram(bytes, false, Routes::All, &mut Vec::new(), &mut |c| {
         if let Control::Policy { family } = c {
             seen = Some(family);
         }
@@ -171,6 +175,28 @@ fn routes_default_multipath_replace_and_others() {
     let other = nla(libc::RTA_DST, &[203, 0, 113, 0]);
     let (updates, _) = decode(&route_message(libc::RTM_NEWROUTE, 0, 24, &other));
     assert_eq!(updates, vec![Update::RouteChanged("203.0.113.0".parse().unwrap(), 24)]);
+}
+
+/// A table dump read for its defaults: the other routes are skipped undecoded (a truncated
+/// one is no problem), while the dump's interruption and end are still reported.
+#[test]
+fn a_dump_read_for_defaults_skips_the_other_routes() {
+    let mut datagram = message(
+        libc::RTM_NEWROUTE,
+        NLM_F_DUMP_INTR,
+        1,
+        &route_message(0, 0, 16, &nla(libc::RTA_DST, &[198, 18, 0, 0]))[HEADER_LEN..],
+    );
+    datagram.extend(route_message(libc::RTM_NEWROUTE, 0, 24, &[4, 0]));
+    datagram.extend(route_message(libc::RTM_NEWROUTE, 0, 0, &nla(libc::RTA_OIF, &3u32.to_ne_bytes())));
+    datagram.extend(message(NLMSG_DONE, 0, 1, &0i32.to_ne_bytes()));
+    let (updates, controls) = decode_routes(&datagram, Routes::Defaults);
+    assert!(matches!(updates.as_slice(), [Update::RouteAdded(r)] if r.interface_index == 3), "{updates:?}");
+    assert_eq!(controls, vec!["interrupted".to_owned(), "done interrupted=false".into()]);
+    // Read whole, the same datagram has a change and an undecodable message besides.
+    let (updates, controls) = decode(&datagram);
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert!(controls.iter().any(|c| c.contains("netlink message type 24")), "{controls:?}");
 }
 
 #[test]

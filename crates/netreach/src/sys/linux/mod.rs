@@ -25,6 +25,7 @@ mod netlink;
 mod netns;
 pub(crate) mod networkmanager;
 mod recover;
+mod route_message;
 mod socket;
 mod tables;
 

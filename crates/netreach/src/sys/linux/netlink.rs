@@ -9,7 +9,7 @@ use netlink_packet_route::route::{RouteAttribute, RouteMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
-use super::decode::{lookup_answer, parse_datagram, Control};
+use super::decode::{lookup_answer, parse_datagram, Control, Routes};
 use super::families::Families;
 use super::frame::align;
 use crate::model::Update;
@@ -95,7 +95,7 @@ impl Sockets {
         match self.events.recv(&mut self.buffer, 0) {
             Ok(_) => {
                 let (undecodable, policy) = (&mut self.undecodable, &mut self.policy_changed);
-                parse_datagram(&self.buffer, self.use_sysfs, updates, &mut |control| match control {
+                parse_datagram(&self.buffer, self.use_sysfs, Routes::All, updates, &mut |control| match control {
                     Control::Undecodable(what) => undecodable.push(what),
                     Control::Policy { family } => *policy = policy.with(Families::of_raw(family)),
                     _ => {}
@@ -179,7 +179,7 @@ impl Requester {
         let mut consistent = true;
         loop {
             let mut parsed = Vec::new();
-            let done = self.dump_datagram(use_sysfs, &mut parsed, &mut consistent, undecodable)?;
+            let done = self.dump_datagram(use_sysfs, Routes::All, &mut parsed, &mut consistent, undecodable)?;
             // Other routes only matter as changes; a dump of a full BGP table must not pile up.
             updates.extend(parsed.into_iter().filter(|u| !matches!(u, Update::RouteChanged(..))));
             if done {
@@ -188,13 +188,14 @@ impl Requester {
         }
     }
 
-    /// Reads the next datagram of a dump in progress: its updates into `parsed`, the messages
-    /// that could not be decoded named in `undecodable`; `consistent` is cleared when the
+    /// Reads the next datagram of a dump in progress: its updates (of the `routes` asked) into
+    /// `parsed`, the messages that could not be decoded named in `undecodable`; `consistent` is cleared when the
     /// kernel flags the dump interrupted. `Ok(true)` once the dump is done; the kernel's error
     /// for the dump request, if it sent one.
     pub(super) fn dump_datagram(
         &mut self,
         use_sysfs: bool,
+        routes: Routes,
         parsed: &mut Vec<Update>,
         consistent: &mut bool,
         undecodable: &mut Vec<String>,
@@ -202,7 +203,7 @@ impl Requester {
         self.buffer.clear();
         self.socket.recv(&mut self.buffer, 0)?;
         let (mut done, mut failure) = (false, None);
-        parse_datagram(&self.buffer, use_sysfs, parsed, &mut |control| match control {
+        parse_datagram(&self.buffer, use_sysfs, routes, parsed, &mut |control| match control {
             Control::Done { interrupted } => {
                 done = true;
                 *consistent &= !interrupted;

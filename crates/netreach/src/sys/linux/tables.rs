@@ -20,11 +20,32 @@
 //!   routes, and a unicast default put there is left out of `default_routes` (also when it
 //!   changes, see `Kernel::follow`): the kernel's decision still reports it.
 //! - IPv6: the kernel's fib6 walk visits a node after its children, so `::/0` comes last, and
-//!   no dump filter selects by prefix length: each listed table is read whole. The cost is
-//!   bounded by the IPv6 tables (a full IPv6 BGP table is about 200,000 routes, a fifth of
-//!   IPv4's): `status --json` took 564 ms with 200,000 IPv6 routes in `main` against 28 ms
-//!   without (README "Routing table at scale"). When a link comes back up, the IPv6 dumps are
-//!   filtered by that link in the kernel (`RTA_OIF`), which then sends only its routes.
+//!   no dump filter selects defaults: each listed table is read whole, its other routes
+//!   skipped by their header without being decoded ([`Routes::Defaults`]). This is the
+//!   remaining bound of start-up, and the kernel sets it. With 200,000 IPv6 routes in `main`
+//!   (README "Routing table at scale"): `status --json` takes about 11x as long as without
+//!   them, nearly all of it in the kernel (building 200,000 messages; netreach's own share was
+//!   cut from 21 to 2 ms of CPU); the same walk filtered to send no route at all still costs
+//!   the kernel 30 to 90 ms, more than all of `status` without the table, so no dump however
+//!   filtered reaches 1.5x. Evaluated and left:
+//!   - Dump filters (`RTA_OIF`, protocol, type) select by what defaults share with the bulk: a
+//!     router's BGP routes leave through the link its default does (filtered by that link the
+//!     dump sends them all; by another link it costs the walk alone), often with the same
+//!     protocol as a static default.
+//!   - The route decision's `RTM_F_FIB_MATCH` lookups (`decision.rs`: table, metric, gateway,
+//!     expiry, in tens of microseconds) answer with one route each: of the first table the
+//!     rules reach, the best of a link when asked with `RTA_OIF`. IPv6 lookups take no table
+//!     (`RTA_TABLE`: EINVAL under strict checking, ignored without), so a second default on a
+//!     link, a default in a table an earlier rule shadows (tests/scale.rs), or one behind a
+//!     rule with a selector cannot be found, while `default_routes` (shown by `status`, the
+//!     exporter's metrics, `wait --interface` and `--ignore`, the probe's re-probe trigger)
+//!     and the `no carrier` reason's fallback (a default through another link) need every
+//!     one. A list completed in the background would make the first snapshot, and `status`
+//!     which prints it, differ from the kernel's. The levels, the gateways followed and the
+//!     expiry timer already come from the lookups, never from this list.
+//!
+//!   When a link comes back up, the IPv6 dumps are filtered by that link in the kernel
+//!   (`RTA_OIF`), which then sends only its routes.
 //!
 //! Without strict checking (Linux before 4.20) the kernel ignores the filters, so every table
 //! is read whole, once, as before.
@@ -38,6 +59,7 @@ use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteType};
 use netlink_packet_route::rule::RuleMessage;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
+use super::decode::Routes;
 use super::frame::{attributes, fixed, messages, u32_of};
 pub(crate) use super::listed::Tables;
 use super::netlink::{Requester, Sockets};
@@ -248,10 +270,13 @@ fn table_defaults<R: std::borrow::BorrowMut<Requester>>(
     let mut bytes = Vec::new();
     requester.append(RouteNetlinkMessage::GetRoute(request), NLM_F_REQUEST | NLM_F_DUMP, &mut bytes);
     requester.socket.send(&bytes, 0)?;
+    // IPv4 reads the other routes' keys to know when it is past the first leaf; IPv6 needs
+    // only the defaults among the routes it is sent.
+    let routes = if family == Family::Ipv4 { Routes::All } else { Routes::Defaults };
     let mut consistent = true;
     loop {
         let mut parsed = Vec::new();
-        let done = match requester.dump_datagram(false, &mut parsed, &mut consistent, undecodable) {
+        let done = match requester.dump_datagram(false, routes, &mut parsed, &mut consistent, undecodable) {
             Ok(done) => done,
             // A table that does not exist (yet), or a family the kernel lacks: no defaults.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EAFNOSUPPORT)) => return Ok(true),
