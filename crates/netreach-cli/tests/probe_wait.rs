@@ -301,11 +301,12 @@ fn probe_address_is_the_one_the_outcome_is_about() {
     server.ip("addr add 198.51.100.1/32 dev vb");
     let ok = Server::start(&server, "198.51.100.1:8080", Reply::text(OK_204));
     let json = |out: &Output| serde_json::from_slice::<Value>(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
-    // 2 s: room for a loaded machine to resolve and start connecting, and still short of the
-    // ~3 s after which the kernel gives up on an unanswered ARP (EHOSTUNREACH).
     let args = ["probe", "--url", "http://multi.test:8080/", "--family", "4", "--probe-timeout", "2s", "--json"];
 
-    // 192.0.2.99: on the link, nobody answers its ARP, so connecting times out.
+    // 192.0.2.99: on the link, at a link-layer address nobody has (a permanent entry: no ARP
+    // that the kernel could give up on, EHOSTUNREACH, on a loaded machine before the probe's
+    // own timeout), so the SYN is lost and connecting times out.
+    client.ip("neigh replace 192.0.2.99 dev va lladdr 02:00:00:00:00:99 nud permanent");
     let hosts = "127.0.0.1 localhost\n192.0.2.99 multi.test\n198.51.100.1 multi.test\n";
     let (out, _) = in_resolver_sandbox(&client, "", hosts, &args);
     let v = json(&out);
