@@ -5,7 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{lock, Shared};
+use super::shared::{lock, Shared};
 use crate::model::{Event, EventKind};
 use crate::subscription::{Queue, Subscription};
 
