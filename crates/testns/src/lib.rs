@@ -9,6 +9,7 @@
 //! Addresses used with these namespaces must come from the documentation ranges
 //! (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32).
 
+pub mod churn;
 pub mod gateway;
 pub mod http;
 pub mod kit;

@@ -32,7 +32,6 @@ use testns::thread;
 use testns::NetNs;
 
 const CHANGES_PER_SECOND: usize = 10_000;
-const TICK: Duration = Duration::from_millis(10);
 const ENTRIES: usize = 500;
 const SAMPLES: usize = 200;
 const HZ: f64 = 100.0; // USER_HZ: /proc's clock ticks
@@ -82,37 +81,12 @@ fn churn(ns: &NetNs, seconds: usize) {
         .expect("ip monitor neigh");
     let peer_stat = std::path::PathBuf::from(format!("/proc/{}/stat", peer.id()));
     let (engine_before, peer_before) = (engine_thread(), thread::cpu_ticks(&peer_stat));
-    let mut ip = Command::new("ip")
-        .args(["-n", ns.name(), "-force", "-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ip -batch");
-    let mut input = ip.stdin.take().expect("stdin");
-    let per_tick = CHANGES_PER_SECOND * TICK.as_millis() as usize / 1000;
-    let total = CHANGES_PER_SECOND * seconds;
-    let start = Instant::now();
-    let (mut written, mut next) = (0, start);
-    while written < total {
-        let mut slice = String::new();
-        for k in written..written + per_tick {
-            let (round, i) = (k / ENTRIES, k % ENTRIES);
-            let address = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 1)) + i as u32);
-            slice.push_str(&format!(
-                "neigh replace {address} dev va lladdr 02:00:00:{:02x}:{:02x}:01\n",
-                round / 256 % 256,
-                round % 256
-            ));
-        }
-        input.write_all(slice.as_bytes()).expect("feeding ip -batch");
-        written += per_tick;
-        next += TICK;
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-    }
-    drop(input);
-    let _ = ip.wait();
-    let elapsed = start.elapsed().as_secs_f64();
+    let (written, elapsed) = testns::churn::paced(ns, CHANGES_PER_SECOND, seconds, |k| {
+        let (round, i) = (k / ENTRIES, k % ENTRIES);
+        let address = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 1)) + i as u32);
+        format!("neigh replace {address} dev va lladdr 02:00:00:{:02x}:{:02x}:01\n", round / 256 % 256, round % 256)
+    });
+    let elapsed = elapsed.as_secs_f64();
     let (engine_after, peer_after) = (engine_thread(), thread::cpu_ticks(&peer_stat));
     let _ = peer.kill();
     let _ = peer.wait();

@@ -25,7 +25,6 @@ mod fib6;
 #[path = "../machine.rs"]
 mod machine;
 use machine::{load, machine};
-use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -39,8 +38,6 @@ use netreach::{EventKind, Level, Monitor, ReachabilityOf};
 use testns::NetNs;
 
 const CHANGES_PER_SECOND: usize = 10_000;
-/// The churn is written in slices this often.
-const TICK: Duration = Duration::from_millis(10);
 const SAMPLES: usize = 200;
 
 fn main() {
@@ -176,15 +173,12 @@ fn load_table(ns: &NetNs, routes: usize) {
     ns.ip_batch(&batch);
 }
 
-/// utime + stime of a process, in clock ticks, and its VmRSS / VmHWM in KiB.
+/// utime + stime of a process, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    field(11) + field(12) // utime, stime (fields 14 and 15 of the whole line)
+    testns::thread::cpu_ticks(std::path::Path::new(&format!("/proc/{pid}/stat")))
 }
 
+/// A process's VmRSS and VmHWM, in KiB.
 fn memory(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib = |key: &str| {
@@ -243,36 +237,13 @@ fn churn(netreach: &std::path::Path, ns: &NetNs, seconds: usize) {
     }
     let before: Vec<u64> = watchers.iter().map(|w| cpu_ticks(w.child.id())).collect();
 
-    let mut ip = Command::new("ip")
-        .args(["-n", ns.name(), "-force", "-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ip -batch");
-    let mut input = ip.stdin.take().expect("stdin");
-    let per_tick = CHANGES_PER_SECOND * TICK.as_millis() as usize / 1000;
-    let start = Instant::now();
-    let total = CHANGES_PER_SECOND * seconds;
-    let mut written = 0;
-    let mut next = start;
-    while written < total {
-        let mut slice = String::new();
-        for k in written..written + per_tick {
-            // Change k: add, or remove what k - 1 added (metric 9: not in the loaded table).
-            let host = (k / 2) % 131_072;
-            let verb = if k % 2 == 0 { "add" } else { "del" };
-            let address = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + host as u32);
-            slice.push_str(&format!("route {verb} {address}/32 via 192.0.2.1 metric 9\n"));
-        }
-        input.write_all(slice.as_bytes()).expect("feeding ip -batch");
-        written += per_tick;
-        next += TICK;
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-    }
-    drop(input);
-    let _ = ip.wait();
-    let elapsed = start.elapsed();
+    let (written, elapsed) = testns::churn::paced(ns, CHANGES_PER_SECOND, seconds, |k| {
+        // Change k: add, or remove what k - 1 added (metric 9: not in the loaded table).
+        let host = (k / 2) % 131_072;
+        let verb = if k % 2 == 0 { "add" } else { "del" };
+        let address = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + host as u32);
+        format!("route {verb} {address}/32 via 192.0.2.1 metric 9\n")
+    });
     let hz = 100.0; // USER_HZ: /proc's clock ticks
     println!(
         "churn: {written} route changes in {:.1} s ({:.0}/s) on top of the loaded table",
