@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use netreach::{Event, EventKind, Level, Monitor, ReachabilityOf, Subscription};
+use netreach::{Event, EventKind, Level, Monitor, PathEvent, PathEventKind, PathStatus, ReachabilityOf, Subscription};
 use testns::kit::{until, TIMEOUT};
 use testns::NetNs;
 
@@ -50,4 +50,35 @@ pub fn ns_with_veth(tag: &str) -> NetNs {
     let ns = NetNs::new(tag);
     ns.veth("va", "vb");
     ns
+}
+
+/// The next status of a path (the first is its current one).
+pub fn next_status(sub: &Subscription<PathEvent>) -> PathStatus {
+    match sub.recv_timeout(EVENT_TIMEOUT).expect("a path event").kind {
+        PathEventKind::Changed { status } => status,
+        other => panic!("expected a path status, got {other:?}"),
+    }
+}
+
+/// Waits for the path's status to satisfy `want` (bounded), returning it.
+pub fn status_until(sub: &Subscription<PathEvent>, what: &str, want: impl Fn(&PathStatus) -> bool) -> PathStatus {
+    let recv = |left| {
+        sub.recv_timeout(left).map(|e| match e.kind {
+            PathEventKind::Changed { status } => status,
+            other => panic!("expected a path status, got {other:?}"),
+        })
+    };
+    until(EVENT_TIMEOUT, what, recv, want).0
+}
+
+/// The kernel's answer to `ip route get ARGS`: `Some("lo")` for a local route, the `dev` it
+/// leaves through otherwise, `None` when it refuses (no route, unreachable).
+pub fn kernel_route(ns: &NetNs, args: &str) -> Option<String> {
+    let out = ns.try_ip(&format!("route get {args}")).ok()?;
+    if out.starts_with("local ") {
+        return Some("lo".into());
+    }
+    let mut words = out.split_whitespace();
+    words.by_ref().find(|w| *w == "dev")?;
+    words.next().map(str::to_owned)
 }

@@ -11,10 +11,9 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use common::*;
-use netreach::{Monitor, PathEvent, PathEventKind, PathMonitor, PathOptions, PathStatus, Subscription, Unreachable};
+use netreach::{Monitor, PathEvent, PathMonitor, PathOptions, PathStatus, Subscription, Unreachable};
 use nix::sys::socket::{setsockopt, sockopt};
 use nix::unistd::{fchown, Uid};
-use testns::kit::until;
 use testns::{uplinks, NetNs};
 
 fn sock(s: &str) -> SocketAddr {
@@ -26,36 +25,6 @@ fn watch(monitor: &Monitor, local: &str, remote: &str, options: PathOptions) -> 
     let sub = path.subscribe();
     assert_eq!(next_status(&sub), path.status(), "first event is the current status");
     (path, sub)
-}
-
-fn next_status(sub: &Subscription<PathEvent>) -> PathStatus {
-    match sub.recv_timeout(EVENT_TIMEOUT).expect("a path event").kind {
-        PathEventKind::Changed { status } => status,
-        other => panic!("expected a path status, got {other:?}"),
-    }
-}
-
-/// Waits for the path's status to satisfy `want` (bounded), returning it.
-fn status_until(sub: &Subscription<PathEvent>, what: &str, want: impl Fn(&PathStatus) -> bool) -> PathStatus {
-    let recv = |left| {
-        sub.recv_timeout(left).map(|e| match e.kind {
-            PathEventKind::Changed { status } => status,
-            other => panic!("expected a path status, got {other:?}"),
-        })
-    };
-    until(EVENT_TIMEOUT, what, recv, want).0
-}
-
-/// The kernel's answer to `ip route get ARGS`: `Some("lo")` for a local route, the `dev` it
-/// leaves through otherwise, `None` when it refuses (no route, unreachable).
-fn kernel_route(ns: &NetNs, args: &str) -> Option<String> {
-    let out = ns.try_ip(&format!("route get {args}")).ok()?;
-    if out.starts_with("local ") {
-        return Some("lo".into());
-    }
-    let mut words = out.split_whitespace();
-    words.by_ref().find(|w| *w == "dev")?;
-    words.next().map(str::to_owned)
 }
 
 /// True when the kernel's answer makes the path reachable by the rule: local, or out of the

@@ -8,7 +8,7 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::{mpsc, Arc};
 
 use common::*;
-use netreach::{EventKind, Monitor, PathEvent, PathEventKind, PathMonitor, PathStatus, Subscription, Unreachable};
+use netreach::{EventKind, Monitor, PathEvent, PathMonitor, Subscription, Unreachable};
 use testns::{uplinks, NetNs};
 
 fn ip(s: &str) -> IpAddr {
@@ -21,13 +21,6 @@ fn path(monitor: &Monitor, local: &str, remote: &str) -> (PathMonitor, Subscript
     let first = next_status(&sub);
     assert_eq!(first, path.status(), "first event is the current status");
     (path, sub)
-}
-
-fn next_status(sub: &Subscription<PathEvent>) -> PathStatus {
-    match sub.recv_timeout(EVENT_TIMEOUT).expect("a path event").kind {
-        PathEventKind::Changed { status } => status,
-        other => panic!("expected a path status, got {other:?}"),
-    }
 }
 
 /// Runs the `break_it` commands (`ip` arguments), expects the path to become unreachable for

@@ -13,8 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
-use netreach::{DefaultRoute, EventKind, Family, Monitor, PathEvent, PathEventKind, PathStatus, Subscription};
-use testns::kit::until;
+use netreach::{DefaultRoute, EventKind, Family, Monitor, PathStatus, Subscription};
 use testns::NetNs;
 
 /// A default route as compared: family, gateway, interface, metric, table.
@@ -223,24 +222,6 @@ fn churn(routes: impl Iterator<Item = String>) -> String {
     routes.map(|r| format!("route add {r}\n")).collect()
 }
 
-fn path_status(sub: &Subscription<PathEvent>, what: &str, want: impl Fn(&PathStatus) -> bool) -> PathStatus {
-    let recv = |left| {
-        sub.recv_timeout(left).map(|e| match e.kind {
-            PathEventKind::Changed { status } => status,
-            other => panic!("expected a path status, got {other:?}"),
-        })
-    };
-    until(EVENT_TIMEOUT, what, recv, want).0
-}
-
-/// The interface `ip route get REMOTE from LOCAL` leaves through; `None` when it refuses.
-fn kernel_route(ns: &NetNs, args: &str) -> Option<String> {
-    let out = ns.try_ip(&format!("route get {args}")).ok()?;
-    let mut words = out.split_whitespace();
-    words.by_ref().find(|w| *w == "dev")?;
-    words.next().map(str::to_owned)
-}
-
 #[test]
 fn churn_beside_a_watched_path_never_reaches_the_monitor() {
     testns::skip_unless_root!();
@@ -249,7 +230,7 @@ fn churn_beside_a_watched_path_never_reaches_the_monitor() {
     let held = Held::new(&ns);
     let path = held.monitor.watch_path("192.0.2.10".parse().unwrap(), "203.0.113.7".parse().unwrap()).expect("path");
     let path_sub = path.subscribe();
-    assert!(path_status(&path_sub, "the first status", |_| true).is_reachable());
+    assert!(status_until(&path_sub, "the first status", |_| true).is_reachable());
 
     // Neither the remote nor a representative destination (64.0.0.1, 160.0.0.1, 2800::1) is in
     // these prefixes: the filter drops them all in the kernel.
@@ -262,14 +243,14 @@ fn churn_beside_a_watched_path_never_reaches_the_monitor() {
 
     // A route holding the remote changes the path's answer, as the kernel's.
     ns.ip("route add unreachable 203.0.113.7/32");
-    let status = path_status(&path_sub, "unreachable", |s| !s.is_reachable());
+    let status = status_until(&path_sub, "unreachable", |s| !s.is_reachable());
     assert_eq!(kernel_route(&ns, "203.0.113.7 from 192.0.2.10"), None, "{status:?}");
     ns.ip("route del unreachable 203.0.113.7/32");
     ns.ip("route add 203.0.113.0/25 via 198.51.100.1 dev wa");
-    let status = path_status(&path_sub, "out of wa", |s| !s.is_reachable());
+    let status = status_until(&path_sub, "out of wa", |s| !s.is_reachable());
     assert_eq!(kernel_route(&ns, "203.0.113.7 from 192.0.2.10").as_deref(), Some("wa"), "{status:?}");
     ns.ip("route del 203.0.113.0/25 via 198.51.100.1 dev wa");
-    let status = path_status(&path_sub, "back out of va", PathStatus::is_reachable);
+    let status = status_until(&path_sub, "back out of va", PathStatus::is_reachable);
     assert_eq!(kernel_route(&ns, "203.0.113.7 from 192.0.2.10").as_deref(), status.interface());
 
     // Without the path the remote's routes are dropped again: the filter was rewritten (the
