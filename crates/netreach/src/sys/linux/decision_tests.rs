@@ -2,6 +2,7 @@
 //! fixtures, truncations).
 
 use super::*;
+use crate::sys::linux::frame::fixtures::nla;
 
 #[test]
 fn prefixes_contain_what_they_should() {
@@ -53,11 +54,7 @@ fn changes_ask_again_only_for_their_own_family() {
 fn route_reply(kind: u8, prefix_len: u8, attrs: &[(u16, Vec<u8>)]) -> Vec<u8> {
     let mut payload = vec![libc::AF_INET as u8, prefix_len, 0, 0, 254, 0, 0, kind, 0, 0, 0, 0];
     for (t, v) in attrs {
-        let len = 4 + v.len();
-        payload.extend_from_slice(&(len as u16).to_ne_bytes());
-        payload.extend_from_slice(&t.to_ne_bytes());
-        payload.extend_from_slice(v);
-        payload.resize(payload.len().next_multiple_of(4), 0);
+        payload.extend(nla(*t, v));
     }
     payload
 }

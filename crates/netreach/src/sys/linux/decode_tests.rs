@@ -4,26 +4,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::model::InterfaceKind;
+use crate::sys::linux::frame::fixtures::{message, nla};
 use crate::sys::linux::frame::{align, HEADER_LEN};
-
-fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
-    let mut bytes = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
-    bytes.extend(kind.to_ne_bytes());
-    bytes.extend(value);
-    bytes.resize(align(bytes.len()), 0);
-    bytes
-}
-
-fn message(kind: u16, flags: u16, sequence: u32, payload: &[u8]) -> Vec<u8> {
-    let mut bytes = ((HEADER_LEN + payload.len()) as u32).to_ne_bytes().to_vec();
-    bytes.extend(kind.to_ne_bytes());
-    bytes.extend(flags.to_ne_bytes());
-    bytes.extend(sequence.to_ne_bytes());
-    bytes.extend(0u32.to_ne_bytes());
-    bytes.extend(payload);
-    bytes.resize(align(bytes.len()), 0);
-    bytes
-}
 
 /// `RTM_NEWLINK` (or another link message) for veth `name`, index 7, up with carrier.
 fn link_message(kind: u16, name: &[u8]) -> Vec<u8> {

@@ -84,3 +84,31 @@ pub(super) fn ip(value: &[u8]) -> Option<IpAddr> {
         _ => None,
     }
 }
+
+/// Byte fixtures for the decoders' tests: messages and attributes laid out as the kernel sends
+/// them.
+#[cfg(test)]
+pub(super) mod fixtures {
+    use super::{align, HEADER_LEN};
+
+    /// One attribute: length, type, value, padded to 4 bytes.
+    pub(in crate::sys::linux) fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut bytes = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
+        bytes.extend(kind.to_ne_bytes());
+        bytes.extend(value);
+        bytes.resize(align(bytes.len()), 0);
+        bytes
+    }
+
+    /// One message: `struct nlmsghdr` (port id 0), the payload, padded to 4 bytes.
+    pub(in crate::sys::linux) fn message(kind: u16, flags: u16, sequence: u32, payload: &[u8]) -> Vec<u8> {
+        let mut bytes = ((HEADER_LEN + payload.len()) as u32).to_ne_bytes().to_vec();
+        bytes.extend(kind.to_ne_bytes());
+        bytes.extend(flags.to_ne_bytes());
+        bytes.extend(sequence.to_ne_bytes());
+        bytes.extend(0u32.to_ne_bytes());
+        bytes.extend(payload);
+        bytes.resize(align(bytes.len()), 0);
+        bytes
+    }
+}

@@ -9,24 +9,12 @@ use proptest::prelude::*;
 use super::decode::{acknowledged, get_reply, said, Entry, Said};
 use super::*;
 use crate::model::NeighbourState as N;
-use crate::sys::linux::frame::{align, messages, HEADER_LEN};
+use crate::sys::linux::frame::fixtures::{self, nla};
+use crate::sys::linux::frame::{messages, HEADER_LEN};
 
-fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
-    let mut bytes = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
-    bytes.extend(kind.to_ne_bytes());
-    bytes.extend(value);
-    bytes.resize(align(bytes.len()), 0);
-    bytes
-}
-
+/// A message with sequence number 1 and no flags.
 fn message(kind: u16, payload: &[u8]) -> Vec<u8> {
-    let mut bytes = ((HEADER_LEN + payload.len()) as u32).to_ne_bytes().to_vec();
-    bytes.extend(kind.to_ne_bytes());
-    bytes.extend(0u16.to_ne_bytes());
-    bytes.extend(1u32.to_ne_bytes());
-    bytes.extend(0u32.to_ne_bytes());
-    bytes.extend(payload);
-    bytes
+    fixtures::message(kind, 0, 1, payload)
 }
 
 /// A neighbour message as the kernel lays it out: ndmsg, NDA_DST, NDA_LLADDR, NDA_CACHEINFO.
