@@ -321,18 +321,17 @@ fn drop_cancels_a_probe_in_flight_and_idle_costs_nothing() {
         .unwrap();
     let events = monitor.subscribe();
     monitor.check().unwrap();
-    let switches = || probe_thread_switches().expect("a netreach-probe thread");
+    // Counted once the thread sleeps (on a loaded machine it may still be on its way there
+    // when check() returns): its last voluntary switch is then in the count.
+    let switches = || testns::thread::usage("netreach-probe", EVENT_TIMEOUT).wakeups;
     // A window counts only if the monitor's state did not change during it: a kernel change
     // (the link-local address finishing duplicate address detection, say) is a reason to wake.
     // Up to three windows, so a change in one cannot fail the test; the first quiet one must
     // see no wake-up.
     let mut quiet_windows = Vec::new();
     for _ in 0..3 {
-        // Its last voluntary switch is counted once it sleeps (on a loaded machine it may still
-        // be on its way there when check() returns).
-        wait_until(EVENT_TIMEOUT, "the probe thread asleep", || probe_thread_state() == Some('S'));
-        while events.try_recv().is_ok() {}
         let before = switches();
+        while events.try_recv().is_ok() {}
         std::thread::sleep(Duration::from_millis(500)); // the measurement window, not a synchronisation
         let woke = switches() - before;
         if events.try_recv().is_err() {
@@ -342,29 +341,6 @@ fn drop_cancels_a_probe_in_flight_and_idle_costs_nothing() {
     }
     assert!(!quiet_windows.is_empty(), "the state changed during every measurement window");
     assert_eq!(quiet_windows, [0], "the idle probe thread woke up while nothing changed");
-}
-
-/// A line of `/proc/self/task/TID/status` of this process's `netreach-probe` thread, after
-/// its `key:`.
-fn probe_thread_status(key: &str) -> Option<String> {
-    std::fs::read_dir("/proc/self/task").ok()?.flatten().find_map(|task| {
-        let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
-        if comm.trim() != "netreach-probe" {
-            return None;
-        }
-        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
-        status.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_owned())
-    })
-}
-
-/// Voluntary context switches of the `netreach-probe` thread.
-fn probe_thread_switches() -> Option<u64> {
-    probe_thread_status("voluntary_ctxt_switches:")?.parse().ok()
-}
-
-/// The `netreach-probe` thread's state letter (`S`: sleeping).
-fn probe_thread_state() -> Option<char> {
-    probe_thread_status("State:")?.chars().next()
 }
 
 /// Hostile framing (issue 10 item 9), end to end: two conflicting `Content-Length` values are
