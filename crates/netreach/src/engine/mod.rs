@@ -157,16 +157,29 @@ impl Engine {
             if matches!(input, Input::Woken) && self.shared.stopping.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            self.handle(input, source);
+            let last_of_change = !source.busy();
+            self.handle(input, last_of_change, source);
         }
     }
 
-    fn handle(&mut self, input: Input, lookup: &mut dyn RouteLookup) {
+    /// Handles one input; `last_of_change` when the source had nothing more at hand after it.
+    fn handle(&mut self, input: Input, last_of_change: bool, lookup: &mut dyn RouteLookup) {
         match input {
             Input::Updates(updates) => {
                 // Asked once the source is idle (see `serve` and nameservers.rs).
                 self.nameservers_due |= nameservers::needed(&self.shared.snapshot(), &updates);
-                updates.into_iter().for_each(|update| self.update(update, lookup));
+                let mut updates = updates.into_iter().peekable();
+                while let Some(update) = updates.next() {
+                    if !is_decision(&update) {
+                        self.update(update, lookup);
+                        continue;
+                    }
+                    // The kernel's decision and the gateway entries that came with it are one
+                    // change: folded together, derived and published once.
+                    let mut run = vec![update];
+                    run.extend(std::iter::from_fn(|| updates.next_if(is_decision)));
+                    self.decided(run, last_of_change && updates.peek().is_none(), lookup);
+                }
             }
             Input::Verdict(verdict) => self.update(Update::Verdict(verdict), lookup),
             Input::Reread { state, resync } => self.replace(*state, resync, lookup),
@@ -197,15 +210,36 @@ impl Engine {
             // Rules and routes other than default ones are not state: only path monitors care
             // about them (and the nameservers' routes, asked after the batch).
             self.react(None, touch, lookup);
-        } else if matches!(update, Update::Decision(..) | Update::Gateways(..)) {
-            // The kernel's decision (and its gateways' neighbour entries) has no event of its
-            // own: what it changes is the levels, reasons and diagnosis derived from it, so
-            // derive even though the fold reports nothing.
-            let state = self.change_deriving(true, |state| apply(&mut Arc::make_mut(state).state, update));
-            self.react(state, touch, lookup);
         } else if let Some(state) = self.change(|state| apply(&mut Arc::make_mut(state).state, update)) {
             self.react(Some(state), touch, lookup);
         }
+    }
+
+    /// Folds the kernel's decision and its gateways' neighbour entries (`run`): they have no
+    /// event of their own; what they change is the levels, reasons and diagnosis derived from
+    /// them, so the levels are derived even though the fold reports nothing. Then re-evaluates
+    /// every path when the decision changed (whatever changed it may have moved them too).
+    ///
+    /// When `closes_change` (the source had nothing more at hand) and the nameservers' routes
+    /// are due, they are asked now and folded into the same change: the diagnosis, whose DNS
+    /// layer reads them, then changes once, with the levels, instead of once more right after.
+    fn decided(&mut self, run: Vec<Update>, closes_change: bool, lookup: &mut dyn RouteLookup) {
+        let touch = if run.iter().any(|u| matches!(u, Update::Decision(..))) { Touch::All } else { Touch::Nothing };
+        let routes = if closes_change && self.nameservers_due {
+            self.nameservers_due = false;
+            nameservers::refresh(&self.shared.snapshot(), lookup)
+        } else {
+            None
+        };
+        let state = self.change_deriving(true, |state| {
+            let mut events: Vec<EventKind> =
+                run.into_iter().flat_map(|update| apply(&mut Arc::make_mut(state).state, update)).collect();
+            if let Some(routes) = routes {
+                events.extend(nameservers::set(state, routes));
+            }
+            events
+        });
+        self.react(state, touch, lookup);
     }
 
     /// Replaces the whole state with a fresh reading and publishes exactly what differed; with
@@ -268,7 +302,7 @@ impl Engine {
                     self.paths.remove(id);
                     lookup.watch_routes_to(&mut self.paths.remotes());
                 }
-                Command::Input(input) => self.handle(input, lookup),
+                Command::Input(input) => self.handle(input, false, lookup),
                 Command::Sync(reply) => {
                     let _ = reply.send(()); // the caller may have given up
                 }
@@ -331,4 +365,10 @@ impl Engine {
         self.shared.deliver_callbacks();
         Some(state)
     }
+}
+
+/// The kernel's route decision, or its gateways' neighbour entries: observed input that only
+/// what is derived from it reports (see [`Engine::decided`]).
+fn is_decision(update: &Update) -> bool {
+    matches!(update, Update::Decision(..) | Update::Gateways(..))
 }

@@ -7,10 +7,11 @@
 //! nameservers, a link, an address, a default route, a rule, the kernel's decision for the
 //! internet, or a route whose prefix contains a nameserver. Any other batch (verdicts,
 //! unrelated routes) asks nothing. They are asked once the source is idle (`Kernel::busy`):
-//! after the batch's own events are published, and after the kernel's route decision that the
-//! same change makes the Linux source ask, so one change asks them once and the diagnosis's
-//! DNS layer changes in one batch with the levels. Asked first, the round trip delayed every
-//! event of a relevant change (`netreach-bench --compare`: default route removal p50 52 -> 88
+//! after the batch's own events are published, and together with the kernel's route decision
+//! that the same change makes the Linux source ask (folded into that decision's change,
+//! `Engine::decided`), so one change asks them once and the diagnosis's DNS layer changes in
+//! one batch with the levels. Asked first, the round trip delayed every event of a relevant
+//! change (`netreach-bench --compare`: default route removal p50 52 -> 88
 //! µs, link down 80 -> 120 µs, under load); asked between the change and the decision, every
 //! change asked them twice and published the diagnosis twice.
 

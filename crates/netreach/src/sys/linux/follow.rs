@@ -25,11 +25,17 @@ pub(super) fn read_state(sockets: &mut Sockets, decider: &mut Decider) -> std::i
 }
 
 impl Kernel {
-    /// Sets the expiry timer to the decision's earliest route expiry, or disarms it.
-    pub(super) fn arm(&self) {
+    /// Sets the expiry timer to the decision's earliest route expiry, or disarms it; nothing
+    /// when it is set that way already (most decisions have no expiry at all).
+    pub(super) fn arm(&mut self) {
+        let deadline = self.decider.deadline();
+        if deadline == self.armed {
+            return;
+        }
+        self.armed = deadline;
         // Failing to set a timer on a valid timerfd is not possible short of a kernel bug; the
         // route's deletion by the kernel's garbage collection still reaches the monitor.
-        let _ = match self.decider.deadline() {
+        let _ = match deadline {
             Some(at) => {
                 let left = at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
                 self.expiry.set(Expiration::OneShot(TimeSpec::from_duration(left)), TimerSetTimeFlags::empty())

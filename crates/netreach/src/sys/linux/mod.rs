@@ -33,7 +33,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -136,6 +136,9 @@ pub(crate) struct Kernel {
     /// default): the kernel sends nothing when a route's lifetime runs out, only when its
     /// garbage collection removes it, up to about 30 s later. Disarmed otherwise.
     expiry: TimerFd,
+    /// The deadline `expiry` is set to (`None`: disarmed, or fired): a decision that leaves it
+    /// as it was costs no `timerfd_settime`.
+    armed: Option<Instant>,
     /// Re-verifications of the gateways asked by `Monitor::check()`.
     verification: gateways::Verification,
 }
@@ -190,6 +193,7 @@ impl Kernel {
             decider,
             decision_due: Families::NONE,
             expiry,
+            armed: None,
             down: reading.state.interfaces.iter().filter(|i| !i.up).map(|i| i.index).collect(),
             filter: None,
             remotes: Some(Vec::new()),
@@ -276,6 +280,7 @@ impl Kernel {
         let is_ready = |token| ready[..count].iter().any(|e| e.data() == token);
         if is_ready(EXPIRY) {
             let _ = self.expiry.wait(); // non-blocking: consumes the expiration
+            self.armed = None; // a one-shot timer that fired is disarmed
             let updates = self.decide(Families::BOTH);
             if !updates.is_empty() {
                 self.pending.push_back(Input::Updates(updates));
