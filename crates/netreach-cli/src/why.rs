@@ -70,6 +70,7 @@ fn gateways(state: &Snapshot) -> Vec<(IpAddr, String)> {
         let route = match state.reasons.family(family) {
             Some(
                 Reason::RoutedOut { route }
+                | Reason::PartlyNoCarrier { route, .. }
                 | Reason::NoCarrier { route, .. }
                 | Reason::InterfaceDown { route }
                 | Reason::NoSource { route }

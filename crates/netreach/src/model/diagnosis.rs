@@ -112,6 +112,15 @@ pub enum Finding {
         /// Its name.
         interface: String,
     },
+    /// Link, passed but degraded: the route is multipath and `interface` (its first member
+    /// with carrier) is up with carrier, but the kernel also hashes flows onto members whose
+    /// interfaces have none: those connections time out ([`Reason::PartlyNoCarrier`]).
+    PartlyNoCarrier {
+        /// The first member's interface that has carrier.
+        interface: String,
+        /// The members' interfaces without carrier that the kernel still uses.
+        without_carrier: Vec<String>,
+    },
     /// Link: there is no interface but loopback.
     NoInterface,
     /// Address: the source address the kernel would use.
@@ -235,6 +244,12 @@ impl std::fmt::Display for Finding {
             Finding::LinkReady { interface } => write!(f, "{interface} is up with carrier"),
             Finding::LinkDown { interface } => write!(f, "{interface} is down"),
             Finding::NoCarrier { interface } => write!(f, "{interface} has no carrier"),
+            Finding::PartlyNoCarrier { interface, without_carrier } => write!(
+                f,
+                "{interface} is up with carrier, but the kernel also sends some flows through {}, which {} no carrier",
+                without_carrier.join(", "),
+                if without_carrier.len() == 1 { "has" } else { "have" }
+            ),
             Finding::NoInterface => f.write_str("there is no network interface but loopback"),
             Finding::SourceAddress { interface, address } => write!(f, "{address} on {interface}"),
             Finding::NoAddress { interface: Some(i) } => write!(f, "{i} has no usable address"),

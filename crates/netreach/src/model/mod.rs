@@ -43,7 +43,7 @@ mod state;
 mod verdict;
 
 pub use address::{Address, AddressFlags, AddressScope, Family};
-pub use decision::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
+pub use decision::{Fallback, KernelRoute, Nexthop, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
 pub use diagnosis::{Diagnosis, FamilyDiagnosis, Finding, Layer, LayerCheck, LayerStatus};
 pub use disagreement::{ArbitrationRule, Disagreement, Subject};
 pub use dns::{DnsConfig, DnsManager, DnsOrigin, Nameserver, NameserverAnswer, NameserverRoute};
