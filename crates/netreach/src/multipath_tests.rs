@@ -160,3 +160,20 @@ fn the_member_with_carrier_is_still_judged() {
         assert!(matches!(reasons.ipv4, Some(Reason::GatewayUnreachable { .. })), "{hashes:?}: {reasons:?}");
     }
 }
+
+/// IPv4 after `ignore_routes_with_linkdown` was switched on while wb was already without
+/// carrier: the reply flags wb dead, but the kernel still hashes flows onto it until the
+/// next link event. A lookup that lands on wb shows it: the flags are stale, wb counts.
+#[test]
+fn a_member_flagged_dead_that_the_kernel_still_picks_counts() {
+    let members = vec![hop(2, "192.0.2.1", false, false), hop(3, "198.51.100.1", true, true)];
+    let (levels, reasons) = kernel_reading(&state(true, false, &members, [1, 1]));
+    assert_eq!(levels.ipv4.reachability, Level::Online);
+    assert!(
+        matches!(&reasons.ipv4, Some(Reason::PartlyNoCarrier { without_carrier, .. }) if without_carrier == &["wb"]),
+        "{reasons:?}"
+    );
+    // Landing on wa, nothing shows the flags are stale: the kernel's word is taken.
+    let (_, reasons) = kernel_reading(&state(true, false, &members, [0, 0]));
+    assert!(matches!(&reasons.ipv4, Some(Reason::RoutedOut { route }) if route.interface == "wa"), "{reasons:?}");
+}

@@ -213,7 +213,15 @@ fn judge_answer(state: &NetworkState, family: Family, answer: &RouteAnswer) -> R
 /// whether the route was moved (its source then is not the kernel's and was checked here).
 fn split_multipath(state: &NetworkState, route: KernelRoute) -> (KernelRoute, Option<Vec<String>>, bool) {
     let ready = |hop: &Nexthop| !hop.linkdown && state.interface(hop.interface_index).is_some_and(Interface::is_ready);
-    let used: Vec<Nexthop> = route.nexthops.iter().filter(|h| h.used()).cloned().collect();
+    // IPv4 recomputes which members its hash may pick only on link events, not when
+    // `ignore_routes_with_linkdown` is switched on while a member is already without carrier:
+    // the reply then flags that member dead, yet flows still go there. When the kernel's own
+    // answer is such a member, its flags are stale: members dead for want of carrier count.
+    let chosen_dead = route.nexthops.iter().any(|h| {
+        h.dead && h.interface_index == route.interface_index && (route.gateway.is_none() || h.gateway == route.gateway)
+    });
+    let used: Vec<Nexthop> =
+        route.nexthops.iter().filter(|h| h.used() || (chosen_dead && h.linkdown)).cloned().collect();
     let mut dark: Vec<String> = Vec::new();
     for hop in used.iter().filter(|h| !ready(h)) {
         if !dark.contains(&hop.interface) {
