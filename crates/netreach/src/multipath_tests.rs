@@ -50,17 +50,13 @@ fn state(wa: bool, wb: bool, members: &[Nexthop], hashes: [usize; 2]) -> Network
 }
 
 /// What a reading comes to: the level, the reason's code, the interface it names, and the
-/// members without carrier it names. A healthy multipath route's `RoutedOut` names the member
-/// the first destination hashed to (where it does go): left out here.
+/// members without carrier it names.
 fn summary(state: &NetworkState) -> (Level, String, String, Vec<String>) {
     let (levels, reasons) = kernel_reading(state);
     let reason = reasons.ipv4.expect("a reason");
     let code = serde_json::to_value(&reason).unwrap()["code"].as_str().unwrap().to_owned();
     let (interface, dark) = match &reason {
         Reason::PartlyNoCarrier { route, without_carrier } => (route.interface.clone(), without_carrier.clone()),
-        Reason::RoutedOut { route } if route.nexthops.iter().filter(|h| h.used()).count() > 1 => {
-            (String::new(), Vec::new())
-        }
         Reason::RoutedOut { route } | Reason::NoCarrier { route, .. } => (route.interface.clone(), Vec::new()),
         other => panic!("{other:?}"),
     };
@@ -72,7 +68,7 @@ fn a_member_without_carrier_is_named_whichever_member_the_lookup_hashed_to() {
     let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     // (case, wa carrier, wb carrier, members, expected level, code, interface, without carrier)
     let cases = [
-        ("healthy", true, true, [false, false], Level::Online, "routed_out", None, s(&[])),
+        ("healthy", true, true, [false, false], Level::Online, "routed_out", Some("wa"), s(&[])),
         // The kernel flags it (IPv6, recent IPv4) and the state says so.
         ("wb lost carrier", true, false, [true, false], Level::Online, "partly_no_carrier", Some("wa"), s(&["wb"])),
         // The state says so before the kernel's flag (or a kernel that does not flag IPv4).
@@ -141,23 +137,53 @@ fn the_sentence_names_the_members_and_the_knob() {
     );
 }
 
+fn failed(gateway: &str, index: u32) -> crate::model::GatewayNeighbour {
+    crate::model::GatewayNeighbour {
+        address: gateway.parse().unwrap(),
+        interface_index: index,
+        state: crate::model::NeighbourState::Failed,
+        unanswered_since: None,
+    }
+}
+
 /// A member without carrier does not hide a gateway that does not answer on the member with
 /// carrier, whichever member the lookups hashed to.
 #[test]
 fn the_member_with_carrier_is_still_judged() {
-    use crate::model::{GatewayNeighbour, NeighbourState};
     let members = vec![hop(2, "192.0.2.1", false, false), hop(3, "198.51.100.1", true, false)];
     for hashes in [[0, 0], [1, 1]] {
         let mut s = state(true, false, &members, hashes);
-        s.gateways = vec![GatewayNeighbour {
-            address: "192.0.2.1".parse().unwrap(),
-            interface_index: 2,
-            state: NeighbourState::Failed,
-            unanswered_since: None,
-        }];
+        s.gateways = vec![failed("192.0.2.1", 2)];
         let (levels, reasons) = kernel_reading(&s);
         assert_eq!(levels.ipv4.reachability, Level::Site, "{hashes:?}");
         assert!(matches!(reasons.ipv4, Some(Reason::GatewayUnreachable { .. })), "{hashes:?}: {reasons:?}");
+    }
+}
+
+/// Healthy multipath: the reason names every member, whichever the lookups hashed to; a
+/// member whose gateway does not answer is passed over for one whose does, and only when
+/// none answers is the family below online.
+#[test]
+fn healthy_multipath_names_every_member_and_prefers_an_answering_gateway() {
+    let members = vec![hop(2, "192.0.2.1", false, false), hop(3, "198.51.100.1", false, false)];
+    let texts: Vec<String> = [[0, 0], [0, 1], [1, 1]]
+        .iter()
+        .map(|h| kernel_reading(&state(true, true, &members, *h)).1.ipv4.unwrap().to_string())
+        .collect();
+    assert!(texts.iter().all(|t| t == &texts[0]), "{texts:?}");
+    assert_eq!(texts[0], "the kernel spreads flows for 0.0.0.0/0 over wa (via 192.0.2.1) and wb (via 198.51.100.1)");
+    for hashes in [[0, 0], [1, 1]] {
+        let mut s = state(true, true, &members, hashes);
+        s.gateways = vec![failed("192.0.2.1", 2)];
+        let (levels, reasons) = kernel_reading(&s);
+        assert_eq!(levels.ipv4.reachability, Level::Online, "{hashes:?}");
+        let Some(Reason::RoutedOut { route }) = &reasons.ipv4 else { panic!("{reasons:?}") };
+        assert_eq!(route.interface, "wb", "{hashes:?}");
+        s.gateways.push(failed("198.51.100.1", 3));
+        let (levels, reasons) = kernel_reading(&s);
+        assert_eq!(levels.ipv4.reachability, Level::Site, "{hashes:?}");
+        let Some(Reason::GatewayUnreachable { route, .. }) = &reasons.ipv4 else { panic!("{reasons:?}") };
+        assert_eq!(route.interface, "wa", "{hashes:?}");
     }
 }
 
@@ -173,7 +199,9 @@ fn a_member_flagged_dead_that_the_kernel_still_picks_counts() {
         matches!(&reasons.ipv4, Some(Reason::PartlyNoCarrier { without_carrier, .. }) if without_carrier == &["wb"]),
         "{reasons:?}"
     );
-    // Landing on wa, nothing shows the flags are stale: the kernel's word is taken.
+    // Landing on wa, nothing shows the flags are stale: the kernel's word is taken (one
+    // member used: the plain answer, as it is).
     let (_, reasons) = kernel_reading(&state(true, false, &members, [0, 0]));
-    assert!(matches!(&reasons.ipv4, Some(Reason::RoutedOut { route }) if route.interface == "wa"), "{reasons:?}");
+    let Some(Reason::RoutedOut { route }) = &reasons.ipv4 else { panic!("{reasons:?}") };
+    assert_eq!((route.interface.as_str(), route.source), ("wa", Some("192.0.2.10".parse().unwrap())));
 }

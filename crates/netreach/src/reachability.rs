@@ -39,7 +39,8 @@ use crate::model::{
 ///   members the kernel uses (the matched entry's, with its `linkdown`/`dead` flags), not by
 ///   the one a destination happens to hash to: some without carrier while one is ready is
 ///   `online` with [`Reason::PartlyNoCarrier`] (flows hashed onto them time out); all without
-///   carrier is [`Reason::NoCarrier`].
+///   carrier is [`Reason::NoCarrier`]; the route named is a member chosen without regard to
+///   the hash (the first with carrier whose gateway answers).
 /// - *usable*: not tentative (DAD still running) and not DAD-failed. Deprecated addresses stay
 ///   usable: the kernel still picks them when nothing better exists.
 /// - Loopback interfaces and loopback/host-scope addresses never count for the lower rows;
@@ -202,17 +203,24 @@ fn judge_answer(state: &NetworkState, family: Family, answer: &RouteAnswer) -> R
     })
 }
 
-/// A multipath route whose used members (the kernel's own flags say which: `dead` ones are
-/// skipped) lead out partly through interfaces without carrier (flagged `linkdown`, or not
-/// ready in the state: IPv4 may flag late) and partly through ready ones: the route moved onto
-/// its first ready member, with no source (the kernel's choice belongs to the member the
-/// lookup hashed to), and the names of those without carrier. When every used member is
-/// without carrier, the route moved onto the first of them (then [`Reason::NoCarrier`]).
-/// Either way, whichever member the representative destination hashed to, the result is the
-/// same. Anything else (one member, all members ready) is returned as it is. The flag says
-/// whether the route was moved (its source then is not the kernel's and was checked here).
+/// A multipath route is judged by every member the kernel uses (the kernel's own flags say
+/// which: `dead` ones are skipped), never by the one a lookup hashed to (the hash seed differs
+/// per namespace, and IPv6 may rotate among members whose neighbours are not reachable).
+/// Members without carrier (flagged `linkdown`, or not ready in the state: IPv4 may flag
+/// late) are named; the route is moved onto the first member with carrier (in the decoder's
+/// order, by interface index) whose gateway the kernel has not marked failed, else the first
+/// with carrier, else the first used one (then [`Reason::NoCarrier`]); its `source` is `None`
+/// (the kernel chooses one per member; the one it chose for the lookup is checked here). The
+/// names are `Some` when some members have carrier and some have not. One member (or none),
+/// or a source that is not usable: the route as it is, unmoved (the flag says whether moved).
 fn split_multipath(state: &NetworkState, route: KernelRoute) -> (KernelRoute, Option<Vec<String>>, bool) {
     let ready = |hop: &Nexthop| !hop.linkdown && state.interface(hop.interface_index).is_some_and(Interface::is_ready);
+    let failed = |hop: &Nexthop| {
+        state
+            .gateways
+            .iter()
+            .any(|n| Some(n.address) == hop.gateway && n.interface_index == hop.interface_index && n.is_unreachable())
+    };
     // IPv4 recomputes which members its hash may pick only on link events, not when
     // `ignore_routes_with_linkdown` is switched on while a member is already without carrier:
     // the reply then flags that member dead, yet flows still go there. When the kernel's own
@@ -220,28 +228,21 @@ fn split_multipath(state: &NetworkState, route: KernelRoute) -> (KernelRoute, Op
     let chosen_dead = route.nexthops.iter().any(|h| {
         h.dead && h.interface_index == route.interface_index && (route.gateway.is_none() || h.gateway == route.gateway)
     });
-    let used: Vec<Nexthop> =
-        route.nexthops.iter().filter(|h| h.used() || (chosen_dead && h.linkdown)).cloned().collect();
+    let used: Vec<&Nexthop> = route.nexthops.iter().filter(|h| h.used() || (chosen_dead && h.linkdown)).collect();
+    if used.len() < 2 || !usable_source(state, &route) {
+        return (route, None, false);
+    }
     let mut dark: Vec<String> = Vec::new();
     for hop in used.iter().filter(|h| !ready(h)) {
         if !dark.contains(&hop.interface) {
             dark.push(hop.interface.clone());
         }
     }
-    // The source the kernel chose must still be usable: checked on the member it came with.
-    if used.len() < 2 || dark.is_empty() || !usable_source(state, &route) {
-        return (route, None, false);
-    }
-    let lit = used.iter().find(|h| ready(h));
-    let onto = lit.unwrap_or(&used[0]).clone();
-    let route = KernelRoute {
-        interface_index: onto.interface_index,
-        interface: onto.interface,
-        gateway: onto.gateway,
-        source: None,
-        ..route
-    };
-    (route, lit.map(|_| dark), true)
+    let lit: Vec<&Nexthop> = used.iter().copied().filter(|h| ready(h)).collect();
+    let onto = lit.iter().find(|h| !failed(h)).or(lit.first()).unwrap_or(&used[0]);
+    let (interface_index, interface, gateway) = (onto.interface_index, onto.interface.clone(), onto.gateway);
+    let partly = (!lit.is_empty() && !dark.is_empty()).then_some(dark);
+    (KernelRoute { interface_index, interface, gateway, source: None, ..route }, partly, true)
 }
 
 /// The checks of a route that leads out: its interface, its source (when `source`: not for a

@@ -53,10 +53,12 @@ pub struct KernelRoute {
     /// The source address the kernel would choose; it may live on another interface.
     pub source: Option<IpAddr>,
     /// The members of a multipath (ECMP) route, as the kernel lists them in the matched entry
-    /// (`ip route get fibmatch`): it hashes each flow onto one of them, and `interface` and
-    /// `gateway` above are the one this lookup's destination hashed to. Empty for a route with
-    /// one next hop (and for a nexthop group when `net.ipv4.nexthop_compat_mode` is 0: the
-    /// reply then names only the group's id).
+    /// (`ip route get fibmatch`), sorted by interface index and gateway: it hashes each flow
+    /// onto one of them. In a [`RouteAnswer`], `interface` and `gateway` above are the member
+    /// the lookup's destination hashed to; in a [`Reason`], a member chosen without regard to
+    /// the hash (the first with carrier whose gateway answers), and `source` is `None`. Empty
+    /// for a route with one next hop (and for a nexthop group when
+    /// `net.ipv4.nexthop_compat_mode` is 0: the reply then names only the group's id).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nexthops: Vec<Nexthop>,
 }
@@ -189,7 +191,9 @@ pub struct Fallback {
 #[serde(tag = "code", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Reason {
-    /// The kernel routes the internet out through a ready interface with a usable source.
+    /// The kernel routes the internet out through a ready interface with a usable source. For
+    /// a multipath route, through members that all have carrier: the route names the first
+    /// whose gateway answers, without `source`, and `nexthops` every member.
     RoutedOut {
         /// The route.
         route: KernelRoute,
@@ -215,9 +219,9 @@ pub enum Reason {
     /// out. The family stays `online`: at least one member leads out through a ready
     /// interface. Which member the representative destinations hash to does not matter.
     PartlyNoCarrier {
-        /// The matched route; `interface` and `gateway` are its first member with carrier,
-        /// `source` is `None` (the kernel chooses one per member), `nexthops` lists every
-        /// member.
+        /// The matched route; `interface` and `gateway` are its first member with carrier
+        /// (whose gateway answers, if one does), `source` is `None` (the kernel chooses one
+        /// per member), `nexthops` lists every member.
         route: KernelRoute,
         /// The interfaces of the members the kernel still uses that have no carrier.
         without_carrier: Vec<String>,
@@ -268,6 +272,18 @@ impl std::fmt::Display for Reason {
             format!("the kernel routes {}{gateway} dev {}{table}", r.prefix(), r.interface)
         };
         match self {
+            // Multipath: every member the kernel spreads flows over, none singled out.
+            Reason::RoutedOut { route } if route.nexthops.iter().filter(|h| h.used()).count() > 1 => {
+                let hops: Vec<String> = route
+                    .nexthops
+                    .iter()
+                    .filter(|h| h.used())
+                    .map(|h| format!("{}{}", h.interface, h.gateway.map(|g| format!(" (via {g})")).unwrap_or_default()))
+                    .collect();
+                let hops: Vec<&str> = hops.iter().map(String::as_str).collect();
+                let table = if route.table == 254 { String::new() } else { format!(" (table {})", route.table) };
+                write!(f, "the kernel spreads flows for {} over {}{table}", route.prefix(), and_list(&hops))
+            }
             Reason::RoutedOut { route } => {
                 let source = route.source.map(|s| format!(" from {s}")).unwrap_or_default();
                 write!(f, "{}{source}", via(route))

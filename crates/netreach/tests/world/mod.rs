@@ -93,9 +93,15 @@ pub fn agrees(ns: &NetNs, state: &Snapshot, family: Family) {
     let answers: Vec<Result<String, String>> = destinations.iter().map(|d| route_get(ns, d)).collect();
     let why = reason(state, family);
     match &why {
+        Reason::RoutedOut { route } if route.nexthops.len() > 1 => {
+            // Multipath: every destination leads out through one of the members, whichever
+            // it hashed to; the reason names a member, not the one a destination hashed to.
+            let member = |dev: &str| route.nexthops.iter().any(|h| h.interface == dev);
+            assert!(answers.iter().all(|a| a.as_deref().is_ok_and(member)), "{why:?} vs {answers:?}");
+            assert!(member(&route.interface), "{why:?}");
+        }
         Reason::RoutedOut { route } => {
-            // Every destination leads out (multipath may hash them to different members); the
-            // reason names the first one's.
+            // Every destination leads out; the reason names the first one's interface.
             assert!(answers.iter().all(Result::is_ok), "{why:?} vs {answers:?}");
             assert_eq!(answers[0].as_deref(), Ok(route.interface.as_str()), "{why:?} vs {answers:?}");
         }
@@ -109,6 +115,13 @@ pub fn agrees(ns: &NetNs, state: &Snapshot, family: Family) {
         }
         Reason::NoRoute => assert!(answers.iter().any(|a| a.as_ref().is_err_and(|e| e.contains("unreachable")))),
         Reason::Rejected { .. } => assert!(answers.iter().any(Result::is_err), "{why:?} vs {answers:?}"),
+        Reason::NoCarrier { route, .. } if route.nexthops.len() > 1 => {
+            // Multipath, every member without carrier: the kernel still sends each destination
+            // through one of them; the reason names one, not the one a destination hashed to.
+            let member = |dev: &str| route.nexthops.iter().any(|h| h.interface == dev);
+            assert!(answers.iter().all(|a| a.as_deref().is_ok_and(member)), "{why:?} vs {answers:?}");
+            assert!(member(&route.interface), "{why:?}");
+        }
         other => {
             let dev = via(other).expect("a reason naming the route");
             assert!(answers.iter().any(|a| a.as_deref() == Ok(dev)), "{why:?} vs {answers:?}");

@@ -295,6 +295,15 @@ pub(super) fn multipath(mut bytes: &[u8]) -> Result<Vec<Nexthop>, String> {
     Ok(hops)
 }
 
+/// The members of the matched route, sorted by interface and gateway: IPv6 lists them
+/// starting from the one its lookup landed on, which varies between lookups, and the answer
+/// must not. More than one member, or none: a single one says nothing the plain reply does not.
+fn members(matched: Option<&Parts>) -> Vec<Nexthop> {
+    let mut hops = matched.map(|m| m.nexthops.clone()).filter(|hops| hops.len() > 1).unwrap_or_default();
+    hops.sort_by_key(|h| (h.interface_index, h.gateway));
+    hops
+}
+
 /// One destination's answer from its two replies, and the route's remaining lifetime.
 fn combine(plain: &Result<Reply, String>, matched: &Result<Reply, String>) -> (RouteAnswer, Option<Duration>) {
     let (plain, matched) = match (plain, matched) {
@@ -330,8 +339,7 @@ fn combine(plain: &Result<Reply, String>, matched: &Result<Reply, String>) -> (R
         interface: String::new(),
         gateway: plain.gateway,
         source: plain.source,
-        // More than one member: a single one says nothing the plain reply does not.
-        nexthops: matched.map(|m| m.nexthops.clone()).filter(|hops| hops.len() > 1).unwrap_or_default(),
+        nexthops: members(matched),
     };
     // Negative: already past its expiry (the lookup raced the expiry): look again very soon.
     let ticks = matched.map_or(0, |m| m.expires);
