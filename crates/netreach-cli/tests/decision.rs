@@ -95,6 +95,15 @@ fn status_explains_an_ecmp_member_without_carrier_in_one_sentence() {
         link["finding"],
         serde_json::json!({"code": "partly_no_carrier", "interface": "wa", "without_carrier": ["va"]})
     );
+
+    // Both members back: every one named, whichever the lookups hashed to.
+    ns.ip("link set vb up");
+    testns::wait_until(TIMEOUT, "va with carrier", || {
+        ns.ip_json("link show dev va")[0]["flags"].as_array().unwrap().iter().any(|f| f == "LOWER_UP")
+    });
+    let text = status(&ns, false);
+    let want = "  ipv4: online (kernel) — the kernel spreads flows for 0.0.0.0/0 over va (via 192.0.2.1) and wa (via 198.51.100.1)";
+    assert!(text.lines().any(|l| l == want), "{text}");
 }
 
 #[test]
