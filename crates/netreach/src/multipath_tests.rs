@@ -199,6 +199,15 @@ fn a_member_flagged_dead_that_the_kernel_still_picks_counts() {
         matches!(&reasons.ipv4, Some(Reason::PartlyNoCarrier { without_carrier, .. }) if without_carrier == &["wb"]),
         "{reasons:?}"
     );
+    // A third member whose interface is down stays skipped.
+    let mut with_down = members.clone();
+    with_down.push(hop(4, "203.0.113.1", true, true));
+    let mut s = state(true, false, &with_down, [1, 1]);
+    let mut down = iface(4, "wc", InterfaceKind::Ethernet, &["203.0.113.10/24"]);
+    down.up = false;
+    s.interfaces.push(down);
+    let Some(Reason::PartlyNoCarrier { without_carrier, .. }) = kernel_reading(&s).1.ipv4 else { panic!() };
+    assert_eq!(without_carrier, ["wb"]);
     // Landing on wa, nothing shows the flags are stale: the kernel's word is taken (one
     // member used: the plain answer, as it is).
     let (_, reasons) = kernel_reading(&state(true, false, &members, [0, 0]));

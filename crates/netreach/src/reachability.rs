@@ -228,7 +228,10 @@ fn split_multipath(state: &NetworkState, route: KernelRoute) -> (KernelRoute, Op
     let chosen_dead = route.nexthops.iter().any(|h| {
         h.dead && h.interface_index == route.interface_index && (route.gateway.is_none() || h.gateway == route.gateway)
     });
-    let used: Vec<&Nexthop> = route.nexthops.iter().filter(|h| h.used() || (chosen_dead && h.linkdown)).collect();
+    // (An interface that is down is skipped for good: IPv4 rebalances on that.)
+    let up = |h: &Nexthop| state.interface(h.interface_index).is_some_and(|i| i.up);
+    let used: Vec<&Nexthop> =
+        route.nexthops.iter().filter(|h| h.used() || (chosen_dead && h.linkdown && up(h))).collect();
     if used.len() < 2 || !usable_source(state, &route) {
         return (route, None, false);
     }
