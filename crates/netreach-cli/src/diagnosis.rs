@@ -47,6 +47,10 @@ fn family_view(d: &FamilyDiagnosis) -> Lines {
     if let Some(check) = d.first_failing() {
         lines.push(format!("    {check}"));
     }
+    // Passed but degraded (some multipath members without carrier): worth a line too.
+    for check in d.layers.iter().filter(|c| matches!(c.finding, Some(Finding::PartlyNoCarrier { .. }))) {
+        lines.push(format!("    {check}"));
+    }
     lines
 }
 

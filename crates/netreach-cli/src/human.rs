@@ -332,6 +332,10 @@ mod tests {
 }
 
 #[cfg(test)]
+#[path = "human_multipath_tests.rs"]
+mod multipath_tests;
+
+#[cfg(test)]
 mod disagreement_tests {
     use super::*;
     use netreach::{ArbitrationRule, Disagreement, Source, Subject};

@@ -70,6 +70,7 @@ fn gateways(state: &Snapshot) -> Vec<(IpAddr, String)> {
         let route = match state.reasons.family(family) {
             Some(
                 Reason::RoutedOut { route }
+                | Reason::PartlyNoCarrier { route, .. }
                 | Reason::NoCarrier { route, .. }
                 | Reason::InterfaceDown { route }
                 | Reason::NoSource { route }
@@ -77,8 +78,12 @@ fn gateways(state: &Snapshot) -> Vec<(IpAddr, String)> {
             ) => route,
             _ => continue,
         };
-        if let Some(gateway) = route.gateway {
-            out.push((gateway, route.interface.clone()));
+        // A multipath route: every member the kernel uses is re-verified, not only the one named.
+        let members = route.nexthops.iter().filter(|h| h.used()).map(|h| (h.gateway, h.interface.clone()));
+        for (gateway, interface) in std::iter::once((route.gateway, route.interface.clone())).chain(members) {
+            if let Some(gateway) = gateway.filter(|g| !out.iter().any(|(o, i)| o == g && *i == interface)) {
+                out.push((gateway, interface));
+            }
         }
     }
     out
@@ -233,5 +238,37 @@ mod tests {
         }
         assert!(check_host(&"a".repeat(64)).unwrap_err().contains("longer than 63"));
         assert!(check_host(&["a"; 130].join(".")).unwrap_err().contains("longer than 253"));
+    }
+
+    /// A multipath route: the plan names every used member's gateway once, not a dead one.
+    #[test]
+    fn the_plan_names_every_multipath_gateway() {
+        use netreach::{KernelRoute, Nexthop, Reason};
+        let hop = |index, interface: &str, gateway: &str, dead| Nexthop {
+            interface_index: index,
+            interface: interface.into(),
+            gateway: Some(gateway.parse().unwrap()),
+            linkdown: dead,
+            dead,
+        };
+        let route = KernelRoute {
+            prefix: "0.0.0.0".parse().unwrap(),
+            prefix_len: 0,
+            table: 254,
+            interface_index: 2,
+            interface: "va".into(),
+            gateway: Some("192.0.2.1".parse().unwrap()),
+            source: None,
+            nexthops: vec![
+                hop(2, "va", "192.0.2.1", false),
+                hop(3, "wa", "198.51.100.1", false),
+                hop(4, "xa", "203.0.113.1", true),
+            ],
+        };
+        let mut state = Snapshot::default();
+        state.reasons.ipv4 = Some(Reason::RoutedOut { route });
+        let got: Vec<(String, String)> = gateways(&state).into_iter().map(|(g, i)| (g.to_string(), i)).collect();
+        let want = [("192.0.2.1", "va"), ("198.51.100.1", "wa")].map(|(g, i)| (g.to_owned(), i.to_owned()));
+        assert_eq!(got, want);
     }
 }

@@ -50,6 +50,62 @@ fn status_explains_a_dead_better_default_in_one_sentence_with_the_linkdown_hint(
     assert_eq!(v["reasons"]["ipv6"]["code"], "no_route");
 }
 
+/// ECMP with one member's link without carrier: online, and one line that says some
+/// connections will time out and which knob makes the kernel fail over; JSON names the member
+/// and the diagnosis passes the link layer with that finding.
+#[test]
+fn status_explains_an_ecmp_member_without_carrier_in_one_sentence() {
+    testns::skip_unless_root!();
+    let ns = testns::two_links("ecmpwhy");
+    ns.ip("route add default nexthop via 192.0.2.1 dev va nexthop via 198.51.100.1 dev wa");
+    ns.ip("link set vb down"); // the far end: va loses carrier, the kernel keeps its member
+    testns::wait_until(TIMEOUT, "va without carrier", || {
+        !ns.ip_json("link show dev va")[0]["flags"].as_array().unwrap().iter().any(|f| f == "LOWER_UP")
+    });
+    let text = status(&ns, false);
+    let want = "  ipv4: online (kernel) — the kernel spreads flows over va and wa; va has no carrier, so some \
+                connections will time out (set net.ipv4.conf.va.ignore_routes_with_linkdown=1 to fail over)";
+    assert!(text.lines().any(|l| l == want), "{text}");
+    let note =
+        "    link passed: wa is up with carrier, but the kernel also sends some flows through va, which has no carrier";
+    assert!(text.lines().any(|l| l == note), "{text}");
+    // The kernel agrees: it still uses va's member, flagged linkdown, not dead.
+    let matched = ns.ip_json("route get fibmatch 64.0.0.1");
+    let va = matched[0]["nexthops"].as_array().unwrap().iter().find(|h| h["dev"] == "va").cloned().unwrap();
+    assert_eq!(va["flags"], serde_json::json!(["linkdown"]));
+
+    let json = status(&ns, true);
+    assert_json_keys_unique(&json);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["ipv4"]["reachability"], "online");
+    let why = &v["reasons"]["ipv4"];
+    assert_eq!((why["code"].as_str(), why["route"]["interface"].as_str()), (Some("partly_no_carrier"), Some("wa")));
+    assert_eq!(why["without_carrier"], serde_json::json!(["va"]));
+    assert_eq!(why["route"].get("source"), Some(&Value::Null), "the kernel picks a source per member");
+    let members: Vec<(&str, bool, bool)> = why["route"]["nexthops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["interface"].as_str().unwrap(), h["linkdown"].as_bool().unwrap(), h["dead"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(members, [("va", true, false), ("wa", false, false)]);
+    let link = &v["diagnosis"]["ipv4"]["layers"][0];
+    assert_eq!(link["status"], "passed");
+    assert_eq!(
+        link["finding"],
+        serde_json::json!({"code": "partly_no_carrier", "interface": "wa", "without_carrier": ["va"]})
+    );
+
+    // Both members back: every one named, whichever the lookups hashed to.
+    ns.ip("link set vb up");
+    testns::wait_until(TIMEOUT, "va with carrier", || {
+        ns.ip_json("link show dev va")[0]["flags"].as_array().unwrap().iter().any(|f| f == "LOWER_UP")
+    });
+    let text = status(&ns, false);
+    let want = "  ipv4: online (kernel) — the kernel spreads flows for 0.0.0.0/0 over va (via 192.0.2.1) and wa (via 198.51.100.1)";
+    assert!(text.lines().any(|l| l == want), "{text}");
+}
+
 #[test]
 fn wait_says_why_at_its_timeout() {
     testns::skip_unless_root!();

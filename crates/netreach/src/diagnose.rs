@@ -14,7 +14,7 @@ use crate::model::{
 ///
 /// | layer    | passed                                                  | failed                                                              | unknown |
 /// |----------|---------------------------------------------------------|---------------------------------------------------------------------|---------|
-/// | link     | the route's interface (without a route: any interface but loopback) is up with carrier | it is down, or has no carrier (`NoCarrier`, `InterfaceDown`); no interface at all | never |
+/// | link     | the route's interface (without a route: any interface but loopback) is up with carrier (a multipath route some of whose members have none: passed with `Finding::PartlyNoCarrier`) | it is down, or has no carrier (`NoCarrier`, `InterfaceDown`); no interface at all | never |
 /// | address  | the route's source address; without a route, a usable routable address on a ready interface | `NoSource`; without a route, none                  | never |
 /// | gateway  | no next hop (point-to-point); or a probe or daemon says the family is `online` through it | `GatewayUnreachable` (the kernel's neighbour entry is `FAILED`) | a gateway the kernel has not marked unreachable but nothing verified; no route |
 /// | route    | the kernel routes the internet out (whatever the layers below say of that route) | no route, a reject, an expired route, a failed lookup            | no reading yet |
@@ -74,6 +74,7 @@ fn failed(layer: Layer, finding: Finding) -> LayerCheck {
 fn route_of(reason: Option<&Reason>) -> Option<&KernelRoute> {
     match reason? {
         Reason::RoutedOut { route }
+        | Reason::PartlyNoCarrier { route, .. }
         | Reason::NoCarrier { route, .. }
         | Reason::InterfaceDown { route }
         | Reason::NoSource { route }
@@ -110,6 +111,11 @@ fn link_layer(state: &Snapshot, reason: Option<&Reason>, route: Option<&KernelRo
         (Some(Reason::NoCarrier { route, .. }), _) => {
             failed(Layer::Link, Finding::NoCarrier { interface: name(route) })
         }
+        // Works, degraded: passed, with the members that time out named.
+        (Some(Reason::PartlyNoCarrier { route, without_carrier }), _) => passed(
+            Layer::Link,
+            Finding::PartlyNoCarrier { interface: name(route), without_carrier: without_carrier.clone() },
+        ),
         (_, Some(route)) => passed(Layer::Link, Finding::LinkReady { interface: name(route) }),
         // No route to judge by: any ready interface passes; else the first one says why not.
         (_, None) => match outward(state).find(|i| i.is_ready()) {

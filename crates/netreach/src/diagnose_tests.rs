@@ -30,6 +30,7 @@ fn route(gateway: Option<&str>) -> KernelRoute {
         interface: "eth0".into(),
         gateway: gateway.map(|g| g.parse().unwrap()),
         source: Some("192.0.2.10".parse().unwrap()),
+        nexthops: Vec::new(),
     }
 }
 
@@ -303,4 +304,29 @@ fn the_machine_works_when_a_family_does() {
     // IPv4 probed and answering: it works.
     s.state.verdicts[0].ipv4 = Some(Level::Online);
     assert_eq!(diagnose(&s).first_failing(), None);
+}
+
+/// A multipath route some of whose members have no carrier works, degraded: the link layer
+/// passes with the members named, the address layer falls back to the member's own address
+/// (the reason carries no source), and nothing fails.
+#[test]
+fn a_multipath_member_without_carrier_passes_with_a_finding() {
+    let partly = Reason::PartlyNoCarrier {
+        route: KernelRoute { source: None, ..route(Some("192.0.2.1")) },
+        without_carrier: vec!["eth1".into()],
+    };
+    let s = state(eth0(true, true, &["192.0.2.10"]), Some(partly));
+    let link = layer(&s, Layer::Link);
+    let finding = Finding::PartlyNoCarrier { interface: "eth0".into(), without_carrier: vec!["eth1".into()] };
+    assert_eq!((link.status, link.finding.as_ref()), (LayerStatus::Passed, Some(&finding)));
+    assert_eq!(
+        finding.to_string(),
+        "eth0 is up with carrier, but the kernel also sends some flows through eth1, which has no carrier"
+    );
+    let json = serde_json::to_string(&finding).unwrap();
+    assert_eq!(json, r#"{"code":"partly_no_carrier","interface":"eth0","without_carrier":["eth1"]}"#);
+    let address = layer(&s, Layer::Address);
+    assert_eq!(address.status, LayerStatus::Passed, "{address:?}");
+    assert_eq!(layer(&s, Layer::Route).status, LayerStatus::Passed);
+    assert_eq!(first(&s), None);
 }

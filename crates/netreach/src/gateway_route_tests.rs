@@ -51,6 +51,7 @@ fn only_a_failed_entry_of_the_way_outs_gateway_lowers_the_family() {
         interface: "Ethernet".into(),
         gateway: Some("192.0.2.1".parse().unwrap()),
         source: None,
+        nexthops: Vec::new(),
     };
     // (name, neighbour entries, IPv4 expected, IPv6 expected)
     let unreachable_v4 = (Level::Site, Reason::GatewayUnreachable { route: failed_v4.clone(), since: None });

@@ -104,7 +104,7 @@ pub use model::{ArbitrationRule, Disagreement, Subject};
 pub use model::{
     Diagnosis, FamilyDiagnosis, Finding, Layer, LayerCheck, LayerStatus, NameserverAnswer, NameserverRoute,
 };
-pub use model::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
+pub use model::{Fallback, KernelRoute, Nexthop, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
 pub use model::{GatewayNeighbour, NeighbourState};
 pub use monitor::{CallbackId, Monitor, MonitorBuilder, DEFAULT_QUEUE_CAPACITY};
 pub use path::{validate_path, PathCallbackId, PathMonitor};

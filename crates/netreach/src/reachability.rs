@@ -5,8 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::model::{
-    Fallback, Family, FamilyReachability, Interface, InterfaceKind, KernelRoute, Level, NetworkState, Reachability,
-    Reason, Reasons, RouteAnswer, RouteDecision, Source,
+    Fallback, Family, FamilyReachability, Interface, InterfaceKind, KernelRoute, Level, NetworkState, Nexthop,
+    Reachability, Reason, Reasons, RouteAnswer, RouteDecision, Source,
 };
 
 /// Derives reachability from kernel state alone (source `kernel`), by this table.
@@ -35,7 +35,12 @@ use crate::model::{
 ///   ([`Interface::is_ready`]). `unknown` counts because tun and many virtual drivers never
 ///   report an operational state; carrier is what tells. The kernel keeps routing through a
 ///   link without carrier (unless `ignore_routes_with_linkdown` is set): such a decision is
-///   not `online` ([`Reason::NoCarrier`]).
+///   not `online` ([`Reason::NoCarrier`]). A multipath (ECMP) route is judged by all the
+///   members the kernel uses (the matched entry's, with its `linkdown`/`dead` flags), not by
+///   the one a destination happens to hash to: some without carrier while one is ready is
+///   `online` with [`Reason::PartlyNoCarrier`] (flows hashed onto them time out); all without
+///   carrier is [`Reason::NoCarrier`]; the route named is a member chosen without regard to
+///   the hash (the first with carrier whose gateway answers).
 /// - *usable*: not tentative (DAD still running) and not DAD-failed. Deprecated addresses stay
 ///   usable: the kernel still picks them when nothing better exists.
 /// - Loopback interfaces and loopback/host-scope addresses never count for the lower rows;
@@ -105,15 +110,22 @@ fn family_reading(state: &NetworkState, family: Family) -> (Level, Reason) {
         return (level, reason);
     }
     let mut first_problem = None;
-    let mut first_route = None;
+    let mut first_out = None;
     for decision in &decisions {
         match judge_answer(state, family, &decision.answer) {
-            Ok(route) => drop(first_route.get_or_insert(route)),
-            Err(reason) => drop(first_problem.get_or_insert(reason)),
+            // Any destination whose route is partly without carrier says so: it is the one
+            // worth telling (some connections time out), whichever comes first.
+            out @ Reason::PartlyNoCarrier { .. } => {
+                if !matches!(first_out, Some(Reason::PartlyNoCarrier { .. })) {
+                    first_out = Some(out);
+                }
+            }
+            out @ Reason::RoutedOut { .. } => drop(first_out.get_or_insert(out)),
+            problem => drop(first_problem.get_or_insert(problem)),
         }
     }
-    match (first_problem, first_route) {
-        (None, Some(route)) => (Level::Online, Reason::RoutedOut { route }),
+    match (first_problem, first_out) {
+        (None, Some(out)) => (Level::Online, out),
         (problem, _) => {
             // The lower rows: an interface the kernel's decision leaves through counts even if
             // it is of a host-internal kind (a VPN whose peer is gone).
@@ -159,45 +171,104 @@ fn failed_gateway(state: &NetworkState, family: Family) -> Option<Reason> {
         interface: way_out.interface.clone(),
         gateway: Some(gateway),
         source: None,
+        nexthops: Vec::new(),
     };
     Some(Reason::GatewayUnreachable { route, since: failed.unanswered_since })
 }
 
-/// One answer of the kernel: the route (with its interface's name) when it leads out through a
-/// ready interface with a usable source, else the reason it does not.
-fn judge_answer(state: &NetworkState, family: Family, answer: &RouteAnswer) -> Result<KernelRoute, Reason> {
+/// One answer of the kernel: [`Reason::RoutedOut`] when it leads out through a ready interface
+/// with a usable source (or [`Reason::PartlyNoCarrier`] for a multipath route some of whose
+/// used members have no carrier), else the reason it does not.
+fn judge_answer(state: &NetworkState, family: Family, answer: &RouteAnswer) -> Reason {
+    let name_of = |index: u32| state.interface(index).map(|i| i.name.clone()).unwrap_or_default();
     let named = |route: &KernelRoute| {
         let mut route = route.clone();
-        route.interface = state.interface(route.interface_index).map(|i| i.name.clone()).unwrap_or_default();
+        route.interface = name_of(route.interface_index);
+        for hop in &mut route.nexthops {
+            hop.interface = name_of(hop.interface_index);
+        }
         route
     };
     let route = match answer {
         RouteAnswer::Out { route } => named(route),
-        RouteAnswer::NoRoute => return Err(Reason::NoRoute),
-        RouteAnswer::Rejected { reject } => return Err(Reason::Rejected { reject: *reject }),
-        RouteAnswer::Expired { route } => return Err(Reason::Expired { route: named(route) }),
-        RouteAnswer::Failed { error } => return Err(Reason::LookupFailed { error: error.clone() }),
+        RouteAnswer::NoRoute => return Reason::NoRoute,
+        RouteAnswer::Rejected { reject } => return Reason::Rejected { reject: *reject },
+        RouteAnswer::Expired { route } => return Reason::Expired { route: named(route) },
+        RouteAnswer::Failed { error } => return Reason::LookupFailed { error: error.clone() },
     };
+    let (route, without_carrier, moved) = split_multipath(state, route);
+    judge_route(state, family, route, !moved, |route| match without_carrier {
+        Some(without_carrier) => Reason::PartlyNoCarrier { route, without_carrier },
+        None => Reason::RoutedOut { route },
+    })
+}
+
+/// A multipath route is judged by every member the kernel uses (the kernel's own flags say
+/// which: `dead` ones are skipped), never by the one a lookup hashed to (the hash seed differs
+/// per namespace, and IPv6 may rotate among members whose neighbours are not reachable).
+/// Members without carrier (flagged `linkdown`, or not ready in the state: IPv4 may flag
+/// late) are named; the route is moved onto the first member with carrier (in the decoder's
+/// order, by interface index) whose gateway the kernel has not marked failed, else the first
+/// with carrier, else the first used one (then [`Reason::NoCarrier`]); its `source` is `None`
+/// (the kernel chooses one per member; the one it chose for the lookup is checked here). The
+/// names are `Some` when some members have carrier and some have not. One member (or none),
+/// or a source that is not usable: the route as it is, unmoved (the flag says whether moved).
+fn split_multipath(state: &NetworkState, route: KernelRoute) -> (KernelRoute, Option<Vec<String>>, bool) {
+    let ready = |hop: &Nexthop| !hop.linkdown && state.interface(hop.interface_index).is_some_and(Interface::is_ready);
+    let failed = |hop: &Nexthop| {
+        state
+            .gateways
+            .iter()
+            .any(|n| Some(n.address) == hop.gateway && n.interface_index == hop.interface_index && n.is_unreachable())
+    };
+    // IPv4 recomputes which members its hash may pick only on link events, not when
+    // `ignore_routes_with_linkdown` is switched on while a member is already without carrier:
+    // the reply then flags that member dead, yet flows still go there. When the kernel's own
+    // answer is such a member, its flags are stale: members dead for want of carrier count.
+    let chosen_dead = route.nexthops.iter().any(|h| {
+        h.dead && h.interface_index == route.interface_index && (route.gateway.is_none() || h.gateway == route.gateway)
+    });
+    // (An interface that is down is skipped for good: IPv4 rebalances on that.)
+    let up = |h: &Nexthop| state.interface(h.interface_index).is_some_and(|i| i.up);
+    let used: Vec<&Nexthop> =
+        route.nexthops.iter().filter(|h| h.used() || (chosen_dead && h.linkdown && up(h))).collect();
+    if used.len() < 2 || !usable_source(state, &route) {
+        return (route, None, false);
+    }
+    let mut dark: Vec<String> = Vec::new();
+    for hop in used.iter().filter(|h| !ready(h)) {
+        if !dark.contains(&hop.interface) {
+            dark.push(hop.interface.clone());
+        }
+    }
+    let lit: Vec<&Nexthop> = used.iter().copied().filter(|h| ready(h)).collect();
+    let onto = lit.iter().find(|h| !failed(h)).or(lit.first()).unwrap_or(&used[0]);
+    let (interface_index, interface, gateway) = (onto.interface_index, onto.interface.clone(), onto.gateway);
+    let partly = (!lit.is_empty() && !dark.is_empty()).then_some(dark);
+    (KernelRoute { interface_index, interface, gateway, source: None, ..route }, partly, true)
+}
+
+/// The checks of a route that leads out: its interface, its source (when `source`: not for a
+/// route [`split_multipath`] moved onto another member, which checked it), its gateway; the
+/// first that fails is the reason, else `out(route)`.
+fn judge_route(
+    state: &NetworkState,
+    family: Family,
+    route: KernelRoute,
+    source: bool,
+    out: impl FnOnce(KernelRoute) -> Reason,
+) -> Reason {
     match state.interface(route.interface_index) {
-        None => return Err(Reason::InterfaceDown { route }),
-        Some(iface) if !iface.up => return Err(Reason::InterfaceDown { route }),
+        None => return Reason::InterfaceDown { route },
+        Some(iface) if !iface.up => return Reason::InterfaceDown { route },
         Some(iface) if !iface.is_ready() => {
             let fallback = fallback(state, family, iface.index);
-            return Err(Reason::NoCarrier { route, fallback });
+            return Reason::NoCarrier { route, fallback };
         }
         Some(_) => {}
     }
-    // The source may live on any interface (an address on `lo` with an unnumbered uplink, a
-    // delegated prefix on a LAN bridge): what matters is that it is usable and routable.
-    let usable = route.source.is_some_and(|source| {
-        state
-            .interfaces
-            .iter()
-            .flat_map(|i| &i.addresses)
-            .any(|a| a.address == source && a.is_usable() && !a.is_link_local() && !a.address.is_loopback())
-    });
-    if !usable {
-        return Err(Reason::NoSource { route });
+    if source && !usable_source(state, &route) {
+        return Reason::NoSource { route };
     }
     // The gateway's neighbour entry: a failed one (or one being retried after failing) means
     // nothing gets past the first hop. Any other state, or no entry (never resolved: no
@@ -206,9 +277,22 @@ fn judge_answer(state: &NetworkState, family: Family, answer: &RouteAnswer) -> R
         state.gateways.iter().find(|n| n.address == address && n.interface_index == route.interface_index)
     });
     match gateway.filter(|n| n.is_unreachable()) {
-        Some(gateway) => Err(Reason::GatewayUnreachable { since: gateway.unanswered_since, route }),
-        None => Ok(route),
+        Some(gateway) => Reason::GatewayUnreachable { since: gateway.unanswered_since, route },
+        None => out(route),
     }
+}
+
+/// The source the kernel chose may live on any interface (an address on `lo` with an
+/// unnumbered uplink, a delegated prefix on a LAN bridge): what matters is that it is usable
+/// and routable.
+fn usable_source(state: &NetworkState, route: &KernelRoute) -> bool {
+    route.source.is_some_and(|source| {
+        state
+            .interfaces
+            .iter()
+            .flat_map(|i| &i.addresses)
+            .any(|a| a.address == source && a.is_usable() && !a.is_link_local() && !a.address.is_loopback())
+    })
 }
 
 /// The best default route of `family` through another, ready interface: where the traffic
@@ -264,3 +348,7 @@ mod reason_tests;
 #[cfg(test)]
 #[path = "gateway_route_tests.rs"]
 mod gateway_route_tests;
+
+#[cfg(test)]
+#[path = "multipath_tests.rs"]
+mod multipath_tests;

@@ -14,6 +14,7 @@ fn out(index: u32, prefix: &str, len: u8, source: &str) -> RouteAnswer {
             interface: String::new(),
             gateway: None,
             source: Some(source.parse().unwrap()),
+            nexthops: Vec::new(),
         },
     }
 }
@@ -98,6 +99,7 @@ fn reasons_read_as_one_sentence() {
         interface: "eth0".into(),
         gateway: Some("192.0.2.1".parse().unwrap()),
         source: Some("192.0.2.10".parse().unwrap()),
+        nexthops: Vec::new(),
     };
     let fallback = Some(Fallback { interface: "eth1".into(), metric: 200 });
     assert_eq!(

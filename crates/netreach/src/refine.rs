@@ -77,7 +77,7 @@ pub(crate) fn kernel_transport(state: &NetworkState, kernel: &Reachability, reas
         return None;
     }
     let family = if kernel.ipv4.reachability == Level::Online { Family::Ipv4 } else { Family::Ipv6 };
-    if let Some(Reason::RoutedOut { route }) = reasons.family(family) {
+    if let Some(Reason::RoutedOut { route } | Reason::PartlyNoCarrier { route, .. }) = reasons.family(family) {
         return state.interface(route.interface_index).map(|i| i.kind.into());
     }
     state

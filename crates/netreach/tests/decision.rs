@@ -7,112 +7,14 @@
 #![cfg(target_os = "linux")] // network namespaces
 
 mod common;
+mod world;
 
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::net::IpAddr;
 
 use common::*;
-use netreach::{EventKind, Family, Level, Monitor, ReachabilityOf, Reason, Reject, Snapshot, Transport};
+use netreach::{EventKind, Family, Level, ReachabilityOf, Reason, Reject, Transport};
 use testns::NetNs;
-
-/// The destinations the library looks up (`sys/linux/decision.rs`).
-const V4: [&str; 2] = ["64.0.0.1", "160.0.0.1"];
-const V6: [&str; 1] = ["2800::1"];
-
-/// A client namespace with two uplinks into an "internet" namespace:
-/// `va` 192.0.2.10/24 + 2001:db8::10/64 (peer `vb`: .1, ::1) and `wa` 198.51.100.10/24 +
-/// 2001:db8:2::10/64 (peer `wb`: .1, ::1); listeners on the internet's loopback addresses.
-struct World {
-    client: NetNs,
-    inet: NetNs,
-    listeners: Vec<TcpListener>,
-}
-
-fn world(tag: &str) -> World {
-    let client = NetNs::new(tag);
-    let inet = NetNs::new(&format!("{tag}i"));
-    for (a, b) in [("va", "vb"), ("wa", "wb")] {
-        client.veth(a, b);
-        client.move_link(b, &inet);
-        inet.ip(&format!("link set {b} up"));
-    }
-    client.ip("addr add 192.0.2.10/24 dev va");
-    client.ip("addr add 2001:db8::10/64 dev va nodad");
-    client.ip("addr add 198.51.100.10/24 dev wa");
-    client.ip("addr add 2001:db8:2::10/64 dev wa nodad");
-    inet.ip("addr add 192.0.2.1/24 dev vb");
-    inet.ip("addr add 2001:db8::1/64 dev vb nodad");
-    inet.ip("addr add 198.51.100.1/24 dev wb");
-    inet.ip("addr add 2001:db8:2::1/64 dev wb nodad");
-    inet.ip("addr add 203.0.113.1/32 dev lo");
-    inet.ip("addr add 2001:db8:ffff::1/128 dev lo nodad");
-    let listeners = inet.run_inside(|| {
-        ["203.0.113.1:0", "[2001:db8:ffff::1]:0"].iter().map(|a| TcpListener::bind(a).expect("listen")).collect()
-    });
-    World { client, inet, listeners }
-}
-
-impl World {
-    /// Whether a TCP connection from the client to the internet's listener of `family` opens.
-    fn connects(&self, family: Family) -> bool {
-        let to: SocketAddr = self.listeners[usize::from(family == Family::Ipv6)].local_addr().unwrap();
-        self.client.run_inside(|| TcpStream::connect_timeout(&to, Duration::from_millis(700)).is_ok())
-    }
-}
-
-/// `ip route get DEST` in `ns`: the device, or the kernel's error text.
-fn route_get(ns: &NetNs, destination: &str) -> Result<String, String> {
-    let out = ns.try_ip(&format!("-j route get {destination}"))?;
-    let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
-    Ok(v[0]["dev"].as_str().unwrap_or_default().to_owned())
-}
-
-/// The reason of a family in a fresh monitor's reading.
-fn fresh(ns: &NetNs) -> Snapshot {
-    (*Monitor::builder().netns(ns.name()).build().expect("monitor").snapshot()).clone()
-}
-
-fn reason(state: &Snapshot, family: Family) -> Reason {
-    state.reasons.family(family).cloned().expect("a reason")
-}
-
-fn level(state: &Snapshot, family: Family) -> Level {
-    state.reachability.family(family).reachability
-}
-
-/// The interface a `RoutedOut`/`NoCarrier`/... reason names.
-fn via(reason: &Reason) -> Option<&str> {
-    match reason {
-        Reason::RoutedOut { route }
-        | Reason::NoCarrier { route, .. }
-        | Reason::InterfaceDown { route }
-        | Reason::NoSource { route } => Some(route.interface.as_str()),
-        _ => None,
-    }
-}
-
-/// The library agrees with `ip route get` for every representative destination of `family`:
-/// online exactly when every one leads out through the interface the reason names.
-fn agrees(ns: &NetNs, state: &Snapshot, family: Family) {
-    let destinations: &[&str] = if family == Family::Ipv4 { &V4 } else { &V6 };
-    let answers: Vec<Result<String, String>> = destinations.iter().map(|d| route_get(ns, d)).collect();
-    let why = reason(state, family);
-    match &why {
-        Reason::RoutedOut { route } => {
-            // Every destination leads out (multipath may hash them to different members); the
-            // reason names the first one's.
-            assert!(answers.iter().all(Result::is_ok), "{why:?} vs {answers:?}");
-            assert_eq!(answers[0].as_deref(), Ok(route.interface.as_str()), "{why:?} vs {answers:?}");
-        }
-        Reason::NoRoute => assert!(answers.iter().any(|a| a.as_ref().is_err_and(|e| e.contains("unreachable")))),
-        Reason::Rejected { .. } => assert!(answers.iter().any(Result::is_err), "{why:?} vs {answers:?}"),
-        other => {
-            let dev = via(other).expect("a reason naming the route");
-            assert!(answers.iter().any(|a| a.as_deref() == Ok(dev)), "{why:?} vs {answers:?}");
-        }
-    }
-    assert_eq!(level(state, family) == Level::Online, matches!(why, Reason::RoutedOut { .. }), "{why:?}");
-}
+use world::*;
 
 #[test]
 fn a_default_only_in_a_table_no_rule_selects_is_not_online_until_a_rule_does() {
@@ -240,68 +142,6 @@ fn nexthop_objects_replace_delete_and_groups_are_followed() {
     let live = monitor.snapshot();
     let now = fresh(&w.client);
     assert_eq!((&live.reachability, &live.reasons), (&now.reachability, &now.reasons), "live equals fresh");
-}
-
-#[test]
-fn ecmp_members_lost_and_restored_while_watched_match_a_fresh_reading() {
-    testns::skip_unless_root!();
-    let w = world("ecmp");
-    w.client.ip("route add default nexthop via 192.0.2.1 dev va nexthop via 198.51.100.1 dev wa");
-    w.client.ip("-6 route add default nexthop via 2001:db8::1 dev va nexthop via 2001:db8:2::1 dev wa");
-    let (monitor, _sub) = watch(&w.client);
-    // Members lost and restored both ways: by the interface going down (its routes and, for
-    // IPv6, its addresses go with it) and by the far end losing carrier (the routes stay).
-    let steps = [
-        (&w.client, "link set va down"),
-        (&w.client, "link set va up"),
-        (&w.client, "link set wa down"),
-        (&w.client, "link set wa up"),
-        (&w.inet, "link set vb down"),
-        (&w.inet, "link set vb up"),
-        (&w.inet, "link set wb down"),
-    ];
-    for (ns, step) in steps {
-        ns.ip(step);
-        // The live monitor must come to what a fresh one reads, and both to the kernel's answer.
-        let mut last = None;
-        let equal = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            testns::wait_until(EVENT_TIMEOUT, &format!("live equals fresh after `{step}`"), || {
-                let (live, now) = (monitor.snapshot(), fresh(&w.client));
-                let same = live.reachability == now.reachability && live.reasons == now.reasons;
-                last = Some((
-                    live.reasons.clone(),
-                    now.reasons.clone(),
-                    live.route_decisions.clone(),
-                    now.route_decisions.clone(),
-                ));
-                same
-            })
-        }));
-        assert!(equal.is_ok(), "live vs fresh after `{step}`: {last:#?}");
-        let state = monitor.snapshot();
-        for family in [Family::Ipv4, Family::Ipv6] {
-            agrees(&w.client, &state, family);
-            if level(&state, family) == Level::Online {
-                // The kernel hashes each flow onto a member, also onto one whose link lost
-                // carrier (unless linkdown routes are ignored), with a seed of its own per
-                // namespace: the connection opens exactly when the kernel sends this flow
-                // through a link with carrier.
-                let listener = w.listeners[usize::from(family == Family::Ipv6)].local_addr().unwrap().ip();
-                let dev = route_get(&w.client, &listener.to_string()).expect("a route to the listener");
-                let far_end = if dev == "va" { "vb" } else { "wb" };
-                let expected = carrier(&w.inet, far_end);
-                assert_eq!(w.connects(family), expected, "{family} after `{step}` through {dev}");
-            }
-        }
-    }
-}
-
-/// Whether `dev` in `ns` is up with carrier (`LOWER_UP`), as the kernel says.
-fn carrier(ns: &NetNs, dev: &str) -> bool {
-    let out = ns.try_ip(&format!("-j link show dev {dev}")).expect("ip link show");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j");
-    v[0]["flags"].as_array().is_some_and(|f| f.iter().any(|f| f == "LOWER_UP" || f == "UP"))
-        && v[0]["operstate"] != "DOWN"
 }
 
 #[test]

@@ -31,7 +31,7 @@ pub enum Reject {
 /// let route = netreach::KernelRoute {
 ///     prefix: "0.0.0.0".parse().unwrap(), prefix_len: 0, table: 254, interface_index: 2,
 ///     interface: "eth0".into(), gateway: Some("192.0.2.1".parse().unwrap()),
-///     source: Some("192.0.2.10".parse().unwrap()),
+///     source: Some("192.0.2.10".parse().unwrap()), nexthops: Vec::new(),
 /// };
 /// assert_eq!(route.prefix(), "0.0.0.0/0");
 /// ```
@@ -52,6 +52,49 @@ pub struct KernelRoute {
     pub gateway: Option<IpAddr>,
     /// The source address the kernel would choose; it may live on another interface.
     pub source: Option<IpAddr>,
+    /// The members of a multipath (ECMP) route, as the kernel lists them in the matched entry
+    /// (`ip route get fibmatch`), sorted by interface index and gateway: it hashes each flow
+    /// onto one of them. In a [`RouteAnswer`], `interface` and `gateway` above are the member
+    /// the lookup's destination hashed to; in a [`Reason`], a member chosen without regard to
+    /// the hash (the first with carrier whose gateway answers), and `source` is `None`. Empty
+    /// for a route with one next hop (and for a nexthop group when
+    /// `net.ipv4.nexthop_compat_mode` is 0: the reply then names only the group's id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nexthops: Vec<Nexthop>,
+}
+
+/// One member of a multipath route, with the kernel's flags for it.
+///
+/// ```
+/// let hop = netreach::Nexthop {
+///     interface_index: 3, interface: "wb".into(), gateway: Some("198.51.100.1".parse().unwrap()),
+///     linkdown: true, dead: false,
+/// };
+/// // No carrier, and the kernel still hashes flows onto it.
+/// assert!(hop.used() && hop.linkdown);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Nexthop {
+    /// The interface it leaves through.
+    pub interface_index: u32,
+    /// Its name (empty while the interface is not known; filled in from the interfaces).
+    pub interface: String,
+    /// Its gateway, if any.
+    pub gateway: Option<IpAddr>,
+    /// `RTNH_F_LINKDOWN`: the kernel saw its link lose carrier.
+    #[serde(default)]
+    pub linkdown: bool,
+    /// `RTNH_F_DEAD`: the kernel skips it (its interface is down, or it has no carrier and
+    /// `ignore_routes_with_linkdown` is set for the interface).
+    #[serde(default)]
+    pub dead: bool,
+}
+
+impl Nexthop {
+    /// Whether the kernel hashes flows onto it (it is not dead).
+    pub fn used(&self) -> bool {
+        !self.dead
+    }
 }
 
 impl KernelRoute {
@@ -148,7 +191,9 @@ pub struct Fallback {
 #[serde(tag = "code", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Reason {
-    /// The kernel routes the internet out through a ready interface with a usable source.
+    /// The kernel routes the internet out through a ready interface with a usable source. For
+    /// a multipath route, through members that all have carrier: the route names the first
+    /// whose gateway answers, without `source`, and `nexthops` every member.
     RoutedOut {
         /// The route.
         route: KernelRoute,
@@ -167,6 +212,19 @@ pub enum Reason {
         route: KernelRoute,
         /// A default through a ready interface the kernel would use if told to skip this one.
         fallback: Option<Fallback>,
+    },
+    /// The route is multipath (ECMP) and the kernel spreads flows over its members, some of
+    /// which leave through an interface without carrier (their
+    /// `ignore_routes_with_linkdown` is off): flows hashed onto those time out, the others get
+    /// out. The family stays `online`: at least one member leads out through a ready
+    /// interface. Which member the representative destinations hash to does not matter.
+    PartlyNoCarrier {
+        /// The matched route; `interface` and `gateway` are its first member with carrier
+        /// (whose gateway answers, if one does), `source` is `None` (the kernel chooses one
+        /// per member), `nexthops` lists every member.
+        route: KernelRoute,
+        /// The interfaces of the members the kernel still uses that have no carrier.
+        without_carrier: Vec<String>,
     },
     /// The route leaves through an interface that is down (or not known).
     InterfaceDown {
@@ -214,6 +272,18 @@ impl std::fmt::Display for Reason {
             format!("the kernel routes {}{gateway} dev {}{table}", r.prefix(), r.interface)
         };
         match self {
+            // Multipath: every member the kernel spreads flows over, none singled out.
+            Reason::RoutedOut { route } if route.nexthops.iter().filter(|h| h.used()).count() > 1 => {
+                let hops: Vec<String> = route
+                    .nexthops
+                    .iter()
+                    .filter(|h| h.used())
+                    .map(|h| format!("{}{}", h.interface, h.gateway.map(|g| format!(" (via {g})")).unwrap_or_default()))
+                    .collect();
+                let hops: Vec<&str> = hops.iter().map(String::as_str).collect();
+                let table = if route.table == 254 { String::new() } else { format!(" (table {})", route.table) };
+                write!(f, "the kernel spreads flows for {} over {}{table}", route.prefix(), and_list(&hops))
+            }
             Reason::RoutedOut { route } => {
                 let source = route.source.map(|s| format!(" from {s}")).unwrap_or_default();
                 write!(f, "{}{source}", via(route))
@@ -239,6 +309,21 @@ impl std::fmt::Display for Reason {
                 }
                 Ok(())
             }
+            Reason::PartlyNoCarrier { route, without_carrier } => {
+                let family = if route.prefix.is_ipv4() { "ipv4" } else { "ipv6" };
+                let dark: Vec<&str> = without_carrier.iter().map(String::as_str).collect();
+                let knobs: Vec<String> =
+                    dark.iter().map(|i| format!("net.{family}.conf.{i}.ignore_routes_with_linkdown=1")).collect();
+                let knobs: Vec<&str> = knobs.iter().map(String::as_str).collect();
+                let verb = if dark.len() == 1 { "has" } else { "have" };
+                write!(
+                    f,
+                    "the kernel spreads flows over {}; {} {verb} no carrier, so some connections will time out (set {} to fail over)",
+                    and_list(&used_interfaces(route)),
+                    and_list(&dark),
+                    and_list(&knobs),
+                )
+            }
             Reason::InterfaceDown { route } => write!(f, "{}, which is down", via(route)),
             Reason::NoSource { route } => write!(f, "{}, but there is no usable source address", via(route)),
             Reason::GatewayUnreachable { route, since } => {
@@ -259,6 +344,26 @@ impl std::fmt::Display for Reason {
             Reason::DefaultRoute => f.write_str("a default route leaves through a ready interface"),
             Reason::NoDefaultRoute => f.write_str("no default route leaves through a ready interface"),
         }
+    }
+}
+
+/// The interfaces of the members the kernel hashes flows onto, in its order, each once.
+fn used_interfaces(route: &KernelRoute) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for hop in route.nexthops.iter().filter(|h| h.used()) {
+        if !names.contains(&hop.interface.as_str()) {
+            names.push(&hop.interface);
+        }
+    }
+    names
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(names: &[&str]) -> String {
+    match names {
+        [] => "no interface".into(),
+        [one] => (*one).into(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
 

@@ -33,6 +33,7 @@ mod disagreement;
 mod dns;
 mod error;
 mod event;
+mod finding;
 mod interface;
 mod level;
 mod measurement;
@@ -43,12 +44,13 @@ mod state;
 mod verdict;
 
 pub use address::{Address, AddressFlags, AddressScope, Family};
-pub use decision::{Fallback, KernelRoute, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
-pub use diagnosis::{Diagnosis, FamilyDiagnosis, Finding, Layer, LayerCheck, LayerStatus};
+pub use decision::{Fallback, KernelRoute, Nexthop, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
+pub use diagnosis::{Diagnosis, FamilyDiagnosis, Layer, LayerCheck, LayerStatus};
 pub use disagreement::{ArbitrationRule, Disagreement, Subject};
 pub use dns::{DnsConfig, DnsManager, DnsOrigin, Nameserver, NameserverAnswer, NameserverRoute};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Event, EventKind, ReachabilityOf, Update};
+pub use finding::Finding;
 #[cfg(target_os = "linux")] // for the resolver paths (sys/linux/dns)
 pub(crate) use interface::display_name;
 pub use interface::{Interface, InterfaceKind, OperState};

@@ -26,7 +26,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 pub(super) use super::families::Families;
 use super::frame::{attributes, fixed, ip, messages, u32_of, Message};
 use super::netlink::Requester;
-use crate::model::{Family, KernelRoute, Reject, RouteAnswer, RouteDecision, Update};
+use crate::model::{Family, KernelRoute, Nexthop, Reject, RouteAnswer, RouteDecision, Update};
 
 /// The destinations looked up (see the module's documentation).
 pub(super) const REPRESENTATIVES: [IpAddr; 3] = [
@@ -209,6 +209,8 @@ pub(super) struct Parts {
     source: Option<IpAddr>,
     /// `rta_expires`, in clock ticks; 0 when the route has no lifetime.
     expires: i32,
+    /// `RTA_MULTIPATH`: the members of a multipath route (the `fibmatch` reply lists them).
+    nexthops: Vec<Nexthop>,
 }
 
 /// Decodes the kernel's reply to one lookup (pure).
@@ -229,6 +231,7 @@ pub(super) fn answer(message: &Message<'_>) -> Result<Reply, String> {
                         let c = fixed::<12>(value, "RTA_CACHEINFO")?;
                         parts.expires = i32::from_ne_bytes([c[8], c[9], c[10], c[11]]);
                     }
+                    libc::RTA_MULTIPATH => parts.nexthops = multipath(value)?,
                     _ => {}
                 }
             }
@@ -247,6 +250,58 @@ pub(super) fn answer(message: &Message<'_>) -> Result<Reply, String> {
         }
         other => Err(format!("unexpected reply to a route lookup (message type {other})")),
     }
+}
+
+/// `struct rtnexthop`: length (u16), flags (u8), hops (u8), ifindex (i32), then its attributes.
+const RTNH_LEN: usize = 8;
+/// `rtnh_flags` (`linux/rtnetlink.h`; the libc crate does not carry them).
+const RTNH_F_DEAD: u8 = 1;
+const RTNH_F_LINKDOWN: u8 = 16;
+/// `RTA_VIA` (libc has it only for glibc targets).
+const RTA_VIA: u16 = 18;
+
+/// The members of `RTA_MULTIPATH` (pure): each `rtnexthop` with its flags, interface and
+/// gateway (`RTA_GATEWAY`, or IPv4's `RTA_VIA` to an IPv6 gateway). A length that does not fit
+/// is an error, never a panic. (A nexthop group also arrives this way while
+/// `nexthop_compat_mode` is on, the default: the kernel expands it.)
+pub(super) fn multipath(mut bytes: &[u8]) -> Result<Vec<Nexthop>, String> {
+    let mut hops = Vec::new();
+    while !bytes.is_empty() {
+        let header = fixed::<RTNH_LEN>(bytes, "rtnexthop")?;
+        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+        if len < RTNH_LEN || len > bytes.len() {
+            return Err(format!("rtnexthop of {len} bytes in the {} bytes left", bytes.len()));
+        }
+        let flags = header[2];
+        let mut hop = Nexthop {
+            interface_index: u32::from_ne_bytes([header[4], header[5], header[6], header[7]]),
+            interface: String::new(),
+            gateway: None,
+            linkdown: flags & RTNH_F_LINKDOWN != 0,
+            dead: flags & RTNH_F_DEAD != 0,
+        };
+        for attribute in attributes(&bytes[RTNH_LEN..len]) {
+            let (kind, value) = attribute?;
+            match kind {
+                libc::RTA_GATEWAY => hop.gateway = ip(value),
+                // `struct rtvia`: a 2-byte family, then the address (IPv4 via an IPv6 gateway).
+                RTA_VIA => hop.gateway = value.get(2..).and_then(ip),
+                _ => {}
+            }
+        }
+        hops.push(hop);
+        bytes = bytes.get(super::frame::align(len)..).unwrap_or_default();
+    }
+    Ok(hops)
+}
+
+/// The members of the matched route, sorted by interface and gateway: IPv6 lists them
+/// starting from the one its lookup landed on, which varies between lookups, and the answer
+/// must not. More than one member, or none: a single one says nothing the plain reply does not.
+fn members(matched: Option<&Parts>) -> Vec<Nexthop> {
+    let mut hops = matched.map(|m| m.nexthops.clone()).filter(|hops| hops.len() > 1).unwrap_or_default();
+    hops.sort_by_key(|h| (h.interface_index, h.gateway));
+    hops
 }
 
 /// One destination's answer from its two replies, and the route's remaining lifetime.
@@ -284,6 +339,7 @@ fn combine(plain: &Result<Reply, String>, matched: &Result<Reply, String>) -> (R
         interface: String::new(),
         gateway: plain.gateway,
         source: plain.source,
+        nexthops: members(matched),
     };
     // Negative: already past its expiry (the lookup raced the expiry): look again very soon.
     let ticks = matched.map_or(0, |m| m.expires);

@@ -111,3 +111,96 @@ fn replies_decode_into_answers() {
     }
     assert!(decode(libc::RTM_NEWROUTE, &plain[..5]).is_err());
 }
+
+/// One `struct rtnexthop` with its attributes, as the kernel lays it out in `RTA_MULTIPATH`.
+fn rtnh(flags: u8, ifindex: i32, attrs: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let body: Vec<u8> = attrs.iter().flat_map(|(t, v)| nla(*t, v)).collect();
+    let mut bytes = ((RTNH_LEN + body.len()) as u16).to_ne_bytes().to_vec();
+    bytes.extend([flags, 0]);
+    bytes.extend(ifindex.to_ne_bytes());
+    bytes.extend(body);
+    bytes
+}
+
+/// The fibmatch reply of `ip route add default nexthop via 192.0.2.1 dev va nexthop via
+/// 198.51.100.1 dev wa` after wa's far end went down: wa's member is flagged linkdown (and
+/// dead once `ignore_routes_with_linkdown` is set); the answer carries every member.
+#[test]
+fn multipath_members_decode_with_their_flags() {
+    let members = [
+        rtnh(0, 2, &[(libc::RTA_GATEWAY, vec![192, 0, 2, 1])]),
+        rtnh(RTNH_F_LINKDOWN, 3, &[(libc::RTA_GATEWAY, vec![198, 51, 100, 1])]),
+        // IPv4 through an IPv6 gateway: RTA_VIA (family, then the address).
+        rtnh(
+            RTNH_F_LINKDOWN | RTNH_F_DEAD,
+            4,
+            &[(RTA_VIA, {
+                let mut via = (libc::AF_INET6 as u16).to_ne_bytes().to_vec();
+                via.extend("2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
+                via
+            })],
+        ),
+    ]
+    .concat();
+    let hops = multipath(&members).expect("decodes");
+    let seen: Vec<(u32, Option<IpAddr>, bool, bool)> =
+        hops.iter().map(|h| (h.interface_index, h.gateway, h.linkdown, h.dead)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (2, Some("192.0.2.1".parse().unwrap()), false, false),
+            (3, Some("198.51.100.1".parse().unwrap()), true, false),
+            (4, Some("2001:db8::1".parse().unwrap()), true, true),
+        ]
+    );
+    assert!(hops[1].used() && !hops[2].used(), "dead members are skipped by the kernel");
+
+    // In a reply: the answer carries them; one member alone is no multipath.
+    let plain = route_reply(
+        libc::RTN_UNICAST,
+        32,
+        &[(libc::RTA_OIF, 3u32.to_ne_bytes().to_vec()), (libc::RTA_PREFSRC, vec![198, 51, 100, 10])],
+    );
+    for (multipath, want) in [(members.clone(), 3), (rtnh(0, 2, &[]), 0)] {
+        let matched = route_reply(libc::RTN_UNICAST, 0, &[(libc::RTA_MULTIPATH, multipath)]);
+        let (answer, _) = combine(&decode(libc::RTM_NEWROUTE, &plain), &decode(libc::RTM_NEWROUTE, &matched));
+        let RouteAnswer::Out { route } = answer else { panic!("{answer:?}") };
+        assert_eq!((route.interface_index, route.nexthops.len()), (3, want));
+    }
+
+    // Truncated or hostile: an error, never a panic; a whole reply cut anywhere likewise.
+    for cut in 0..members.len() {
+        let _ = multipath(&members[..cut]);
+    }
+    assert!(multipath(&members[..5]).is_err(), "a header cut short");
+    let mut liar = members.clone();
+    liar[0..2].copy_from_slice(&1000u16.to_ne_bytes());
+    assert!(multipath(&liar).is_err(), "a length past the end");
+    liar[0..2].copy_from_slice(&4u16.to_ne_bytes());
+    assert!(multipath(&liar).is_err(), "a length shorter than its header");
+    let mut bad_attr = rtnh(0, 2, &[(libc::RTA_GATEWAY, vec![192, 0, 2, 1])]);
+    bad_attr[8..10].copy_from_slice(&200u16.to_ne_bytes());
+    assert!(multipath(&bad_attr).is_err(), "an attribute past its member's end");
+    let matched = route_reply(libc::RTN_UNICAST, 0, &[(libc::RTA_MULTIPATH, members.clone())]);
+    for cut in 0..matched.len() {
+        let _ = decode(libc::RTM_NEWROUTE, &matched[..cut]);
+    }
+    let broken = route_reply(libc::RTN_UNICAST, 0, &[(libc::RTA_MULTIPATH, members[..10].to_vec())]);
+    assert!(decode(libc::RTM_NEWROUTE, &broken).is_err());
+}
+
+/// A route using a nexthop group with `nexthop_compat_mode` off: the reply names only the
+/// group's id (`RTA_NH_ID`), which is ignored; the plain reply's member still answers.
+#[test]
+fn a_nexthop_group_without_compat_mode_answers_by_the_plain_reply() {
+    const RTA_NH_ID: u16 = 30;
+    let plain = route_reply(
+        libc::RTN_UNICAST,
+        32,
+        &[(libc::RTA_OIF, 2u32.to_ne_bytes().to_vec()), (libc::RTA_GATEWAY, vec![192, 0, 2, 1])],
+    );
+    let matched = route_reply(libc::RTN_UNICAST, 0, &[(RTA_NH_ID, 10u32.to_ne_bytes().to_vec())]);
+    let (answer, _) = combine(&decode(libc::RTM_NEWROUTE, &plain), &decode(libc::RTM_NEWROUTE, &matched));
+    let RouteAnswer::Out { route } = answer else { panic!("{answer:?}") };
+    assert_eq!((route.interface_index, route.nexthops.is_empty()), (2, true));
+}

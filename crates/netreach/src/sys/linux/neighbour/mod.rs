@@ -53,12 +53,18 @@ pub(super) type Gateway = (IpAddr, u32);
 /// timers (3 solicitations 1 s apart, for either kind of resolution).
 pub(super) const REVERIFY_WAIT: Duration = Duration::from_secs(4);
 
-/// The gateways (address, interface) a decision leads through, in its order, once each.
+/// The gateways (address, interface) a decision leads through, in its order, once each: the
+/// member each lookup hashed to, then every other member of a multipath route the kernel
+/// uses (the reason of a route partly without carrier names its first member with carrier,
+/// whichever member the lookup hashed to, and that member's gateway is then the one judged).
 fn gateways_of(decisions: &[RouteDecision]) -> Vec<Gateway> {
     let mut gateways = Vec::new();
     for decision in decisions {
         if let RouteAnswer::Out { route } = &decision.answer {
-            if let Some(gateway) = route.gateway.map(|g| (g, route.interface_index)) {
+            let chosen = route.gateway.map(|g| (g, route.interface_index));
+            let members =
+                route.nexthops.iter().filter(|h| h.used()).filter_map(|h| h.gateway.map(|g| (g, h.interface_index)));
+            for gateway in chosen.into_iter().chain(members) {
                 if !gateways.contains(&gateway) {
                     gateways.push(gateway);
                 }

@@ -223,3 +223,33 @@ fn the_kernel_passes_only_the_gateways_entries() {
     let mut buffer = Vec::with_capacity(8192);
     assert!(socket.recv(&mut buffer, 0).is_err(), "dropped");
 }
+
+/// The gateways followed: each lookup's own, then the other members of a multipath route the
+/// kernel uses (not a dead one), each once.
+#[test]
+fn the_gateways_of_every_used_multipath_member_are_followed() {
+    use crate::model::{KernelRoute, Nexthop};
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let hop = |index, gateway: &str, dead| Nexthop {
+        interface_index: index,
+        interface: String::new(),
+        gateway: Some(ip(gateway)),
+        linkdown: dead,
+        dead,
+    };
+    let route = KernelRoute {
+        prefix: ip("0.0.0.0"),
+        prefix_len: 0,
+        table: 254,
+        interface_index: 3,
+        interface: String::new(),
+        gateway: Some(ip("198.51.100.1")),
+        source: None,
+        nexthops: vec![hop(2, "192.0.2.1", false), hop(3, "198.51.100.1", false), hop(4, "203.0.113.1", true)],
+    };
+    let decision = |d: &str| RouteDecision { destination: ip(d), answer: RouteAnswer::Out { route: route.clone() } };
+    assert_eq!(
+        gateways_of(&[decision("64.0.0.1"), decision("160.0.0.1")]),
+        vec![(ip("198.51.100.1"), 3), (ip("192.0.2.1"), 2)]
+    );
+}
