@@ -207,6 +207,7 @@ fn a_decision_closing_a_change_brings_the_nameservers_routes_into_the_same_chang
                 interface: "eth0".into(),
                 gateway: Some("192.0.2.1".parse().unwrap()),
                 source: Some("192.0.2.10".parse().unwrap()),
+                nexthops: Vec::new(),
             },
         },
     };
