@@ -18,6 +18,7 @@ use netlink_packet_route::link::{InfoKind, LinkLayerType};
 use super::frame::{attributes, fixed, ip, messages, u32_of, Message};
 use super::kind::{classify, sysfs_hints};
 use super::route_message::Route;
+use super::rule_message::may_change_tables;
 use crate::model::{Address, AddressFlags, AddressScope, Family, Interface, OperState, Update};
 
 const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
@@ -39,6 +40,9 @@ pub(super) enum Control {
     /// a rule, a nexthop object, a netconf setting, or a default route of any type; with the
     /// address family byte its header starts with.
     Policy { family: u8 },
+    /// A rule that can change which tables are listed was added or removed
+    /// ([`super::rule_message::may_change_tables`]): the rules are read again.
+    Tables,
 }
 
 /// `RTM_NEWNEXTHOP`, `RTM_DELNEXTHOP` (linux/rtnetlink.h; not in libc).
@@ -81,6 +85,9 @@ pub(super) fn parse_datagram(
         };
         if let Some(family) = policy_family(&message) {
             control(Control::Policy { family });
+        }
+        if matches!(message.kind, libc::RTM_NEWRULE | libc::RTM_DELRULE) && may_change_tables(message.payload) {
+            control(Control::Tables);
         }
         let interrupted = message.flags & NLM_F_DUMP_INTR != 0;
         if interrupted {

@@ -56,7 +56,7 @@ fn decode_routes(bytes: &[u8], routes: Routes) -> (Vec<Update>, Vec<String>) {
         Control::Error(e) => problems.push(format!("error {e}")),
         Control::Done { interrupted } => problems.push(format!("done interrupted={interrupted}")),
         Control::Interrupted => problems.push("interrupted".into()),
-        Control::Policy { .. } => {}
+        Control::Policy { .. } | Control::Tables => {}
     });
     (updates, problems)
 }
@@ -89,6 +89,26 @@ fn policy_messages_name_their_family() {
     let mut nexthop = [0u8; 8];
     nexthop[0] = libc::AF_INET6 as u8; // may serve IPv4 routes too
     assert_eq!(policy_family(&message(105, 0, 1, &nexthop)), Some(0));
+}
+
+/// Only a rule that names a table (or cannot be read) asks for the rules to be read again.
+#[test]
+fn only_rules_naming_a_table_can_change_the_listed_tables() {
+    let tables = |bytes: &[u8]| {
+        let mut seen = false;
+        parse_datagram(bytes, false, Routes::All, &mut Vec::new(), &mut |c| seen |= matches!(c, Control::Tables));
+        seen
+    };
+    // `ip rule add lookup 100`; `ip rule add unreachable` (action 7): both policy.
+    let lookup = [libc::AF_INET as u8, 0, 0, 0, 100, 0, 0, 1, 0, 0, 0, 0];
+    let unreachable = [libc::AF_INET as u8, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0];
+    for kind in [libc::RTM_NEWRULE, libc::RTM_DELRULE] {
+        assert!(tables(&message(kind, 0, 1, &lookup)), "message type {kind}");
+        assert!(!tables(&message(kind, 0, 1, &unreachable)), "message type {kind}");
+        assert!(policy(&message(kind, 0, 1, &unreachable)));
+    }
+    assert!(tables(&message(libc::RTM_NEWRULE, 0, 1, &lookup[..4])), "unreadable: read again");
+    assert!(!tables(&route_message(libc::RTM_NEWROUTE, 0, 0, &[])), "not a rule");
 }
 
 #[test]

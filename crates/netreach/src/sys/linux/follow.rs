@@ -81,16 +81,15 @@ impl Kernel {
 
     /// What a datagram's updates need before they are handed over: default routes of tables
     /// that are not listed dropped ([`super::listed::Tables::keeps`]), the tables read again
-    /// after a rule change (or a link change, with `l3mdev` rules: a VRF's table), and links
-    /// that came back up revived.
+    /// after a change of a rule that names a table (or a link change, with `l3mdev` rules: a
+    /// VRF's table), and links that came back up revived.
     pub(super) fn follow(&mut self, updates: &mut Vec<Update>) {
         let tables = &self.sockets.tables;
-        let relist = |u: &Update| match u {
-            Update::RulesChanged(_) => true,
-            Update::Link(_) | Update::LinkRemoved(_) => tables.l3mdev,
-            _ => false,
-        };
-        self.tables_due |= updates.iter().any(relist);
+        let relist = |u: &Update| matches!(u, Update::Link(_) | Update::LinkRemoved(_)) && tables.l3mdev;
+        // A kill switch's `unreachable` rule names no table: reading every rule again after it
+        // would only delay the next change.
+        let named = std::mem::take(&mut self.sockets.tables_may_change);
+        self.tables_due |= named || updates.iter().any(relist);
         updates.retain(|u| tables.keeps(u));
         self.revive(updates);
     }

@@ -26,6 +26,7 @@ mod netns;
 pub(crate) mod networkmanager;
 mod recover;
 mod route_message;
+mod rule_message;
 mod socket;
 mod tables;
 

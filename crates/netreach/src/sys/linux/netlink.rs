@@ -52,6 +52,9 @@ pub(crate) struct Sockets {
     /// depends on but that is not state (a rule, a nexthop object, a netconf setting, a reject
     /// default); taken by whoever asks the decision again.
     pub(super) policy_changed: Families,
+    /// A received rule can have changed which tables are listed (it names a table); taken by
+    /// whoever reads the rules again (`Kernel::follow`).
+    pub(super) tables_may_change: bool,
     /// The neighbour entries of the decision's gateways, on a socket of their own.
     pub(super) neighbours: super::neighbour::Neighbours,
     /// The tables whose default routes are listed (see [`super::listed`]).
@@ -82,6 +85,7 @@ impl Sockets {
             undecodable: Vec::new(),
             use_sysfs,
             policy_changed: Families::NONE,
+            tables_may_change: false,
             neighbours: super::neighbour::Neighbours::open()?,
             tables: super::listed::Tables::default(),
             namespace: None,
@@ -95,9 +99,11 @@ impl Sockets {
         match self.events.recv(&mut self.buffer, 0) {
             Ok(_) => {
                 let (undecodable, policy) = (&mut self.undecodable, &mut self.policy_changed);
+                let tables = &mut self.tables_may_change;
                 parse_datagram(&self.buffer, self.use_sysfs, Routes::All, updates, &mut |control| match control {
                     Control::Undecodable(what) => undecodable.push(what),
                     Control::Policy { family } => *policy = policy.with(Families::of_raw(family)),
+                    Control::Tables => *tables = true,
                     _ => {}
                 });
                 Ok(true)
@@ -211,7 +217,7 @@ impl Requester {
             Control::Interrupted => *consistent = false,
             Control::Error(e) => failure = Some(e),
             Control::Undecodable(what) => undecodable.push(what),
-            Control::Policy { .. } => {}
+            Control::Policy { .. } | Control::Tables => {}
         });
         failure.map_or(Ok(done), Err)
     }

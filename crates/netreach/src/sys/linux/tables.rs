@@ -63,12 +63,10 @@ use super::decode::Routes;
 use super::frame::{attributes, fixed, messages, u32_of};
 pub(crate) use super::listed::Tables;
 use super::netlink::{Requester, Sockets};
+use super::rule_message::rule_table;
 use crate::model::{Family, Update};
 
-/// `FRA_TABLE`, `FRA_L3MDEV` (linux/fib_rules.h), `FR_ACT_TO_TBL`, `IFLA_VRF_TABLE`.
-const FRA_TABLE: u16 = 15;
-const FRA_L3MDEV: u16 = 19;
-const FR_ACT_TO_TBL: u8 = 1;
+/// `IFLA_VRF_TABLE`, `IFLA_INFO_DATA` (linux/if_link.h).
 const IFLA_VRF_TABLE: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 
@@ -203,29 +201,6 @@ impl Sockets {
     }
 }
 
-/// What a rule says about tables.
-struct Rule {
-    table: Option<u32>,
-    l3mdev: bool,
-}
-
-/// `struct fib_rule_hdr` (family, dst_len, src_len, tos, table, res1, res2, action, flags)
-/// and its attributes: the table of a `lookup` rule (`FRA_TABLE` overrides the 8-bit field).
-fn rule_table(payload: &[u8]) -> Result<Rule, String> {
-    let h = fixed::<12>(payload, "rule header")?;
-    let mut table = u32::from(h[4]);
-    let mut l3mdev = false;
-    for attribute in attributes(&payload[12..]) {
-        let (kind, value) = attribute?;
-        match kind {
-            FRA_TABLE => table = u32_of(value, "FRA_TABLE")?,
-            FRA_L3MDEV => l3mdev = value.first().is_some_and(|v| *v != 0),
-            _ => {}
-        }
-    }
-    Ok(Rule { table: (h[7] == FR_ACT_TO_TBL && table != 0).then_some(table), l3mdev })
-}
-
 /// The table of a VRF device (`IFLA_LINKINFO` / `IFLA_INFO_DATA` / `IFLA_VRF_TABLE`).
 fn vrf_table(payload: &[u8]) -> Result<Option<u32>, String> {
     for attribute in attributes(payload.get(16..).unwrap_or_default()) {
@@ -301,25 +276,6 @@ fn table_defaults<R: std::borrow::BorrowMut<Requester>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_rule_names_its_table_only_when_it_looks_one_up() {
-        // lookup 100 (8-bit field), action to-table.
-        let mut lookup = vec![2, 0, 0, 0, 100, 0, 0, FR_ACT_TO_TBL, 0, 0, 0, 0];
-        assert_eq!(rule_table(&lookup).unwrap().table, Some(100));
-        // FRA_TABLE overrides the field (tables above 255).
-        lookup.extend([8, 0, FRA_TABLE as u8, 0]);
-        lookup.extend(51820u32.to_ne_bytes());
-        assert_eq!(rule_table(&lookup).unwrap().table, Some(51820));
-        // An unreachable rule (action 7) names none; an l3mdev rule says so.
-        let mut unreachable = vec![2, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0];
-        assert_eq!(rule_table(&unreachable).unwrap().table, None);
-        unreachable.extend([5, 0, FRA_L3MDEV as u8, 0, 1, 0, 0, 0]);
-        assert!(rule_table(&unreachable).unwrap().l3mdev);
-        // Truncated: an error, not a panic.
-        assert!(rule_table(&[2, 0, 0]).is_err());
-        assert!(rule_table(&[2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 8, 0, 15, 0, 1]).is_err());
-    }
 
     /// A VRF link message (this kernel has no VRF module, so a fixture): struct ifinfomsg,
     /// then IFLA_LINKINFO { IFLA_INFO_KIND "vrf", IFLA_INFO_DATA { IFLA_VRF_TABLE 10 } }.
