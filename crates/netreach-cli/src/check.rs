@@ -39,7 +39,7 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, Failure> {
     if args.watch {
         output::exit_on_signals(OnSignal::Succeed)?;
     }
-    let monitor = args.common.monitor()?;
+    let monitor = if args.watch { args.common.monitor()? } else { args.common.reading()? };
     // The path's stream only carries its status: why the monitor stopped (e.g. its namespace
     // was deleted) comes from the monitor's own fatal error, kept here. Callbacks run before
     // the monitor closes its path streams, so it is known by the time the stream ends.

@@ -92,6 +92,11 @@ impl Monitored {
     pub(crate) fn monitor(&self) -> Result<netreach::Monitor, netreach::Error> {
         self.probe.apply(self.common.builder())?.build()
     }
+
+    /// A monitor for one reading ([`Common::reading`]).
+    pub(crate) fn reading(&self) -> Result<netreach::Monitor, netreach::Error> {
+        self.probe.apply(self.common.builder().watch_files(false))?.build()
+    }
 }
 
 /// Options every subcommand takes.
@@ -113,6 +118,13 @@ pub(crate) struct Common {
 impl Common {
     pub(crate) fn monitor(&self) -> Result<netreach::Monitor, netreach::Error> {
         self.builder().build()
+    }
+
+    /// A monitor for one reading, then gone: it watches no files (inotify marks would make
+    /// the command wait up to about 15 ms at its exit for the kernel to retire them; see
+    /// `MonitorBuilder::watch_files`).
+    pub(crate) fn reading(&self) -> Result<netreach::Monitor, netreach::Error> {
+        self.builder().watch_files(false).build()
     }
 
     pub(crate) fn builder(&self) -> netreach::MonitorBuilder {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use crate::{diagnosis, human, output, Failure, Monitored};
 
 pub(crate) fn run(args: &Monitored) -> Result<ExitCode, Failure> {
-    let monitor = args.monitor()?;
+    let monitor = args.reading()?;
     // With --probe, probe now so the verdict is in what is printed.
     let state = if args.probe.enabled() { monitor.check()? } else { monitor.snapshot() };
     let text = if args.common.json {

@@ -125,7 +125,7 @@ pub(crate) fn run(args: &WhyArgs) -> Result<ExitCode, Failure> {
         check_host(host).map_err(Failure::invalid_input)?;
     }
     let config = args.target.config()?;
-    let monitor = args.common.monitor()?; // without a probe: starting it sends nothing
+    let monitor = args.common.reading()?; // without a probe: starting it sends nothing
     let before = monitor.snapshot();
     let kernel = netreach::derive_kernel_reachability(&before);
     let families: Vec<Family> =

@@ -36,6 +36,7 @@ pub struct MonitorBuilder {
     pub(crate) backend: BackendKind,
     pub(crate) system_bus_address: Option<String>,
     pub(crate) settle: Option<Duration>,
+    pub(crate) watch_files: bool,
 }
 
 impl Default for MonitorBuilder {
@@ -48,6 +49,7 @@ impl Default for MonitorBuilder {
             backend: BackendKind::Auto,
             system_bus_address: None,
             settle: None,
+            watch_files: true,
         }
     }
 }
@@ -131,6 +133,27 @@ impl MonitorBuilder {
         self
     }
 
+    /// Whether the monitor watches files for changes (default: yes). On Linux these are the
+    /// resolver configuration (`/etc/resolv.conf` and what it leads to: the `dns` of the
+    /// state) and, for a namespace given by name, `/run/netns` (its deletion stops the
+    /// monitor). With `false` the resolver configuration is read once, when the monitor is
+    /// built, and never again, and a deleted namespace goes unnoticed.
+    ///
+    /// For a monitor made for one reading (`netreach status`, `netreach why`): the watches
+    /// are inotify marks, and dropping the last one (or exiting with it) makes the process
+    /// wait for the kernel to retire them, a grace period of up to about 15 ms, more than the
+    /// whole reading takes. Elsewhere than on Linux there is nothing to watch.
+    ///
+    /// ```no_run
+    /// let monitor = netreach::Monitor::builder().watch_files(false).build()?;
+    /// println!("{}", monitor.snapshot().reachability.overall);
+    /// # Ok::<(), netreach::Error>(())
+    /// ```
+    pub fn watch_files(mut self, watch: bool) -> Self {
+        self.watch_files = watch;
+        self
+    }
+
     /// Starts the monitor: opens the OS source's sockets, reads the initial state, starts the
     /// sources above the kernel and the engine thread. Any failure is returned here; there is
     /// no half-built monitor.
@@ -142,6 +165,8 @@ impl MonitorBuilder {
                 netns: self.netns.clone(),
                 #[cfg(target_os = "linux")]
                 receive_buffer: self.receive_buffer,
+                #[cfg(target_os = "linux")]
+                files_read_once: !self.watch_files,
             },
             networkmanager: NetworkManagerConfig {
                 backend: self.backend,

@@ -27,6 +27,18 @@ fn a_thousand_monitors_leave_no_threads_or_fds_behind() {
     assert_eq!(open_fds(), fds, "file descriptors leaked (monitors alive together)");
     threads_back_to(tasks, "threads leaked (monitors alive together)");
 
+    // A monitor for one reading watches no file (its exit does not wait for the kernel to
+    // retire inotify marks), yet its state has the resolver configuration a watching one reads.
+    let watching = Monitor::new().expect("monitor");
+    let dns = watching.snapshot().dns.clone();
+    drop(watching);
+    let reading = Monitor::builder().watch_files(false).build().expect("monitor for one reading");
+    assert_eq!(inotify_instances(), 0, "a monitor for one reading watches no file");
+    assert!(dns.is_some());
+    assert_eq!(reading.snapshot().dns, dns, "the resolver configuration, read once");
+    drop(reading);
+    assert_eq!(open_fds(), fds, "file descriptors leaked (a monitor for one reading)");
+
     if !require_root("a_thousand_monitors_leave_no_threads_or_fds_behind (namespace part)") {
         return;
     }
@@ -39,6 +51,13 @@ fn a_thousand_monitors_leave_no_threads_or_fds_behind() {
     }
     assert_eq!(open_fds(), fds, "file descriptors leaked (namespace monitors)");
     threads_back_to(tasks, "threads leaked (namespace monitors)");
+    // By name, a monitor watches /run/netns for the namespace's deletion; for one reading, not.
+    let watching = Monitor::builder().netns(ns.name()).build().expect("monitor in namespace");
+    assert_eq!(inotify_instances(), 2, "the resolver files and /run/netns");
+    drop(watching);
+    let reading = Monitor::builder().netns(ns.name()).watch_files(false).build().expect("reading in namespace");
+    assert_eq!(inotify_instances(), 0, "a reading in a named namespace watches nothing");
+    drop(reading);
     networkmanager_monitors_leave_no_threads_or_fds_behind();
 }
 

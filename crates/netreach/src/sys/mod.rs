@@ -115,6 +115,10 @@ pub(crate) struct KernelConfig {
     /// are callbacks that say "read again", which cannot overrun.
     #[cfg(target_os = "linux")]
     pub receive_buffer: Option<usize>,
+    /// Read the files the state depends on (the resolver configuration) once and watch none
+    /// (`MonitorBuilder::watch_files(false)`); `false`, the default, watches them.
+    #[cfg(target_os = "linux")]
+    pub files_read_once: bool,
 }
 
 /// What the NetworkManager source needs to know; filled by the builder. Elsewhere than on

@@ -148,7 +148,10 @@ impl Kernel {
     /// Opens the sockets (inside the namespace, if one is given) and reads the initial state.
     pub(crate) fn open(config: &KernelConfig) -> Result<(Kernel, NetworkState), Error> {
         let namespace = config.netns.as_ref().map(Namespace::open).transpose()?;
-        let deletion = namespace.as_ref().map(NamespaceWatch::new).transpose()?.flatten();
+        let deletion = match &namespace {
+            Some(namespace) if !config.files_read_once => NamespaceWatch::new(namespace)?,
+            _ => None,
+        };
         let mut sockets = open_sockets(namespace.as_ref(), config.receive_buffer)?;
         let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
             .map(Arc::new)
@@ -170,7 +173,12 @@ impl Kernel {
         }
         let resolver = dns::resolver_file(namespace.as_ref().map(Namespace::path));
         let waker = Waker(wake.clone());
-        let dns = dns::Follow::new(resolver, dns::RESOLVED_UPSTREAM.into(), Box::new(move || waker.wake()))?;
+        let upstream = dns::RESOLVED_UPSTREAM.into();
+        let dns = if config.files_read_once {
+            dns::Follow::once(resolver, upstream)
+        } else {
+            dns::Follow::new(resolver, upstream, Box::new(move || waker.wake()))?
+        };
         let expiry = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK)
             .map_err(|e| Error::io("creating a timerfd", e.into()))?;
         register(expiry.as_fd(), EXPIRY)?;

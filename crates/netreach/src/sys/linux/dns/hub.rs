@@ -32,6 +32,8 @@ const FLAGS: AddWatchFlags = AddWatchFlags::IN_CREATE
 /// One monitor's resolver configuration, followed for as long as this lives.
 pub(crate) struct Follow {
     follower: Arc<Follower>,
+    /// Whether the hub follows it (`false`: read once, [`Follow::once`]).
+    followed: bool,
 }
 
 struct Follower {
@@ -88,7 +90,16 @@ impl Follow {
         hub.followers.push(follower.clone());
         hub.refresh(&follower);
         lock(&follower.seen).changed = false; // the first reading is no change
-        Ok(Follow { follower })
+        Ok(Follow { follower, followed: true })
+    }
+
+    /// Reads the configuration once and follows nothing: no hub, no inotify mark (see
+    /// `MonitorBuilder::watch_files`); it never changes.
+    pub(crate) fn once(file: PathBuf, upstream: PathBuf) -> Follow {
+        let (current, places) = read(&file, &upstream);
+        let seen = Seen { current, places, changed: false };
+        let follower = Follower { file, upstream, wake: Box::new(|| {}), seen: Mutex::new(seen) };
+        Follow { follower: Arc::new(follower), followed: false }
     }
 
     /// The configuration as last read.
@@ -105,6 +116,9 @@ impl Follow {
 
 impl Drop for Follow {
     fn drop(&mut self) {
+        if !self.followed {
+            return;
+        }
         let last = {
             let mut guard = hub();
             let Some(hub) = guard.as_mut() else { return };
