@@ -167,6 +167,11 @@ impl NmSandbox {
             other => panic!("freeze: {other}? (nm or bus)"),
         });
         signal(&pid, "-STOP");
+        // `kill` returns before the process has stopped: on a loaded machine it could still
+        // answer a call made right after (seen in CI: a Ping answered, then CheckConnectivity
+        // left to its 30 s bound). Frozen means every thread stopped; the kernel announces
+        // that only to a parent, so /proc is polled, bounded.
+        crate::wait_until(Duration::from_secs(5), &format!("{who} (pid {pid}) to stop"), || stopped(&pid));
         Frozen { pid }
     }
 
@@ -208,6 +213,15 @@ impl Drop for Frozen {
         // Never a panic here (it may run while a failed test unwinds).
         let _ = Command::new("kill").args(["-CONT", &self.pid]).status();
     }
+}
+
+/// Whether every thread of process `pid` is stopped (state `T`).
+fn stopped(pid: &str) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().all(|task| {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        status.lines().find_map(|l| l.strip_prefix("State:")).is_some_and(|s| s.trim_start().starts_with('T'))
+    })
 }
 
 fn signal(pid: &str, which: &str) {
