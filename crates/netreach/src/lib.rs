@@ -73,6 +73,7 @@ mod engine;
 mod fold;
 mod model;
 mod monitor;
+mod monitor_paths;
 /// Windows' Network List Manager and IP Helper vocabulary mapped onto netreach's: pure, so its
 /// tables are tested on every platform, but crate-private (Windows SDK numbers are no part of
 /// the API).
