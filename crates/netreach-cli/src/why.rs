@@ -67,17 +67,7 @@ pub(crate) fn check_host(host: &str) -> Result<(), String> {
 fn gateways(state: &Snapshot) -> Vec<(IpAddr, String)> {
     let mut out = Vec::new();
     for family in [Family::Ipv4, Family::Ipv6] {
-        let route = match state.reasons.family(family) {
-            Some(
-                Reason::RoutedOut { route }
-                | Reason::PartlyNoCarrier { route, .. }
-                | Reason::NoCarrier { route, .. }
-                | Reason::InterfaceDown { route }
-                | Reason::NoSource { route }
-                | Reason::GatewayUnreachable { route, .. },
-            ) => route,
-            _ => continue,
-        };
+        let Some(route) = state.reasons.family(family).and_then(Reason::route) else { continue };
         // A multipath route: every member the kernel uses is re-verified, not only the one named.
         let members = route.nexthops.iter().filter(|h| h.used()).map(|h| (h.gateway, h.interface.clone()));
         for (gateway, interface) in std::iter::once((route.gateway, route.interface.clone())).chain(members) {

@@ -70,22 +70,9 @@ fn failed(layer: Layer, finding: Finding) -> LayerCheck {
     check(layer, LayerStatus::Failed, Some(finding))
 }
 
-/// The route a family's reason is about, when it has one that leads out.
-fn route_of(reason: Option<&Reason>) -> Option<&KernelRoute> {
-    match reason? {
-        Reason::RoutedOut { route }
-        | Reason::PartlyNoCarrier { route, .. }
-        | Reason::NoCarrier { route, .. }
-        | Reason::InterfaceDown { route }
-        | Reason::NoSource { route }
-        | Reason::GatewayUnreachable { route, .. } => Some(route),
-        _ => None,
-    }
-}
-
 fn family(state: &Snapshot, family: Family, dns: &LayerCheck) -> FamilyDiagnosis {
     let reason = state.reasons.family(family);
-    let route = route_of(reason);
+    let route = reason.and_then(Reason::route);
     let (internet, answered) = internet_layer(state, family);
     let layers = vec![
         link_layer(state, reason, route),

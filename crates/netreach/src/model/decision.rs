@@ -264,6 +264,33 @@ pub enum Reason {
     NoDefaultRoute,
 }
 
+impl Reason {
+    /// The route the kernel's answer leads out through, which this reason is about: `None`
+    /// when there is none (no route, a reject, a failed lookup, an expired route, a reading
+    /// from default routes alone).
+    ///
+    /// ```
+    /// let route = netreach::KernelRoute {
+    ///     prefix: "0.0.0.0".parse().unwrap(), prefix_len: 0, table: 254, interface_index: 2,
+    ///     interface: "eth0".into(), gateway: None, source: None, nexthops: Vec::new(),
+    /// };
+    /// let reason = netreach::Reason::InterfaceDown { route: route.clone() };
+    /// assert_eq!(reason.route(), Some(&route));
+    /// assert_eq!(netreach::Reason::NoRoute.route(), None);
+    /// ```
+    pub fn route(&self) -> Option<&KernelRoute> {
+        match self {
+            Reason::RoutedOut { route }
+            | Reason::PartlyNoCarrier { route, .. }
+            | Reason::NoCarrier { route, .. }
+            | Reason::InterfaceDown { route }
+            | Reason::NoSource { route }
+            | Reason::GatewayUnreachable { route, .. } => Some(route),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let via = |r: &KernelRoute| {
