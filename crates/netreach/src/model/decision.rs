@@ -293,10 +293,11 @@ impl Reason {
 
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `main` goes without saying, as `ip route` leaves it out.
+        let table = |r: &KernelRoute| if r.table == 254 { String::new() } else { format!(" (table {})", r.table) };
         let via = |r: &KernelRoute| {
             let gateway = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
-            let table = if r.table == 254 { String::new() } else { format!(" (table {})", r.table) };
-            format!("the kernel routes {}{gateway} dev {}{table}", r.prefix(), r.interface)
+            format!("the kernel routes {}{gateway} dev {}{}", r.prefix(), r.interface, table(r))
         };
         match self {
             // Multipath: every member the kernel spreads flows over, none singled out.
@@ -308,8 +309,7 @@ impl std::fmt::Display for Reason {
                     .map(|h| format!("{}{}", h.interface, h.gateway.map(|g| format!(" (via {g})")).unwrap_or_default()))
                     .collect();
                 let hops: Vec<&str> = hops.iter().map(String::as_str).collect();
-                let table = if route.table == 254 { String::new() } else { format!(" (table {})", route.table) };
-                write!(f, "the kernel spreads flows for {} over {}{table}", route.prefix(), and_list(&hops))
+                write!(f, "the kernel spreads flows for {} over {}{}", route.prefix(), and_list(&hops), table(route))
             }
             Reason::RoutedOut { route } => {
                 let source = route.source.map(|s| format!(" from {s}")).unwrap_or_default();
