@@ -217,13 +217,22 @@ fn fetch(
             Err(e) => return limited(format!("cannot open a socket for {addr}: {e}")),
         };
         let Ok(_registered) = cancel.register(&socket) else { return limited("cancelled") };
-        match socket.connect_timeout(&addr.into(), connect_timeout.min(left)) {
+        let budget = connect_timeout.min(left);
+        match socket.connect_timeout(&addr.into(), budget) {
             Ok(()) => {
                 probe.timings.connect = Some(start.elapsed());
                 return exchange(endpoint, socket.into(), deadline, cancel, &mut probe.timings);
             }
             Err(_) if cancel.is_cancelled() => return limited("cancelled"),
-            Err(e) => failure = limited(connect_error(addr, &e)),
+            Err(e) => {
+                failure = limited(connect_error(addr, &e));
+                // An attempt that had the rest of the total and timed out used up the time;
+                // the wait it ends (`poll`, in whole milliseconds) may leave a sliver, which
+                // is no budget to give the next address.
+                if budget == left && is_timeout(&e) {
+                    break;
+                }
+            }
         }
     }
     failure
@@ -232,9 +241,14 @@ fn fetch(
 fn connect_error(addr: SocketAddr, e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::ConnectionRefused => format!("connection to {addr} refused"),
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => format!("connecting to {addr} timed out"),
+        _ if is_timeout(e) => format!("connecting to {addr} timed out"),
         _ => format!("cannot connect to {addr} ({e})"),
     }
+}
+
+/// Whether a connect failed because its time ran out.
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock)
 }
 
 /// Sends the GET and reads at most [`READ_CAP`] bytes of the reply until it can be judged.
