@@ -8,13 +8,14 @@ use std::time::SystemTime;
 use serde::{Serialize, Serializer};
 
 use super::address::{Address, Family};
-use super::decision::{Reason, RouteDecision};
+use super::decision::RouteDecision;
 use super::diagnosis::FamilyDiagnosis;
 use super::dns::DnsConfig;
 use super::interface::Interface;
 use super::level::{Level, Source};
 use super::measurement::ProbeMeasurement;
 use super::neighbour::GatewayNeighbour;
+use super::reason::Reason;
 use super::snapshot::Snapshot;
 use super::state::DefaultRoute;
 use super::verdict::{Details, Verdict};

@@ -5,8 +5,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::decision::{KernelRoute, Reason};
+use super::decision::KernelRoute;
 use super::level::Source;
+use super::reason::Reason;
 
 /// What was found at a layer, typed. `Display` gives the phrase `netreach status` shows. New
 /// findings may be added (`#[non_exhaustive]`).

@@ -16,7 +16,8 @@
 //! disagreement | |
 //!         \   |  /
 //!       verdict  decision
-//!          |    /
+//!          |    /    |
+//!          |   /   reason
 //!        state ---- neighbour
 //!          |
 //!        snapshot
@@ -39,12 +40,13 @@ mod level;
 mod measurement;
 mod neighbour;
 mod path;
+mod reason;
 mod snapshot;
 mod state;
 mod verdict;
 
 pub use address::{Address, AddressFlags, AddressScope, Family};
-pub use decision::{Fallback, KernelRoute, Nexthop, Reason, Reasons, Reject, RouteAnswer, RouteDecision};
+pub use decision::{KernelRoute, Nexthop, Reject, RouteAnswer, RouteDecision};
 pub use diagnosis::{Diagnosis, FamilyDiagnosis, Layer, LayerCheck, LayerStatus};
 pub use disagreement::{ArbitrationRule, Disagreement, Subject};
 pub use dns::{DnsConfig, DnsManager, DnsOrigin, Nameserver, NameserverAnswer, NameserverRoute};
@@ -58,6 +60,7 @@ pub use level::{FamilyReachability, Level, Reachability, Source};
 pub use measurement::{ProbeMeasurement, Timings};
 pub use neighbour::{GatewayNeighbour, NeighbourState};
 pub use path::{PathEvent, PathEventKind, PathOptions, PathState, PathStatus, Unreachable};
+pub use reason::{Fallback, Reason, Reasons};
 pub use snapshot::Snapshot;
 pub use state::{DefaultRoute, NetworkState};
 pub use verdict::{Details, Transport, Verdict};

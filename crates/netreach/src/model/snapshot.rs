@@ -6,8 +6,8 @@ use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 
-use super::decision::Reasons;
 use super::level::Reachability;
+use super::reason::Reasons;
 use super::state::NetworkState;
 use super::verdict::Details;
 
