@@ -165,7 +165,9 @@ impl Sockets {
         // two dumps took turns and each spun waiting for the other (a quarter of the CPU at
         // 1,000 interfaces). A family's own dump takes no RTNL on recent kernels (seen on 6.18;
         // where it still does, two dumps cost what the one did): the library's start at that
-        // scale went from 12.8 to 8.8 ms here (README, Benchmarks).
+        // scale went from about 12 to about 9 ms here (README, Benchmarks). A kernel without
+        // IPv6 falls back to its every-family dump for the IPv6 request; `Dump::state` drops
+        // the repeated IPv4 ones.
         let others = [AddressFamily::Inet, AddressFamily::Inet6].map(|family| {
             let mut addresses = AddressMessage::default();
             addresses.header.family = family;
